@@ -1,0 +1,317 @@
+//! Builds the running system from a [`Config`]: data directory, master key, store, blobs,
+//! services and routes; binds the listener; serves until shutdown.
+//!
+//! `sealbox serve` and the integration tests go through exactly these functions.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::listener::{Acceptor, AcceptorExt, BoxAcceptor, Listener, TcpListener};
+use poem::Server;
+
+use crate::blob::{BlobError, BlobStore, LocalBlobStore};
+use crate::config::{Config, ConfigError, TlsMode};
+use crate::crypto::MasterKey;
+use crate::data_dir::{DataDir, SECRET_FILE_MODE, mode_of, write_atomic};
+use crate::http::{self, HttpState, tls};
+use crate::service::SystemService;
+use crate::store::{Store, StoreError, StoreOptions, instance::Instance};
+
+/// Why the appliance could not start. Each message tells the operator what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("master key {path}: {message}")]
+    MasterKey { path: PathBuf, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// The assembled appliance, ready to bind.
+pub struct App {
+    config: Config,
+    data: DataDir,
+    store: Store,
+    blobs: Arc<dyn BlobStore>,
+    master_key: MasterKey,
+    instance: Instance,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("data", &self.data)
+            .field("store", &self.store)
+            .field("master_key", &self.master_key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// Prepares everything the server needs: creates the data directory and the master
+    /// key on first start, opens and migrates the database, opens blob storage.
+    pub async fn open(config: Config) -> Result<Self, AppError> {
+        config.validate()?;
+        install_crypto_provider();
+        let data = DataDir::from_config(&config).map_err(|source| AppError::DataDir {
+            path: config.storage.data_dir.clone(),
+            source,
+        })?;
+        let prepared = {
+            let (config, data) = (config.clone(), data.clone());
+            tokio::task::spawn_blocking(move || prepare_storage(&config, &data))
+                .await
+                .map_err(|e| AppError::Serve(std::io::Error::other(e)))??
+        };
+        let (store, master_key, instance) = prepared;
+        let blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobStore::open(data.blobs()).await?);
+        Ok(Self {
+            config,
+            data,
+            store,
+            blobs,
+            master_key,
+            instance,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+    pub fn data_dir(&self) -> &DataDir {
+        &self.data
+    }
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+    pub fn blobs(&self) -> &Arc<dyn BlobStore> {
+        &self.blobs
+    }
+    pub fn master_key(&self) -> &MasterKey {
+        &self.master_key
+    }
+    pub fn instance(&self) -> &Instance {
+        &self.instance
+    }
+
+    /// The complete HTTP endpoint.
+    pub fn endpoint(&self) -> impl poem::Endpoint + use<> {
+        http::routes(&HttpState {
+            system: SystemService::new(self.store.clone(), self.instance.clone()),
+            json_body_limit: self.config.limits.json_body_bytes,
+        })
+    }
+
+    /// Binds the configured address (port 0 picks a free port) with the configured TLS.
+    pub async fn bind(&self) -> Result<Bound, AppError> {
+        let addr = self.config.listen_addr()?;
+        let tcp = TcpListener::bind(addr);
+        let (acceptor, certificate) = match self.config.tls.mode {
+            TlsMode::Off => (tcp.into_acceptor().await.map(|a| a.boxed()), None),
+            TlsMode::SelfSigned => {
+                let data = self.data.clone();
+                let hostnames = self.config.tls.hostnames.clone();
+                let (material, generated) =
+                    tokio::task::spawn_blocking(move || tls::ensure_self_signed(&data, &hostnames))
+                        .await
+                        .map_err(|e| AppError::Serve(std::io::Error::other(e)))??;
+                if generated {
+                    tracing::info!(fingerprint = %material.summary.fingerprint, "generated a self-signed TLS certificate");
+                }
+                let config = material.rustls_config();
+                (
+                    tcp.rustls(config).into_acceptor().await.map(|a| a.boxed()),
+                    Some(material.summary),
+                )
+            }
+            TlsMode::Files => {
+                let (cert, key) = (self.config.tls.cert_file.clone(), self.config.tls.key_file.clone());
+                let material = tls::load_files(&cert, &key)?;
+                let summary = material.summary.clone();
+                let configs = reload_on_sighup(cert, key, material.rustls_config());
+                (tcp.rustls(configs).into_acceptor().await.map(|a| a.boxed()), Some(summary))
+            }
+        };
+        let acceptor = acceptor.map_err(|source| AppError::Bind { addr, source })?;
+        let local = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .unwrap_or(addr);
+        Ok(Bound {
+            acceptor,
+            addr: local,
+            scheme: if certificate.is_some() { "https" } else { "http" },
+            certificate,
+        })
+    }
+
+    /// Serves on `bound` until `shutdown` resolves, then stops accepting, lets in-flight
+    /// requests finish within `server.shutdown_timeout_secs`, and closes the database.
+    pub async fn serve(
+        self,
+        bound: Bound,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), AppError> {
+        let timeout = Duration::from_secs(self.config.server.shutdown_timeout_secs);
+        let endpoint = self.endpoint();
+        let served = Server::new_with_acceptor(bound.acceptor)
+            .name("sealbox")
+            .run_with_graceful_shutdown(endpoint, shutdown, Some(timeout))
+            .await;
+        let closed = self.store.close().await;
+        served.map_err(AppError::Serve)?;
+        closed?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// A bound listener, not yet serving.
+pub struct Bound {
+    acceptor: BoxAcceptor,
+    addr: SocketAddr,
+    scheme: &'static str,
+    certificate: Option<tls::CertSummary>,
+}
+
+impl Bound {
+    /// The address actually bound (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A URL a local client can use: unspecified addresses become loopback.
+    pub fn url(&self) -> String {
+        let ip = match self.addr.ip() {
+            ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            ip => ip,
+        };
+        format!("{}://{}", self.scheme, SocketAddr::new(ip, self.addr.port()))
+    }
+
+    /// The served certificate, when TLS is on.
+    pub fn certificate(&self) -> Option<&tls::CertSummary> {
+        self.certificate.as_ref()
+    }
+}
+
+/// Makes aws-lc-rs the process's rustls provider (the one poem's listener uses).
+fn install_crypto_provider() {
+    // Err means a provider is already installed, which is what we want.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+/// Blocking part of start-up: directories, master key, database.
+fn prepare_storage(config: &Config, data: &DataDir) -> Result<(Store, MasterKey, Instance), AppError> {
+    data.create().map_err(|source| AppError::DataDir {
+        path: data.root().to_owned(),
+        source,
+    })?;
+    let master_key = load_or_create_master_key(config, data)?;
+    let store = Store::open(
+        &data.database(),
+        &StoreOptions {
+            max_connections: config.database.max_connections,
+            busy_timeout: Duration::from_millis(config.database.busy_timeout_ms),
+        },
+    )?;
+    let instance = store.call_blocking(|conn| crate::store::instance::get(conn))?;
+    Ok((store, master_key, instance))
+}
+
+/// Reads the master key, or creates it at first start. A missing key is only created at
+/// the default path and only for a new database: generating a fresh key beside existing
+/// data would make everything it sealed unreadable.
+pub fn load_or_create_master_key(config: &Config, data: &DataDir) -> Result<MasterKey, AppError> {
+    let configured = !config.storage.master_key_file.as_os_str().is_empty();
+    let path = if configured {
+        config.storage.master_key_file.clone()
+    } else {
+        data.master_key()
+    };
+    let err = |message: String| AppError::MasterKey {
+        path: path.clone(),
+        message,
+    };
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let key = MasterKey::from_file_bytes(&bytes).ok_or_else(|| {
+                err(format!("must hold exactly 32 bytes, holds {}", bytes.len()))
+            })?;
+            if let Ok(mode) = mode_of(&path) {
+                if mode & 0o077 != 0 {
+                    tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "master key is readable by other users; chmod 600 it");
+                }
+            }
+            Ok(key)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if configured {
+                return Err(err("file not found (storage.master_key_file is set, so it is not generated)".into()));
+            }
+            if data.database().exists() {
+                return Err(err(
+                    "missing, but the database already exists: restore master.key from your backup \
+                     (a new key could not read existing data)"
+                        .into(),
+                ));
+            }
+            let key = MasterKey::generate();
+            write_atomic(&path, key.expose_bytes(), SECRET_FILE_MODE)
+                .map_err(|e| err(format!("cannot create: {e}")))?;
+            tracing::info!(path = %path.display(), key_id = key.id(), "created master key");
+            Ok(key)
+        }
+        Err(e) => Err(err(format!("cannot read: {e}"))),
+    }
+}
+
+/// The first configuration, then a freshly loaded one after every SIGHUP; a reload that
+/// fails is logged and the previous certificate stays in use.
+fn reload_on_sighup(
+    cert: PathBuf,
+    key: PathBuf,
+    first: poem::listener::RustlsConfig,
+) -> impl futures_util::Stream<Item = poem::listener::RustlsConfig> + Send + 'static {
+    use futures_util::StreamExt;
+    use tokio::signal::unix::{SignalKind, signal};
+
+    let hangups = signal(SignalKind::hangup());
+    let reloads = futures_util::stream::unfold(hangups.ok(), move |signal| {
+        let (cert, key) = (cert.clone(), key.clone());
+        async move {
+            let mut signal = signal?;
+            loop {
+                signal.recv().await?;
+                match tls::load_files(&cert, &key) {
+                    Ok(material) => {
+                        tracing::info!(fingerprint = %material.summary.fingerprint, "reloaded TLS certificate");
+                        return Some((material.rustls_config(), Some(signal)));
+                    }
+                    Err(e) => tracing::error!(error = %e, "TLS reload failed; keeping the current certificate"),
+                }
+            }
+        }
+    });
+    futures_util::stream::once(async move { first }).chain(reloads)
+}

@@ -1,0 +1,144 @@
+//! Blobs as files under `<data>/blobs/`, sharded by the first byte of BLAKE3(key) so no
+//! directory grows past a few thousand entries whatever the id scheme (UUIDv7 ids share
+//! their leading timestamp bytes, so sharding by id prefix would not spread).
+//!
+//! Writes go to `blobs/.tmp/`, are fsynced, renamed into place, and the shard directory is
+//! fsynced: a reader sees no blob or the whole blob, and so does a crash.
+
+use std::io::{self, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use tokio::fs;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+use super::{BlobError, BlobInfo, BlobKey, BlobReader, BlobStore};
+
+const TMP_DIR: &str = ".tmp";
+const COPY_BUFFER: usize = 256 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct LocalBlobStore {
+    root: PathBuf,
+}
+
+impl LocalBlobStore {
+    /// Opens the store rooted at `root`, creating it, and removes temporary files left by
+    /// writes that a crash interrupted (they were never visible, so nothing is lost).
+    pub async fn open(root: impl Into<PathBuf>) -> Result<Self, BlobError> {
+        let root = root.into();
+        fs::create_dir_all(root.join(TMP_DIR)).await?;
+        let mut entries = fs::read_dir(root.join(TMP_DIR)).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            tracing::info!(path = %entry.path().display(), "removing interrupted blob write");
+            fs::remove_file(entry.path()).await?;
+        }
+        Ok(Self { root })
+    }
+
+    /// Where the blob for `key` lives.
+    pub fn path_of(&self, key: &BlobKey) -> PathBuf {
+        let shard = blake3::hash(key.as_str().as_bytes()).as_bytes()[0];
+        self.root.join(format!("{shard:02x}")).join(key.as_str())
+    }
+
+    fn tmp_path(&self) -> PathBuf {
+        self.root
+            .join(TMP_DIR)
+            .join(uuid::Uuid::now_v7().simple().to_string())
+    }
+}
+
+/// Removes a temporary file unless the write it belongs to completed.
+struct TmpGuard(Option<PathBuf>);
+
+impl Drop for TmpGuard {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+fn not_found_as(err: io::Error) -> BlobError {
+    if err.kind() == io::ErrorKind::NotFound {
+        BlobError::NotFound
+    } else {
+        BlobError::Io(err)
+    }
+}
+
+async fn fsync_dir(dir: &Path) -> io::Result<()> {
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || std::fs::File::open(dir)?.sync_all())
+        .await
+        .map_err(io::Error::other)?
+}
+
+#[async_trait]
+impl BlobStore for LocalBlobStore {
+    async fn put(&self, key: &BlobKey, reader: &mut (dyn AsyncRead + Send + Unpin)) -> Result<BlobInfo, BlobError> {
+        let tmp = self.tmp_path();
+        let mut guard = TmpGuard(Some(tmp.clone()));
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .await?;
+
+        let mut hasher = blake3::Hasher::new();
+        let mut size = 0u64;
+        let mut buf = vec![0u8; COPY_BUFFER];
+        loop {
+            let n = reader.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            file.write_all(&buf[..n]).await?;
+            size += n as u64;
+        }
+        file.flush().await?;
+        file.sync_all().await?;
+        drop(file);
+
+        let target = self.path_of(key);
+        let shard = target.parent().expect("blob paths have a shard directory");
+        fs::create_dir_all(shard).await?;
+        fs::rename(&tmp, &target).await?;
+        guard.0 = None;
+        fsync_dir(shard).await?;
+        Ok(BlobInfo {
+            size,
+            blake3: hasher.finalize().to_hex().to_string(),
+        })
+    }
+
+    async fn open(&self, key: &BlobKey, offset: u64) -> Result<BlobReader, BlobError> {
+        let mut file = fs::File::open(self.path_of(key)).await.map_err(not_found_as)?;
+        let size = file.metadata().await?.len();
+        if offset > size {
+            return Err(BlobError::OffsetPastEnd { offset, size });
+        }
+        if offset > 0 {
+            file.seek(SeekFrom::Start(offset)).await?;
+        }
+        Ok(Box::pin(file))
+    }
+
+    async fn size(&self, key: &BlobKey) -> Result<u64, BlobError> {
+        Ok(fs::metadata(self.path_of(key)).await.map_err(not_found_as)?.len())
+    }
+
+    async fn delete(&self, key: &BlobKey) -> Result<(), BlobError> {
+        let path = self.path_of(key);
+        match fs::remove_file(&path).await {
+            Ok(()) => {
+                fsync_dir(path.parent().expect("shard directory")).await?;
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Blob storage: where ciphertext bytes live, addressed by a [`BlobKey`].
+//!
+//! The trait is what features use, so an object-store backend can be added later; the
+//! local filesystem implementation is in [`local`]. Contract for every backend: a blob is
+//! either absent or complete; `put` streams (never buffers a whole blob) and only makes the
+//! blob visible once every byte is durable.
+
+pub mod local;
+
+use std::fmt;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use tokio::io::AsyncRead;
+
+pub use local::LocalBlobStore;
+
+/// A readable stream of blob bytes.
+pub type BlobReader = Pin<Box<dyn AsyncRead + Send>>;
+
+/// Names one blob. Keys are 1-128 characters of `[A-Za-z0-9_-]`, so a key can never
+/// escape the store's directory or collide with its temporary files.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BlobKey(String);
+
+impl BlobKey {
+    pub fn new(key: impl Into<String>) -> Result<Self, BlobError> {
+        let key = key.into();
+        let valid = !key.is_empty()
+            && key.len() <= 128
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if valid {
+            Ok(Self(key))
+        } else {
+            Err(BlobError::InvalidKey)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for BlobKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a completed `put` wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobInfo {
+    pub size: u64,
+    /// BLAKE3 of the stored bytes, hex.
+    pub blake3: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("blob keys are 1-128 characters of A-Z, a-z, 0-9, '-' and '_'")]
+    InvalidKey,
+    #[error("blob not found")]
+    NotFound,
+    #[error("offset {offset} is past the end of the blob ({size} bytes)")]
+    OffsetPastEnd { offset: u64, size: u64 },
+    #[error("blob storage I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[async_trait]
+pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
+    /// Streams `reader` into the blob `key`, replacing any previous blob atomically. If the
+    /// reader fails or the future is dropped, nothing becomes visible.
+    async fn put(&self, key: &BlobKey, reader: &mut (dyn AsyncRead + Send + Unpin)) -> Result<BlobInfo, BlobError>;
+
+    /// Opens the blob for reading from byte `offset`.
+    async fn open(&self, key: &BlobKey, offset: u64) -> Result<BlobReader, BlobError>;
+
+    /// Size of the blob in bytes.
+    async fn size(&self, key: &BlobKey) -> Result<u64, BlobError>;
+
+    /// Deletes the blob; deleting a missing blob is not an error (sweeps retry).
+    async fn delete(&self, key: &BlobKey) -> Result<(), BlobError>;
+}

@@ -1,0 +1,81 @@
+//! The command line: one file per subcommand. `main.rs` calls [`run`] and nothing else.
+
+mod doctor;
+mod init;
+mod serve;
+mod version;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, Sources};
+
+#[derive(Debug, Parser)]
+#[command(name = "sealbox", version, about = "Self-hosted encrypted file transfers, files and secrets")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the appliance (creates the data directory, keys and certificate on first start)
+    Serve(serve::ServeArgs),
+    /// Create the config file, data directory, master key and certificate, then exit
+    Init(init::InitArgs),
+    /// Check the data directory, database, keys and certificate; exit non-zero on problems
+    Doctor(doctor::DoctorArgs),
+    /// Print the version, API version and database schema version
+    Version,
+}
+
+/// Options every subcommand that reads the configuration accepts.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    /// Config file (default: /etc/sealbox/config.toml for root, else
+    /// ~/.config/sealbox/config.toml, when present)
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Data directory; wins over the config file and SEALBOX_STORAGE__DATA_DIR
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl ConfigArgs {
+    /// Loads the layered configuration, then applies the flags, which win over everything.
+    pub fn load(&self) -> Result<Config, crate::config::ConfigError> {
+        let mut config = Config::load(&Sources::from_process(self.config.clone()))?;
+        if let Some(dir) = &self.data_dir {
+            config.storage.data_dir = dir.clone();
+        }
+        Ok(config)
+    }
+}
+
+/// A subcommand's failure: printed as `error: ...` with exit status 1.
+pub type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
+
+/// Parses the command line and runs the subcommand.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Init(args) => init::run(args),
+        Command::Doctor(args) => doctor::run(args),
+        Command::Version => version::run(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A multi-threaded runtime for subcommands that need async.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+}

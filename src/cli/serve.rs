@@ -1,0 +1,67 @@
+//! `sealbox serve`: run the appliance until SIGINT or SIGTERM.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use tracing_subscriber::EnvFilter;
+
+use super::{CliResult, ConfigArgs, runtime};
+use crate::app::App;
+use crate::config::{Config, LogFormat};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Address to listen on, such as 127.0.0.1:8443; wins over server.listen
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+}
+
+pub fn run(args: ServeArgs) -> CliResult {
+    let mut config = args.config.load()?;
+    if let Some(listen) = args.listen {
+        config.server.listen = listen;
+    }
+    config.validate()?;
+    init_logging(&config)?;
+
+    runtime()?.block_on(async move {
+        let app = App::open(config).await?;
+        let bound = app.bind().await?;
+        println!("sealbox {} serving {}", env!("CARGO_PKG_VERSION"), bound.url());
+        if !app.config().server.public_url.is_empty() {
+            println!("  public URL:   {}", app.config().server.public_url);
+        }
+        println!("  data:         {}", app.data_dir().root().display());
+        if let Some(cert) = bound.certificate() {
+            println!("  TLS SHA-256:  {}", cert.fingerprint);
+        }
+        app.serve(bound, shutdown_signal()).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM (systemd stop).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("can install a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+fn init_logging(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
+    let filter = EnvFilter::try_new(&config.log.level)
+        .map_err(|e| format!("log.level `{}` is not a valid filter: {e}", config.log.level))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    Ok(())
+}

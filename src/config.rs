@@ -1,0 +1,445 @@
+//! Typed configuration, assembled in layers (SPEC §9):
+//! embedded defaults <- TOML file <- `SEALBOX_SECTION__KEY` environment <- `*_FILE` files
+//! <- command-line flags (applied by the caller).
+//!
+//! Every key has a concrete default (no `Option`s), so the serialized defaults are the
+//! complete list of keys: anything else in a file or the environment is an error that names
+//! the key and where it came from. `config.example.toml` is checked against
+//! `Config::default()` by a test, so the documented defaults cannot drift from the code.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use toml::{Table, Value};
+
+/// Prefix of every environment variable that configures sealbox.
+pub const ENV_PREFIX: &str = "SEALBOX_";
+/// The documented short spelling of `SEALBOX_STORAGE__MASTER_KEY_FILE` (SPEC §5).
+pub const MASTER_KEY_FILE_ENV: &str = "SEALBOX_MASTER_KEY_FILE";
+/// Config file of a system install (the `.deb` installs it).
+pub const SYSTEM_CONFIG_PATH: &str = "/etc/sealbox/config.toml";
+
+/// The config file read when `--config` is not given (if it exists): the system file for
+/// root, the platform config directory (`~/.config/sealbox/config.toml`) for anyone else.
+pub fn default_config_path() -> Option<PathBuf> {
+    if rustix::process::geteuid().is_root() {
+        return Some(PathBuf::from(SYSTEM_CONFIG_PATH));
+    }
+    directories::ProjectDirs::from("", "", "sealbox").map(|d| d.config_dir().join("config.toml"))
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub database: DatabaseConfig,
+    pub tls: TlsConfig,
+    pub limits: LimitsConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address and port to listen on.
+    pub listen: String,
+    /// Public base URL used in printed and mailed links; empty derives it from `listen`.
+    pub public_url: String,
+    /// Seconds that shutdown waits for in-flight requests before closing connections.
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:8443".into(),
+            public_url: String::new(),
+            shutdown_timeout_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Data directory; empty means the platform default (see `DataDir::default_root`).
+    pub data_dir: PathBuf,
+    /// Master key file; empty means `<data_dir>/master.key`, created at first start.
+    pub master_key_file: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// Pooled SQLite connections; also the number of queries that may run at once.
+    pub max_connections: u32,
+    /// Milliseconds a statement waits for a lock before failing with "busy".
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            busy_timeout_ms: 5_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    /// A certificate generated at first start for `tls.hostnames`, kept in `<data>/tls/`.
+    #[default]
+    SelfSigned,
+    /// PEM files given by `tls.cert_file` and `tls.key_file`, reloaded on SIGHUP.
+    Files,
+    /// Plain HTTP, for use behind a TLS-terminating reverse proxy.
+    Off,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    pub mode: TlsMode,
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    /// Names and addresses the self-signed certificate is valid for.
+    pub hostnames: Vec<String>,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            mode: TlsMode::SelfSigned,
+            cert_file: PathBuf::new(),
+            key_file: PathBuf::new(),
+            hostnames: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest request body accepted by the JSON API, in bytes.
+    pub json_body_bytes: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            json_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing` filter directive such as `info` or `sealbox=debug,info`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+/// Why a configuration could not be assembled. Each message names the key and its source.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("unknown configuration key `{key}` (from {origin})")]
+    UnknownKey { key: String, origin: String },
+    #[error("invalid value for `{key}` (from {origin}): {message}")]
+    InvalidValue {
+        key: String,
+        origin: String,
+        message: String,
+    },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Where configuration comes from, other than the embedded defaults.
+#[derive(Debug, Default, Clone)]
+pub struct Sources {
+    /// The config file; if set, it must exist.
+    pub file: Option<PathBuf>,
+    /// Environment variables; only `SEALBOX_*` ones are read.
+    pub env: Vec<(String, String)>,
+}
+
+impl Sources {
+    /// The process's own sources: `--config` if given, otherwise the default file if it
+    /// exists, and the process environment.
+    pub fn from_process(file: Option<PathBuf>) -> Self {
+        Self {
+            file: file.or_else(|| default_config_path().filter(|p| p.is_file())),
+            env: std::env::vars().collect(),
+        }
+    }
+}
+
+impl Config {
+    /// Assembles the configuration from defaults, the file and the environment.
+    pub fn load(sources: &Sources) -> Result<Self, ConfigError> {
+        let defaults = Table::try_from(Config::default()).expect("defaults serialize to TOML");
+        let mut merged = defaults.clone();
+
+        if let Some(path) = &sources.file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+                path: path.clone(),
+                source,
+            })?;
+            let table: Table = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                path: path.clone(),
+                message: e.message().to_owned(),
+            })?;
+            let origin = format!("config file {}", path.display());
+            check_known_keys(&defaults, &table, "", &origin)?;
+            merge(&mut merged, table);
+        }
+
+        for (name, raw) in sources.env.iter().filter(|(n, _)| n.starts_with(ENV_PREFIX)) {
+            let (key, value) = env_entry(&defaults, name, raw)?;
+            set_path(&mut merged, &key, value);
+        }
+
+        let config: Config = Value::Table(merged)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_owned()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the rules that types alone cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.listen_addr()?;
+        if self.tls.mode == TlsMode::Files
+            && (self.tls.cert_file.as_os_str().is_empty() || self.tls.key_file.as_os_str().is_empty())
+        {
+            return Err(ConfigError::Invalid(
+                "tls.mode = \"files\" needs tls.cert_file and tls.key_file".into(),
+            ));
+        }
+        if self.tls.mode == TlsMode::SelfSigned && self.tls.hostnames.is_empty() {
+            return Err(ConfigError::Invalid(
+                "tls.mode = \"self-signed\" needs at least one entry in tls.hostnames".into(),
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::Invalid("database.max_connections must be at least 1".into()));
+        }
+        if self.limits.json_body_bytes == 0 {
+            return Err(ConfigError::Invalid("limits.json_body_bytes must be at least 1".into()));
+        }
+        if !self.server.public_url.is_empty()
+            && !(self.server.public_url.starts_with("https://")
+                || self.server.public_url.starts_with("http://"))
+        {
+            return Err(ConfigError::Invalid(
+                "server.public_url must start with https:// or http://".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The socket address in `server.listen`.
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.server.listen.parse().map_err(|_| ConfigError::InvalidValue {
+            key: "server.listen".into(),
+            origin: "configuration".into(),
+            message: format!("`{}` is not an address such as 0.0.0.0:8443", self.server.listen),
+        })
+    }
+}
+
+/// Turns one `SEALBOX_*` variable into a key path and a typed value.
+///
+/// `SEALBOX_A__B=v` sets `a.b`. `SEALBOX_A__B_FILE=path` sets `a.b` to the file's contents
+/// (one trailing newline removed), unless `a.b_file` is itself a key (`tls.cert_file`),
+/// which it then sets directly.
+fn env_entry(defaults: &Table, name: &str, raw: &str) -> Result<(Vec<String>, Value), ConfigError> {
+    let origin = format!("environment variable {name}");
+    let rest = if name == MASTER_KEY_FILE_ENV {
+        "STORAGE__MASTER_KEY_FILE"
+    } else {
+        &name[ENV_PREFIX.len()..]
+    };
+    let key: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+
+    if let Some(default) = lookup(defaults, &key) {
+        return Ok((key.clone(), coerce(default, raw, &key.join("."), &origin)?));
+    }
+    if let Some(stem) = key.last().and_then(|last| last.strip_suffix("_file")) {
+        let mut target = key.clone();
+        *target.last_mut().expect("non-empty") = stem.to_owned();
+        if let Some(default) = lookup(defaults, &target) {
+            let dotted = target.join(".");
+            let contents = std::fs::read_to_string(raw).map_err(|e| ConfigError::InvalidValue {
+                key: dotted.clone(),
+                origin: origin.clone(),
+                message: format!("cannot read {raw}: {e}"),
+            })?;
+            let contents = contents
+                .strip_suffix("\r\n")
+                .or_else(|| contents.strip_suffix('\n'))
+                .unwrap_or(&contents);
+            return Ok((target, coerce(default, contents, &dotted, &origin)?));
+        }
+    }
+    Err(ConfigError::UnknownKey {
+        key: key.join("."),
+        origin,
+    })
+}
+
+/// Parses a string from the environment into the type of the key's default value.
+fn coerce(default: &Value, raw: &str, key: &str, origin: &str) -> Result<Value, ConfigError> {
+    let invalid = |message: String| ConfigError::InvalidValue {
+        key: key.to_owned(),
+        origin: origin.to_owned(),
+        message,
+    };
+    match default {
+        Value::String(_) => Ok(Value::String(raw.to_owned())),
+        Value::Integer(_) => raw
+            .trim()
+            .parse::<i64>()
+            .map(Value::Integer)
+            .map_err(|_| invalid(format!("expected an integer, got `{raw}`"))),
+        Value::Boolean(_) => raw
+            .trim()
+            .parse::<bool>()
+            .map(Value::Boolean)
+            .map_err(|_| invalid(format!("expected true or false, got `{raw}`"))),
+        Value::Float(_) => raw
+            .trim()
+            .parse::<f64>()
+            .map(Value::Float)
+            .map_err(|_| invalid(format!("expected a number, got `{raw}`"))),
+        Value::Array(_) => {
+            let wrapped: Table = toml::from_str(&format!("v = {raw}"))
+                .map_err(|_| invalid(format!("expected a TOML array such as '[\"a\", \"b\"]', got `{raw}`")))?;
+            match wrapped.get("v") {
+                Some(v @ Value::Array(_)) => Ok(v.clone()),
+                _ => Err(invalid(format!("expected a TOML array such as '[\"a\", \"b\"]', got `{raw}`"))),
+            }
+        }
+        Value::Table(_) | Value::Datetime(_) => Err(invalid(
+            "this key is a section; set its keys one by one".into(),
+        )),
+    }
+}
+
+fn lookup<'a>(table: &'a Table, key: &[String]) -> Option<&'a Value> {
+    let (first, rest) = key.split_first()?;
+    let value = table.get(first)?;
+    if rest.is_empty() {
+        return Some(value);
+    }
+    match value {
+        Value::Table(inner) => lookup(inner, rest),
+        _ => None,
+    }
+}
+
+fn set_path(table: &mut Table, key: &[String], value: Value) {
+    let (first, rest) = key.split_first().expect("non-empty key");
+    if rest.is_empty() {
+        table.insert(first.clone(), value);
+        return;
+    }
+    let entry = table
+        .entry(first.clone())
+        .or_insert_with(|| Value::Table(Table::new()));
+    if let Value::Table(inner) = entry {
+        set_path(inner, rest, value);
+    }
+}
+
+/// Every key of `given` must exist in `known` (the defaults), recursively.
+fn check_known_keys(known: &Table, given: &Table, prefix: &str, origin: &str) -> Result<(), ConfigError> {
+    for (name, value) in given {
+        let key = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        match (known.get(name), value) {
+            (None, _) => {
+                return Err(ConfigError::UnknownKey {
+                    key,
+                    origin: origin.to_owned(),
+                });
+            }
+            (Some(Value::Table(known_inner)), Value::Table(given_inner)) => {
+                check_known_keys(known_inner, given_inner, &key, origin)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Overlays `top` onto `base`: tables merge key by key, anything else replaces.
+fn merge(base: &mut Table, top: Table) {
+    for (name, value) in top {
+        match (base.get_mut(&name), value) {
+            (Some(Value::Table(base_inner)), Value::Table(top_inner)) => merge(base_inner, top_inner),
+            (_, value) => {
+                base.insert(name, value);
+            }
+        }
+    }
+}
+
+/// All keys with their default values, dotted; used by tests and `sealbox init`.
+pub fn default_keys() -> BTreeMap<String, Value> {
+    fn walk(table: &Table, prefix: &str, out: &mut BTreeMap<String, Value>) {
+        for (name, value) in table {
+            let key = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}.{name}")
+            };
+            match value {
+                Value::Table(inner) => walk(inner, &key, out),
+                other => {
+                    out.insert(key, other.clone());
+                }
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(
+        &Table::try_from(Config::default()).expect("defaults serialize to TOML"),
+        "",
+        &mut out,
+    );
+    out
+}

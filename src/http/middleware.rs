@@ -1,0 +1,143 @@
+//! Middleware that applies SPEC §3 to every route.
+//!
+//! [`Conventions`] is the outermost layer: it assigns the request id, logs the request,
+//! turns every error into the JSON envelope and stamps the common headers.
+//! [`JsonBodyLimit`] guards the JSON API against oversized bodies, declared or chunked.
+
+use std::time::Instant;
+
+use poem::http::{HeaderValue, Method, header};
+use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response, Result};
+use tracing::Instrument;
+
+use super::error::{ApiError, error_response};
+use super::request_id::{REQUEST_ID_HEADER, RequestId};
+
+/// Date-based version of the HTTP API, sent on every response.
+pub const API_VERSION: &str = "2026-11-22";
+pub const API_VERSION_HEADER: &str = "x-sealbox-api-version";
+/// Applied when a route did not choose its own policy: nothing may load or frame.
+const DEFAULT_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Request id, envelope for every error, common headers, one log line per request.
+pub struct Conventions;
+
+impl<E: Endpoint> Middleware<E> for Conventions {
+    type Output = ConventionsEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        ConventionsEndpoint { inner }
+    }
+}
+
+pub struct ConventionsEndpoint<E> {
+    inner: E,
+}
+
+impl<E: Endpoint> Endpoint for ConventionsEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> Result<Self::Output> {
+        let request_id = RequestId::from_headers(req.headers());
+        req.extensions_mut().insert(request_id.clone());
+        let span = tracing::info_span!(
+            "request",
+            id = %request_id,
+            method = %req.method(),
+            // The path only: query strings may carry tokens.
+            path = %req.uri().path(),
+        );
+        let started = Instant::now();
+
+        let handled = async {
+            match self.inner.call(req).await {
+                Ok(output) => output.into_response(),
+                Err(err) => error_response(err),
+            }
+        };
+        let mut response = request_id
+            .clone()
+            .scope(handled.instrument(span.clone()))
+            .await;
+
+        let headers = response.headers_mut();
+        if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
+            headers.insert(REQUEST_ID_HEADER, value);
+        }
+        headers.insert(API_VERSION_HEADER, HeaderValue::from_static(API_VERSION));
+        headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+        headers
+            .entry(header::CONTENT_SECURITY_POLICY)
+            .or_insert(HeaderValue::from_static(DEFAULT_CSP));
+
+        span.in_scope(|| {
+            tracing::info!(
+                status = response.status().as_u16(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "handled"
+            );
+        });
+        Ok(response)
+    }
+}
+
+/// Refuses JSON API bodies over `limit` bytes with 413: at once when `Content-Length`
+/// says so, otherwise while reading a chunked body (which is then handed on in memory,
+/// bounded by the same limit).
+pub struct JsonBodyLimit {
+    pub limit: u64,
+}
+
+impl<E: Endpoint> Middleware<E> for JsonBodyLimit {
+    type Output = JsonBodyLimitEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        JsonBodyLimitEndpoint {
+            inner,
+            limit: self.limit,
+        }
+    }
+}
+
+pub struct JsonBodyLimitEndpoint<E> {
+    inner: E,
+    limit: u64,
+}
+
+impl<E: Endpoint> Endpoint for JsonBodyLimitEndpoint<E> {
+    type Output = E::Output;
+
+    async fn call(&self, mut req: Request) -> Result<Self::Output> {
+        if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+            return self.inner.call(req).await;
+        }
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        match declared {
+            Some(length) if length > self.limit => {
+                return Err(ApiError::payload_too_large(self.limit).into());
+            }
+            // hyper enforces a declared length, so the body cannot grow past it.
+            Some(_) => {}
+            None => {
+                let limit = usize::try_from(self.limit).unwrap_or(usize::MAX);
+                let bytes = req
+                    .take_body()
+                    .into_bytes_limit(limit)
+                    .await
+                    .map_err(|err| match err {
+                        poem::error::ReadBodyError::PayloadTooLarge => {
+                            ApiError::payload_too_large(self.limit)
+                        }
+                        other => ApiError::bad_request(format!("could not read request body: {other}")),
+                    })?;
+                req.set_body(Body::from(bytes));
+            }
+        }
+        self.inner.call(req).await
+    }
+}

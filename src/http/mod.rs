@@ -1,0 +1,83 @@
+//! The HTTP surface: one `#[OpenApi]` struct per resource (combined into one document),
+//! the error envelope, middleware, the web UI and the API reference.
+
+pub mod error;
+pub mod middleware;
+pub mod request_id;
+pub mod system;
+pub mod tls;
+pub mod ui;
+
+use std::sync::Arc;
+
+use poem::http::header;
+use poem::middleware::{CatchPanic, SetHeader};
+use poem::{Endpoint, EndpointExt, IntoResponse, Route};
+use poem_openapi::{OpenApiService, Tags};
+
+use crate::service::SystemService;
+use error::ApiError;
+use middleware::{Conventions, JsonBodyLimit};
+
+pub const OPENAPI_PATH: &str = "/v1/openapi.json";
+pub const DOCS_PATH: &str = "/docs";
+
+/// Groups of operations in the OpenAPI document.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Health and server information
+    System,
+}
+
+/// What the HTTP layer needs from the running app.
+#[derive(Clone)]
+pub struct HttpState {
+    pub system: SystemService,
+    pub json_body_limit: u64,
+}
+
+/// Every API struct; a tuple once there are several.
+type Apis = system::SystemApi;
+
+/// The OpenAPI service: every operation, with the document generated from the code.
+pub fn api_service(state: &HttpState) -> OpenApiService<Apis, ()> {
+    OpenApiService::new(
+        system::SystemApi {
+            system: state.system.clone(),
+        },
+        "sealbox",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Self-hosted end-to-end encrypted file transfers, files and secrets. Every error \
+         answers with the envelope `{\"error\": {\"code\", \"message\", \"details\", \
+         \"requestId\"}}`.",
+    )
+}
+
+/// The complete route tree with SPEC §3 conventions applied to every route.
+pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
+    let api = api_service(state);
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui().with(
+        SetHeader::new().overriding(header::CONTENT_SECURITY_POLICY, ui::DOCS_CSP),
+    );
+    let api = Arc::new(
+        api.with(JsonBodyLimit {
+            limit: state.json_body_limit,
+        }),
+    );
+
+    Route::new()
+        .at(OPENAPI_PATH, spec)
+        .nest(DOCS_PATH, docs)
+        .nest_no_strip("/v1", api.clone())
+        .at("/health", api)
+        .at("/", ui::WebUi)
+        .at("/assets/*path", ui::WebUi)
+        .with(CatchPanic::new().with_handler(|_panic| {
+            tracing::error!("handler panicked");
+            poem::error::ResponseError::as_response(&ApiError::internal()).into_response()
+        }))
+        .with(Conventions)
+}

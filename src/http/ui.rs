@@ -1,0 +1,92 @@
+//! The embedded web UI (`web/`, compiled into the binary by rust-embed) and the
+//! interactive API reference at `/docs`.
+
+use poem::error::{MethodNotAllowedError, NotFoundError};
+use poem::http::{HeaderValue, Method, StatusCode, header};
+use poem::{Body, Endpoint, Request, Response, Result};
+use rust_embed::RustEmbed;
+
+/// What the UI's own pages may do: load their own scripts, styles and images, call the
+/// API, and nothing else (no inline script, no framing, no third-party origin).
+pub const UI_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; font-src 'self'; form-action 'self'; \
+     frame-ancestors 'none'; base-uri 'none'";
+
+/// Swagger UI ships its script and styles inline in one page; it still may not reach any
+/// other origin or be framed.
+pub const DOCS_CSP: &str = "default-src 'none'; script-src 'self' 'unsafe-inline'; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
+     font-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
+
+/// HTML entry points are revalidated on every load so an upgrade shows at once.
+const HTML_CACHE: &str = "no-cache";
+/// Other assets are reused for an hour, then revalidated by ETag.
+const ASSET_CACHE: &str = "public, max-age=3600";
+
+#[derive(RustEmbed)]
+#[folder = "web/"]
+struct WebAssets;
+
+/// Serves `GET /` (index.html) and `GET /assets/...` from the embedded files.
+pub struct WebUi;
+
+impl Endpoint for WebUi {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Self::Output> {
+        if !matches!(*req.method(), Method::GET | Method::HEAD) {
+            return Err(MethodNotAllowedError.into());
+        }
+        let path = match req.uri().path() {
+            "/" => "index.html",
+            other => other.trim_start_matches('/'),
+        };
+        let file = WebAssets::get(path).ok_or(NotFoundError)?;
+
+        let etag = format!("\"{}\"", hex(&file.metadata.sha256_hash()[..16]));
+        let cache = if path.ends_with(".html") {
+            HTML_CACHE
+        } else {
+            ASSET_CACHE
+        };
+        let builder = Response::builder()
+            .header(header::ETAG, etag.as_str())
+            .header(header::CACHE_CONTROL, cache)
+            .header(header::CONTENT_SECURITY_POLICY, UI_CSP);
+
+        let not_modified = req
+            .headers()
+            .get_all(header::IF_NONE_MATCH)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|tag| {
+                let tag = tag.trim();
+                tag == "*" || tag == etag || tag.strip_prefix("W/") == Some(etag.as_str())
+            });
+        if not_modified {
+            return Ok(builder.status(StatusCode::NOT_MODIFIED).finish());
+        }
+
+        let mime = file.metadata.mimetype();
+        let content_type = if mime.starts_with("text/") || mime == "application/javascript" {
+            format!("{mime}; charset=utf-8")
+        } else {
+            mime.to_owned()
+        };
+        let builder = builder.header(header::CONTENT_TYPE, content_type);
+        if req.method() == Method::HEAD {
+            // No body, but the length a GET would send.
+            let mut response = builder.finish();
+            if let Ok(len) = HeaderValue::from_str(&file.data.len().to_string()) {
+                response.headers_mut().insert(header::CONTENT_LENGTH, len);
+            }
+            return Ok(response);
+        }
+        Ok(builder.body(Body::from(file.data.into_owned())))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
