@@ -8,13 +8,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use poem::listener::{Acceptor, AcceptorExt, BoxAcceptor, Listener, TcpListener};
 use poem::Server;
+use poem::listener::{Acceptor, AcceptorExt, BoxAcceptor, Listener, TcpListener};
+use tokio::sync::watch;
 
 use crate::blob::{BlobError, BlobStore, LocalBlobStore};
 use crate::config::{Config, ConfigError, TlsMode};
 use crate::crypto::MasterKey;
 use crate::data_dir::{DataDir, SECRET_FILE_MODE, mode_of, write_atomic};
+use crate::http::tls_acceptor::TlsAcceptor;
 use crate::http::{self, HttpState, tls};
 use crate::service::SystemService;
 use crate::store::{Store, StoreError, StoreOptions, instance::Instance};
@@ -71,7 +73,6 @@ impl App {
     /// key on first start, opens and migrates the database, opens blob storage.
     pub async fn open(config: Config) -> Result<Self, AppError> {
         config.validate()?;
-        install_crypto_provider();
         let data = DataDir::from_config(&config).map_err(|source| AppError::DataDir {
             path: config.storage.data_dir.clone(),
             source,
@@ -124,9 +125,18 @@ impl App {
     /// Binds the configured address (port 0 picks a free port) with the configured TLS.
     pub async fn bind(&self) -> Result<Bound, AppError> {
         let addr = self.config.listen_addr()?;
-        let tcp = TcpListener::bind(addr);
-        let (acceptor, certificate) = match self.config.tls.mode {
-            TlsMode::Off => (tcp.into_acceptor().await.map(|a| a.boxed()), None),
+        let tcp = TcpListener::bind(addr)
+            .into_acceptor()
+            .await
+            .map_err(|source| AppError::Bind { addr, source })?;
+        let local = tcp
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .unwrap_or(addr);
+
+        let material = match self.config.tls.mode {
+            TlsMode::Off => None,
             TlsMode::SelfSigned => {
                 let data = self.data.clone();
                 let hostnames = self.config.tls.hostnames.clone();
@@ -137,31 +147,34 @@ impl App {
                 if generated {
                     tracing::info!(fingerprint = %material.summary.fingerprint, "generated a self-signed TLS certificate");
                 }
-                let config = material.rustls_config();
-                (
-                    tcp.rustls(config).into_acceptor().await.map(|a| a.boxed()),
-                    Some(material.summary),
-                )
+                Some(material)
             }
-            TlsMode::Files => {
-                let (cert, key) = (self.config.tls.cert_file.clone(), self.config.tls.key_file.clone());
-                let material = tls::load_files(&cert, &key)?;
-                let summary = material.summary.clone();
-                let configs = reload_on_sighup(cert, key, material.rustls_config());
-                (tcp.rustls(configs).into_acceptor().await.map(|a| a.boxed()), Some(summary))
-            }
+            TlsMode::Files => Some(tls::load_files(
+                &self.config.tls.cert_file,
+                &self.config.tls.key_file,
+            )?),
         };
-        let acceptor = acceptor.map_err(|source| AppError::Bind { addr, source })?;
-        let local = acceptor
-            .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().copied())
-            .unwrap_or(addr);
+        let Some(material) = material else {
+            return Ok(Bound {
+                acceptor: tcp.boxed(),
+                addr: local,
+                scheme: "http",
+                certificate: None,
+            });
+        };
+        let (sender, receiver) = watch::channel(material.server_config()?);
+        if self.config.tls.mode == TlsMode::Files {
+            reload_on_sighup(
+                self.config.tls.cert_file.clone(),
+                self.config.tls.key_file.clone(),
+                sender,
+            );
+        }
         Ok(Bound {
-            acceptor,
+            acceptor: TlsAcceptor::new(tcp, receiver).boxed(),
             addr: local,
-            scheme: if certificate.is_some() { "https" } else { "http" },
-            certificate,
+            scheme: "https",
+            certificate: Some(material.summary),
         })
     }
 
@@ -206,7 +219,11 @@ impl Bound {
             ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
             ip => ip,
         };
-        format!("{}://{}", self.scheme, SocketAddr::new(ip, self.addr.port()))
+        format!(
+            "{}://{}",
+            self.scheme,
+            SocketAddr::new(ip, self.addr.port())
+        )
     }
 
     /// The served certificate, when TLS is on.
@@ -215,14 +232,11 @@ impl Bound {
     }
 }
 
-/// Makes aws-lc-rs the process's rustls provider (the one poem's listener uses).
-fn install_crypto_provider() {
-    // Err means a provider is already installed, which is what we want.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-}
-
 /// Blocking part of start-up: directories, master key, database.
-fn prepare_storage(config: &Config, data: &DataDir) -> Result<(Store, MasterKey, Instance), AppError> {
+fn prepare_storage(
+    config: &Config,
+    data: &DataDir,
+) -> Result<(Store, MasterKey, Instance), AppError> {
     data.create().map_err(|source| AppError::DataDir {
         path: data.root().to_owned(),
         source,
@@ -255,19 +269,21 @@ pub fn load_or_create_master_key(config: &Config, data: &DataDir) -> Result<Mast
     };
     match std::fs::read(&path) {
         Ok(bytes) => {
-            let key = MasterKey::from_file_bytes(&bytes).ok_or_else(|| {
-                err(format!("must hold exactly 32 bytes, holds {}", bytes.len()))
-            })?;
-            if let Ok(mode) = mode_of(&path) {
-                if mode & 0o077 != 0 {
-                    tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "master key is readable by other users; chmod 600 it");
-                }
+            let key = MasterKey::from_file_bytes(&bytes)
+                .ok_or_else(|| err(format!("must hold exactly 32 bytes, holds {}", bytes.len())))?;
+            if let Ok(mode) = mode_of(&path)
+                && mode & 0o077 != 0
+            {
+                tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "master key is readable by other users; chmod 600 it");
             }
             Ok(key)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if configured {
-                return Err(err("file not found (storage.master_key_file is set, so it is not generated)".into()));
+                return Err(err(
+                    "file not found (storage.master_key_file is set, so it is not generated)"
+                        .into(),
+                ));
             }
             if data.database().exists() {
                 return Err(err(
@@ -286,32 +302,29 @@ pub fn load_or_create_master_key(config: &Config, data: &DataDir) -> Result<Mast
     }
 }
 
-/// The first configuration, then a freshly loaded one after every SIGHUP; a reload that
-/// fails is logged and the previous certificate stays in use.
-fn reload_on_sighup(
-    cert: PathBuf,
-    key: PathBuf,
-    first: poem::listener::RustlsConfig,
-) -> impl futures_util::Stream<Item = poem::listener::RustlsConfig> + Send + 'static {
-    use futures_util::StreamExt;
+/// Reloads the certificate files on every SIGHUP until the listener is gone; a reload
+/// that fails is logged and the current certificate stays in use.
+fn reload_on_sighup(cert: PathBuf, key: PathBuf, sender: watch::Sender<Arc<rustls::ServerConfig>>) {
     use tokio::signal::unix::{SignalKind, signal};
 
-    let hangups = signal(SignalKind::hangup());
-    let reloads = futures_util::stream::unfold(hangups.ok(), move |signal| {
-        let (cert, key) = (cert.clone(), key.clone());
-        async move {
-            let mut signal = signal?;
-            loop {
-                signal.recv().await?;
-                match tls::load_files(&cert, &key) {
-                    Ok(material) => {
-                        tracing::info!(fingerprint = %material.summary.fingerprint, "reloaded TLS certificate");
-                        return Some((material.rustls_config(), Some(signal)));
-                    }
-                    Err(e) => tracing::error!(error = %e, "TLS reload failed; keeping the current certificate"),
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(hangups) => hangups,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP; certificate reload is off");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() && !sender.is_closed() {
+            match tls::load_files(&cert, &key).and_then(|m| Ok((m.server_config()?, m.summary))) {
+                Ok((config, summary)) => {
+                    sender.send_replace(config);
+                    tracing::info!(fingerprint = %summary.fingerprint, "reloaded TLS certificate");
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "TLS reload failed; keeping the current certificate")
                 }
             }
         }
     });
-    futures_util::stream::once(async move { first }).chain(reloads)
 }

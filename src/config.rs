@@ -205,7 +205,8 @@ impl Sources {
 }
 
 impl Config {
-    /// Assembles the configuration from defaults, the file and the environment.
+    /// Assembles the configuration from defaults, the file and the environment. Call
+    /// [`Config::validate`] once command-line flags have been applied on top.
     pub fn load(sources: &Sources) -> Result<Self, ConfigError> {
         let defaults = Table::try_from(Config::default()).expect("defaults serialize to TOML");
         let mut merged = defaults.clone();
@@ -224,23 +225,26 @@ impl Config {
             merge(&mut merged, table);
         }
 
-        for (name, raw) in sources.env.iter().filter(|(n, _)| n.starts_with(ENV_PREFIX)) {
+        for (name, raw) in sources
+            .env
+            .iter()
+            .filter(|(n, _)| n.starts_with(ENV_PREFIX))
+        {
             let (key, value) = env_entry(&defaults, name, raw)?;
             set_path(&mut merged, &key, value);
         }
 
-        let config: Config = Value::Table(merged)
+        Value::Table(merged)
             .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_owned()))?;
-        config.validate()?;
-        Ok(config)
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_owned()))
     }
 
     /// Checks the rules that types alone cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
         if self.tls.mode == TlsMode::Files
-            && (self.tls.cert_file.as_os_str().is_empty() || self.tls.key_file.as_os_str().is_empty())
+            && (self.tls.cert_file.as_os_str().is_empty()
+                || self.tls.key_file.as_os_str().is_empty())
         {
             return Err(ConfigError::Invalid(
                 "tls.mode = \"files\" needs tls.cert_file and tls.key_file".into(),
@@ -252,15 +256,17 @@ impl Config {
             ));
         }
         if self.database.max_connections == 0 {
-            return Err(ConfigError::Invalid("database.max_connections must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "database.max_connections must be at least 1".into(),
+            ));
         }
         if self.limits.json_body_bytes == 0 {
-            return Err(ConfigError::Invalid("limits.json_body_bytes must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "limits.json_body_bytes must be at least 1".into(),
+            ));
         }
-        if !self.server.public_url.is_empty()
-            && !(self.server.public_url.starts_with("https://")
-                || self.server.public_url.starts_with("http://"))
-        {
+        let url = &self.server.public_url;
+        if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
             return Err(ConfigError::Invalid(
                 "server.public_url must start with https:// or http://".into(),
             ));
@@ -270,11 +276,17 @@ impl Config {
 
     /// The socket address in `server.listen`.
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
-        self.server.listen.parse().map_err(|_| ConfigError::InvalidValue {
-            key: "server.listen".into(),
-            origin: "configuration".into(),
-            message: format!("`{}` is not an address such as 0.0.0.0:8443", self.server.listen),
-        })
+        self.server
+            .listen
+            .parse()
+            .map_err(|_| ConfigError::InvalidValue {
+                key: "server.listen".into(),
+                origin: "configuration".into(),
+                message: format!(
+                    "`{}` is not an address such as 0.0.0.0:8443",
+                    self.server.listen
+                ),
+            })
     }
 }
 
@@ -343,11 +355,16 @@ fn coerce(default: &Value, raw: &str, key: &str, origin: &str) -> Result<Value, 
             .map(Value::Float)
             .map_err(|_| invalid(format!("expected a number, got `{raw}`"))),
         Value::Array(_) => {
-            let wrapped: Table = toml::from_str(&format!("v = {raw}"))
-                .map_err(|_| invalid(format!("expected a TOML array such as '[\"a\", \"b\"]', got `{raw}`")))?;
+            let wrapped: Table = toml::from_str(&format!("v = {raw}")).map_err(|_| {
+                invalid(format!(
+                    "expected a TOML array such as '[\"a\", \"b\"]', got `{raw}`"
+                ))
+            })?;
             match wrapped.get("v") {
                 Some(v @ Value::Array(_)) => Ok(v.clone()),
-                _ => Err(invalid(format!("expected a TOML array such as '[\"a\", \"b\"]', got `{raw}`"))),
+                _ => Err(invalid(format!(
+                    "expected a TOML array such as '[\"a\", \"b\"]', got `{raw}`"
+                ))),
             }
         }
         Value::Table(_) | Value::Datetime(_) => Err(invalid(
@@ -383,7 +400,12 @@ fn set_path(table: &mut Table, key: &[String], value: Value) {
 }
 
 /// Every key of `given` must exist in `known` (the defaults), recursively.
-fn check_known_keys(known: &Table, given: &Table, prefix: &str, origin: &str) -> Result<(), ConfigError> {
+fn check_known_keys(
+    known: &Table,
+    given: &Table,
+    prefix: &str,
+    origin: &str,
+) -> Result<(), ConfigError> {
     for (name, value) in given {
         let key = if prefix.is_empty() {
             name.clone()
@@ -410,7 +432,9 @@ fn check_known_keys(known: &Table, given: &Table, prefix: &str, origin: &str) ->
 fn merge(base: &mut Table, top: Table) {
     for (name, value) in top {
         match (base.get_mut(&name), value) {
-            (Some(Value::Table(base_inner)), Value::Table(top_inner)) => merge(base_inner, top_inner),
+            (Some(Value::Table(base_inner)), Value::Table(top_inner)) => {
+                merge(base_inner, top_inner)
+            }
             (_, value) => {
                 base.insert(name, value);
             }

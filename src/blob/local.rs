@@ -77,7 +77,11 @@ async fn fsync_dir(dir: &Path) -> io::Result<()> {
 
 #[async_trait]
 impl BlobStore for LocalBlobStore {
-    async fn put(&self, key: &BlobKey, reader: &mut (dyn AsyncRead + Send + Unpin)) -> Result<BlobInfo, BlobError> {
+    async fn put(
+        &self,
+        key: &BlobKey,
+        reader: &mut (dyn AsyncRead + Send + Unpin),
+    ) -> Result<BlobInfo, BlobError> {
         let tmp = self.tmp_path();
         let mut guard = TmpGuard(Some(tmp.clone()));
         let mut file = fs::OpenOptions::new()
@@ -115,7 +119,9 @@ impl BlobStore for LocalBlobStore {
     }
 
     async fn open(&self, key: &BlobKey, offset: u64) -> Result<BlobReader, BlobError> {
-        let mut file = fs::File::open(self.path_of(key)).await.map_err(not_found_as)?;
+        let mut file = fs::File::open(self.path_of(key))
+            .await
+            .map_err(not_found_as)?;
         let size = file.metadata().await?.len();
         if offset > size {
             return Err(BlobError::OffsetPastEnd { offset, size });
@@ -127,7 +133,10 @@ impl BlobStore for LocalBlobStore {
     }
 
     async fn size(&self, key: &BlobKey) -> Result<u64, BlobError> {
-        Ok(fs::metadata(self.path_of(key)).await.map_err(not_found_as)?.len())
+        Ok(fs::metadata(self.path_of(key))
+            .await
+            .map_err(not_found_as)?
+            .len())
     }
 
     async fn delete(&self, key: &BlobKey) -> Result<(), BlobError> {

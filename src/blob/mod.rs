@@ -73,7 +73,11 @@ pub enum BlobError {
 pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
     /// Streams `reader` into the blob `key`, replacing any previous blob atomically. If the
     /// reader fails or the future is dropped, nothing becomes visible.
-    async fn put(&self, key: &BlobKey, reader: &mut (dyn AsyncRead + Send + Unpin)) -> Result<BlobInfo, BlobError>;
+    async fn put(
+        &self,
+        key: &BlobKey,
+        reader: &mut (dyn AsyncRead + Send + Unpin),
+    ) -> Result<BlobInfo, BlobError>;
 
     /// Opens the blob for reading from byte `offset`.
     async fn open(&self, key: &BlobKey, offset: u64) -> Result<BlobReader, BlobError>;

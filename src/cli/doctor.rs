@@ -71,13 +71,19 @@ fn check_data_dir(report: &mut Report, data: &DataDir) -> bool {
             true
         }
         Ok(_) => {
-            report.problem("data directory", format!("{} is not a directory", root.display()));
+            report.problem(
+                "data directory",
+                format!("{} is not a directory", root.display()),
+            );
             false
         }
         Err(e) => {
             report.problem(
                 "data directory",
-                format!("{}: {e}; run `sealbox init` or point --data-dir at it", root.display()),
+                format!(
+                    "{}: {e}; run `sealbox init` or point --data-dir at it",
+                    root.display()
+                ),
             );
             false
         }
@@ -103,12 +109,18 @@ fn check_owned_dir(report: &mut Report, check: &str, dir: &Path) {
     } else if mode & 0o022 != 0 {
         report.problem(
             check,
-            format!("{} is writable by other users (mode {mode:o}); chmod 700 it", dir.display()),
+            format!(
+                "{} is writable by other users (mode {mode:o}); chmod 700 it",
+                dir.display()
+            ),
         );
     } else if mode & 0o007 != 0 {
         report.problem(
             check,
-            format!("{} is open to all users (mode {mode:o}); chmod 700 it", dir.display()),
+            format!(
+                "{} is open to all users (mode {mode:o}); chmod 700 it",
+                dir.display()
+            ),
         );
     } else {
         report.ok(check, format!("{} (mode {mode:o})", dir.display()));
@@ -134,14 +146,20 @@ fn check_master_key(report: &mut Report, config: &Config, data: &DataDir) {
         Ok(_) => match mode_of(&path) {
             Ok(mode) if mode & 0o077 != 0 => report.problem(
                 check,
-                format!("{} is readable by other users (mode {mode:o}); chmod 600 it", path.display()),
+                format!(
+                    "{} is readable by other users (mode {mode:o}); chmod 600 it",
+                    path.display()
+                ),
             ),
             Ok(mode) => report.ok(check, format!("{} (mode {mode:o})", path.display())),
             Err(e) => report.problem(check, format!("{}: {e}", path.display())),
         },
         Err(e) => report.problem(
             check,
-            format!("{}: {e}; without it sealed data cannot be read, restore it from a backup", path.display()),
+            format!(
+                "{}: {e}; without it sealed data cannot be read, restore it from a backup",
+                path.display()
+            ),
         ),
     }
 }
@@ -149,11 +167,16 @@ fn check_master_key(report: &mut Report, config: &Config, data: &DataDir) {
 fn check_database(report: &mut Report, path: &Path) {
     let check = "database";
     if !path.exists() {
-        return report.problem(check, format!("{} does not exist; run `sealbox init`", path.display()));
+        return report.problem(
+            check,
+            format!("{} does not exist; run `sealbox init`", path.display()),
+        );
     }
     let conn = match Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY) {
         Ok(conn) => conn,
-        Err(e) => return report.problem(check, format!("{} cannot be opened: {e}", path.display())),
+        Err(e) => {
+            return report.problem(check, format!("{} cannot be opened: {e}", path.display()));
+        }
     };
     match schema_version(&conn) {
         Ok(v) if v > LATEST_SCHEMA_VERSION => report.problem(
@@ -171,7 +194,10 @@ fn check_database(report: &mut Report, path: &Path) {
         .prepare("PRAGMA integrity_check(20)")
         .and_then(|mut stmt| stmt.query_map([], |row| row.get(0))?.collect());
     match messages {
-        Ok(lines) if lines == ["ok"] => report.ok(check, format!("{} passes the integrity check", path.display())),
+        Ok(lines) if lines == ["ok"] => report.ok(
+            check,
+            format!("{} passes the integrity check", path.display()),
+        ),
         Ok(lines) => report.problem(
             check,
             format!(
@@ -182,7 +208,10 @@ fn check_database(report: &mut Report, path: &Path) {
         ),
         Err(e) => report.problem(
             check,
-            format!("{} failed the integrity check: {e}; restore it from a backup", path.display()),
+            format!(
+                "{} failed the integrity check: {e}; restore it from a backup",
+                path.display()
+            ),
         ),
     }
 }
@@ -195,16 +224,25 @@ fn check_tls(report: &mut Report, config: &Config, data: &DataDir) {
         TlsMode::Files => (config.tls.cert_file.clone(), config.tls.key_file.clone()),
     };
     if config.tls.mode == TlsMode::SelfSigned && !cert.exists() {
-        return report.warn(check, "no self-signed certificate yet; the next start generates one");
+        return report.warn(
+            check,
+            "no self-signed certificate yet; the next start generates one",
+        );
     }
     let material = match tls::load_files(&cert, &key) {
         Ok(material) => material,
         Err(e) => return report.problem(check, e.to_string()),
     };
-    if let Ok(mode) = mode_of(&key) {
-        if mode & 0o077 != 0 {
-            report.problem("TLS key", format!("{} is readable by other users (mode {mode:o}); chmod 600 it", key.display()));
-        }
+    if let Ok(mode) = mode_of(&key)
+        && mode & 0o077 != 0
+    {
+        report.problem(
+            "TLS key",
+            format!(
+                "{} is readable by other users (mode {mode:o}); chmod 600 it",
+                key.display()
+            ),
+        );
     }
     let remaining = material.summary.not_after - OffsetDateTime::now_utc();
     let expiry = material.summary.not_after.date();
@@ -216,11 +254,18 @@ fn check_tls(report: &mut Report, config: &Config, data: &DataDir) {
         } else {
             "replace it soon"
         };
-        report.warn(check, format!("{} expires on {expiry}; {action}", cert.display()));
+        report.warn(
+            check,
+            format!("{} expires on {expiry}; {action}", cert.display()),
+        );
     } else {
         report.ok(
             check,
-            format!("{} valid until {expiry}, SHA-256 {}", cert.display(), material.summary.fingerprint),
+            format!(
+                "{} valid until {expiry}, SHA-256 {}",
+                cert.display(),
+                material.summary.fingerprint
+            ),
         );
     }
 }

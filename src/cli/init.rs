@@ -50,7 +50,8 @@ pub fn run(args: InitArgs) -> CliResult {
         println!("data:         {}", app.data_dir().root().display());
         println!("master key:   id {}", app.master_key().id());
         if app.config().tls.mode == TlsMode::SelfSigned {
-            let (material, _) = tls::ensure_self_signed(app.data_dir(), &app.config().tls.hostnames)?;
+            let (material, _) =
+                tls::ensure_self_signed(app.data_dir(), &app.config().tls.hostnames)?;
             println!("TLS SHA-256:  {}", material.summary.fingerprint);
         }
         app.store().close().await?;

@@ -13,7 +13,11 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{Config, Sources};
 
 #[derive(Debug, Parser)]
-#[command(name = "sealbox", version, about = "Self-hosted encrypted file transfers, files and secrets")]
+#[command(
+    name = "sealbox",
+    version,
+    about = "Self-hosted encrypted file transfers, files and secrets"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -77,5 +81,7 @@ pub fn run() -> ExitCode {
 
 /// A multi-threaded runtime for subcommands that need async.
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
 }

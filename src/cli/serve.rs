@@ -27,9 +27,15 @@ pub fn run(args: ServeArgs) -> CliResult {
     init_logging(&config)?;
 
     runtime()?.block_on(async move {
+        // Listen for signals before announcing the URL: a supervisor may stop us at once.
+        let shutdown = shutdown_signal()?;
         let app = App::open(config).await?;
         let bound = app.bind().await?;
-        println!("sealbox {} serving {}", env!("CARGO_PKG_VERSION"), bound.url());
+        println!(
+            "sealbox {} serving {}",
+            env!("CARGO_PKG_VERSION"),
+            bound.url()
+        );
         if !app.config().server.public_url.is_empty() {
             println!("  public URL:   {}", app.config().server.public_url);
         }
@@ -37,25 +43,33 @@ pub fn run(args: ServeArgs) -> CliResult {
         if let Some(cert) = bound.certificate() {
             println!("  TLS SHA-256:  {}", cert.fingerprint);
         }
-        app.serve(bound, shutdown_signal()).await?;
+        app.serve(bound, shutdown).await?;
         Ok(ExitCode::SUCCESS)
     })
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM (systemd stop).
-async fn shutdown_signal() {
+/// Installs the SIGINT (Ctrl-C) and SIGTERM (systemd stop) handlers now and returns a
+/// future that resolves when either arrives.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("can install a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down: finishing in-flight requests");
+    })
 }
 
 fn init_logging(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
-    let filter = EnvFilter::try_new(&config.log.level)
-        .map_err(|e| format!("log.level `{}` is not a valid filter: {e}", config.log.level))?;
+    let filter = EnvFilter::try_new(&config.log.level).map_err(|e| {
+        format!(
+            "log.level `{}` is not a valid filter: {e}",
+            config.log.level
+        )
+    })?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -112,7 +112,11 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, code::UNAVAILABLE, message)
     }
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL, INTERNAL_MESSAGE)
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            code::INTERNAL,
+            INTERNAL_MESSAGE,
+        )
     }
 
     /// The envelope for this error, stamped with the current request id.
@@ -218,7 +222,8 @@ pub fn error_response(err: poem::Error) -> Response {
             e.to_string(),
         )
     } else if let Some(e) = err.downcast_ref::<ParseParamError>() {
-        ApiError::bad_request(format!("invalid parameter `{}`", e.name)).with_detail(e.name, &e.reason)
+        ApiError::bad_request(format!("invalid parameter `{}`", e.name))
+            .with_detail(e.name, &e.reason)
     } else if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
         ApiError::bad_request(format!("request body could not be parsed: {}", e.reason))
     } else {

@@ -4,12 +4,14 @@
 //! turns every error into the JSON envelope and stamps the common headers.
 //! [`JsonBodyLimit`] guards the JSON API against oversized bodies, declared or chunked.
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use poem::http::{HeaderValue, Method, header};
+use poem::http::{HeaderValue, Method, StatusCode, header};
 use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response, Result};
 use tracing::Instrument;
 
+use super::allow::AllowIndex;
 use super::error::{ApiError, error_response};
 use super::request_id::{REQUEST_ID_HEADER, RequestId};
 
@@ -20,18 +22,25 @@ pub const API_VERSION_HEADER: &str = "x-sealbox-api-version";
 const DEFAULT_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Request id, envelope for every error, common headers, one log line per request.
-pub struct Conventions;
+pub struct Conventions {
+    /// Methods per route, for the `Allow` header of 405 answers.
+    pub allow: Arc<AllowIndex>,
+}
 
 impl<E: Endpoint> Middleware<E> for Conventions {
     type Output = ConventionsEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
-        ConventionsEndpoint { inner }
+        ConventionsEndpoint {
+            inner,
+            allow: self.allow.clone(),
+        }
     }
 }
 
 pub struct ConventionsEndpoint<E> {
     inner: E,
+    allow: Arc<AllowIndex>,
 }
 
 impl<E: Endpoint> Endpoint for ConventionsEndpoint<E> {
@@ -48,6 +57,7 @@ impl<E: Endpoint> Endpoint for ConventionsEndpoint<E> {
             path = %req.uri().path(),
         );
         let started = Instant::now();
+        let path = req.uri().path().to_owned();
 
         let handled = async {
             match self.inner.call(req).await {
@@ -60,13 +70,27 @@ impl<E: Endpoint> Endpoint for ConventionsEndpoint<E> {
             .scope(handled.instrument(span.clone()))
             .await;
 
+        if response.status() == StatusCode::METHOD_NOT_ALLOWED
+            && let Some(allow) = self
+                .allow
+                .allow_for(&path)
+                .and_then(|a| HeaderValue::from_str(a).ok())
+        {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
         let headers = response.headers_mut();
         if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
             headers.insert(REQUEST_ID_HEADER, value);
         }
         headers.insert(API_VERSION_HEADER, HeaderValue::from_static(API_VERSION));
-        headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-        headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
         headers
             .entry(header::CONTENT_SECURITY_POLICY)
             .or_insert(HeaderValue::from_static(DEFAULT_CSP));
@@ -125,16 +149,18 @@ impl<E: Endpoint> Endpoint for JsonBodyLimitEndpoint<E> {
             Some(_) => {}
             None => {
                 let limit = usize::try_from(self.limit).unwrap_or(usize::MAX);
-                let bytes = req
-                    .take_body()
-                    .into_bytes_limit(limit)
-                    .await
-                    .map_err(|err| match err {
-                        poem::error::ReadBodyError::PayloadTooLarge => {
-                            ApiError::payload_too_large(self.limit)
-                        }
-                        other => ApiError::bad_request(format!("could not read request body: {other}")),
-                    })?;
+                let bytes =
+                    req.take_body()
+                        .into_bytes_limit(limit)
+                        .await
+                        .map_err(|err| match err {
+                            poem::error::ReadBodyError::PayloadTooLarge => {
+                                ApiError::payload_too_large(self.limit)
+                            }
+                            other => ApiError::bad_request(format!(
+                                "could not read request body: {other}"
+                            )),
+                        })?;
                 req.set_body(Body::from(bytes));
             }
         }

@@ -1,11 +1,13 @@
 //! The HTTP surface: one `#[OpenApi]` struct per resource (combined into one document),
 //! the error envelope, middleware, the web UI and the API reference.
 
+pub mod allow;
 pub mod error;
 pub mod middleware;
 pub mod request_id;
 pub mod system;
 pub mod tls;
+pub mod tls_acceptor;
 pub mod ui;
 
 use std::sync::Arc;
@@ -58,19 +60,23 @@ pub fn api_service(state: &HttpState) -> OpenApiService<Apis, ()> {
 /// The complete route tree with SPEC §3 conventions applied to every route.
 pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
     let api = api_service(state);
+    let document: serde_json::Value =
+        serde_json::from_str(&api.spec()).expect("poem-openapi renders valid JSON");
+    let mut allow = allow::AllowIndex::from_openapi(&document);
+    for static_route in [OPENAPI_PATH, "/", "/assets/*", "/docs/*"] {
+        allow.add(static_route, &["GET"]);
+    }
     let spec = api.spec_endpoint();
-    let docs = api.swagger_ui().with(
-        SetHeader::new().overriding(header::CONTENT_SECURITY_POLICY, ui::DOCS_CSP),
-    );
-    let api = Arc::new(
-        api.with(JsonBodyLimit {
-            limit: state.json_body_limit,
-        }),
-    );
+    let docs = api
+        .swagger_ui()
+        .with(SetHeader::new().overriding(header::CONTENT_SECURITY_POLICY, ui::DOCS_CSP));
+    let api = Arc::new(api.with(JsonBodyLimit {
+        limit: state.json_body_limit,
+    }));
 
     Route::new()
-        .at(OPENAPI_PATH, spec)
-        .nest(DOCS_PATH, docs)
+        .at(OPENAPI_PATH, poem::get(spec))
+        .nest(DOCS_PATH, poem::get(docs))
         .nest_no_strip("/v1", api.clone())
         .at("/health", api)
         .at("/", ui::WebUi)
@@ -79,5 +85,7 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
             tracing::error!("handler panicked");
             poem::error::ResponseError::as_response(&ApiError::internal()).into_response()
         }))
-        .with(Conventions)
+        .with(Conventions {
+            allow: Arc::new(allow),
+        })
 }

@@ -2,7 +2,9 @@
 //! `<data>/tls/`, or operator-provided PEM files; plus the checks `sealbox doctor` shares.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
@@ -38,6 +40,8 @@ pub enum TlsError {
     KeyMismatch,
     #[error("cannot generate a certificate: {0}")]
     Generate(String),
+    #[error("cannot build the TLS configuration: {0}")]
+    Config(String),
 }
 
 /// A certificate chain and its private key, ready for the listener.
@@ -68,13 +72,22 @@ pub struct CertSummary {
 }
 
 impl TlsMaterial {
-    /// The listener configuration poem expects.
-    pub fn rustls_config(&self) -> poem::listener::RustlsConfig {
-        poem::listener::RustlsConfig::new().fallback(
-            poem::listener::RustlsCertificate::new()
-                .cert(self.cert_pem.clone())
-                .key(self.key_pem.to_vec()),
-        )
+    /// The rustls server configuration: ring provider, TLS 1.2 and 1.3, HTTP/2 and 1.1.
+    pub fn server_config(&self) -> Result<Arc<ServerConfig>, TlsError> {
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&self.cert_pem)
+            .collect::<Result<_, _>>()
+            .map_err(|e| TlsError::Config(e.to_string()))?;
+        let key = PrivateKeyDer::from_pem_slice(&self.key_pem)
+            .map_err(|e| TlsError::Config(e.to_string()))?;
+        let mut config =
+            ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .map_err(|e| TlsError::Config(e.to_string()))?
+                .with_no_client_auth()
+                .with_single_cert(chain, key)
+                .map_err(|e| TlsError::Config(e.to_string()))?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
     }
 }
 
@@ -94,9 +107,13 @@ pub fn ensure_self_signed(
                 if covers && material.summary.not_after > renew_at {
                     return Ok((material, false));
                 }
-                tracing::info!("replacing the self-signed certificate (expiring, or host names changed)");
+                tracing::info!(
+                    "replacing the self-signed certificate (expiring, or host names changed)"
+                );
             }
-            Err(err) => tracing::warn!(error = %err, "replacing unreadable self-signed certificate"),
+            Err(err) => {
+                tracing::warn!(error = %err, "replacing unreadable self-signed certificate")
+            }
         }
     }
 
@@ -157,11 +174,10 @@ pub fn load_files(cert_path: &Path, key_path: &Path) -> Result<TlsMaterial, TlsE
     let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| TlsError::NoKey {
         path: key_path.to_owned(),
     })?;
-    let signing_key = rustls::crypto::aws_lc_rs::sign::any_supported_type(&key).map_err(|_| {
-        TlsError::NoKey {
+    let signing_key =
+        rustls::crypto::ring::sign::any_supported_type(&key).map_err(|_| TlsError::NoKey {
             path: key_path.to_owned(),
-        }
-    })?;
+        })?;
     let summary = summarize(cert_path, leaf)?;
     rustls::sign::CertifiedKey::new(chain, signing_key)
         .keys_match()
@@ -191,7 +207,9 @@ pub fn summarize(path: &Path, der: &[u8]) -> Result<CertSummary, TlsError> {
                 GeneralName::IPAddress(bytes) => {
                     let ip = match bytes.len() {
                         4 => <[u8; 4]>::try_from(*bytes).ok().map(std::net::IpAddr::from),
-                        16 => <[u8; 16]>::try_from(*bytes).ok().map(std::net::IpAddr::from),
+                        16 => <[u8; 16]>::try_from(*bytes)
+                            .ok()
+                            .map(std::net::IpAddr::from),
                         _ => None,
                     };
                     names.extend(ip.map(|ip| ip.to_string()));

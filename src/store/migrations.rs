@@ -57,7 +57,11 @@ pub(super) fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> 
             name: migration.name,
             source,
         })?;
-        tracing::info!(version = migration.version, name = migration.name, "applied migration");
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "applied migration"
+        );
     }
     Ok(())
 }

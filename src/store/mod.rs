@@ -5,8 +5,8 @@
 //! behind a semaphore sized to the pool so waiting callers queue in async land instead of
 //! occupying blocking threads.
 
-mod migrations;
 pub mod instance;
+mod migrations;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -78,7 +78,10 @@ impl Store {
             conn.busy_timeout(options.busy_timeout)?;
             let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
             if !mode.eq_ignore_ascii_case("wal") {
-                tracing::warn!(mode, "SQLite refused WAL mode; durability is kept, concurrency is not");
+                tracing::warn!(
+                    mode,
+                    "SQLite refused WAL mode; durability is kept, concurrency is not"
+                );
             }
         }
         let manager = SqliteConnectionManager::file(path).with_init(move |conn| {
@@ -137,10 +140,13 @@ impl Store {
         f(&mut conn)
     }
 
-    /// Answers whether the database responds to a trivial query.
+    /// Answers whether the database can be read: a query that takes a read lock and
+    /// touches a table, so a locked or unreadable file fails it.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.call(|conn| {
-            conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))?;
+            conn.query_row("SELECT count(*) FROM instance", [], |row| {
+                row.get::<_, i64>(0)
+            })?;
             Ok(())
         })
         .await
@@ -149,7 +155,7 @@ impl Store {
     /// Closes the store for shutdown: refuses new calls, waits for running ones, and
     /// checkpoints the WAL into the main file so the database is whole on its own.
     pub async fn close(&self) -> Result<(), StoreError> {
-        let permits = u32::try_from(self.pool.max_size()).unwrap_or(u32::MAX);
+        let permits = self.pool.max_size();
         let all = self
             .permits
             .acquire_many(permits)

@@ -1,1 +1,13 @@
+//! All integration tests, in one binary: each boots the real app (or the real `sealbox`
+//! binary) on 127.0.0.1:0 with a temporary data directory and talks HTTP to it.
 
+mod support;
+
+mod blob_store;
+mod cli;
+mod config_layers;
+mod http_conventions;
+mod openapi;
+mod store;
+mod tls;
+mod web_ui;

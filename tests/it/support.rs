@@ -1,0 +1,161 @@
+//! `TestApp`: the whole appliance on a free port with its own data directory.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use sealbox::app::{App, AppError};
+use sealbox::config::{Config, TlsMode};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    /// Base URL, such as `http://127.0.0.1:41234`.
+    pub base: String,
+    pub client: reqwest::Client,
+    pub data_dir: PathBuf,
+    /// Owns the temporary directory unless the test passed its own.
+    _tmp: Option<TempDir>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<Result<(), AppError>>>,
+    pub certificate_fingerprint: Option<String>,
+    /// The running app's store, for tests that need to load the database.
+    pub store: sealbox::store::Store,
+}
+
+/// A configuration for tests: loopback, free port, plain HTTP, data in `dir`.
+pub fn test_config(dir: &Path) -> Config {
+    let mut config = Config::default();
+    config.server.listen = "127.0.0.1:0".into();
+    config.server.shutdown_timeout_secs = 5;
+    config.storage.data_dir = dir.to_owned();
+    config.tls.mode = TlsMode::Off;
+    config.database.max_connections = 4;
+    config
+}
+
+impl TestApp {
+    /// Boots the app with the test defaults.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Boots the app after `adjust` has changed the test defaults.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let tmp = TempDir::new().expect("temp dir");
+        let mut config = test_config(tmp.path());
+        adjust(&mut config);
+        Self::start(config, Some(tmp)).await.expect("app starts")
+    }
+
+    /// Boots the app on an existing data directory (to test restarts).
+    pub async fn spawn_in(dir: &Path, adjust: impl FnOnce(&mut Config)) -> Result<Self, AppError> {
+        let mut config = test_config(dir);
+        adjust(&mut config);
+        Self::start(config, None).await
+    }
+
+    async fn start(config: Config, tmp: Option<TempDir>) -> Result<Self, AppError> {
+        let data_dir = config.storage.data_dir.clone();
+        let app = App::open(config).await?;
+        let bound = app.bind().await?;
+        let addr = bound.local_addr();
+        let base = bound.url();
+        let certificate_fingerprint = bound.certificate().map(|c| c.fingerprint.clone());
+        let store = app.store().clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.serve(bound, async {
+            let _ = rx.await;
+        }));
+        Ok(Self {
+            addr,
+            base,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            data_dir,
+            _tmp: tmp,
+            shutdown: Some(tx),
+            server: Some(server),
+            certificate_fingerprint,
+            store,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Stops the server gracefully and waits for it, returning what `serve` returned.
+    pub async fn shutdown(mut self) -> Result<(), AppError> {
+        self.stop().await
+    }
+
+    async fn stop(&mut self) -> Result<(), AppError> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.server.take() {
+            Some(handle) => handle.await.expect("server task"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Asserts the SPEC §3 error envelope and returns its `error` object.
+pub async fn assert_envelope(
+    response: reqwest::Response,
+    status: u16,
+    code: &str,
+) -> serde_json::Value {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .expect("x-request-id header")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/json"),
+        "content-type {content_type}"
+    );
+    let body: serde_json::Value = response.json().await.expect("JSON body");
+    let error = body
+        .get("error")
+        .unwrap_or_else(|| panic!("no `error` in {body}"))
+        .clone();
+    assert_eq!(error["code"], code, "{body}");
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert!(error["details"].is_array(), "{body}");
+    assert_eq!(error["requestId"], request_id.as_str(), "{body}");
+    error
+}
