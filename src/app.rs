@@ -11,14 +11,16 @@ use std::time::Duration;
 use poem::Server;
 use poem::listener::{Acceptor, AcceptorExt, BoxAcceptor, Listener, TcpListener};
 use tokio::sync::watch;
+use zeroize::Zeroizing;
 
+use crate::auth::AccessTokens;
 use crate::blob::{BlobError, BlobStore, LocalBlobStore};
 use crate::config::{Config, ConfigError, TlsMode};
 use crate::crypto::MasterKey;
 use crate::data_dir::{DataDir, SECRET_FILE_MODE, mode_of, write_atomic};
 use crate::http::tls_acceptor::TlsAcceptor;
 use crate::http::{self, HttpState, tls};
-use crate::service::SystemService;
+use crate::service::{IdentityService, SystemService};
 use crate::store::{Store, StoreError, StoreOptions, instance::Instance};
 
 /// Why the appliance could not start. Each message tells the operator what to fix.
@@ -56,6 +58,8 @@ pub struct App {
     blobs: Arc<dyn BlobStore>,
     master_key: MasterKey,
     instance: Instance,
+    identity: IdentityService,
+    setup_token: Option<Zeroizing<String>>,
 }
 
 impl std::fmt::Debug for App {
@@ -85,6 +89,13 @@ impl App {
         };
         let (store, master_key, instance) = prepared;
         let blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobStore::open(data.blobs()).await?);
+        let identity = IdentityService::new(store.clone(), AccessTokens::new(&master_key));
+        let setup_token = {
+            let identity = identity.clone();
+            tokio::task::spawn_blocking(move || identity.issue_setup_token_if_needed())
+                .await
+                .map_err(|e| AppError::Serve(std::io::Error::other(e)))??
+        };
         Ok(Self {
             config,
             data,
@@ -92,6 +103,8 @@ impl App {
             blobs,
             master_key,
             instance,
+            identity,
+            setup_token,
         })
     }
 
@@ -114,10 +127,17 @@ impl App {
         &self.instance
     }
 
+    /// While no user exists: the one-time token for `POST /v1/setup`, new at every start
+    /// (the previous one stops working).
+    pub fn setup_token(&self) -> Option<&str> {
+        self.setup_token.as_ref().map(|t| t.as_str())
+    }
+
     /// The complete HTTP endpoint.
     pub fn endpoint(&self) -> impl poem::Endpoint + use<> {
         http::routes(&HttpState {
             system: SystemService::new(self.store.clone(), self.instance.clone()),
+            identity: self.identity.clone(),
             json_body_limit: self.config.limits.json_body_bytes,
         })
     }

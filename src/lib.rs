@@ -3,11 +3,13 @@
 //! [`cli::run`]; tests boot the same [`app::App`] the binary runs.
 
 pub mod app;
+pub mod auth;
 pub mod blob;
 pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod data_dir;
 pub mod http;
+pub mod ids;
 pub mod service;
 pub mod store;

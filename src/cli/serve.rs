@@ -43,6 +43,11 @@ pub fn run(args: ServeArgs) -> CliResult {
         if let Some(cert) = bound.certificate() {
             println!("  TLS SHA-256:  {}", cert.fingerprint);
         }
+        if let Some(token) = app.setup_token() {
+            println!("  setup token:  {token}");
+            println!("                no account exists yet: POST {}/v1/setup with this token", bound.url());
+            println!("                to create the first admin (a new token is printed at each start until then)");
+        }
         app.serve(bound, shutdown).await?;
         Ok(ExitCode::SUCCESS)
     })

@@ -15,6 +15,7 @@ use poem_openapi::{ApiResponse, Object};
 
 use super::request_id::current_request_id;
 use crate::service::ServiceError;
+use crate::store::StoreError;
 
 /// Stable machine-readable error codes (SPEC §3). Clients switch on these, never on text.
 pub mod code {
@@ -72,6 +73,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub details: Vec<ErrorDetail>,
+    /// Seconds the client should wait, sent as `Retry-After`.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -81,7 +84,15 @@ impl ApiError {
             code,
             message: message.into(),
             details: Vec::new(),
+            retry_after: None,
         }
+    }
+
+    /// Sets `Retry-After`, rounded up to whole seconds (at least 1).
+    pub fn with_retry_after(mut self, wait: std::time::Duration) -> Self {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        self.retry_after = Some(secs.max(1));
+        self
     }
 
     pub fn with_detail(mut self, path: impl Into<String>, message: impl Into<String>) -> Self {
@@ -148,6 +159,17 @@ impl poem::error::ResponseError for ApiError {
     fn as_response(&self) -> Response {
         let mut response = poem_openapi::payload::Json(self.envelope()).into_response();
         response.set_status(self.status);
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                poem::http::header::WWW_AUTHENTICATE,
+                poem::http::HeaderValue::from_static("Bearer realm=\"sealbox\""),
+            );
+        }
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(poem::http::header::RETRY_AFTER, secs.into());
+        }
         response
     }
 }
@@ -155,7 +177,10 @@ impl poem::error::ResponseError for ApiError {
 /// Statuses an operation may answer with the envelope, for the OpenAPI document.
 const DOCUMENTED_ERRORS: &[(u16, &str)] = &[
     (400, "Malformed request"),
+    (401, "Missing, invalid, expired or revoked credentials"),
+    (403, "Not permitted"),
     (404, "Not found"),
+    (409, "Conflicts with the current state"),
     (413, "Request body too large"),
     (415, "Unsupported content type"),
     (422, "Validation failed"),
@@ -191,7 +216,27 @@ impl ApiResponse for ApiError {
 impl From<ServiceError> for ApiError {
     fn from(err: ServiceError) -> Self {
         match err {
+            ServiceError::Unauthorized(why) => {
+                ApiError::new(StatusCode::UNAUTHORIZED, code::UNAUTHORIZED, why)
+            }
+            ServiceError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
+            ServiceError::Invalid(problems) => problems
+                .into_iter()
+                .fold(ApiError::validation("the request is invalid"), |e, p| {
+                    e.with_detail(p.path, p.message)
+                }),
+            ServiceError::TooManyAttempts { retry_after } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                code::RATE_LIMITED,
+                "too many failed attempts; wait before trying again",
+            )
+            .with_retry_after(retry_after),
             ServiceError::Unavailable(what) => ApiError::unavailable(what),
+            ServiceError::Store(StoreError::Conflict) => ApiError::new(
+                StatusCode::CONFLICT,
+                code::CONFLICT,
+                "this conflicts with an existing record",
+            ),
             ServiceError::Store(inner) => {
                 tracing::error!(error = %inner, "storage failure");
                 ApiError::internal()
@@ -203,7 +248,9 @@ impl From<ServiceError> for ApiError {
 /// Turns any error that escaped a handler into an envelope response.
 pub fn error_response(err: poem::Error) -> Response {
     use poem::error::{MethodNotAllowedError, NotFoundError};
-    use poem_openapi::error::{ContentTypeError, ParseParamError, ParseRequestPayloadError};
+    use poem_openapi::error::{
+        AuthorizationError, ContentTypeError, ParseParamError, ParseRequestPayloadError,
+    };
 
     let api = if let Some(api) = err.downcast_ref::<ApiError>() {
         api.clone()
@@ -214,6 +261,12 @@ pub fn error_response(err: poem::Error) -> Response {
             StatusCode::METHOD_NOT_ALLOWED,
             code::METHOD_NOT_ALLOWED,
             "this method is not allowed on this route",
+        )
+    } else if err.is::<AuthorizationError>() {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            code::UNAUTHORIZED,
+            "authentication required: send Authorization: Bearer <access token>",
         )
     } else if let Some(e) = err.downcast_ref::<ContentTypeError>() {
         ApiError::new(

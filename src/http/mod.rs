@@ -2,9 +2,12 @@
 //! the error envelope, middleware, the web UI and the API reference.
 
 pub mod allow;
+pub mod auth;
 pub mod error;
+pub mod json_body;
 pub mod middleware;
 pub mod request_id;
+pub mod sessions;
 pub mod system;
 pub mod tls;
 pub mod tls_acceptor;
@@ -17,7 +20,7 @@ use poem::middleware::{CatchPanic, SetHeader};
 use poem::{Endpoint, EndpointExt, IntoResponse, Route};
 use poem_openapi::{OpenApiService, Tags};
 
-use crate::service::SystemService;
+use crate::service::{IdentityService, RequestContext, SystemService};
 use error::ApiError;
 use middleware::{Conventions, JsonBodyLimit};
 
@@ -29,24 +32,37 @@ pub const DOCS_PATH: &str = "/docs";
 pub enum ApiTags {
     /// Health and server information
     System,
+    /// First-run setup, sign-in, token refresh and sign-out
+    Auth,
+    /// The caller's signed-in sessions
+    Sessions,
 }
 
 /// What the HTTP layer needs from the running app.
 #[derive(Clone)]
 pub struct HttpState {
     pub system: SystemService,
+    pub identity: IdentityService,
     pub json_body_limit: u64,
 }
 
-/// Every API struct; a tuple once there are several.
-type Apis = system::SystemApi;
+/// Every API struct, one per resource.
+type Apis = (system::SystemApi, auth::AuthApi, sessions::SessionsApi);
 
 /// The OpenAPI service: every operation, with the document generated from the code.
 pub fn api_service(state: &HttpState) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        system::SystemApi {
-            system: state.system.clone(),
-        },
+        (
+            system::SystemApi {
+                system: state.system.clone(),
+            },
+            auth::AuthApi {
+                identity: state.identity.clone(),
+            },
+            sessions::SessionsApi {
+                identity: state.identity.clone(),
+            },
+        ),
         "sealbox",
         env!("CARGO_PKG_VERSION"),
     )
@@ -81,6 +97,7 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
         .at("/health", api)
         .at("/", ui::WebUi)
         .at("/assets/*path", ui::WebUi)
+        .data(state.identity.clone())
         .with(CatchPanic::new().with_handler(|_panic| {
             tracing::error!("handler panicked");
             poem::error::ResponseError::as_response(&ApiError::internal()).into_response()
@@ -88,4 +105,26 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
         .with(Conventions {
             allow: Arc::new(allow),
         })
+}
+
+/// Who sent a request, for the audit log. The address is the TCP peer's until trusted
+/// proxies are configured.
+pub fn request_context(req: &poem::Request) -> RequestContext {
+    const MAX_USER_AGENT: usize = 512;
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(MAX_USER_AGENT).collect());
+    RequestContext {
+        ip: req
+            .remote_addr()
+            .as_socket_addr()
+            .map(|a| a.ip().to_string()),
+        user_agent,
+        request_id: req
+            .extensions()
+            .get::<request_id::RequestId>()
+            .map(|id| id.as_str().to_owned()),
+    }
 }

@@ -17,11 +17,18 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "instance",
-    sql: include_str!("migrations/0001_instance.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "instance",
+        sql: include_str!("migrations/0001_instance.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "identity",
+        sql: include_str!("migrations/0002_identity.sql"),
+    },
+];
 
 /// The schema version this binary creates and understands.
 pub const LATEST_SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;

@@ -5,8 +5,15 @@
 //! behind a semaphore sized to the pool so waiting callers queue in async land instead of
 //! occupying blocking threads.
 
-pub mod instance;
 mod migrations;
+
+pub mod audit;
+pub mod events;
+pub mod instance;
+pub mod organizations;
+pub mod sessions;
+pub mod setup;
+pub mod users;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,6 +50,23 @@ pub enum StoreError {
     },
     #[error("database task failed: {0}")]
     Task(String),
+    /// A uniqueness constraint refused the write (a duplicate email, a second membership).
+    #[error("conflicts with an existing record")]
+    Conflict,
+}
+
+/// Maps a UNIQUE or PRIMARY KEY violation to [`StoreError::Conflict`].
+pub(crate) fn conflict_on_unique(err: rusqlite::Error) -> StoreError {
+    use rusqlite::ffi::{SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE};
+    match &err {
+        rusqlite::Error::SqliteFailure(e, _)
+            if e.extended_code == SQLITE_CONSTRAINT_UNIQUE
+                || e.extended_code == SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
+            StoreError::Conflict
+        }
+        _ => StoreError::Sqlite(err),
+    }
 }
 
 /// Options for opening the store.

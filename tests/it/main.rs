@@ -7,6 +7,7 @@ mod blob_store;
 mod cli;
 mod config_layers;
 mod http_conventions;
+mod identity;
 mod openapi;
 mod store;
 mod tls;

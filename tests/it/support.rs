@@ -22,7 +22,13 @@ pub struct TestApp {
     pub certificate_fingerprint: Option<String>,
     /// The running app's store, for tests that need to load the database.
     pub store: sealbox::store::Store,
+    /// The first-run setup token, while no user exists.
+    pub setup_token: Option<String>,
 }
+
+/// The first admin created by [`TestApp::setup_admin`].
+pub const ADMIN_EMAIL: &str = "ada@example.com";
+pub const ADMIN_PASSWORD: &str = "violet-anchor-thirty";
 
 /// A configuration for tests: loopback, free port, plain HTTP, data in `dir`.
 pub fn test_config(dir: &Path) -> Config {
@@ -64,6 +70,7 @@ impl TestApp {
         let base = bound.url();
         let certificate_fingerprint = bound.certificate().map(|c| c.fingerprint.clone());
         let store = app.store().clone();
+        let setup_token = app.setup_token().map(str::to_owned);
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.serve(bound, async {
             let _ = rx.await;
@@ -81,6 +88,7 @@ impl TestApp {
             server: Some(server),
             certificate_fingerprint,
             store,
+            setup_token,
         })
     }
 
@@ -94,6 +102,71 @@ impl TestApp {
             .send()
             .await
             .expect("request")
+    }
+
+    /// POSTs a JSON body.
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// GETs with `Authorization: Bearer <token>`.
+    pub async fn get_as(&self, path: &str, access_token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Runs first-run setup: [`ADMIN_EMAIL`] becomes instance admin and owner of "Acme".
+    /// Returns the token pair.
+    pub async fn setup_admin(&self) -> serde_json::Value {
+        let response = self
+            .post_json(
+                "/v1/setup",
+                &serde_json::json!({
+                    "token": self.setup_token.as_deref().expect("no user yet"),
+                    "email": ADMIN_EMAIL,
+                    "password": ADMIN_PASSWORD,
+                    "displayName": "Ada Lovelace",
+                    "organizationName": "Acme",
+                }),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        response.json().await.unwrap()
+    }
+
+    /// Signs in and returns the token pair.
+    pub async fn login(&self, email: &str, password: &str) -> serde_json::Value {
+        let response = self
+            .post_json(
+                "/v1/auth/login",
+                &serde_json::json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "login as {email}");
+        response.json().await.unwrap()
+    }
+
+    /// Runs a query against the app's database file from outside the app.
+    pub fn query<T>(
+        &self,
+        sql: &str,
+        map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Vec<T> {
+        let conn = rusqlite::Connection::open(self.data_dir.join("sealbox.db")).unwrap();
+        let mut stmt = conn.prepare(sql).unwrap();
+        stmt.query_map([], map)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
     }
 
     /// Stops the server gracefully and waits for it, returning what `serve` returned.

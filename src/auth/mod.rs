@@ -1,0 +1,10 @@
+//! Who is calling and what they may do: passwords, access tokens, opaque tokens and the
+//! `Principal` that authentication resolves a request to.
+
+pub mod access_token;
+pub mod opaque;
+pub mod password;
+pub mod principal;
+
+pub use access_token::{AccessClaims, AccessTokens};
+pub use principal::Principal;

@@ -1,0 +1,601 @@
+//! Accounts and sessions: first-run setup, login, refresh-token rotation, logout, the
+//! caller's profile and their sessions. Each state change is one transaction that writes
+//! the data, its audit entries and its outbox events together.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::TransactionBehavior;
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use super::login_throttle::LoginThrottle;
+use super::{FieldError, RequestContext, ServiceError};
+use crate::auth::{AccessTokens, Principal, opaque, password};
+use crate::ids::{OrgId, SessionId, UserId, format_rfc3339, now_rfc3339};
+use crate::store::organizations::{self, Membership};
+use crate::store::sessions::{self, NewSession, Session};
+use crate::store::users::{self, NewUser, User};
+use crate::store::{Store, StoreError, audit, events, setup};
+
+/// How long an unused refresh token stays valid; every use issues a fresh one.
+pub const REFRESH_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+/// The role of an organization's creator.
+pub const OWNER_ROLE: &str = "owner";
+const MAX_NAME_CHARS: usize = 100;
+const MAX_EMAIL_BYTES: usize = 254;
+
+/// What a successful login, setup or refresh hands the client.
+pub struct SignedIn {
+    pub access_token: String,
+    pub expires_in: u64,
+    pub refresh_token: Zeroizing<String>,
+    pub session_id: SessionId,
+    pub profile: Profile,
+}
+
+/// A user and the organizations they belong to.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub user: User,
+    pub memberships: Vec<Membership>,
+}
+
+/// The first instance admin and their organization.
+pub struct SetupInput {
+    pub token: String,
+    pub email: String,
+    pub password: String,
+    pub display_name: String,
+    pub organization_name: String,
+}
+
+#[derive(Clone)]
+pub struct IdentityService {
+    store: Store,
+    tokens: AccessTokens,
+    throttle: Arc<LoginThrottle>,
+}
+
+impl std::fmt::Debug for IdentityService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityService").finish_non_exhaustive()
+    }
+}
+
+impl IdentityService {
+    pub fn new(store: Store, tokens: AccessTokens) -> Self {
+        Self {
+            store,
+            tokens,
+            throttle: Arc::new(LoginThrottle::default()),
+        }
+    }
+
+    /// While no user exists, issues a new one-time setup token (replacing any earlier
+    /// one) and returns it; once the first admin exists, returns `None`.
+    pub fn issue_setup_token_if_needed(&self) -> Result<Option<Zeroizing<String>>, StoreError> {
+        self.store.call_blocking(|conn| {
+            if users::count(conn)? > 0 {
+                setup::delete_token(conn)?;
+                return Ok(None);
+            }
+            let token = opaque::generate();
+            setup::replace_token(conn, &token.hash, &now_rfc3339())?;
+            Ok(Some(token.value))
+        })
+    }
+
+    /// Creates the first instance admin and their organization with the setup token,
+    /// which dies in the same transaction.
+    pub async fn setup(
+        &self,
+        input: SetupInput,
+        ctx: RequestContext,
+    ) -> Result<SignedIn, ServiceError> {
+        const BAD_TOKEN: ServiceError =
+            ServiceError::Unauthorized("the setup token is invalid or already used");
+        // The token first: without it, nothing about the request matters.
+        let token_hash = opaque::hash(&input.token);
+        if !self
+            .store
+            .call(move |conn| setup::token_matches(conn, &token_hash))
+            .await?
+        {
+            return Err(BAD_TOKEN);
+        }
+        let mut problems = Vec::new();
+        check_email(&input.email, "email", &mut problems);
+        check_name(&input.display_name, "displayName", &mut problems);
+        check_name(&input.organization_name, "organizationName", &mut problems);
+        if let Err(message) = password::check_policy(&input.password) {
+            problems.push(FieldError::new("password", message));
+        }
+        if !problems.is_empty() {
+            return Err(ServiceError::Invalid(problems));
+        }
+        let password_hash = hash_password(input.password).await?;
+
+        let refresh = opaque::generate();
+        let (user_id, org_id, session_id) = (UserId::new(), OrgId::new(), SessionId::new());
+        let refresh_hash = refresh.hash;
+        let (email, display_name, org_name) = (
+            input.email.trim().to_owned(),
+            input.display_name.trim().to_owned(),
+            input.organization_name.trim().to_owned(),
+        );
+        self.store
+            .call(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                // Checked again inside the write lock: two setups may race.
+                if !setup::take_token(&tx, &token_hash)? || users::count(&tx)? > 0 {
+                    return Ok(Err(BAD_TOKEN));
+                }
+                let now = now_rfc3339();
+                organizations::insert(&tx, org_id, &org_name, &now)?;
+                users::insert(
+                    &tx,
+                    &NewUser {
+                        id: user_id,
+                        email: &email,
+                        display_name: &display_name,
+                        password_hash: Some(&password_hash),
+                        is_instance_admin: true,
+                        default_org_id: Some(org_id),
+                        now: &now,
+                    },
+                )?;
+                organizations::add_member(&tx, org_id, user_id, OWNER_ROLE, &now)?;
+                start_session(&tx, user_id, session_id, &refresh_hash, &ctx, &now)?;
+
+                let org = Some(org_id.to_string());
+                let actor = Some(user_id.to_string());
+                for (action, target_type, target) in [
+                    ("setup.completed", "instance", None),
+                    ("user.created", "user", Some(user_id.to_string())),
+                    (
+                        "organization.created",
+                        "organization",
+                        Some(org_id.to_string()),
+                    ),
+                    ("member.added", "user", Some(user_id.to_string())),
+                ] {
+                    audit::append(
+                        &tx,
+                        &ctx.audit(actor.clone(), action, target_type, target, org.clone()),
+                        &now,
+                    )?;
+                }
+                events::record(
+                    &tx,
+                    "user.created",
+                    org.clone(),
+                    &json!({"userId": user_id, "email": email}),
+                    &now,
+                )?;
+                events::record(
+                    &tx,
+                    "organization.created",
+                    org.clone(),
+                    &json!({"organizationId": org_id, "name": org_name}),
+                    &now,
+                )?;
+                events::record(
+                    &tx,
+                    "member.added",
+                    org.clone(),
+                    &json!({"organizationId": org_id, "userId": user_id, "role": OWNER_ROLE}),
+                    &now,
+                )?;
+                events::record(
+                    &tx,
+                    "session.created",
+                    org,
+                    &json!({"sessionId": session_id, "userId": user_id}),
+                    &now,
+                )?;
+                tx.commit()?;
+                Ok(Ok(()))
+            })
+            .await??;
+        tracing::info!(user = %user_id, organization = %org_id, "first-run setup completed");
+        self.signed_in(user_id, session_id, refresh.value).await
+    }
+
+    /// Exchanges email and password for a new session.
+    pub async fn login(
+        &self,
+        email: String,
+        password: String,
+        ctx: RequestContext,
+    ) -> Result<SignedIn, ServiceError> {
+        let account_key = format!("account:{}", users::email_key(&email));
+        let ip_key = format!("ip:{}", ctx.ip.as_deref().unwrap_or("unknown"));
+        if let Some(wait) = self.throttle.wait_for(&[&account_key, &ip_key]) {
+            return Err(ServiceError::TooManyAttempts { retry_after: wait });
+        }
+
+        let lookup_email = email.clone();
+        let found = self
+            .store
+            .call(move |conn| users::find_with_password(conn, &lookup_email))
+            .await?;
+        let (user, verified) = tokio::task::spawn_blocking(move || match found {
+            Some((user, Some(hash))) => {
+                let ok = password::verify(&password, &hash);
+                (Some(user), ok)
+            }
+            Some((user, None)) => {
+                password::verify_nothing(&password);
+                (Some(user), false)
+            }
+            None => {
+                password::verify_nothing(&password);
+                (None, false)
+            }
+        })
+        .await
+        .map_err(|e| ServiceError::Store(StoreError::Task(e.to_string())))?;
+
+        let signed_in = verified
+            && user
+                .as_ref()
+                .is_some_and(|u| u.status == users::UserStatus::Active);
+        let Some(user) = user.clone().filter(|_| signed_in) else {
+            self.throttle.record_failure(&[&account_key, &ip_key]);
+            self.store
+                .call(move |conn| {
+                    let tx = conn.transaction()?;
+                    let now = now_rfc3339();
+                    let actor = user.as_ref().map(|u| u.id.to_string());
+                    let org = user
+                        .as_ref()
+                        .and_then(|u| u.default_org_id)
+                        .map(|o| o.to_string());
+                    let mut entry = ctx.audit(
+                        actor.clone(),
+                        "auth.login",
+                        "user",
+                        actor.clone(),
+                        org.clone(),
+                    );
+                    entry.outcome = "failure";
+                    audit::append(&tx, &entry, &now)?;
+                    if let Some(user) = &user {
+                        events::record(
+                            &tx,
+                            "user.login_failed",
+                            org,
+                            &json!({"userId": user.id, "ip": ctx.ip}),
+                            &now,
+                        )?;
+                    }
+                    tx.commit()?;
+                    Ok(())
+                })
+                .await?;
+            return Err(ServiceError::Unauthorized(
+                "the email or password is incorrect",
+            ));
+        };
+        self.throttle.clear(&account_key);
+
+        let refresh = opaque::generate();
+        let refresh_hash = refresh.hash;
+        let session_id = SessionId::new();
+        let (user_id, org) = (user.id, user.default_org_id.map(|o| o.to_string()));
+        self.store
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                let now = now_rfc3339();
+                start_session(&tx, user_id, session_id, &refresh_hash, &ctx, &now)?;
+                let actor = Some(user_id.to_string());
+                audit::append(
+                    &tx,
+                    &ctx.audit(
+                        actor.clone(),
+                        "auth.login",
+                        "session",
+                        Some(session_id.to_string()),
+                        org.clone(),
+                    ),
+                    &now,
+                )?;
+                events::record(
+                    &tx,
+                    "session.created",
+                    org,
+                    &json!({"sessionId": session_id, "userId": user_id}),
+                    &now,
+                )?;
+                tx.commit()?;
+                Ok(())
+            })
+            .await?;
+        self.signed_in(user_id, session_id, refresh.value).await
+    }
+
+    /// Rotates a refresh token. A token presented a second time means it leaked: its whole
+    /// session is revoked, for the thief and the rightful holder alike.
+    pub async fn refresh(
+        &self,
+        refresh_token: String,
+        ctx: RequestContext,
+    ) -> Result<SignedIn, ServiceError> {
+        let presented = opaque::hash(&refresh_token);
+        let next = opaque::generate();
+        let next_hash = next.hash;
+        let outcome = self
+            .store
+            .call(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let now = now_rfc3339();
+                let Some(state) = sessions::find_refresh_token(&tx, &presented)? else {
+                    return Ok(Err("the refresh token is invalid"));
+                };
+                if state.session_revoked {
+                    return Ok(Err("the session has been revoked"));
+                }
+                if state.used || !sessions::mark_refresh_token_used(&tx, &presented, &now)? {
+                    sessions::revoke_for_user(&tx, state.user_id, state.session_id, "refresh_token_reused", &now)?;
+                    let actor = Some(state.user_id.to_string());
+                    let org = users::find(&tx, state.user_id)?
+                        .and_then(|u| u.default_org_id)
+                        .map(|o| o.to_string());
+                    let mut entry = ctx.audit(actor, "auth.refresh_token_reused", "session", Some(state.session_id.to_string()), org.clone());
+                    entry.outcome = "failure";
+                    audit::append(&tx, &entry, &now)?;
+                    let data = json!({"sessionId": state.session_id, "userId": state.user_id, "ip": ctx.ip});
+                    events::record(&tx, "auth.refresh_token_reused", org.clone(), &data, &now)?;
+                    events::record(&tx, "session.revoked", org, &json!({"sessionId": state.session_id, "userId": state.user_id, "reason": "refresh_token_reused"}), &now)?;
+                    tx.commit()?;
+                    tracing::warn!(session = %state.session_id, "refresh token replayed; session revoked");
+                    return Ok(Err("the refresh token was already used; the session has been revoked"));
+                }
+                if state.expires_at.as_str() < now.as_str() {
+                    return Ok(Err("the refresh token has expired"));
+                }
+                let active = users::find(&tx, state.user_id)?.is_some_and(|u| u.status == users::UserStatus::Active);
+                if !active {
+                    return Ok(Err("the account is disabled"));
+                }
+                let expires = format_rfc3339(time::OffsetDateTime::now_utc() + REFRESH_TOKEN_TTL);
+                sessions::insert_refresh_token(&tx, &next_hash, state.session_id, &now, &expires)?;
+                sessions::touch(&tx, state.session_id, &now, ctx.ip.as_deref(), ctx.user_agent.as_deref())?;
+                tx.commit()?;
+                Ok(Ok((state.user_id, state.session_id)))
+            })
+            .await?;
+        let (user_id, session_id) = outcome.map_err(ServiceError::Unauthorized)?;
+        self.signed_in(user_id, session_id, next.value).await
+    }
+
+    /// Ends the session the refresh token belongs to.
+    pub async fn logout(
+        &self,
+        refresh_token: String,
+        ctx: RequestContext,
+    ) -> Result<(), ServiceError> {
+        let presented = opaque::hash(&refresh_token);
+        self.store
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                let Some(state) = sessions::find_refresh_token(&tx, &presented)? else {
+                    return Ok(Err(ServiceError::Unauthorized(
+                        "the refresh token is invalid",
+                    )));
+                };
+                let now = now_rfc3339();
+                if sessions::revoke_for_user(&tx, state.user_id, state.session_id, "logout", &now)?
+                {
+                    record_revocation(&tx, &ctx, state.user_id, state.session_id, "logout", &now)?;
+                }
+                tx.commit()?;
+                Ok(Ok(()))
+            })
+            .await?
+    }
+
+    /// Resolves an access token into a principal: a valid signature, and a session that
+    /// is not revoked for a user who is active, checked on every request.
+    pub async fn authenticate(&self, access_token: &str) -> Result<Principal, ServiceError> {
+        const REFUSED: ServiceError =
+            ServiceError::Unauthorized("the access token is invalid, expired or revoked");
+        let claims = self.tokens.verify(access_token).ok_or(REFUSED)?;
+        let (Some(user_id), Some(session_id)) = (claims.user_id(), claims.session_id()) else {
+            return Err(REFUSED);
+        };
+        let admin = self
+            .store
+            .call(move |conn| sessions::active_principal(conn, user_id, session_id))
+            .await?
+            .ok_or(REFUSED)?;
+        Ok(Principal {
+            user_id,
+            session_id,
+            is_instance_admin: admin,
+        })
+    }
+
+    /// The caller's account and organizations.
+    pub async fn profile(&self, user_id: UserId) -> Result<Profile, ServiceError> {
+        self.store
+            .call(move |conn| {
+                let user = users::find(conn, user_id)?;
+                let memberships = organizations::memberships_of(conn, user_id)?;
+                Ok(user.map(|user| Profile { user, memberships }))
+            })
+            .await?
+            .ok_or(ServiceError::NotFound("user"))
+    }
+
+    /// The caller's active sessions.
+    pub async fn sessions(&self, principal: &Principal) -> Result<Vec<Session>, ServiceError> {
+        let user = principal.user_id;
+        Ok(self
+            .store
+            .call(move |conn| sessions::list_active_for_user(conn, user))
+            .await?)
+    }
+
+    /// Revokes one of the caller's sessions; another user's session is "not found".
+    pub async fn revoke_session(
+        &self,
+        principal: &Principal,
+        session: SessionId,
+        ctx: RequestContext,
+    ) -> Result<(), ServiceError> {
+        let user = principal.user_id;
+        let revoked = self
+            .store
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                let now = now_rfc3339();
+                let revoked = sessions::revoke_for_user(&tx, user, session, "revoked", &now)?;
+                if revoked {
+                    record_revocation(&tx, &ctx, user, session, "revoked", &now)?;
+                }
+                tx.commit()?;
+                Ok(revoked)
+            })
+            .await?;
+        if revoked {
+            Ok(())
+        } else {
+            Err(ServiceError::NotFound("session"))
+        }
+    }
+
+    async fn signed_in(
+        &self,
+        user_id: UserId,
+        session_id: SessionId,
+        refresh_token: Zeroizing<String>,
+    ) -> Result<SignedIn, ServiceError> {
+        let profile = self.profile(user_id).await?;
+        let (access_token, expires_in) = self.tokens.issue(user_id, session_id);
+        Ok(SignedIn {
+            access_token,
+            expires_in,
+            refresh_token,
+            session_id,
+            profile,
+        })
+    }
+}
+
+fn start_session(
+    tx: &rusqlite::Transaction<'_>,
+    user_id: UserId,
+    session_id: SessionId,
+    refresh_hash: &[u8; 32],
+    ctx: &RequestContext,
+    now: &str,
+) -> Result<(), StoreError> {
+    sessions::insert(
+        tx,
+        &NewSession {
+            id: session_id,
+            user_id,
+            ip: ctx.ip.as_deref(),
+            user_agent: ctx.user_agent.as_deref(),
+            now,
+        },
+    )?;
+    let expires = format_rfc3339(time::OffsetDateTime::now_utc() + REFRESH_TOKEN_TTL);
+    sessions::insert_refresh_token(tx, refresh_hash, session_id, now, &expires)
+}
+
+fn record_revocation(
+    tx: &rusqlite::Transaction<'_>,
+    ctx: &RequestContext,
+    user: UserId,
+    session: SessionId,
+    reason: &str,
+    now: &str,
+) -> Result<(), StoreError> {
+    let org = users::find(tx, user)?
+        .and_then(|u| u.default_org_id)
+        .map(|o| o.to_string());
+    let mut entry = ctx.audit(
+        Some(user.to_string()),
+        "session.revoked",
+        "session",
+        Some(session.to_string()),
+        org.clone(),
+    );
+    entry.details = json!({ "reason": reason });
+    audit::append(tx, &entry, now)?;
+    events::record(
+        tx,
+        "session.revoked",
+        org,
+        &json!({"sessionId": session, "userId": user, "reason": reason}),
+        now,
+    )
+}
+
+async fn hash_password(password: String) -> Result<String, ServiceError> {
+    let password = Zeroizing::new(password);
+    tokio::task::spawn_blocking(move || password::hash(&password))
+        .await
+        .map_err(|e| ServiceError::Store(StoreError::Task(e.to_string())))
+}
+
+fn check_email(email: &str, path: &str, problems: &mut Vec<FieldError>) {
+    let email = email.trim();
+    let valid = email.len() <= MAX_EMAIL_BYTES
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && matches!(email.split_once('@'), Some((local, domain))
+            if !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+                && !domain.starts_with('.') && !domain.ends_with('.'));
+    if !valid {
+        problems.push(FieldError::new(path, "must be a valid email address"));
+    }
+}
+
+fn check_name(name: &str, path: &str, problems: &mut Vec<FieldError>) {
+    let name = name.trim();
+    if name.is_empty() {
+        problems.push(FieldError::new(path, "must not be empty"));
+    } else if name.chars().count() > MAX_NAME_CHARS {
+        problems.push(FieldError::new(
+            path,
+            format!("must be at most {MAX_NAME_CHARS} characters"),
+        ));
+    } else if name.chars().any(char::is_control) {
+        problems.push(FieldError::new(path, "must not contain control characters"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_check_accepts_homelab_addresses_and_refuses_junk() {
+        for ok in [
+            "ada@example.com",
+            "admin@localhost",
+            "a.b+c@sub.example.org",
+        ] {
+            let mut problems = vec![];
+            check_email(ok, "email", &mut problems);
+            assert!(problems.is_empty(), "{ok}");
+        }
+        for bad in [
+            "",
+            "ada",
+            "@example.com",
+            "ada@",
+            "a b@example.com",
+            "a@b@c",
+            "ada@.com",
+            &format!("{}@x.io", "a".repeat(260)),
+        ] {
+            let mut problems = vec![];
+            check_email(bad, "email", &mut problems);
+            assert_eq!(problems.len(), 1, "{bad:?}");
+        }
+    }
+}
