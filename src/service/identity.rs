@@ -146,7 +146,6 @@ impl IdentityService {
                     },
                 )?;
                 organizations::add_member(&tx, org_id, user_id, OWNER_ROLE, &now)?;
-                start_session(&tx, user_id, session_id, &refresh_hash, &ctx, &now)?;
 
                 let org = Some(org_id.to_string());
                 let actor = Some(user_id.to_string());
@@ -187,11 +186,13 @@ impl IdentityService {
                     &json!({"organizationId": org_id, "userId": user_id, "role": OWNER_ROLE}),
                     &now,
                 )?;
-                events::record(
+                start_session(
                     &tx,
-                    "session.created",
-                    org,
-                    &json!({"sessionId": session_id, "userId": user_id}),
+                    user_id,
+                    session_id,
+                    &refresh_hash,
+                    &ctx,
+                    Some(org_id.to_string()),
                     &now,
                 )?;
                 tx.commit()?;
@@ -288,7 +289,15 @@ impl IdentityService {
             .call(move |conn| {
                 let tx = conn.transaction()?;
                 let now = now_rfc3339();
-                start_session(&tx, user_id, session_id, &refresh_hash, &ctx, &now)?;
+                start_session(
+                    &tx,
+                    user_id,
+                    session_id,
+                    &refresh_hash,
+                    &ctx,
+                    org.clone(),
+                    &now,
+                )?;
                 let actor = Some(user_id.to_string());
                 audit::append(
                     &tx,
@@ -299,13 +308,6 @@ impl IdentityService {
                         Some(session_id.to_string()),
                         org.clone(),
                     ),
-                    &now,
-                )?;
-                events::record(
-                    &tx,
-                    "session.created",
-                    org,
-                    &json!({"sessionId": session_id, "userId": user_id}),
                     &now,
                 )?;
                 tx.commit()?;
@@ -490,6 +492,7 @@ fn start_session(
     session_id: SessionId,
     refresh_hash: &[u8; 32],
     ctx: &RequestContext,
+    org: Option<String>,
     now: &str,
 ) -> Result<(), StoreError> {
     sessions::insert(
@@ -503,7 +506,14 @@ fn start_session(
         },
     )?;
     let expires = format_rfc3339(time::OffsetDateTime::now_utc() + REFRESH_TOKEN_TTL);
-    sessions::insert_refresh_token(tx, refresh_hash, session_id, now, &expires)
+    sessions::insert_refresh_token(tx, refresh_hash, session_id, now, &expires)?;
+    events::record(
+        tx,
+        "session.created",
+        org,
+        &json!({"sessionId": session_id, "userId": user_id}),
+        now,
+    )
 }
 
 fn record_revocation(
