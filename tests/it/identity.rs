@@ -434,12 +434,11 @@ async fn sessions_are_listed_and_a_revoked_one_stops_at_once() {
     assert_eq!(current[0]["ip"], "127.0.0.1");
 
     let revoke = app
-        .client
-        .delete(app.url(&format!("/v1/sessions/{}", s(&phone, "sessionId"))))
-        .bearer_auth(s(&laptop, "accessToken"))
-        .send()
-        .await
-        .unwrap();
+        .delete_as(
+            &format!("/v1/sessions/{}", s(&phone, "sessionId")),
+            &s(&laptop, "accessToken"),
+        )
+        .await;
     assert_eq!(revoke.status(), 204);
     assert_envelope(
         app.get_as("/v1/auth/me", &s(&phone, "accessToken")).await,
@@ -460,12 +459,8 @@ async fn sessions_are_listed_and_a_revoked_one_stops_at_once() {
         "not-a-uuid".into(),
     ] {
         let again = app
-            .client
-            .delete(app.url(&format!("/v1/sessions/{id}")))
-            .bearer_auth(s(&laptop, "accessToken"))
-            .send()
-            .await
-            .unwrap();
+            .delete_as(&format!("/v1/sessions/{id}"), &s(&laptop, "accessToken"))
+            .await;
         assert_envelope(again, 404, "NOT_FOUND").await;
     }
 }
@@ -497,12 +492,11 @@ async fn another_users_session_is_not_found() {
     assert_eq!(bob["user"]["isInstanceAdmin"], false);
 
     let attempt = app
-        .client
-        .delete(app.url(&format!("/v1/sessions/{}", s(&admin, "sessionId"))))
-        .bearer_auth(s(&bob, "accessToken"))
-        .send()
-        .await
-        .unwrap();
+        .delete_as(
+            &format!("/v1/sessions/{}", s(&admin, "sessionId")),
+            &s(&bob, "accessToken"),
+        )
+        .await;
     assert_envelope(attempt, 404, "NOT_FOUND").await;
     assert_eq!(
         app.get_as("/v1/auth/me", &s(&admin, "accessToken"))

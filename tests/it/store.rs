@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use sealbox::app::AppError;
 use sealbox::store::{LATEST_SCHEMA_VERSION, StoreError};
 
-use crate::support::TestApp;
+use crate::support::{TestApp, initialized_data_dir};
 
 fn user_version(path: &std::path::Path) -> i64 {
     let conn = rusqlite::Connection::open(path).unwrap();
@@ -53,13 +53,7 @@ async fn restart_keeps_identity_key_and_data() {
 
 #[tokio::test]
 async fn a_database_newer_than_the_binary_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    TestApp::spawn_in(dir.path(), |_| {})
-        .await
-        .unwrap()
-        .shutdown()
-        .await
-        .unwrap();
+    let dir = initialized_data_dir().await;
     let db = dir.path().join("sealbox.db");
     rusqlite::Connection::open(&db)
         .unwrap()
@@ -91,13 +85,7 @@ async fn a_database_newer_than_the_binary_is_refused() {
 
 #[tokio::test]
 async fn a_missing_master_key_beside_an_existing_database_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    TestApp::spawn_in(dir.path(), |_| {})
-        .await
-        .unwrap()
-        .shutdown()
-        .await
-        .unwrap();
+    let dir = initialized_data_dir().await;
     std::fs::remove_file(dir.path().join("master.key")).unwrap();
 
     let err = TestApp::spawn_in(dir.path(), |_| {})
@@ -114,13 +102,7 @@ async fn a_missing_master_key_beside_an_existing_database_is_refused() {
 
 #[tokio::test]
 async fn a_truncated_master_key_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    TestApp::spawn_in(dir.path(), |_| {})
-        .await
-        .unwrap()
-        .shutdown()
-        .await
-        .unwrap();
+    let dir = initialized_data_dir().await;
     std::fs::write(dir.path().join("master.key"), [1u8; 16]).unwrap();
     let err = TestApp::spawn_in(dir.path(), |_| {})
         .await

@@ -124,6 +124,16 @@ impl TestApp {
             .expect("request")
     }
 
+    /// DELETEs with `Authorization: Bearer <token>`.
+    pub async fn delete_as(&self, path: &str, access_token: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// Runs first-run setup: [`ADMIN_EMAIL`] becomes instance admin and owner of "Acme".
     /// Returns the token pair.
     pub async fn setup_admin(&self) -> serde_json::Value {
@@ -183,6 +193,18 @@ impl TestApp {
             None => Ok(()),
         }
     }
+}
+
+/// A data directory that one start and clean stop of the app has initialized.
+pub async fn initialized_data_dir() -> TempDir {
+    let dir = TempDir::new().expect("temp dir");
+    TestApp::spawn_in(dir.path(), |_| {})
+        .await
+        .expect("app starts")
+        .shutdown()
+        .await
+        .expect("app stops");
+    dir
 }
 
 impl Drop for TestApp {

@@ -82,6 +82,13 @@ async fn the_certificate_is_kept_across_restarts_and_replaced_when_names_change(
     third.shutdown().await.unwrap();
 }
 
+/// Points the config at `c.pem` and `k.pem` in `dir`.
+fn use_pem_files(config: &mut sealbox::config::Config, dir: &std::path::Path) {
+    config.tls.mode = TlsMode::Files;
+    config.tls.cert_file = dir.join("c.pem");
+    config.tls.key_file = dir.join("k.pem");
+}
+
 fn generate(names: &[&str]) -> (String, String) {
     let key = rcgen::KeyPair::generate().unwrap();
     let params =
@@ -97,12 +104,7 @@ async fn operator_pem_files_are_served() {
     let (cert, key) = generate(&["127.0.0.1"]);
     std::fs::write(files.path().join("c.pem"), &cert).unwrap();
     std::fs::write(files.path().join("k.pem"), &key).unwrap();
-    let app = TestApp::spawn_with(|c| {
-        c.tls.mode = TlsMode::Files;
-        c.tls.cert_file = files.path().join("c.pem");
-        c.tls.key_file = files.path().join("k.pem");
-    })
-    .await;
+    let app = TestApp::spawn_with(|c| use_pem_files(c, files.path())).await;
     let response = pinned_client(cert.as_bytes())
         .get(app.url("/health"))
         .send()
@@ -123,25 +125,17 @@ async fn a_key_that_does_not_match_the_certificate_is_refused_at_start() {
     std::fs::write(files.path().join("c.pem"), &cert).unwrap();
     std::fs::write(files.path().join("k.pem"), &other_key).unwrap();
     let data = tempfile::tempdir().unwrap();
-    let err = TestApp::spawn_in(data.path(), |c| {
-        c.tls.mode = TlsMode::Files;
-        c.tls.cert_file = files.path().join("c.pem");
-        c.tls.key_file = files.path().join("k.pem");
-    })
-    .await
-    .err()
-    .expect("refused");
+    let err = TestApp::spawn_in(data.path(), |c| use_pem_files(c, files.path()))
+        .await
+        .err()
+        .expect("refused");
     assert!(matches!(err, AppError::Tls(TlsError::KeyMismatch)), "{err}");
 
     std::fs::write(files.path().join("k.pem"), "not a key").unwrap();
-    let err = TestApp::spawn_in(data.path(), |c| {
-        c.tls.mode = TlsMode::Files;
-        c.tls.cert_file = files.path().join("c.pem");
-        c.tls.key_file = files.path().join("k.pem");
-    })
-    .await
-    .err()
-    .expect("refused");
+    let err = TestApp::spawn_in(data.path(), |c| use_pem_files(c, files.path()))
+        .await
+        .err()
+        .expect("refused");
     assert!(
         matches!(err, AppError::Tls(TlsError::NoKey { .. })),
         "{err}"
