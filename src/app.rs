@@ -20,7 +20,8 @@ use crate::crypto::MasterKey;
 use crate::data_dir::{DataDir, SECRET_FILE_MODE, mode_of, write_atomic};
 use crate::http::tls_acceptor::TlsAcceptor;
 use crate::http::{self, HttpState, tls};
-use crate::service::{IdentityService, SystemService};
+use crate::mail::{MailError, Mailer};
+use crate::service::{IdentityService, PasswordResetService, SystemService};
 use crate::store::{Store, StoreError, StoreOptions, instance::Instance};
 
 /// Why the appliance could not start. Each message tells the operator what to fix.
@@ -39,6 +40,8 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Blob(#[from] BlobError),
+    #[error("mail: {0}")]
+    Mail(#[from] MailError),
     #[error("TLS: {0}")]
     Tls(#[from] tls::TlsError),
     #[error("cannot listen on {addr}: {source}")]
@@ -59,6 +62,8 @@ pub struct App {
     master_key: MasterKey,
     instance: Instance,
     identity: IdentityService,
+    /// `None` when mail is off (`smtp.host` empty).
+    mailer: Option<Mailer>,
     setup_token: Option<Zeroizing<String>>,
 }
 
@@ -89,6 +94,7 @@ impl App {
         };
         let (store, master_key, instance) = prepared;
         let blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobStore::open(data.blobs()).await?);
+        let mailer = Mailer::from_config(&config.smtp)?;
         let identity = IdentityService::new(store.clone(), AccessTokens::new(&master_key));
         let setup_token = {
             let identity = identity.clone();
@@ -104,6 +110,7 @@ impl App {
             master_key,
             instance,
             identity,
+            mailer,
             setup_token,
         })
     }
@@ -133,11 +140,17 @@ impl App {
         self.setup_token.as_ref().map(|t| t.as_str())
     }
 
-    /// The complete HTTP endpoint.
-    pub fn endpoint(&self) -> impl poem::Endpoint + use<> {
+    /// The complete HTTP endpoint; `public_url` is the base of the links it mails
+    /// (see [`public_base_url`]).
+    pub fn endpoint(&self, public_url: &str) -> impl poem::Endpoint + use<> {
         http::routes(&HttpState {
             system: SystemService::new(self.store.clone(), self.instance.clone()),
             identity: self.identity.clone(),
+            password_reset: PasswordResetService::new(
+                self.store.clone(),
+                self.mailer.clone(),
+                public_url,
+            ),
             json_body_limit: self.config.limits.json_body_bytes,
         })
     }
@@ -206,7 +219,7 @@ impl App {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), AppError> {
         let timeout = Duration::from_secs(self.config.server.shutdown_timeout_secs);
-        let endpoint = self.endpoint();
+        let endpoint = self.endpoint(&public_base_url(&self.config, bound.addr));
         let served = Server::new_with_acceptor(bound.acceptor)
             .name("sealbox")
             .run_with_graceful_shutdown(endpoint, shutdown, Some(timeout))
@@ -235,21 +248,37 @@ impl Bound {
 
     /// A URL a local client can use: unspecified addresses become loopback.
     pub fn url(&self) -> String {
-        let ip = match self.addr.ip() {
-            ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            ip => ip,
-        };
-        format!(
-            "{}://{}",
-            self.scheme,
-            SocketAddr::new(ip, self.addr.port())
-        )
+        local_url(self.scheme, self.addr)
     }
 
     /// The served certificate, when TLS is on.
     pub fn certificate(&self) -> Option<&tls::CertSummary> {
         self.certificate.as_ref()
     }
+}
+
+/// The URL of `addr` for a client on this machine: unspecified addresses become loopback.
+fn local_url(scheme: &str, addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("{scheme}://{}", SocketAddr::new(ip, addr.port()))
+}
+
+/// The base of the links sealbox prints and mails (no trailing slash): `server.public_url`
+/// when set, otherwise the URL of `addr` (the bound address, or `server.listen` outside
+/// the server), as the `serve` banner shows it.
+pub fn public_base_url(config: &Config, addr: SocketAddr) -> String {
+    let configured = config.server.public_url.trim().trim_end_matches('/');
+    if !configured.is_empty() {
+        return configured.to_owned();
+    }
+    let scheme = match config.tls.mode {
+        TlsMode::Off => "http",
+        TlsMode::SelfSigned | TlsMode::Files => "https",
+    };
+    local_url(scheme, addr)
 }
 
 /// Blocking part of start-up: directories, master key, database.

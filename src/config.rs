@@ -16,6 +16,9 @@ use toml::{Table, Value};
 
 /// Prefix of every environment variable that configures sealbox.
 pub const ENV_PREFIX: &str = "SEALBOX_";
+/// The longest an invite may stay valid: 30 days.
+pub const MAX_INVITE_TTL_HOURS: u32 = 30 * 24;
+
 /// The documented short spelling of `SEALBOX_STORAGE__MASTER_KEY_FILE` (SPEC §5).
 pub const MASTER_KEY_FILE_ENV: &str = "SEALBOX_MASTER_KEY_FILE";
 /// Config file of a system install (the `.deb` installs it).
@@ -37,6 +40,8 @@ pub struct Config {
     pub storage: StorageConfig,
     pub database: DatabaseConfig,
     pub tls: TlsConfig,
+    pub auth: AuthConfig,
+    pub smtp: SmtpConfig,
     pub limits: LimitsConfig,
     pub log: LogConfig,
 }
@@ -119,6 +124,123 @@ impl Default for TlsConfig {
             key_file: PathBuf::new(),
             hostnames: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
         }
+    }
+}
+
+/// Who may create an account with `POST /v1/auth/register`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    /// Nobody: accounts come from setup, invites accepted by existing users, or admins.
+    Closed,
+    /// Only with an invite token, for the invited email address.
+    #[default]
+    Invite,
+    /// Anyone; an invite token, if given, also joins its organization.
+    Open,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    pub registration: Registration,
+    /// Hours an organization invite stays valid unless the inviter says otherwise.
+    pub invite_ttl_hours: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            registration: Registration::Invite,
+            invite_ttl_hours: 168,
+        }
+    }
+}
+
+/// How the connection to the SMTP server is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// Plain connection upgraded with STARTTLS, which is required: nothing is sent if the
+    /// server does not offer it.
+    #[default]
+    Starttls,
+    /// TLS from the first byte (SMTPS, usually port 465).
+    Tls,
+    /// No encryption; for a relay on this machine or a trusted network only.
+    None,
+}
+
+/// Outgoing mail. An empty `host` turns mail off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    /// SMTP AUTH user name; empty means no authentication.
+    pub username: String,
+    pub password: Secret,
+    /// The sender, as a mailbox (`Name <address>` or `address`).
+    pub from: String,
+    /// Seconds to wait for the server at each step.
+    pub timeout_secs: u64,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            host: String::new(),
+            port: 587,
+            security: SmtpSecurity::Starttls,
+            username: String::new(),
+            password: Secret::default(),
+            from: "sealbox <sealbox@localhost>".into(),
+            timeout_secs: 15,
+        }
+    }
+}
+
+impl SmtpConfig {
+    /// Whether mail is configured at all.
+    pub fn enabled(&self) -> bool {
+        !self.host.trim().is_empty()
+    }
+}
+
+/// A configured secret (a password): its `Debug` never shows the value, and the value is
+/// zeroized when dropped. Read it with [`Secret::expose`] where it is used, nowhere else.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "Secret(empty)"
+        } else {
+            "Secret([redacted])"
+        })
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
     }
 }
 
@@ -260,16 +382,43 @@ impl Config {
                 "database.max_connections must be at least 1".into(),
             ));
         }
+        if !(1..=MAX_INVITE_TTL_HOURS).contains(&self.auth.invite_ttl_hours) {
+            return Err(ConfigError::Invalid(format!(
+                "auth.invite_ttl_hours must be between 1 and {MAX_INVITE_TTL_HOURS}"
+            )));
+        }
         if self.limits.json_body_bytes == 0 {
             return Err(ConfigError::Invalid(
                 "limits.json_body_bytes must be at least 1".into(),
             ));
         }
+        self.validate_smtp()?;
         let url = &self.server.public_url;
         if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
             return Err(ConfigError::Invalid(
                 "server.public_url must start with https:// or http://".into(),
             ));
+        }
+        Ok(())
+    }
+
+    fn validate_smtp(&self) -> Result<(), ConfigError> {
+        let smtp = &self.smtp;
+        if smtp.port == 0 {
+            return Err(ConfigError::Invalid(
+                "smtp.port must be between 1 and 65535".into(),
+            ));
+        }
+        if smtp.timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "smtp.timeout_secs must be at least 1".into(),
+            ));
+        }
+        if smtp.enabled() && smtp.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::Invalid(format!(
+                "smtp.from `{}` is not a mailbox such as \"sealbox <sealbox@example.com>\"",
+                smtp.from
+            )));
         }
         Ok(())
     }
@@ -466,4 +615,47 @@ pub fn default_keys() -> BTreeMap<String, Value> {
         &mut out,
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_smtp_password_never_shows_in_debug_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("smtp-password");
+        std::fs::write(&file, "correct-horse-battery\n").unwrap();
+        let sources = Sources {
+            file: None,
+            env: vec![(
+                "SEALBOX_SMTP__PASSWORD_FILE".into(),
+                file.to_str().unwrap().into(),
+            )],
+        };
+        let config = Config::load(&sources).unwrap();
+        assert_eq!(config.smtp.password.expose(), "correct-horse-battery");
+        for rendered in [
+            format!("{config:?}"),
+            format!("{config:#?}"),
+            format!("{:?}", config.smtp),
+        ] {
+            assert!(!rendered.contains("correct-horse"), "{rendered}");
+            assert!(rendered.contains("Secret([redacted])"), "{rendered}");
+        }
+    }
+
+    #[test]
+    fn smtp_settings_are_checked_only_as_far_as_they_matter() {
+        let refusal = |config: &Config| config.validate().unwrap_err().to_string();
+        let mut config = Config::default();
+        config.smtp.from = "not a mailbox".into();
+        assert!(config.validate().is_ok(), "mail is off: `from` is unused");
+        config.smtp.host = "mail.example.com".into();
+        assert!(refusal(&config).contains("smtp.from"));
+        config.smtp.from = "Sealbox <sealbox@example.com>".into();
+        assert!(config.validate().is_ok());
+        config.smtp.port = 0;
+        assert!(refusal(&config).contains("smtp.port"));
+    }
 }

@@ -77,6 +77,18 @@ id_type!(
     /// A session: one refresh-token family.
     SessionId
 );
+id_type!(
+    /// A custom role of one organization.
+    RoleId
+);
+id_type!(
+    /// A team or a department of one organization.
+    GroupId
+);
+id_type!(
+    /// An invitation into an organization.
+    InviteId
+);
 
 /// The current time as stored and sent: RFC 3339 UTC with millisecond precision, so
 /// stored timestamps sort as text.

@@ -11,5 +11,6 @@ pub mod crypto;
 pub mod data_dir;
 pub mod http;
 pub mod ids;
+pub mod mail;
 pub mod service;
 pub mod store;

@@ -4,7 +4,9 @@
 pub mod access_token;
 pub mod opaque;
 pub mod password;
+pub mod permission;
 pub mod principal;
 
 pub use access_token::{AccessClaims, AccessTokens};
+pub use permission::{BuiltinRole, Permission, PermissionSet};
 pub use principal::Principal;

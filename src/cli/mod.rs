@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand. `main.rs` calls [`run`] and nothing else.
 
+mod admin;
 mod doctor;
 mod init;
 mod serve;
@@ -31,6 +32,8 @@ enum Command {
     Init(init::InitArgs),
     /// Check the data directory, database, keys and certificate; exit non-zero on problems
     Doctor(doctor::DoctorArgs),
+    /// Administer accounts on this installation (password-reset links)
+    Admin(admin::AdminArgs),
     /// Print the version, API version and database schema version
     Version,
 }
@@ -68,6 +71,7 @@ pub fn run() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Init(args) => init::run(args),
         Command::Doctor(args) => doctor::run(args),
+        Command::Admin(args) => admin::run(args),
         Command::Version => version::run(),
     };
     match result {

@@ -22,6 +22,8 @@ pub mod code {
     pub const BAD_REQUEST: &str = "BAD_REQUEST";
     pub const UNAUTHORIZED: &str = "UNAUTHORIZED";
     pub const FORBIDDEN: &str = "FORBIDDEN";
+    /// The organization the call acts for is suspended (403).
+    pub const ORG_SUSPENDED: &str = "ORG_SUSPENDED";
     pub const NOT_FOUND: &str = "NOT_FOUND";
     pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
     pub const CONFLICT: &str = "CONFLICT";
@@ -220,6 +222,15 @@ impl From<ServiceError> for ApiError {
                 ApiError::new(StatusCode::UNAUTHORIZED, code::UNAUTHORIZED, why)
             }
             ServiceError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
+            ServiceError::Forbidden(why) => {
+                ApiError::new(StatusCode::FORBIDDEN, code::FORBIDDEN, why)
+            }
+            ServiceError::OrgSuspended => ApiError::new(
+                StatusCode::FORBIDDEN,
+                code::ORG_SUSPENDED,
+                "the organization is suspended; only its owners and instance admins can unsuspend it",
+            ),
+            ServiceError::Conflict(why) => ApiError::new(StatusCode::CONFLICT, code::CONFLICT, why),
             ServiceError::Invalid(problems) => problems
                 .into_iter()
                 .fold(ApiError::validation("the request is invalid"), |e, p| {

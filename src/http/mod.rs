@@ -6,6 +6,7 @@ pub mod auth;
 pub mod error;
 pub mod json_body;
 pub mod middleware;
+pub mod password_reset;
 pub mod request_id;
 pub mod sessions;
 pub mod system;
@@ -32,7 +33,7 @@ pub const DOCS_PATH: &str = "/docs";
 pub enum ApiTags {
     /// Health and server information
     System,
-    /// First-run setup, sign-in, token refresh and sign-out
+    /// First-run setup, sign-in, token refresh, sign-out and password reset
     Auth,
     /// The caller's signed-in sessions
     Sessions,
@@ -43,11 +44,17 @@ pub enum ApiTags {
 pub struct HttpState {
     pub system: SystemService,
     pub identity: IdentityService,
+    pub password_reset: crate::service::PasswordResetService,
     pub json_body_limit: u64,
 }
 
 /// Every API struct, one per resource.
-type Apis = (system::SystemApi, auth::AuthApi, sessions::SessionsApi);
+type Apis = (
+    system::SystemApi,
+    auth::AuthApi,
+    password_reset::PasswordResetApi,
+    sessions::SessionsApi,
+);
 
 /// The OpenAPI service: every operation, with the document generated from the code.
 pub fn api_service(state: &HttpState) -> OpenApiService<Apis, ()> {
@@ -58,6 +65,9 @@ pub fn api_service(state: &HttpState) -> OpenApiService<Apis, ()> {
             },
             auth::AuthApi {
                 identity: state.identity.clone(),
+            },
+            password_reset::PasswordResetApi {
+                password_reset: state.password_reset.clone(),
             },
             sessions::SessionsApi {
                 identity: state.identity.clone(),

@@ -132,7 +132,8 @@ impl IdentityService {
                     return Ok(Err(BAD_TOKEN));
                 }
                 let now = now_rfc3339();
-                organizations::insert(&tx, org_id, &org_name, &now)?;
+                let slug = super::organizations::free_slug(&tx, &org_name)?;
+                organizations::insert(&tx, org_id, &org_name, &slug, &now)?;
                 users::insert(
                     &tx,
                     &NewUser {
@@ -416,6 +417,7 @@ impl IdentityService {
             user_id,
             session_id,
             is_instance_admin: admin,
+            requested_org: None,
         })
     }
 
@@ -545,14 +547,14 @@ fn record_revocation(
     )
 }
 
-async fn hash_password(password: String) -> Result<String, ServiceError> {
+pub(crate) async fn hash_password(password: String) -> Result<String, ServiceError> {
     let password = Zeroizing::new(password);
     tokio::task::spawn_blocking(move || password::hash(&password))
         .await
         .map_err(|e| ServiceError::Store(StoreError::Task(e.to_string())))
 }
 
-fn check_email(email: &str, path: &str, problems: &mut Vec<FieldError>) {
+pub(crate) fn check_email(email: &str, path: &str, problems: &mut Vec<FieldError>) {
     let email = email.trim();
     let valid = email.len() <= MAX_EMAIL_BYTES
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
@@ -564,7 +566,7 @@ fn check_email(email: &str, path: &str, problems: &mut Vec<FieldError>) {
     }
 }
 
-fn check_name(name: &str, path: &str, problems: &mut Vec<FieldError>) {
+pub(crate) fn check_name(name: &str, path: &str, problems: &mut Vec<FieldError>) {
     let name = name.trim();
     if name.is_empty() {
         problems.push(FieldError::new(path, "must not be empty"));

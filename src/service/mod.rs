@@ -1,17 +1,31 @@
 //! Business rules, one module per feature. Services call `store`, `blob`, `crypto` and
 //! `auth`, never HTTP; the `http` layer maps their outcomes to responses.
 
+pub mod access;
+pub mod groups;
 pub mod identity;
+pub mod invites;
 pub mod login_throttle;
+pub mod organizations;
+pub mod password_reset;
 pub mod system;
+pub mod users;
 
 use std::time::Duration;
 
-use crate::store::StoreError;
-use crate::store::audit::AuditEntry;
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 
+use crate::ids::now_rfc3339;
+use crate::store::audit::AuditEntry;
+use crate::store::{Store, StoreError, audit, events};
+
+pub use groups::GroupService;
 pub use identity::IdentityService;
+pub use invites::InviteService;
+pub use organizations::OrgService;
+pub use password_reset::PasswordResetService;
 pub use system::SystemService;
+pub use users::UserService;
 
 /// Failures a service reports; `http::error` maps each to a status and code.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +36,15 @@ pub enum ServiceError {
     /// The object does not exist or belongs to someone else (never say which).
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// Authenticated, but not allowed to do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The organization is suspended: nothing may be done on its behalf.
+    #[error("the organization is suspended")]
+    OrgSuspended,
+    /// The request conflicts with the current state (a duplicate, the last owner).
+    #[error("{0}")]
+    Conflict(String),
     /// Field-level problems with the input.
     #[error("the request is invalid")]
     Invalid(Vec<FieldError>),
@@ -48,6 +71,15 @@ impl FieldError {
             path: path.into(),
             message: message.into(),
         }
+    }
+}
+
+/// `Err(Invalid)` with the collected problems, or `Ok` if there are none.
+pub fn invalid_if_any(problems: Vec<FieldError>) -> Result<(), ServiceError> {
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ServiceError::Invalid(problems))
     }
 }
 
@@ -81,5 +113,97 @@ impl RequestContext {
             outcome: "success",
             details: serde_json::Value::Null,
         }
+    }
+}
+
+/// Runs `f` in one write transaction (taken IMMEDIATE, so checks and writes see the same
+/// state) on the store's blocking pool. Commits if `f` succeeds and rolls back otherwise,
+/// so a refused request leaves nothing behind, not even its audit entry.
+pub(crate) async fn write<T, F>(store: &Store, f: F) -> Result<T, ServiceError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Transaction<'_>) -> Result<T, ServiceError> + Send + 'static,
+{
+    store
+        .call(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            match f(&tx) {
+                Ok(value) => {
+                    tx.commit()?;
+                    Ok(Ok(value))
+                }
+                Err(refused) => Ok(Err(refused)),
+            }
+        })
+        .await?
+}
+
+/// Runs `f` in one read transaction, so everything it reads is from the same snapshot.
+pub(crate) async fn read<T, F>(store: &Store, f: F) -> Result<T, ServiceError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, ServiceError> + Send + 'static,
+{
+    store
+        .call(move |conn| {
+            let tx = conn.transaction()?;
+            Ok(f(&tx))
+        })
+        .await?
+}
+
+/// Writes what one request did into the audit log and the event outbox, inside the
+/// request's transaction.
+pub(crate) struct Journal<'a> {
+    conn: &'a Connection,
+    ctx: &'a RequestContext,
+    actor: Option<String>,
+    org: Option<String>,
+    now: String,
+}
+
+impl<'a> Journal<'a> {
+    pub fn new(
+        conn: &'a Connection,
+        ctx: &'a RequestContext,
+        actor: Option<String>,
+        org: Option<String>,
+    ) -> Self {
+        Self {
+            conn,
+            ctx,
+            actor,
+            org,
+            now: now_rfc3339(),
+        }
+    }
+
+    /// The timestamp every row of this request carries.
+    pub fn now(&self) -> &str {
+        &self.now
+    }
+
+    /// A successful action on a target, with optional details.
+    pub fn audit(
+        &self,
+        action: &str,
+        target_type: &str,
+        target_id: impl ToString,
+        details: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let mut entry = self.ctx.audit(
+            self.actor.clone(),
+            action,
+            target_type,
+            Some(target_id.to_string()),
+            self.org.clone(),
+        );
+        entry.details = details;
+        audit::append(self.conn, &entry, &self.now)
+    }
+
+    /// An event for webhooks, in the same transaction.
+    pub fn event(&self, event_type: &str, data: serde_json::Value) -> Result<(), StoreError> {
+        events::record(self.conn, event_type, self.org.clone(), &data, &self.now)
     }
 }

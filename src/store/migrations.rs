@@ -28,6 +28,16 @@ const MIGRATIONS: &[Migration] = &[
         name: "identity",
         sql: include_str!("migrations/0002_identity.sql"),
     },
+    Migration {
+        version: 3,
+        name: "organizations",
+        sql: include_str!("migrations/0003_organizations.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "password_resets",
+        sql: include_str!("migrations/0004_password_resets.sql"),
+    },
 ];
 
 /// The schema version this binary creates and understands.

@@ -9,8 +9,12 @@ mod migrations;
 
 pub mod audit;
 pub mod events;
+pub mod groups;
 pub mod instance;
+pub mod invites;
 pub mod organizations;
+pub mod password_resets;
+pub mod roles;
 pub mod sessions;
 pub mod setup;
 pub mod users;

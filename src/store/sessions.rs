@@ -132,6 +132,24 @@ pub fn revoke_for_user(
     Ok(changed == 1)
 }
 
+/// Revokes every active session of `user` except `keep` (the caller's own, when a user
+/// changes their password while signed in). Returns the revoked sessions' ids.
+pub fn revoke_all_for_user(
+    conn: &Connection,
+    user: UserId,
+    keep: Option<SessionId>,
+    reason: &str,
+    now: &str,
+) -> Result<Vec<SessionId>, StoreError> {
+    let mut stmt = conn.prepare(
+        "UPDATE sessions SET revoked_at = ?3, revoked_reason = ?4
+         WHERE user_id = ?1 AND revoked_at IS NULL AND id IS NOT ?2
+         RETURNING id",
+    )?;
+    let ids = stmt.query_map(params![user, keep, now, reason], |row| row.get(0))?;
+    Ok(ids.collect::<Result<_, _>>()?)
+}
+
 /// `user`'s sessions that are not revoked, most recently used first.
 pub fn list_active_for_user(conn: &Connection, user: UserId) -> Result<Vec<Session>, StoreError> {
     let mut stmt = conn.prepare(

@@ -14,6 +14,8 @@ pub struct User {
     pub is_instance_admin: bool,
     pub avatar_url: Option<String>,
     pub default_org_id: Option<OrgId>,
+    /// A JSON object the client keeps for the user (theme, language, ...).
+    pub preferences: String,
     pub created_at: String,
 }
 
@@ -48,8 +50,8 @@ pub fn email_key(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
-const COLUMNS: &str =
-    "id, email, display_name, status, is_instance_admin, avatar_url, default_org_id, created_at";
+const COLUMNS: &str = "id, email, display_name, status, is_instance_admin, avatar_url, \
+                       default_org_id, created_at, preferences";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
@@ -64,6 +66,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<User> {
         avatar_url: row.get(5)?,
         default_org_id: row.get(6)?,
         created_at: row.get(7)?,
+        preferences: row.get(8)?,
     })
 }
 
@@ -107,11 +110,124 @@ pub fn find_with_password(
         .query_row(
             &format!("SELECT {COLUMNS}, password_hash FROM users WHERE email_key = ?1"),
             [email_key(email)],
-            |row| Ok((from_row(row)?, row.get(8)?)),
+            |row| Ok((from_row(row)?, row.get(9)?)),
         )
         .optional()?)
 }
 
 pub fn count(conn: &Connection) -> Result<i64, StoreError> {
     Ok(conn.query_row("SELECT count(*) FROM users", [], |row| row.get(0))?)
+}
+
+/// What a profile update changes; `None` leaves a field alone.
+#[derive(Debug, Default)]
+pub struct ProfileChanges<'a> {
+    pub display_name: Option<&'a str>,
+    /// `Some(None)` clears the avatar.
+    pub avatar_url: Option<Option<&'a str>>,
+    pub preferences: Option<&'a str>,
+    pub default_org_id: Option<OrgId>,
+}
+
+pub fn update_profile(
+    conn: &Connection,
+    id: UserId,
+    changes: &ProfileChanges<'_>,
+    now: &str,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE users SET display_name = coalesce(?2, display_name),
+                avatar_url = CASE WHEN ?3 THEN ?4 ELSE avatar_url END,
+                preferences = coalesce(?5, preferences),
+                default_org_id = coalesce(?6, default_org_id),
+                updated_at = ?7
+         WHERE id = ?1",
+        params![
+            id,
+            changes.display_name,
+            changes.avatar_url.is_some(),
+            changes.avatar_url.flatten(),
+            changes.preferences,
+            changes.default_org_id,
+            now,
+        ],
+    )?;
+    Ok(())
+}
+
+/// Users who are active members of an organization where `caller` is an active member,
+/// whose email or display name contains `query` (case-insensitively), by display name.
+pub fn search_colleagues(
+    conn: &Connection,
+    caller: UserId,
+    query: &str,
+    limit: u32,
+) -> Result<Vec<User>, StoreError> {
+    let pattern = format!(
+        "%{}%",
+        query
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM users
+         WHERE status = 'active'
+           AND id IN (SELECT theirs.user_id FROM memberships mine
+                      JOIN memberships theirs ON theirs.org_id = mine.org_id
+                      JOIN organizations o ON o.id = mine.org_id
+                      WHERE mine.user_id = ?1 AND mine.status = 'active'
+                        AND theirs.status = 'active' AND o.status = 'active')
+           AND (email_key LIKE ?2 ESCAPE '\\' OR lower(display_name) LIKE ?2 ESCAPE '\\')
+         ORDER BY lower(display_name), id
+         LIMIT ?3"
+    ))?;
+    let rows = stmt.query_map(params![caller, pattern, limit], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Makes `org` the user's default organization if they have none.
+pub fn adopt_default_org(conn: &Connection, user: UserId, org: OrgId) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE users SET default_org_id = ?2 WHERE id = ?1 AND default_org_id IS NULL",
+        params![user, org],
+    )?;
+    Ok(())
+}
+
+/// Replaces the user's password hash (a PHC string). Returns whether the user exists.
+pub fn set_password_hash(
+    conn: &Connection,
+    id: UserId,
+    password_hash: &str,
+    now: &str,
+) -> Result<bool, StoreError> {
+    let changed = conn.execute(
+        "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, password_hash, now],
+    )?;
+    Ok(changed == 1)
+}
+
+pub fn find_by_email(conn: &Connection, email: &str) -> Result<Option<User>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM users WHERE email_key = ?1"),
+            [email_key(email)],
+            from_row,
+        )
+        .optional()?)
+}
+
+/// The user's password hash, if they have set a password.
+pub fn password_hash(conn: &Connection, id: UserId) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT password_hash FROM users WHERE id = ?1",
+            [id],
+            |row| row.get(0),
+        )
+        .optional()?
+        .flatten())
 }
