@@ -21,7 +21,10 @@ use crate::data_dir::{DataDir, SECRET_FILE_MODE, mode_of, write_atomic};
 use crate::http::tls_acceptor::TlsAcceptor;
 use crate::http::{self, HttpState, tls};
 use crate::mail::{MailError, Mailer};
-use crate::service::{IdentityService, PasswordResetService, SystemService};
+use crate::service::{
+    GroupService, IdentityService, InviteService, OrgService, PasswordResetService, SystemService,
+    UserService,
+};
 use crate::store::{Store, StoreError, StoreOptions, instance::Instance};
 
 /// Why the appliance could not start. Each message tells the operator what to fix.
@@ -95,7 +98,8 @@ impl App {
         let (store, master_key, instance) = prepared;
         let blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobStore::open(data.blobs()).await?);
         let mailer = Mailer::from_config(&config.smtp)?;
-        let identity = IdentityService::new(store.clone(), AccessTokens::new(&master_key));
+        let identity = IdentityService::new(store.clone(), AccessTokens::new(&master_key))
+            .with_registration(config.auth.registration);
         let setup_token = {
             let identity = identity.clone();
             tokio::task::spawn_blocking(move || identity.issue_setup_token_if_needed())
@@ -148,6 +152,15 @@ impl App {
             identity: self.identity.clone(),
             password_reset: PasswordResetService::new(
                 self.store.clone(),
+                self.mailer.clone(),
+                public_url,
+            ),
+            users: UserService::new(self.store.clone()),
+            orgs: OrgService::new(self.store.clone()),
+            groups: GroupService::new(self.store.clone()),
+            invites: InviteService::new(
+                self.store.clone(),
+                self.config.auth.invite_ttl_hours,
                 self.mailer.clone(),
                 public_url,
             ),

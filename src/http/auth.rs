@@ -12,22 +12,40 @@ use super::error::ApiError;
 use super::json_body::JsonBody;
 use super::request_context;
 use crate::auth::Principal;
+use crate::ids::OrgId;
 use crate::service::IdentityService;
-use crate::service::identity::{Profile, SetupInput, SignedIn};
+use crate::service::identity::{Profile, RegisterInput, SetupInput, SignedIn};
 
 /// `Authorization: Bearer <access token>`.
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", bearer_format = "JWT", checker = "check_bearer")]
 pub struct BearerAuth(pub Principal);
 
+/// The header that picks the organization a call acts in (else the default organization).
+pub const ORGANIZATION_HEADER: &str = "X-Organization-Id";
+
 async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
     let identity = req
         .data::<IdentityService>()
         .expect("the identity service is attached to every route");
-    identity
+    let requested_org = match req.headers().get(ORGANIZATION_HEADER) {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<OrgId>().ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!("{ORGANIZATION_HEADER} must be a UUID"))
+                })?,
+        ),
+    };
+    let mut principal = identity
         .authenticate(&bearer.token)
         .await
-        .map_err(|e| ApiError::from(e).into())
+        .map_err(ApiError::from)?;
+    principal.requested_org = requested_org;
+    Ok(principal)
 }
 
 pub struct AuthApi {
@@ -50,6 +68,23 @@ pub struct SetupRequest {
     pub display_name: String,
     #[oai(validator(min_length = 1, max_length = 100))]
     pub organization_name: String,
+}
+
+/// A new account, as `auth.registration` allows.
+#[derive(Object, Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterRequest {
+    #[oai(validator(max_length = 254, pattern = r"^[^@\s]+@[^@\s]+$"))]
+    pub email: String,
+    /// At least 10 characters, not a common password.
+    #[oai(validator(min_length = 10, max_length = 1024))]
+    pub password: String,
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub display_name: String,
+    /// An organization invite sent to `email`: required when registration is by invite
+    /// (the default); joins the invite's organization.
+    pub invite_token: Option<String>,
 }
 
 #[derive(Object, Deserialize)]
@@ -93,6 +128,8 @@ pub struct UserView {
     pub status: String,
     pub is_instance_admin: bool,
     pub default_organization_id: Option<String>,
+    /// A JSON object the client keeps for the user (theme, language, ...).
+    pub preferences: serde_json::Value,
     pub created_at: String,
     pub organizations: Vec<MembershipView>,
 }
@@ -120,6 +157,7 @@ impl From<Profile> for UserView {
             status: user.status.as_str().into(),
             is_instance_admin: user.is_instance_admin,
             default_organization_id: user.default_org_id.map(|o| o.to_string()),
+            preferences: serde_json::from_str(&user.preferences).unwrap_or_default(),
             created_at: user.created_at,
             organizations: profile
                 .memberships
@@ -154,6 +192,13 @@ pub enum SignedInResponse {
     /// Signed in.
     #[oai(status = 200)]
     Ok(Json<TokenPair>),
+}
+
+#[derive(ApiResponse)]
+pub enum RegisterResponse {
+    /// The account was created and is signed in.
+    #[oai(status = 201)]
+    Created(Json<TokenPair>),
 }
 
 #[derive(ApiResponse)]
@@ -202,6 +247,33 @@ impl AuthApi {
         };
         let signed_in = self.identity.setup(input, request_context(req)).await?;
         Ok(SetupResponse::Created(Json(signed_in.into())))
+    }
+
+    /// Create an account
+    ///
+    /// Obeys `auth.registration`: `closed` refuses (403), `invite` (the default) needs
+    /// an invite token for the same address (403 without one, 401 for a dead one), `open`
+    /// lets anyone in. Returns a token pair.
+    #[oai(
+        path = "/v1/auth/register",
+        method = "post",
+        operation_id = "register",
+        tag = "ApiTags::Auth"
+    )]
+    async fn register(
+        &self,
+        req: &Request,
+        body: JsonBody<RegisterRequest>,
+    ) -> Result<RegisterResponse, ApiError> {
+        let body = body.0;
+        let input = RegisterInput {
+            email: body.email,
+            password: body.password,
+            display_name: body.display_name,
+            invite_token: body.invite_token,
+        };
+        let signed_in = self.identity.register(input, request_context(req)).await?;
+        Ok(RegisterResponse::Created(Json(signed_in.into())))
     }
 
     /// Sign in with email and password

@@ -4,15 +4,20 @@
 pub mod allow;
 pub mod auth;
 pub mod error;
+pub mod groups;
+pub mod invites;
 pub mod json_body;
 pub mod middleware;
+pub mod organizations;
 pub mod password_reset;
 pub mod request_id;
+pub mod roles;
 pub mod sessions;
 pub mod system;
 pub mod tls;
 pub mod tls_acceptor;
 pub mod ui;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -21,7 +26,10 @@ use poem::middleware::{CatchPanic, SetHeader};
 use poem::{Endpoint, EndpointExt, IntoResponse, Route};
 use poem_openapi::{OpenApiService, Tags};
 
-use crate::service::{IdentityService, RequestContext, SystemService};
+use crate::service::{
+    GroupService, IdentityService, InviteService, OrgService, RequestContext, SystemService,
+    UserService,
+};
 use error::ApiError;
 use middleware::{Conventions, JsonBodyLimit};
 
@@ -37,6 +45,14 @@ pub enum ApiTags {
     Auth,
     /// The caller's signed-in sessions
     Sessions,
+    /// The caller's profile and finding colleagues
+    Users,
+    /// Organizations (tenants), their members, suspension and invites
+    Organizations,
+    /// Custom roles and the permissions they bind
+    Roles,
+    /// Teams and departments: groups of an organization's members
+    Teams,
 }
 
 /// What the HTTP layer needs from the running app.
@@ -45,6 +61,10 @@ pub struct HttpState {
     pub system: SystemService,
     pub identity: IdentityService,
     pub password_reset: crate::service::PasswordResetService,
+    pub users: UserService,
+    pub orgs: OrgService,
+    pub groups: GroupService,
+    pub invites: InviteService,
     pub json_body_limit: u64,
 }
 
@@ -54,6 +74,12 @@ type Apis = (
     auth::AuthApi,
     password_reset::PasswordResetApi,
     sessions::SessionsApi,
+    users::UsersApi,
+    organizations::OrganizationsApi,
+    invites::InvitesApi,
+    roles::RolesApi,
+    groups::TeamsApi,
+    groups::DepartmentsApi,
 );
 
 /// The OpenAPI service: every operation, with the document generated from the code.
@@ -71,6 +97,25 @@ pub fn api_service(state: &HttpState) -> OpenApiService<Apis, ()> {
             },
             sessions::SessionsApi {
                 identity: state.identity.clone(),
+            },
+            users::UsersApi {
+                identity: state.identity.clone(),
+                users: state.users.clone(),
+            },
+            organizations::OrganizationsApi {
+                orgs: state.orgs.clone(),
+            },
+            invites::InvitesApi {
+                invites: state.invites.clone(),
+            },
+            roles::RolesApi {
+                orgs: state.orgs.clone(),
+            },
+            groups::TeamsApi {
+                groups: state.groups.clone(),
+            },
+            groups::DepartmentsApi {
+                groups: state.groups.clone(),
             },
         ),
         "sealbox",
@@ -115,6 +160,12 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
         .with(Conventions {
             allow: Arc::new(allow),
         })
+}
+
+/// Parses an id from a path; a malformed id names nothing, so it is `404 what not found`.
+pub fn path_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::not_found(format!("{what} not found")))
 }
 
 /// Who sent a request, for the audit log. The address is the TCP peer's until trusted

@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 use super::login_throttle::LoginThrottle;
 use super::{FieldError, RequestContext, ServiceError};
 use crate::auth::{AccessTokens, Principal, opaque, password};
+use crate::config::Registration;
 use crate::ids::{OrgId, SessionId, UserId, format_rfc3339, now_rfc3339};
 use crate::store::organizations::{self, Membership};
 use crate::store::sessions::{self, NewSession, Session};
@@ -50,11 +51,21 @@ pub struct SetupInput {
     pub organization_name: String,
 }
 
+/// A new account from `POST /v1/auth/register`.
+pub struct RegisterInput {
+    pub email: String,
+    pub password: String,
+    pub display_name: String,
+    /// An organization invite for this email address; joins its organization.
+    pub invite_token: Option<String>,
+}
+
 #[derive(Clone)]
 pub struct IdentityService {
     store: Store,
     tokens: AccessTokens,
     throttle: Arc<LoginThrottle>,
+    registration: Registration,
 }
 
 impl std::fmt::Debug for IdentityService {
@@ -69,7 +80,114 @@ impl IdentityService {
             store,
             tokens,
             throttle: Arc::new(LoginThrottle::default()),
+            registration: Registration::default(),
         }
+    }
+
+    /// Who may register (`auth.registration`).
+    pub fn with_registration(mut self, registration: Registration) -> Self {
+        self.registration = registration;
+        self
+    }
+
+    /// Creates an account as `auth.registration` allows and signs it in. With an invite
+    /// token, the account joins the invite's organization in the same transaction, so a
+    /// bad token leaves no account behind.
+    pub async fn register(
+        &self,
+        input: RegisterInput,
+        ctx: RequestContext,
+    ) -> Result<SignedIn, ServiceError> {
+        match (self.registration, &input.invite_token) {
+            (Registration::Closed, _) => {
+                return Err(ServiceError::Forbidden(
+                    "registration is closed on this server; ask an admin for an account".into(),
+                ));
+            }
+            (Registration::Invite, None) => {
+                return Err(ServiceError::Forbidden(
+                    "this server registers people by invite: send the `inviteToken` you were given"
+                        .into(),
+                ));
+            }
+            _ => {}
+        }
+        let invite_hash = input.invite_token.as_deref().map(opaque::hash);
+        if let Some(hash) = invite_hash {
+            // The invite first: without a live one, nothing about the request matters.
+            let live = self
+                .store
+                .call(move |conn| super::invites::is_open(conn, &hash))
+                .await?;
+            if !live {
+                return Err(super::invites::INVALID_INVITE);
+            }
+        }
+        let mut problems = Vec::new();
+        check_email(&input.email, "email", &mut problems);
+        check_name(&input.display_name, "displayName", &mut problems);
+        if let Err(message) = password::check_policy(&input.password) {
+            problems.push(FieldError::new("password", message));
+        }
+        super::invalid_if_any(problems)?;
+        let password_hash = hash_password(input.password).await?;
+
+        let refresh = opaque::generate();
+        let refresh_hash = refresh.hash;
+        let (user_id, session_id) = (UserId::new(), SessionId::new());
+        let email = input.email.trim().to_owned();
+        let display_name = input.display_name.trim().to_owned();
+        super::write(&self.store, move |tx| {
+            let now = now_rfc3339();
+            users::insert(
+                tx,
+                &NewUser {
+                    id: user_id,
+                    email: &email,
+                    display_name: &display_name,
+                    password_hash: Some(&password_hash),
+                    is_instance_admin: false,
+                    default_org_id: None,
+                    now: &now,
+                },
+            )
+            .map_err(|e| match e {
+                StoreError::Conflict => {
+                    ServiceError::Conflict("an account with this email address exists".into())
+                }
+                other => other.into(),
+            })?;
+            let org = match &invite_hash {
+                Some(hash) => Some(super::invites::accept_in(tx, hash, user_id, &email, &ctx)?.0),
+                None => None,
+            };
+            let journal = super::Journal::new(
+                tx,
+                &ctx,
+                Some(user_id.to_string()),
+                org.map(|o| o.to_string()),
+            );
+            journal.audit(
+                "user.registered",
+                "user",
+                user_id,
+                json!({"viaInvite": org.is_some()}),
+            )?;
+            journal.event("user.created", json!({"userId": user_id, "email": email}))?;
+            start_session(
+                tx,
+                user_id,
+                session_id,
+                &refresh_hash,
+                &ctx,
+                org.map(|o| o.to_string()),
+                journal.now(),
+            )?;
+            Ok(())
+        })
+        .await?;
+        tracing::info!(user = %user_id, "account registered");
+        self.signed_in(user_id, session_id, refresh.value).await
     }
 
     /// While no user exists, issues a new one-time setup token (replacing any earlier

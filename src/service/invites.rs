@@ -2,6 +2,7 @@
 //! role, with an expiry. Accepting one (signed in, or while registering) joins the
 //! organization with that role.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -15,27 +16,59 @@ use super::{FieldError, Journal, RequestContext, ServiceError, invalid_if_any, r
 use crate::auth::{BuiltinRole, Permission, Principal, opaque};
 use crate::config::MAX_INVITE_TTL_HOURS;
 use crate::ids::{InviteId, OrgId, UserId, format_rfc3339, now_rfc3339};
+use crate::mail::Mailer;
 use crate::store::invites::{self, Invite};
-use crate::store::{Store, organizations, users};
+use crate::store::{Store, StoreError, organizations, users};
 
-/// A new invite and its token, which exists only in this value and the link made of it.
+/// The page of the web UI that accepts an invite.
+pub const INVITE_PAGE_PATH: &str = "/invite";
+
+/// A new invite. When mail is on, the token went to the invitee only; otherwise it is
+/// returned here for the inviter to pass on.
 pub struct IssuedInvite {
     pub invite: Invite,
-    pub token: Zeroizing<String>,
+    pub mailed: bool,
+    pub token: Option<Zeroizing<String>>,
+    pub link: Option<Zeroizing<String>>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct InviteService {
     store: Store,
     default_ttl_hours: u32,
+    mailer: Option<Mailer>,
+    /// Base of the links, without a trailing slash.
+    public_url: Arc<str>,
+}
+
+impl std::fmt::Debug for InviteService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InviteService")
+            .field("mailer", &self.mailer)
+            .finish_non_exhaustive()
+    }
 }
 
 impl InviteService {
-    pub fn new(store: Store, default_ttl_hours: u32) -> Self {
+    pub fn new(
+        store: Store,
+        default_ttl_hours: u32,
+        mailer: Option<Mailer>,
+        public_url: &str,
+    ) -> Self {
         Self {
             store,
             default_ttl_hours,
+            mailer,
+            public_url: public_url.trim_end_matches('/').into(),
         }
+    }
+
+    fn link(&self, token: &str) -> Zeroizing<String> {
+        Zeroizing::new(format!(
+            "{}{INVITE_PAGE_PATH}?token={token}",
+            self.public_url
+        ))
     }
 
     /// Invites `email` into `org` with `role` (default `member`), valid for `ttl_hours`.
@@ -63,7 +96,7 @@ impl InviteService {
         let user = principal.user_id;
         let token = opaque::generate();
         let token_hash = token.hash;
-        let invite = write(&self.store, move |tx| {
+        let (invite, org_name) = write(&self.store, move |tx| {
             let access = access::in_org(tx, user, org)?;
             access.require(Permission::InvitesWrite)?;
             let granted = role_grants(tx, org, &role)?.ok_or_else(|| {
@@ -96,12 +129,36 @@ impl InviteService {
                 "invite.created",
                 json!({"organizationId": org, "inviteId": invite.id, "email": invite.email, "role": invite.role, "expiresAt": invite.expires_at}),
             )?;
-            Ok(invite)
+            let org_name = organizations::find(tx, org)?.map(|o| o.name).unwrap_or_default();
+            Ok((invite, org_name))
         })
         .await?;
+        let link = self.link(&token.value);
+        let Some(mailer) = self.mailer.clone() else {
+            return Ok(IssuedInvite {
+                invite,
+                mailed: false,
+                token: Some(token.value),
+                link: Some(link),
+            });
+        };
+        let (to, expires, invite_id) = (invite.email.clone(), invite.expires_at.clone(), invite.id);
+        tokio::spawn(async move {
+            let body = invite_mail_body(&org_name, &link, &expires);
+            let subject = format!("You are invited to {org_name} on sealbox");
+            match mailer.send(&to, &subject, body).await {
+                Ok(()) => tracing::info!(invite = %invite_id, "invite mailed"),
+                // The error names the server and its answer, never the link.
+                Err(e) => {
+                    tracing::warn!(invite = %invite_id, error = %e, "could not mail the invite")
+                }
+            }
+        });
         Ok(IssuedInvite {
             invite,
-            token: token.value,
+            mailed: true,
+            token: None,
+            link: None,
         })
     }
 
@@ -158,6 +215,19 @@ impl InviteService {
     }
 }
 
+/// The answer to a token that names no invite that can still be accepted.
+pub(crate) const INVALID_INVITE: ServiceError =
+    ServiceError::Unauthorized("the invite token is invalid, expired, revoked or already used");
+
+fn is_live(invite: &Invite) -> bool {
+    invite.accepted_at.is_none() && invite.revoked_at.is_none() && invite.expires_at > now_rfc3339()
+}
+
+/// Whether the token names an invite that can still be accepted.
+pub(crate) fn is_open(conn: &Connection, token_hash: &[u8; 32]) -> Result<bool, StoreError> {
+    Ok(invites::find_by_token(conn, token_hash)?.is_some_and(|i| is_live(&i)))
+}
+
 /// Accepts the invite with this token for `user` (whose address is `email`) inside the
 /// caller's transaction: checks it, adds the membership, marks it used and records both.
 pub(crate) fn accept_in(
@@ -167,15 +237,10 @@ pub(crate) fn accept_in(
     email: &str,
     ctx: &RequestContext,
 ) -> Result<(OrgId, String), ServiceError> {
-    const INVALID: ServiceError =
-        ServiceError::Unauthorized("the invite token is invalid, expired, revoked or already used");
-    let invite = invites::find_by_token(tx, token_hash)?.ok_or(INVALID)?;
-    if invite.accepted_at.is_some()
-        || invite.revoked_at.is_some()
-        || invite.expires_at <= now_rfc3339()
-    {
-        return Err(INVALID);
-    }
+    const INVALID: ServiceError = INVALID_INVITE;
+    let invite = invites::find_by_token(tx, token_hash)?
+        .filter(is_live)
+        .ok_or(INVALID)?;
     if users::email_key(&invite.email) != users::email_key(email) {
         return Err(ServiceError::Forbidden(
             "this invite was sent to another email address".into(),
@@ -188,7 +253,7 @@ pub(crate) fn accept_in(
     let journal = Journal::new(tx, ctx, Some(user.to_string()), Some(org.id.to_string()));
     organizations::add_member(tx, org.id, user, &invite.role, journal.now()).map_err(
         |e| match e {
-            crate::store::StoreError::Conflict => {
+            StoreError::Conflict => {
                 ServiceError::Conflict("you are already a member of this organization".into())
             }
             other => other.into(),
@@ -214,4 +279,16 @@ pub(crate) fn accept_in(
         json!({"organizationId": org.id, "userId": user, "role": invite.role}),
     )?;
     Ok((org.id, invite.role))
+}
+
+fn invite_mail_body(org_name: &str, link: &str, expires_at: &str) -> String {
+    format!(
+        "You are invited to join {org_name} on sealbox.\n\
+         \n\
+         Open this link to accept; it works once and expires at {expires_at}:\n\
+         \n\
+         {link}\n\
+         \n\
+         If you did not expect this invitation, ignore this mail.\n"
+    )
 }

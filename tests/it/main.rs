@@ -9,6 +9,7 @@ mod config_layers;
 mod http_conventions;
 mod identity;
 mod openapi;
+mod organizations;
 mod password_reset;
 mod store;
 mod tls;

@@ -29,6 +29,8 @@ pub struct TestApp {
 /// The first admin created by [`TestApp::setup_admin`].
 pub const ADMIN_EMAIL: &str = "ada@example.com";
 pub const ADMIN_PASSWORD: &str = "violet-anchor-thirty";
+/// The password of accounts made by [`TestApp::invite_and_register`].
+pub const MEMBER_PASSWORD: &str = "copper-lantern-forty";
 
 /// A configuration for tests: loopback, free port, plain HTTP, data in `dir`.
 pub fn test_config(dir: &Path) -> Config {
@@ -132,6 +134,64 @@ impl TestApp {
             .send()
             .await
             .expect("request")
+    }
+
+    /// Sends `method path` as `access_token`, with a JSON body and an
+    /// `X-Organization-Id` when given.
+    pub async fn send_as(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        access_token: &str,
+        body: Option<&serde_json::Value>,
+        org: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(access_token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        if let Some(org) = org {
+            request = request.header("X-Organization-Id", org);
+        }
+        request.send().await.expect("request")
+    }
+
+    /// Invites `email` into `org` as `role` (mail is off, so the token comes back), then
+    /// registers that account with the invite. Returns the new account's token pair.
+    pub async fn invite_and_register(
+        &self,
+        inviter_token: &str,
+        org: &str,
+        email: &str,
+        role: &str,
+    ) -> serde_json::Value {
+        let invite = self
+            .send_as(
+                reqwest::Method::POST,
+                &format!("/v1/invites/{org}"),
+                inviter_token,
+                Some(&serde_json::json!({"email": email, "role": role})),
+                None,
+            )
+            .await;
+        assert_eq!(invite.status(), 201, "invite {email}");
+        let invite: serde_json::Value = invite.json().await.unwrap();
+        let registered = self
+            .post_json(
+                "/v1/auth/register",
+                &serde_json::json!({
+                    "email": email,
+                    "password": MEMBER_PASSWORD,
+                    "displayName": email.split('@').next().unwrap(),
+                    "inviteToken": invite["token"],
+                }),
+            )
+            .await;
+        assert_eq!(registered.status(), 201, "register {email}");
+        registered.json().await.unwrap()
     }
 
     /// Runs first-run setup: [`ADMIN_EMAIL`] becomes instance admin and owner of "Acme".

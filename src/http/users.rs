@@ -1,0 +1,141 @@
+//! `/v1/users`: the caller's profile and finding colleagues.
+
+use poem::Request;
+use poem_openapi::param::Query;
+use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::ApiTags;
+use super::auth::{BearerAuth, UserView};
+use super::error::ApiError;
+use super::json_body::JsonBody;
+use super::request_context;
+use crate::service::IdentityService;
+use crate::service::UserService;
+use crate::service::users::ProfileUpdate;
+use crate::store::users::User;
+
+pub struct UsersApi {
+    pub identity: IdentityService,
+    pub users: UserService,
+}
+
+#[derive(Object, Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateMeRequest {
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub display_name: Option<String>,
+    /// An http(s) URL; `null` removes the avatar.
+    #[serde(default)]
+    pub avatar_url: MaybeUndefined<String>,
+    /// Replaces the preferences object.
+    pub preferences: Option<serde_json::Value>,
+    /// An organization you belong to, used when a call sends no `X-Organization-Id`.
+    pub default_organization_id: Option<String>,
+    /// A new password (needs `currentPassword`); signs out every other session.
+    #[oai(validator(max_length = 1024))]
+    pub password: Option<String>,
+    #[oai(validator(max_length = 1024))]
+    pub current_password: Option<String>,
+}
+
+/// Another user as search shows them.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct UserSummary {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub avatar_url: Option<String>,
+}
+
+impl From<User> for UserSummary {
+    fn from(u: User) -> Self {
+        Self {
+            id: u.id.to_string(),
+            email: u.email,
+            display_name: u.display_name,
+            avatar_url: u.avatar_url,
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum ProfileResponse {
+    #[oai(status = 200)]
+    Ok(Json<UserView>),
+}
+
+#[derive(ApiResponse)]
+pub enum SearchResponse {
+    #[oai(status = 200)]
+    Ok(Json<Vec<UserSummary>>),
+}
+
+#[OpenApi(tag = "ApiTags::Users")]
+impl UsersApi {
+    /// Fetch your profile and preferences
+    #[oai(path = "/v1/users/me", method = "get", operation_id = "getProfile")]
+    async fn me(&self, auth: BearerAuth) -> Result<ProfileResponse, ApiError> {
+        let profile = self.identity.profile(auth.0.user_id).await?;
+        Ok(ProfileResponse::Ok(Json(profile.into())))
+    }
+
+    /// Update your profile
+    ///
+    /// Display name, avatar, preferences and default organization. Changing the password
+    /// needs the current one and signs out every other session.
+    #[oai(
+        path = "/v1/users/me",
+        method = "patch",
+        operation_id = "updateProfile"
+    )]
+    async fn update_me(
+        &self,
+        req: &Request,
+        auth: BearerAuth,
+        body: JsonBody<UpdateMeRequest>,
+    ) -> Result<ProfileResponse, ApiError> {
+        let body = body.0;
+        let update = ProfileUpdate {
+            display_name: body.display_name,
+            avatar_url: match body.avatar_url {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(url) => Some(Some(url)),
+            },
+            preferences: body.preferences,
+            default_organization_id: body.default_organization_id,
+            password: body.password.map(Zeroizing::new),
+            current_password: body.current_password.map(Zeroizing::new),
+        };
+        let profile = self
+            .users
+            .update_me(&auth.0, update, request_context(req))
+            .await?;
+        Ok(ProfileResponse::Ok(Json(profile.into())))
+    }
+
+    /// Search users by name or email
+    ///
+    /// Only active members of organizations you belong to; at most 20 results.
+    #[oai(
+        path = "/v1/users/search",
+        method = "get",
+        operation_id = "searchUsers"
+    )]
+    async fn search(
+        &self,
+        auth: BearerAuth,
+        #[oai(validator(min_length = 2, max_length = 254))] q: Query<String>,
+    ) -> Result<SearchResponse, ApiError> {
+        let users = self.users.search(&auth.0, q.0).await?;
+        Ok(SearchResponse::Ok(Json(
+            users.into_iter().map(Into::into).collect(),
+        )))
+    }
+}
