@@ -22,8 +22,8 @@ use crate::http::tls_acceptor::TlsAcceptor;
 use crate::http::{self, HttpState, tls};
 use crate::mail::{MailError, Mailer};
 use crate::service::{
-    GroupService, IdentityService, InviteService, OrgService, PasswordResetService, SystemService,
-    UserService,
+    AdminService, GroupService, IdentityService, InviteService, OrgService, PasswordResetService,
+    SystemService, UserService,
 };
 use crate::store::{Store, StoreError, StoreOptions, instance::Instance};
 
@@ -164,6 +164,7 @@ impl App {
                 self.mailer.clone(),
                 public_url,
             ),
+            admin: AdminService::new(self.store.clone()),
             json_body_limit: self.config.limits.json_body_bytes,
         })
     }

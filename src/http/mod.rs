@@ -1,6 +1,7 @@
 //! The HTTP surface: one `#[OpenApi]` struct per resource (combined into one document),
 //! the error envelope, middleware, the web UI and the API reference.
 
+pub mod admin;
 pub mod allow;
 pub mod auth;
 pub mod error;
@@ -27,8 +28,8 @@ use poem::{Endpoint, EndpointExt, IntoResponse, Route};
 use poem_openapi::{OpenApiService, Tags};
 
 use crate::service::{
-    GroupService, IdentityService, InviteService, OrgService, RequestContext, SystemService,
-    UserService,
+    AdminService, GroupService, IdentityService, InviteService, OrgService, RequestContext,
+    SystemService, UserService,
 };
 use error::ApiError;
 use middleware::{Conventions, JsonBodyLimit};
@@ -53,6 +54,8 @@ pub enum ApiTags {
     Roles,
     /// Teams and departments: groups of an organization's members
     Teams,
+    /// Instance administration (instance admins only)
+    Admin,
 }
 
 /// What the HTTP layer needs from the running app.
@@ -65,6 +68,7 @@ pub struct HttpState {
     pub orgs: OrgService,
     pub groups: GroupService,
     pub invites: InviteService,
+    pub admin: AdminService,
     pub json_body_limit: u64,
 }
 
@@ -80,6 +84,7 @@ type Apis = (
     roles::RolesApi,
     groups::TeamsApi,
     groups::DepartmentsApi,
+    admin::AdminApi,
 );
 
 /// The OpenAPI service: every operation, with the document generated from the code.
@@ -117,6 +122,10 @@ pub fn api_service(state: &HttpState) -> OpenApiService<Apis, ()> {
             groups::DepartmentsApi {
                 groups: state.groups.clone(),
             },
+            admin::AdminApi {
+                admin: state.admin.clone(),
+                password_reset: state.password_reset.clone(),
+            },
         ),
         "sealbox",
         env!("CARGO_PKG_VERSION"),
@@ -149,6 +158,7 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
         .at(OPENAPI_PATH, poem::get(spec))
         .nest(DOCS_PATH, poem::get(docs))
         .nest_no_strip("/v1", api.clone())
+        .nest_no_strip("/admin", api.clone())
         .at("/health", api)
         .at("/", ui::WebUi)
         .at("/assets/*path", ui::WebUi)

@@ -2,6 +2,7 @@
 //! `auth`, never HTTP; the `http` layer maps their outcomes to responses.
 
 pub mod access;
+pub mod admin;
 pub mod groups;
 pub mod identity;
 pub mod invites;
@@ -19,6 +20,7 @@ use crate::ids::now_rfc3339;
 use crate::store::audit::AuditEntry;
 use crate::store::{Store, StoreError, audit, events};
 
+pub use admin::AdminService;
 pub use groups::GroupService;
 pub use identity::IdentityService;
 pub use invites::InviteService;

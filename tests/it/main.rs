@@ -3,6 +3,7 @@
 
 mod support;
 
+mod admin;
 mod blob_store;
 mod cli;
 mod config_layers;

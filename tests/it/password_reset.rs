@@ -15,7 +15,7 @@ use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, assert_envelope};
 const NEW_PASSWORD: &str = "copper-lantern-ninety";
 
 /// aiosmtpd on a free loopback port, storing what it receives in a maildir; killed on drop.
-struct SmtpSink {
+pub(crate) struct SmtpSink {
     child: Child,
     port: u16,
     maildir: PathBuf,
@@ -23,7 +23,7 @@ struct SmtpSink {
 }
 
 impl SmtpSink {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let venv = std::env::var("SBX_TEST_VENV").unwrap_or_else(|_| {
             panic!("SBX_TEST_VENV is not set: run the tests through scripts/test, which installs aiosmtpd")
         });
@@ -79,7 +79,7 @@ impl SmtpSink {
     }
 
     /// Waits until at least `count` messages have arrived.
-    async fn wait_for_messages(&self, count: usize) -> Vec<String> {
+    pub(crate) async fn wait_for_messages(&self, count: usize) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let messages = self.messages();
@@ -103,7 +103,7 @@ impl Drop for SmtpSink {
     }
 }
 
-async fn spawn_with_mail(sink: &SmtpSink) -> TestApp {
+pub(crate) async fn spawn_with_mail(sink: &SmtpSink) -> TestApp {
     let port = sink.port;
     TestApp::spawn_with(|config| {
         config.smtp.host = "127.0.0.1".into();
@@ -126,7 +126,7 @@ fn header<'a>(message: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// The decoded text body: mail clients undo quoted-printable, and so does this.
-fn body(message: &str) -> String {
+pub(crate) fn body(message: &str) -> String {
     let message = message.replace("\r\n", "\n");
     let (_, body) = message.split_once("\n\n").expect("headers and a body");
     let quoted_printable = header(&message, "Content-Transfer-Encoding")
@@ -393,7 +393,11 @@ async fn without_mail_forgot_password_creates_nothing_but_is_audited() {
 }
 
 /// Runs the real `sealbox` binary with a clean environment plus `env`.
-async fn sealbox(home: &Path, env: &[(&str, &str)], args: &[&str]) -> std::process::Output {
+pub(crate) async fn sealbox(
+    home: &Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sealbox"));
     cmd.env_clear()
         .env("HOME", home)

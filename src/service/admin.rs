@@ -1,0 +1,218 @@
+//! Instance administration: accounts and organizations created by an instance admin,
+//! through `/admin/...` or `sealbox admin create-user` at the console.
+
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use super::identity::{check_email, check_name, hash_password};
+use super::organizations::{OrgService, free_slug, role_grants};
+use super::password_reset::{SET_LINK_TTL, issue_token};
+use super::{FieldError, Journal, RequestContext, ServiceError, invalid_if_any, read, write};
+use crate::auth::{BuiltinRole, Principal, password};
+use crate::ids::{OrgId, UserId};
+use crate::store::organizations::{self, Member, Organization};
+use crate::store::password_resets::Purpose;
+use crate::store::users::{self, NewUser, User};
+use crate::store::{Store, StoreError};
+
+/// An account to create.
+pub struct NewAccount {
+    pub email: String,
+    pub display_name: String,
+    /// Without one, the account gets a single-use link to choose it.
+    pub password: Option<Zeroizing<String>>,
+    pub is_instance_admin: bool,
+}
+
+/// Where a new account goes.
+pub enum Placement {
+    /// A new organization of this name, with the account as its owner.
+    NewOrganization(String),
+    /// An existing organization, with this role (`member` when absent).
+    Organization { org: OrgId, role: Option<String> },
+}
+
+/// The account made, where it went, and the token of its set-password link if it was
+/// created without a password.
+pub struct CreatedAccount {
+    pub user: User,
+    pub org_id: OrgId,
+    pub role: String,
+    pub set_password_token: Option<Zeroizing<String>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct AdminService {
+    store: Store,
+    orgs: OrgService,
+}
+
+impl AdminService {
+    pub fn new(store: Store) -> Self {
+        Self {
+            orgs: OrgService::new(store.clone()),
+            store,
+        }
+    }
+
+    /// Creates an account, by an instance admin (`actor`) or the console (`None`).
+    pub async fn create_account(
+        &self,
+        actor: Option<UserId>,
+        account: NewAccount,
+        placement: Placement,
+        ctx: RequestContext,
+    ) -> Result<CreatedAccount, ServiceError> {
+        let mut problems = Vec::new();
+        check_email(&account.email, "email", &mut problems);
+        check_name(&account.display_name, "displayName", &mut problems);
+        if let Some(password) = &account.password
+            && let Err(message) = password::check_policy(password)
+        {
+            problems.push(FieldError::new("password", message));
+        }
+        if let Placement::NewOrganization(name) = &placement {
+            check_name(name, "organizationName", &mut problems);
+        }
+        invalid_if_any(problems)?;
+        let password_hash = match account.password {
+            Some(password) => Some(hash_password(password.to_string()).await?),
+            None => None,
+        };
+        let email = account.email.trim().to_owned();
+        let display_name = account.display_name.trim().to_owned();
+        let is_instance_admin = account.is_instance_admin;
+        write(&self.store, move |tx| {
+            let user_id = UserId::new();
+            let now = crate::ids::now_rfc3339();
+            let (org_id, role) = match placement {
+                Placement::NewOrganization(name) => {
+                    let org_id = OrgId::new();
+                    let name = name.trim().to_owned();
+                    let slug = free_slug(tx, &name)?;
+                    organizations::insert(tx, org_id, &name, &slug, &now)?;
+                    let journal = Journal::new(tx, &ctx, actor.map(|a| a.to_string()), Some(org_id.to_string()));
+                    journal.audit("organization.created", "organization", org_id, json!({"name": name, "slug": slug}))?;
+                    journal.event("organization.created", json!({"organizationId": org_id, "name": name, "slug": slug}))?;
+                    (org_id, BuiltinRole::Owner.key().to_owned())
+                }
+                Placement::Organization { org, role } => {
+                    if organizations::find(tx, org)?.is_none() {
+                        return Err(ServiceError::NotFound("organization"));
+                    }
+                    let role = role.unwrap_or_else(|| BuiltinRole::Member.key().to_owned());
+                    if role_grants(tx, org, &role)?.is_none() {
+                        return Err(ServiceError::Invalid(vec![FieldError::new(
+                            "role",
+                            "no such role in this organization",
+                        )]));
+                    }
+                    (org, role)
+                }
+            };
+            users::insert(
+                tx,
+                &NewUser {
+                    id: user_id,
+                    email: &email,
+                    display_name: &display_name,
+                    password_hash: password_hash.as_deref(),
+                    is_instance_admin,
+                    default_org_id: Some(org_id),
+                    now: &now,
+                },
+            )
+            .map_err(|e| match e {
+                StoreError::Conflict => ServiceError::Conflict(
+                    "an account with this email address exists; invite it instead".into(),
+                ),
+                other => other.into(),
+            })?;
+            organizations::add_member(tx, org_id, user_id, &role, &now)?;
+            let set_password_token = match password_hash {
+                Some(_) => None,
+                None => Some(issue_token(tx, user_id, Purpose::Set, SET_LINK_TTL)?),
+            };
+            let journal = Journal::new(tx, &ctx, actor.map(|a| a.to_string()), Some(org_id.to_string()));
+            journal.audit(
+                "user.created",
+                "user",
+                user_id,
+                json!({"byAdmin": true, "instanceAdmin": is_instance_admin, "setPasswordLink": set_password_token.is_some()}),
+            )?;
+            journal.audit("member.added", "user", user_id, json!({"role": role}))?;
+            journal.event("user.created", json!({"userId": user_id, "email": email}))?;
+            journal.event("member.added", json!({"organizationId": org_id, "userId": user_id, "role": role}))?;
+            let user = users::find(tx, user_id)?.expect("inserted in this transaction");
+            Ok(CreatedAccount {
+                user,
+                org_id,
+                role,
+                set_password_token,
+            })
+        })
+        .await
+    }
+
+    /// `POST /admin/orgs/{orgId}/users`: an account in an existing organization.
+    pub async fn add_user(
+        &self,
+        principal: &Principal,
+        org: OrgId,
+        account: NewAccount,
+        role: Option<String>,
+        ctx: RequestContext,
+    ) -> Result<CreatedAccount, ServiceError> {
+        require_instance_admin(principal)?;
+        let placement = Placement::Organization { org, role };
+        self.create_account(Some(principal.user_id), account, placement, ctx)
+            .await
+    }
+
+    /// Creates an organization with no members yet (add them with `add_user`).
+    pub async fn create_org(
+        &self,
+        principal: &Principal,
+        name: String,
+        slug: Option<String>,
+        ctx: RequestContext,
+    ) -> Result<Organization, ServiceError> {
+        require_instance_admin(principal)?;
+        self.orgs.create_org(None, name, slug, ctx).await
+    }
+
+    /// Every organization with its number of active members.
+    pub async fn orgs(
+        &self,
+        principal: &Principal,
+    ) -> Result<Vec<(Organization, i64)>, ServiceError> {
+        require_instance_admin(principal)?;
+        read(&self.store, |conn| Ok(organizations::list_all(conn)?)).await
+    }
+
+    /// The members of any organization.
+    pub async fn org_users(
+        &self,
+        principal: &Principal,
+        org: OrgId,
+    ) -> Result<Vec<Member>, ServiceError> {
+        require_instance_admin(principal)?;
+        read(&self.store, move |conn| {
+            if organizations::find(conn, org)?.is_none() {
+                return Err(ServiceError::NotFound("organization"));
+            }
+            Ok(organizations::members(conn, org)?)
+        })
+        .await
+    }
+}
+
+pub fn require_instance_admin(principal: &Principal) -> Result<(), ServiceError> {
+    if principal.is_instance_admin {
+        Ok(())
+    } else {
+        Err(ServiceError::Forbidden(
+            "this route is for instance admins".into(),
+        ))
+    }
+}
