@@ -23,7 +23,7 @@ pub struct AdminApi {
 }
 
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct AdminOrganizationView {
     #[oai(flatten)]
     pub organization: OrganizationView,
@@ -56,7 +56,7 @@ pub struct AdminCreateUserRequest {
 }
 
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct AdminCreatedUser {
     pub user: MemberView,
     pub organization_id: String,

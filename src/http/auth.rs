@@ -104,7 +104,7 @@ pub struct RefreshRequest {
 
 /// A new access token and refresh token, and who they belong to.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct TokenPair {
     /// JWT for `Authorization: Bearer`, valid for `expiresIn` seconds.
     pub access_token: String,
@@ -118,7 +118,7 @@ pub struct TokenPair {
 }
 
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct UserView {
     pub id: String,
     pub email: String,
@@ -135,7 +135,7 @@ pub struct UserView {
 }
 
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct MembershipView {
     pub id: String,
     pub name: String,

@@ -18,7 +18,7 @@ use crate::service::groups::GroupInput;
 use crate::store::groups::{Group, GroupKind};
 
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct GroupView {
     pub id: String,
     pub organization_id: String,

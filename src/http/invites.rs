@@ -19,7 +19,7 @@ pub struct InvitesApi {
 }
 
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct InviteView {
     pub id: String,
     pub organization_id: String,
@@ -71,7 +71,7 @@ pub struct AcceptInviteRequest {
 }
 
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct AcceptedInvite {
     pub organization_id: String,
     pub role: String,

@@ -7,6 +7,13 @@
 //! - JSON of the wrong shape (missing field, wrong type): 422 `VALIDATION` with
 //!   `details: [{"path": "members[0].email", "message": ...}]`.
 //!
+//! - a body that is not a JSON object, or `null` for a field the schema does not mark
+//!   nullable: 422 (leave an optional field out instead);
+//!
+//! The schema's constraints (lengths, patterns) document rules the services enforce with
+//! field paths in `details`, after the checks that must come first (a setup or invite
+//! token is checked before anything about the request is judged).
+//!
 //! Unknown fields are ignored, as the OpenAPI schemas allow, so newer clients keep
 //! working against older servers.
 //!
@@ -16,8 +23,9 @@
 use poem::{Request, RequestBody};
 use poem_openapi::error::ContentTypeError;
 use poem_openapi::payload::{ParsePayload, Payload};
+use poem_openapi::registry::MetaSchema;
 use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchemaRef, Registry};
-use poem_openapi::types::Type;
+use poem_openapi::types::{ParseFromJSON, Type};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use serde::de::DeserializeOwned;
 
@@ -45,7 +53,7 @@ impl<T: Type> Payload for JsonBody<T> {
 
 // poem-openapi implements this for its own payloads with an internal macro; this is the
 // same: the body is a request object, its content type is checked first.
-impl<'a, T: Type + DeserializeOwned + Send> ApiExtractor<'a> for JsonBody<T> {
+impl<'a, T: ParseFromJSON + DeserializeOwned + Send> ApiExtractor<'a> for JsonBody<T> {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
 
     type ParamType = ();
@@ -84,7 +92,7 @@ impl<'a, T: Type + DeserializeOwned + Send> ApiExtractor<'a> for JsonBody<T> {
     }
 }
 
-impl<T: Type + DeserializeOwned + Send> ParsePayload for JsonBody<T> {
+impl<T: ParseFromJSON + DeserializeOwned + Send> ParsePayload for JsonBody<T> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
@@ -94,43 +102,87 @@ impl<T: Type + DeserializeOwned + Send> ParsePayload for JsonBody<T> {
 }
 
 /// Parses `bytes` as a `T`, classifying failures as SPEC §3 asks.
-pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+pub fn parse<T: DeserializeOwned + Type>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request(
             "the request body is empty; send a JSON object",
         ));
     }
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        if inner.is_data() {
-            let path = if path == "." { String::new() } else { path };
-            ApiError::validation("the request body does not match the expected shape")
-                .with_detail(path, inner.to_string())
-        } else {
-            ApiError::bad_request(format!("the request body is not valid JSON: {inner}"))
-        }
-    })?;
-    deserializer
-        .end()
+    let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))?;
-    Ok(value)
+    let serde_json::Value::Object(fields) = &value else {
+        return Err(
+            ApiError::validation("the request body must be a JSON object")
+                .with_detail("", "expected an object"),
+        );
+    };
+    let not_nullable = non_nullable_fields::<T>();
+    let nulls: Vec<&String> = fields
+        .iter()
+        .filter(|(name, v)| v.is_null() && not_nullable.contains(&name.as_str()))
+        .map(|(name, _)| name)
+        .collect();
+    if !nulls.is_empty() {
+        return Err(nulls.into_iter().fold(
+            ApiError::validation("the request body does not match the expected shape"),
+            |e, name| {
+                e.with_detail(
+                    name.clone(),
+                    "must not be null; leave the field out instead",
+                )
+            },
+        ));
+    }
+    let parsed: T = serde_path_to_error::deserialize(&value).map_err(|err| {
+        let path = err.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        ApiError::validation("the request body does not match the expected shape")
+            .with_detail(path, err.into_inner().to_string())
+    })?;
+    Ok(parsed)
+}
+
+/// The top-level fields of `T`'s schema that may not be `null` (unknown fields, ignored
+/// anyway, are not among them).
+fn non_nullable_fields<T: Type>() -> Vec<&'static str> {
+    let mut registry = Registry::new();
+    T::register(&mut registry);
+    let schema: Option<&MetaSchema> = match T::schema_ref() {
+        MetaSchemaRef::Reference(name) => registry.schemas.get(&name),
+        MetaSchemaRef::Inline(_) => None,
+    };
+    schema
+        .map(|schema| {
+            schema
+                .properties
+                .iter()
+                .filter(|(_, property)| {
+                    !matches!(property, MetaSchemaRef::Inline(inline) if inline.nullable)
+                })
+                .map(|(name, _)| *name)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[derive(Debug, serde::Deserialize)]
+    #[derive(Debug, serde::Deserialize, poem_openapi::Object)]
     #[serde(rename_all = "camelCase")]
+    #[oai(rename_all = "camelCase")]
     #[allow(dead_code)]
     struct Sample {
         display_name: String,
         members: Vec<Member>,
+        note: Option<String>,
+        #[oai(nullable)]
+        #[serde(default)]
+        avatar: poem_openapi::types::MaybeUndefined<String>,
     }
 
-    #[derive(Debug, serde::Deserialize)]
+    #[derive(Debug, serde::Deserialize, poem_openapi::Object)]
     #[allow(dead_code)]
     struct Member {
         email: String,
@@ -167,5 +219,22 @@ mod tests {
         );
 
         assert!(parse::<Sample>(br#"{"displayName": "a", "members": [], "extra": 1}"#).is_ok());
+    }
+
+    #[test]
+    fn only_objects_and_declared_nulls_pass() {
+        let err = parse::<Sample>(br#"["a", []]"#).unwrap_err();
+        assert_eq!(err.status.as_u16(), 422);
+        let err =
+            parse::<Sample>(br#"{"displayName": "a", "members": [], "note": null}"#).unwrap_err();
+        assert_eq!(
+            (err.status.as_u16(), err.details[0].path.as_str()),
+            (422, "note")
+        );
+        let ok = parse::<Sample>(
+            br#"{"displayName": "a", "members": [], "avatar": null, "unknown": null}"#,
+        )
+        .unwrap();
+        assert!(ok.avatar.is_null());
     }
 }

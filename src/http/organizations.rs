@@ -1,9 +1,11 @@
 //! `/v1/organizations`: the tenant, its members and its suspension.
 
+use std::collections::BTreeMap;
+
 use poem::Request;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use serde::Deserialize;
 
 use super::auth::BearerAuth;
@@ -20,7 +22,7 @@ pub struct OrganizationsApi {
 }
 
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct OrganizationView {
     pub id: String,
     pub name: String,
@@ -53,7 +55,7 @@ impl From<OrgWithRole> for OrganizationView {
 }
 
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct MemberView {
     pub user_id: String,
     pub email: String,
@@ -97,15 +99,25 @@ pub struct UpdateOrganizationRequest {
     #[oai(validator(min_length = 2, max_length = 63))]
     pub slug: Option<String>,
     /// Replaces the settings object.
-    pub settings: Option<serde_json::Value>,
+    pub settings: Option<BTreeMap<String, serde_json::Value>>,
+}
+
+/// Whether a member may act in the organization.
+#[derive(Debug, Clone, Copy, Enum, Deserialize)]
+#[oai(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum MemberStatus {
+    Active,
+    /// Cannot act in the organization until made active again.
+    Disabled,
 }
 
 #[derive(Object, Deserialize)]
 pub struct UpdateMemberRequest {
     /// A built-in role or a custom role's id; never one that grants more than yours.
+    #[oai(validator(min_length = 1, max_length = 100))]
     pub role: Option<String>,
-    /// `active` or `disabled` (a disabled member cannot act in the organization).
-    pub status: Option<String>,
+    pub status: Option<MemberStatus>,
 }
 
 #[derive(ApiResponse)]
@@ -216,7 +228,9 @@ impl OrganizationsApi {
         let update = OrgUpdate {
             name: body.name,
             slug: body.slug,
-            settings: body.settings,
+            settings: body
+                .settings
+                .map(|m| serde_json::Value::Object(m.into_iter().collect())),
         };
         let org = self
             .orgs
@@ -265,7 +279,13 @@ impl OrganizationsApi {
         let body = body.0;
         let update = MemberUpdate {
             role: body.role,
-            status: body.status,
+            status: body.status.map(|status| {
+                match status {
+                    MemberStatus::Active => "active",
+                    MemberStatus::Disabled => "disabled",
+                }
+                .to_owned()
+            }),
         };
         let member = self
             .orgs

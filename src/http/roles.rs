@@ -21,7 +21,7 @@ pub struct RolesApi {
 }
 
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct RoleView {
     /// The built-in role's name (`owner`, `admin`, `member`, `auditor`) or a custom role's id.
     pub id: String,

@@ -17,7 +17,7 @@ pub struct SessionsApi {
 }
 
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct SessionView {
     pub id: String,
     /// Client address of the latest sign-in or refresh.

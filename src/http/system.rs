@@ -19,7 +19,7 @@ pub struct Health {
 }
 
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct Welcome {
     pub name: String,
     /// Version of the sealbox binary.

@@ -1,5 +1,7 @@
 //! `/v1/users`: the caller's profile and finding colleagues.
 
+use std::collections::BTreeMap;
+
 use poem::Request;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
@@ -30,10 +32,11 @@ pub struct UpdateMeRequest {
     #[oai(validator(min_length = 1, max_length = 100))]
     pub display_name: Option<String>,
     /// An http(s) URL; `null` removes the avatar.
+    #[oai(nullable)]
     #[serde(default)]
     pub avatar_url: MaybeUndefined<String>,
     /// Replaces the preferences object.
-    pub preferences: Option<serde_json::Value>,
+    pub preferences: Option<BTreeMap<String, serde_json::Value>>,
     /// An organization you belong to, used when a call sends no `X-Organization-Id`.
     pub default_organization_id: Option<String>,
     /// A new password (needs `currentPassword`); signs out every other session.
@@ -45,7 +48,7 @@ pub struct UpdateMeRequest {
 
 /// Another user as search shows them.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct UserSummary {
     pub id: String,
     pub email: String,
@@ -108,7 +111,9 @@ impl UsersApi {
                 MaybeUndefined::Null => Some(None),
                 MaybeUndefined::Value(url) => Some(Some(url)),
             },
-            preferences: body.preferences,
+            preferences: body
+                .preferences
+                .map(|m| serde_json::Value::Object(m.into_iter().collect())),
             default_organization_id: body.default_organization_id,
             password: body.password.map(Zeroizing::new),
             current_password: body.current_password.map(Zeroizing::new),
