@@ -247,6 +247,11 @@ pub(crate) fn accept_in(
         ));
     }
     let org = organizations::find(tx, invite.org_id)?.ok_or(INVALID)?;
+    if role_grants(tx, org.id, &invite.role)?.is_none() {
+        return Err(ServiceError::Conflict(
+            "the role this invite grants no longer exists; ask for a new invite".into(),
+        ));
+    }
     if org.status != "active" {
         return Err(ServiceError::OrgSuspended);
     }

@@ -10,21 +10,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 
 use crate::password_reset::{SmtpSink, body, spawn_with_mail};
-use crate::support::{ADMIN_EMAIL, MEMBER_PASSWORD, TestApp, assert_envelope};
-
-fn s(v: &Value, key: &str) -> String {
-    v[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {key} in {v}"))
-        .to_owned()
-}
-
-async fn json_of(response: reqwest::Response, status: u16) -> Value {
-    let code = response.status().as_u16();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    assert_eq!(code, status, "{body}");
-    body
-}
+use crate::support::{ADMIN_EMAIL, MEMBER_PASSWORD, TestApp, assert_envelope, json_of, s};
 
 #[tokio::test]
 async fn instance_admins_create_organizations_and_their_accounts() {

@@ -4,14 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, assert_envelope};
-
-fn s(v: &Value, key: &str) -> String {
-    v[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {key} in {v}"))
-        .to_owned()
-}
+use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, assert_envelope, s};
 
 #[tokio::test]
 async fn setup_creates_the_first_admin_and_organization_once() {

@@ -4,14 +4,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{ADMIN_EMAIL, MEMBER_PASSWORD, TestApp, assert_envelope};
-
-fn s(v: &Value, key: &str) -> String {
-    v[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {key} in {v}"))
-        .to_owned()
-}
+use crate::support::{ADMIN_EMAIL, MEMBER_PASSWORD, TestApp, assert_envelope, json_of, s};
 
 /// An instance with the admin (owner of Acme) signed in: (app, admin token, Acme's id).
 async fn acme() -> (TestApp, String, String) {
@@ -19,13 +12,6 @@ async fn acme() -> (TestApp, String, String) {
     let pair = app.setup_admin().await;
     let org = s(&pair["user"]["organizations"][0], "id");
     (app, s(&pair, "accessToken"), org)
-}
-
-async fn json_of(response: reqwest::Response, status: u16) -> Value {
-    let code = response.status().as_u16();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    assert_eq!(code, status, "{body}");
-    body
 }
 
 #[tokio::test]
@@ -991,11 +977,49 @@ async fn custom_roles_bind_permissions_and_cannot_exceed_their_author() {
     )
     .await;
 
+    // An invite granting a role deleted meanwhile no longer lets anyone in.
+    let temp = json_of(
+        create(&admin, json!({"name": "Temp", "permissions": ["org:read"]})).await,
+        201,
+    )
+    .await;
+    let invite = json_of(
+        app.send_as(
+            Method::POST,
+            &format!("/v1/invites/{acme}"),
+            &admin,
+            Some(&json!({"email": "erin@example.com", "role": temp["id"]})),
+            None,
+        )
+        .await,
+        201,
+    )
+    .await;
+    let temp_path = format!("/v1/roles/{}", s(&temp, "id"));
+    assert_eq!(app.delete_as(&temp_path, &admin).await.status(), 204);
+    let late = app
+        .post_json(
+            "/v1/auth/register",
+            &json!({"email": "erin@example.com", "password": MEMBER_PASSWORD,
+                    "displayName": "Erin", "inviteToken": invite["token"]}),
+        )
+        .await;
+    assert_envelope(late, 409, "CONFLICT").await;
+
     let audit = app.query(
         "SELECT action FROM audit_log WHERE action LIKE 'role.%' ORDER BY seq",
         |r| r.get::<_, String>(0),
     );
-    assert_eq!(audit, ["role.created", "role.updated", "role.deleted"]);
+    assert_eq!(
+        audit,
+        [
+            "role.created",
+            "role.updated",
+            "role.deleted",
+            "role.created",
+            "role.deleted"
+        ]
+    );
 }
 
 #[tokio::test]

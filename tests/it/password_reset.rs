@@ -10,7 +10,7 @@ use sealbox::config::SmtpSecurity;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, assert_envelope};
+use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, assert_envelope, s};
 
 const NEW_PASSWORD: &str = "copper-lantern-ninety";
 
@@ -171,13 +171,6 @@ fn reset_link(text: &str) -> (String, String) {
         "{token}"
     );
     (link, token)
-}
-
-fn s(v: &Value, key: &str) -> String {
-    v[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {key} in {v}"))
-        .to_owned()
 }
 
 async fn reset(app: &TestApp, token: &str, password: &str) -> reqwest::Response {

@@ -314,3 +314,19 @@ pub async fn assert_envelope(
     assert_eq!(error["requestId"], request_id.as_str(), "{body}");
     error
 }
+
+/// The string field `key` of a JSON object, or a panic naming it.
+pub fn s(v: &serde_json::Value, key: &str) -> String {
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {key} in {v}"))
+        .to_owned()
+}
+
+/// Asserts the status and returns the JSON body (or null when there is none).
+pub async fn json_of(response: reqwest::Response, status: u16) -> serde_json::Value {
+    let code = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
+    assert_eq!(code, status, "{body}");
+    body
+}
