@@ -133,7 +133,10 @@ pub fn api_service(state: &HttpState) -> OpenApiService<Apis, ()> {
     .description(
         "Self-hosted end-to-end encrypted file transfers, files and secrets. Every error \
          answers with the envelope `{\"error\": {\"code\", \"message\", \"details\", \
-         \"requestId\"}}`.",
+         \"requestId\"}}`.\n\nAn authenticated call acts in the organization named by the \
+         `X-Organization-Id` header, or else in the caller's default organization. Objects \
+         of organizations the caller is not an active member of answer 404; a suspended \
+         organization answers 403 with code `ORG_SUSPENDED`.",
     )
 }
 

@@ -476,10 +476,17 @@ impl IdentityService {
                 if state.expires_at.as_str() < now.as_str() {
                     return Ok(Err("the refresh token has expired"));
                 }
-                let active = users::find(&tx, state.user_id)?.is_some_and(|u| u.status == users::UserStatus::Active);
-                if !active {
+                let Some(user) = users::find(&tx, state.user_id)?.filter(|u| u.status == users::UserStatus::Active) else {
                     return Ok(Err("the account is disabled"));
-                }
+                };
+                let entry = ctx.audit(
+                    Some(user.id.to_string()),
+                    "auth.refresh",
+                    "session",
+                    Some(state.session_id.to_string()),
+                    user.default_org_id.map(|o| o.to_string()),
+                );
+                audit::append(&tx, &entry, &now)?;
                 let expires = format_rfc3339(time::OffsetDateTime::now_utc() + REFRESH_TOKEN_TTL);
                 sessions::insert_refresh_token(&tx, &next_hash, state.session_id, &now, &expires)?;
                 sessions::touch(&tx, state.session_id, &now, ctx.ip.as_deref(), ctx.user_agent.as_deref())?;
