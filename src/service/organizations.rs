@@ -16,6 +16,8 @@ use crate::store::{Store, StoreError};
 const MAX_SLUG_CHARS: usize = 63;
 const MAX_SETTINGS_BYTES: usize = 16 * 1024;
 const MAX_ROLE_DESCRIPTION_CHARS: usize = 500;
+/// As the request schema says; there are fewer permissions than this.
+const MAX_ROLE_PERMISSIONS: usize = 64;
 
 /// An organization and the caller's role in it (none for instance admins looking in).
 #[derive(Debug, Clone)]
@@ -659,6 +661,12 @@ fn check_role(
         problems.push(FieldError::new(
             "description",
             format!("must be at most {MAX_ROLE_DESCRIPTION_CHARS} characters"),
+        ));
+    }
+    if permissions.len() > MAX_ROLE_PERMISSIONS {
+        problems.push(FieldError::new(
+            "permissions",
+            format!("at most {MAX_ROLE_PERMISSIONS} entries"),
         ));
     }
     for (index, key) in permissions.iter().enumerate() {

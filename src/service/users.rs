@@ -87,6 +87,16 @@ impl UserService {
             },
             None => None,
         };
+        if update
+            .current_password
+            .as_ref()
+            .is_some_and(|p| p.len() > password::MAX_PASSWORD_BYTES)
+        {
+            problems.push(FieldError::new(
+                "currentPassword",
+                format!("must be at most {} bytes", password::MAX_PASSWORD_BYTES),
+            ));
+        }
         if let Some(new) = &update.password {
             if update.current_password.is_none() {
                 problems.push(FieldError::new(
