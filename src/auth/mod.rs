@@ -2,6 +2,7 @@
 //! `Principal` that authentication resolves a request to.
 
 pub mod access_token;
+pub mod api_key;
 pub mod opaque;
 pub mod password;
 pub mod permission;
