@@ -22,8 +22,8 @@ use crate::http::tls_acceptor::TlsAcceptor;
 use crate::http::{self, HttpState, tls};
 use crate::mail::{MailError, Mailer};
 use crate::service::{
-    AdminService, GroupService, IdentityService, InviteService, OrgService, PasswordResetService,
-    SystemService, UserService,
+    AdminService, ApiKeyService, GroupService, IdentityService, InviteService, OrgService,
+    PasswordResetService, SystemService, UserService,
 };
 use crate::store::{Store, StoreError, StoreOptions, instance::Instance};
 
@@ -65,6 +65,7 @@ pub struct App {
     master_key: MasterKey,
     instance: Instance,
     identity: IdentityService,
+    api_keys: ApiKeyService,
     /// `None` when mail is off (`smtp.host` empty).
     mailer: Option<Mailer>,
     setup_token: Option<Zeroizing<String>>,
@@ -98,6 +99,7 @@ impl App {
         let (store, master_key, instance) = prepared;
         let blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobStore::open(data.blobs()).await?);
         let mailer = Mailer::from_config(&config.smtp)?;
+        let api_keys = ApiKeyService::new(store.clone());
         let identity = IdentityService::new(store.clone(), AccessTokens::new(&master_key))
             .with_registration(config.auth.registration);
         let setup_token = {
@@ -114,6 +116,7 @@ impl App {
             master_key,
             instance,
             identity,
+            api_keys,
             mailer,
             setup_token,
         })
@@ -165,6 +168,7 @@ impl App {
                 public_url,
             ),
             admin: AdminService::new(self.store.clone()),
+            api_keys: self.api_keys.clone(),
             json_body_limit: self.config.limits.json_body_bytes,
         })
     }
@@ -234,10 +238,15 @@ impl App {
     ) -> Result<(), AppError> {
         let timeout = Duration::from_secs(self.config.server.shutdown_timeout_secs);
         let endpoint = self.endpoint(&public_base_url(&self.config, bound.addr));
+        let flusher = tokio::spawn(flush_key_use(self.api_keys.clone()));
         let served = Server::new_with_acceptor(bound.acceptor)
             .name("sealbox")
             .run_with_graceful_shutdown(endpoint, shutdown, Some(timeout))
             .await;
+        flusher.abort();
+        if let Err(e) = self.api_keys.flush_last_use().await {
+            tracing::warn!(error = %e, "could not record the last use of API keys");
+        }
         let closed = self.store.close().await;
         served.map_err(AppError::Serve)?;
         closed?;
@@ -245,6 +254,21 @@ impl App {
         Ok(())
     }
 }
+
+/// Writes API keys' last use every few seconds, so using a key costs no write of its own.
+async fn flush_key_use(keys: ApiKeyService) {
+    let mut every = tokio::time::interval(KEY_USE_FLUSH_INTERVAL);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(e) = keys.flush_last_use().await {
+            tracing::warn!(error = %e, "could not record the last use of API keys");
+        }
+    }
+}
+
+/// How stale `lastUsedAt` in the database may be; listings overlay the newer value.
+const KEY_USE_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
 
 /// A bound listener, not yet serving.
 pub struct Bound {

@@ -89,6 +89,10 @@ id_type!(
     /// An invitation into an organization.
     InviteId
 );
+id_type!(
+    /// An API key.
+    ApiKeyId
+);
 
 /// The current time as stored and sent: RFC 3339 UTC with millisecond precision, so
 /// stored timestamps sort as text.

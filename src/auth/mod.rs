@@ -10,4 +10,4 @@ pub mod principal;
 
 pub use access_token::{AccessClaims, AccessTokens};
 pub use permission::{BuiltinRole, Permission, PermissionSet};
-pub use principal::Principal;
+pub use principal::{Credential, KeyGrant, Principal};

@@ -159,6 +159,16 @@ impl PermissionSet {
         self.0 & !other.0 == 0
     }
 
+    /// This set with `permission` added.
+    pub fn union(self, permission: Permission) -> PermissionSet {
+        PermissionSet(self.0 | permission.bit())
+    }
+
+    /// The permissions in both sets.
+    pub fn intersection(self, other: PermissionSet) -> PermissionSet {
+        PermissionSet(self.0 & other.0)
+    }
+
     pub fn iter(self) -> impl Iterator<Item = Permission> {
         Permission::ALL
             .into_iter()

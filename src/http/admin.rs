@@ -7,7 +7,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::auth::BearerAuth;
+use super::authn::Authenticated;
 use super::error::ApiError;
 use super::json_body::JsonBody;
 use super::organizations::{MemberView, OrganizationView};
@@ -103,7 +103,7 @@ impl AdminApi {
     async fn create_org(
         &self,
         req: &Request,
-        auth: BearerAuth,
+        auth: Authenticated,
         body: JsonBody<AdminCreateOrganizationRequest>,
     ) -> Result<AdminCreatedOrganizationResponse, ApiError> {
         let body = body.0;
@@ -122,7 +122,7 @@ impl AdminApi {
         method = "get",
         operation_id = "adminListOrganizations"
     )]
-    async fn list_orgs(&self, auth: BearerAuth) -> Result<AdminOrganizationsResponse, ApiError> {
+    async fn list_orgs(&self, auth: Authenticated) -> Result<AdminOrganizationsResponse, ApiError> {
         let orgs = self.admin.orgs(&auth.0).await?;
         Ok(AdminOrganizationsResponse::Ok(Json(
             orgs.into_iter()
@@ -143,7 +143,7 @@ impl AdminApi {
     async fn create_user(
         &self,
         req: &Request,
-        auth: BearerAuth,
+        auth: Authenticated,
         org_id: Path<String>,
         body: JsonBody<AdminCreateUserRequest>,
     ) -> Result<AdminCreatedUserResponse, ApiError> {
@@ -185,7 +185,7 @@ impl AdminApi {
     )]
     async fn list_users(
         &self,
-        auth: BearerAuth,
+        auth: Authenticated,
         org_id: Path<String>,
     ) -> Result<AdminUsersResponse, ApiError> {
         let org: OrgId = path_id(&org_id.0, "organization")?;

@@ -1,52 +1,17 @@
-//! Authentication of requests (the `BearerAuth` security scheme, which yields a
-//! `Principal`) and the `/v1/setup` and `/v1/auth/*` operations.
+//! The `/v1/setup` and `/v1/auth/*` operations.
 
 use poem::Request;
-use poem_openapi::auth::Bearer;
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi, SecurityScheme};
+use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Deserialize;
 
 use super::ApiTags;
+use super::authn::Authenticated;
 use super::error::ApiError;
 use super::json_body::JsonBody;
 use super::request_context;
-use crate::auth::Principal;
-use crate::ids::OrgId;
 use crate::service::IdentityService;
 use crate::service::identity::{Profile, RegisterInput, SetupInput, SignedIn};
-
-/// `Authorization: Bearer <access token>`.
-#[derive(SecurityScheme)]
-#[oai(ty = "bearer", bearer_format = "JWT", checker = "check_bearer")]
-pub struct BearerAuth(pub Principal);
-
-/// The header that picks the organization a call acts in (else the default organization).
-pub const ORGANIZATION_HEADER: &str = "X-Organization-Id";
-
-async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
-    let identity = req
-        .data::<IdentityService>()
-        .expect("the identity service is attached to every route");
-    let requested_org = match req.headers().get(ORGANIZATION_HEADER) {
-        None => None,
-        Some(value) => Some(
-            value
-                .to_str()
-                .ok()
-                .and_then(|v| v.trim().parse::<OrgId>().ok())
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!("{ORGANIZATION_HEADER} must be a UUID"))
-                })?,
-        ),
-    };
-    let mut principal = identity
-        .authenticate(&bearer.token)
-        .await
-        .map_err(ApiError::from)?;
-    principal.requested_org = requested_org;
-    Ok(principal)
-}
 
 pub struct AuthApi {
     pub identity: IdentityService,
@@ -349,7 +314,7 @@ impl AuthApi {
         operation_id = "getMe",
         tag = "ApiTags::Auth"
     )]
-    async fn me(&self, auth: BearerAuth) -> Result<MeResponse, ApiError> {
+    async fn me(&self, auth: Authenticated) -> Result<MeResponse, ApiError> {
         let profile = self.identity.profile(auth.0.user_id).await?;
         Ok(MeResponse::Ok(Json(profile.into())))
     }

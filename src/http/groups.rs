@@ -8,7 +8,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Deserialize;
 
 use super::ApiTags;
-use super::auth::BearerAuth;
+use super::authn::Authenticated;
 use super::error::ApiError;
 use super::json_body::JsonBody;
 use super::{path_id, request_context};
@@ -105,7 +105,7 @@ macro_rules! group_api {
         impl $api {
             #[doc = concat!("List ", $what, "s")]
             #[oai(path = $list, method = "get", operation_id = $list_op)]
-            async fn list(&self, auth: BearerAuth) -> Result<GroupsResponse, ApiError> {
+            async fn list(&self, auth: Authenticated) -> Result<GroupsResponse, ApiError> {
                 let groups = self.groups.list(&auth.0, $kind).await?;
                 Ok(GroupsResponse::Ok(Json(
                     groups.into_iter().map(Into::into).collect(),
@@ -117,7 +117,7 @@ macro_rules! group_api {
             async fn create(
                 &self,
                 req: &Request,
-                auth: BearerAuth,
+                auth: Authenticated,
                 body: JsonBody<CreateGroupRequest>,
             ) -> Result<CreatedGroupResponse, ApiError> {
                 let body = body.0;
@@ -137,7 +137,7 @@ macro_rules! group_api {
             #[oai(path = $item, method = "get", operation_id = $get_op)]
             async fn get(
                 &self,
-                auth: BearerAuth,
+                auth: Authenticated,
                 id: Path<String>,
             ) -> Result<GroupResponse, ApiError> {
                 let id: GroupId = path_id(&id.0, $what)?;
@@ -150,7 +150,7 @@ macro_rules! group_api {
             async fn update(
                 &self,
                 req: &Request,
-                auth: BearerAuth,
+                auth: Authenticated,
                 id: Path<String>,
                 body: JsonBody<UpdateGroupRequest>,
             ) -> Result<GroupResponse, ApiError> {
@@ -173,7 +173,7 @@ macro_rules! group_api {
             async fn delete(
                 &self,
                 req: &Request,
-                auth: BearerAuth,
+                auth: Authenticated,
                 id: Path<String>,
             ) -> Result<DeletedGroupResponse, ApiError> {
                 let id: GroupId = path_id(&id.0, $what)?;

@@ -6,7 +6,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Deserialize;
 
-use super::auth::BearerAuth;
+use super::authn::Authenticated;
 use super::error::ApiError;
 use super::json_body::JsonBody;
 use super::{ApiTags, path_id, request_context};
@@ -116,7 +116,7 @@ impl InvitesApi {
     async fn create(
         &self,
         req: &Request,
-        auth: BearerAuth,
+        auth: Authenticated,
         organization_id: Path<String>,
         body: JsonBody<CreateInviteRequest>,
     ) -> Result<CreatedInviteResponse, ApiError> {
@@ -148,7 +148,7 @@ impl InvitesApi {
     )]
     async fn list(
         &self,
-        auth: BearerAuth,
+        auth: Authenticated,
         organization_id: Path<String>,
     ) -> Result<InvitesResponse, ApiError> {
         let org: OrgId = path_id(&organization_id.0, "organization")?;
@@ -167,7 +167,7 @@ impl InvitesApi {
     async fn revoke(
         &self,
         req: &Request,
-        auth: BearerAuth,
+        auth: Authenticated,
         organization_id: Path<String>,
         invite_id: Path<String>,
     ) -> Result<RevokedInviteResponse, ApiError> {
@@ -190,7 +190,7 @@ impl InvitesApi {
     async fn accept(
         &self,
         req: &Request,
-        auth: BearerAuth,
+        auth: Authenticated,
         body: JsonBody<AcceptInviteRequest>,
     ) -> Result<AcceptInviteResponse, ApiError> {
         let (org, role) = self

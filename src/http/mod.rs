@@ -3,7 +3,9 @@
 
 pub mod admin;
 pub mod allow;
+pub mod api_keys;
 pub mod auth;
+pub mod authn;
 pub mod error;
 pub mod groups;
 pub mod invites;
@@ -28,8 +30,8 @@ use poem::{Endpoint, EndpointExt, IntoResponse, Route};
 use poem_openapi::{OpenApiService, Tags};
 
 use crate::service::{
-    AdminService, GroupService, IdentityService, InviteService, OrgService, RequestContext,
-    SystemService, UserService,
+    AdminService, ApiKeyService, GroupService, IdentityService, InviteService, OrgService,
+    RequestContext, SystemService, UserService,
 };
 use error::ApiError;
 use middleware::{Conventions, JsonBodyLimit};
@@ -56,6 +58,8 @@ pub enum ApiTags {
     Teams,
     /// Instance administration (instance admins only)
     Admin,
+    /// API keys: credentials for scripts and integrations
+    ApiKeys,
 }
 
 /// What the HTTP layer needs from the running app.
@@ -69,6 +73,7 @@ pub struct HttpState {
     pub groups: GroupService,
     pub invites: InviteService,
     pub admin: AdminService,
+    pub api_keys: ApiKeyService,
     pub json_body_limit: u64,
 }
 
@@ -85,6 +90,7 @@ type Apis = (
     groups::TeamsApi,
     groups::DepartmentsApi,
     admin::AdminApi,
+    api_keys::ApiKeysApi,
 );
 
 /// The OpenAPI service: every operation, with the document generated from the code.
@@ -126,6 +132,9 @@ pub fn api_service(state: &HttpState) -> OpenApiService<Apis, ()> {
                 admin: state.admin.clone(),
                 password_reset: state.password_reset.clone(),
             },
+            api_keys::ApiKeysApi {
+                keys: state.api_keys.clone(),
+            },
         ),
         "sealbox",
         env!("CARGO_PKG_VERSION"),
@@ -146,8 +155,11 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
     let document: serde_json::Value =
         serde_json::from_str(&api.spec()).expect("poem-openapi renders valid JSON");
     let mut allow = allow::AllowIndex::from_openapi(&document);
-    for static_route in [OPENAPI_PATH, "/", "/assets/*", "/docs/*"] {
+    for static_route in [OPENAPI_PATH, "/assets/*", "/docs/*"] {
         allow.add(static_route, &["GET"]);
+    }
+    for (page, _) in ui::PAGES {
+        allow.add(page, &["GET"]);
     }
     let spec = api.spec_endpoint();
     let docs = api
@@ -157,15 +169,17 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
         limit: state.json_body_limit,
     }));
 
-    Route::new()
+    ui::PAGES
+        .iter()
+        .fold(Route::new(), |route, (page, _)| route.at(*page, ui::WebUi))
         .at(OPENAPI_PATH, poem::get(spec))
         .nest(DOCS_PATH, poem::get(docs))
         .nest_no_strip("/v1", api.clone())
         .nest_no_strip("/admin", api.clone())
         .at("/health", api)
-        .at("/", ui::WebUi)
         .at("/assets/*path", ui::WebUi)
         .data(state.identity.clone())
+        .data(state.api_keys.clone())
         .with(CatchPanic::new().with_handler(|_panic| {
             tracing::error!("handler panicked");
             poem::error::ResponseError::as_response(&ApiError::internal()).into_response()
@@ -173,6 +187,16 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
         .with(Conventions {
             allow: Arc::new(allow),
         })
+}
+
+/// A PATCH field: absent (leave it), `null` (clear it) or a value (set it).
+pub fn patch_field<T>(value: poem_openapi::types::MaybeUndefined<T>) -> Option<Option<T>> {
+    use poem_openapi::types::MaybeUndefined;
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(v)),
+    }
 }
 
 /// Parses an id from a path; a malformed id names nothing, so it is `404 what not found`.

@@ -8,7 +8,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use serde::Deserialize;
 
-use super::auth::BearerAuth;
+use super::authn::Authenticated;
 use super::error::ApiError;
 use super::json_body::JsonBody;
 use super::{ApiTags, path_id, request_context};
@@ -170,7 +170,7 @@ impl OrganizationsApi {
     async fn create(
         &self,
         req: &Request,
-        auth: BearerAuth,
+        auth: Authenticated,
         body: JsonBody<CreateOrganizationRequest>,
     ) -> Result<CreatedOrganizationResponse, ApiError> {
         let body = body.0;
@@ -187,7 +187,7 @@ impl OrganizationsApi {
         method = "get",
         operation_id = "listOrganizations"
     )]
-    async fn list(&self, auth: BearerAuth) -> Result<OrganizationsResponse, ApiError> {
+    async fn list(&self, auth: Authenticated) -> Result<OrganizationsResponse, ApiError> {
         let orgs = self.orgs.list_mine(&auth.0).await?;
         Ok(OrganizationsResponse::Ok(Json(
             orgs.into_iter().map(Into::into).collect(),
@@ -202,7 +202,7 @@ impl OrganizationsApi {
     )]
     async fn get(
         &self,
-        auth: BearerAuth,
+        auth: Authenticated,
         id: Path<String>,
     ) -> Result<OrganizationResponse, ApiError> {
         let org: OrgId = path_id(&id.0, "organization")?;
@@ -219,7 +219,7 @@ impl OrganizationsApi {
     async fn update(
         &self,
         req: &Request,
-        auth: BearerAuth,
+        auth: Authenticated,
         id: Path<String>,
         body: JsonBody<UpdateOrganizationRequest>,
     ) -> Result<OrganizationResponse, ApiError> {
@@ -247,7 +247,7 @@ impl OrganizationsApi {
     )]
     async fn members(
         &self,
-        auth: BearerAuth,
+        auth: Authenticated,
         id: Path<String>,
     ) -> Result<MembersResponse, ApiError> {
         let org: OrgId = path_id(&id.0, "organization")?;
@@ -269,7 +269,7 @@ impl OrganizationsApi {
     async fn update_member(
         &self,
         req: &Request,
-        auth: BearerAuth,
+        auth: Authenticated,
         id: Path<String>,
         user_id: Path<String>,
         body: JsonBody<UpdateMemberRequest>,
@@ -306,7 +306,7 @@ impl OrganizationsApi {
     async fn remove_member(
         &self,
         req: &Request,
-        auth: BearerAuth,
+        auth: Authenticated,
         id: Path<String>,
         user_id: Path<String>,
     ) -> Result<RemovedResponse, ApiError> {
@@ -330,7 +330,7 @@ impl OrganizationsApi {
     async fn suspend(
         &self,
         req: &Request,
-        auth: BearerAuth,
+        auth: Authenticated,
         id: Path<String>,
     ) -> Result<OrganizationResponse, ApiError> {
         let org: OrgId = path_id(&id.0, "organization")?;
@@ -350,7 +350,7 @@ impl OrganizationsApi {
     async fn unsuspend(
         &self,
         req: &Request,
-        auth: BearerAuth,
+        auth: Authenticated,
         id: Path<String>,
     ) -> Result<OrganizationResponse, ApiError> {
         let org: OrgId = path_id(&id.0, "organization")?;

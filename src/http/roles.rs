@@ -8,7 +8,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Deserialize;
 
 use super::ApiTags;
-use super::auth::BearerAuth;
+use super::authn::Authenticated;
 use super::error::ApiError;
 use super::json_body::JsonBody;
 use super::request_context;
@@ -115,7 +115,7 @@ impl RolesApi {
         method = "get",
         operation_id = "listPermissions"
     )]
-    async fn permissions(&self, _auth: BearerAuth) -> Result<PermissionsResponse, ApiError> {
+    async fn permissions(&self, _auth: Authenticated) -> Result<PermissionsResponse, ApiError> {
         Ok(PermissionsResponse::Ok(Json(
             Permission::ALL
                 .into_iter()
@@ -131,7 +131,7 @@ impl RolesApi {
     ///
     /// The four built-in roles, then the organization's custom roles.
     #[oai(path = "/v1/roles", method = "get", operation_id = "listRoles")]
-    async fn list(&self, auth: BearerAuth) -> Result<RolesResponse, ApiError> {
+    async fn list(&self, auth: Authenticated) -> Result<RolesResponse, ApiError> {
         let roles = self.orgs.roles(&auth.0).await?;
         Ok(RolesResponse::Ok(Json(
             roles.into_iter().map(Into::into).collect(),
@@ -143,7 +143,7 @@ impl RolesApi {
     async fn create(
         &self,
         req: &Request,
-        auth: BearerAuth,
+        auth: Authenticated,
         body: JsonBody<CreateRoleRequest>,
     ) -> Result<CreatedRoleResponse, ApiError> {
         let body = body.0;
@@ -161,7 +161,7 @@ impl RolesApi {
 
     /// Fetch a role
     #[oai(path = "/v1/roles/:id", method = "get", operation_id = "getRole")]
-    async fn get(&self, auth: BearerAuth, id: Path<String>) -> Result<RoleResponse, ApiError> {
+    async fn get(&self, auth: Authenticated, id: Path<String>) -> Result<RoleResponse, ApiError> {
         let role = self.orgs.role(&auth.0, id.0).await?;
         Ok(RoleResponse::Ok(Json(role.into())))
     }
@@ -173,7 +173,7 @@ impl RolesApi {
     async fn update(
         &self,
         req: &Request,
-        auth: BearerAuth,
+        auth: Authenticated,
         id: Path<String>,
         body: JsonBody<UpdateRoleRequest>,
     ) -> Result<RoleResponse, ApiError> {
@@ -197,7 +197,7 @@ impl RolesApi {
     async fn delete(
         &self,
         req: &Request,
-        auth: BearerAuth,
+        auth: Authenticated,
         id: Path<String>,
     ) -> Result<DeletedRoleResponse, ApiError> {
         self.orgs

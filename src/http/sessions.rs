@@ -6,7 +6,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
-use super::auth::BearerAuth;
+use super::authn::Authenticated;
 use super::error::ApiError;
 use super::request_context;
 use crate::ids::SessionId;
@@ -46,14 +46,14 @@ pub enum RevokeSessionResponse {
 impl SessionsApi {
     /// List active sessions
     #[oai(path = "/v1/sessions", method = "get", operation_id = "listSessions")]
-    async fn list(&self, auth: BearerAuth) -> Result<ListSessionsResponse, ApiError> {
-        let current = auth.0.session_id;
+    async fn list(&self, auth: Authenticated) -> Result<ListSessionsResponse, ApiError> {
+        let current = auth.0.session_id();
         let sessions = self.identity.sessions(&auth.0).await?;
         Ok(ListSessionsResponse::Ok(Json(
             sessions
                 .into_iter()
                 .map(|s| SessionView {
-                    current: s.id == current,
+                    current: Some(s.id) == current,
                     id: s.id.to_string(),
                     ip: s.ip,
                     user_agent: s.user_agent,
@@ -75,7 +75,7 @@ impl SessionsApi {
     async fn revoke(
         &self,
         req: &Request,
-        auth: BearerAuth,
+        auth: Authenticated,
         id: Path<String>,
     ) -> Result<RevokeSessionResponse, ApiError> {
         // A malformed id cannot name one of the caller's sessions.

@@ -1,10 +1,14 @@
 //! The embedded web UI (`web/`, compiled into the binary by rust-embed) and the
-//! interactive API reference at `/docs`.
+//! interactive API reference at `/docs`. Besides `/`, the UI has the pages the links
+//! sealbox mails and prints open: `/reset-password` and `/invite`.
 
 use poem::error::{MethodNotAllowedError, NotFoundError};
 use poem::http::{HeaderValue, Method, StatusCode, header};
 use poem::{Body, Endpoint, Request, Response, Result};
 use rust_embed::RustEmbed;
+
+use crate::service::invites::INVITE_PAGE_PATH;
+use crate::service::password_reset::RESET_PAGE_PATH;
 
 /// What the UI's own pages may do: load their own scripts, styles and images, call the
 /// API, and nothing else (no inline script, no framing, no third-party origin).
@@ -27,7 +31,15 @@ const ASSET_CACHE: &str = "public, max-age=3600";
 #[folder = "web/"]
 struct WebAssets;
 
-/// Serves `GET /` (index.html) and `GET /assets/...` from the embedded files.
+/// The UI's pages: the path a browser opens and the embedded file that answers it.
+/// Everything else the pages load lives under `/assets/`.
+pub const PAGES: [(&str, &str); 3] = [
+    ("/", "index.html"),
+    (RESET_PAGE_PATH, "reset-password.html"),
+    (INVITE_PAGE_PATH, "invite.html"),
+];
+
+/// Serves the [`PAGES`] and `GET /assets/...` from the embedded files.
 pub struct WebUi;
 
 impl Endpoint for WebUi {
@@ -37,9 +49,11 @@ impl Endpoint for WebUi {
         if !matches!(*req.method(), Method::GET | Method::HEAD) {
             return Err(MethodNotAllowedError.into());
         }
-        let path = match req.uri().path() {
-            "/" => "index.html",
-            other => other.trim_start_matches('/'),
+        let requested = req.uri().path();
+        let path = match PAGES.iter().find(|(page, _)| *page == requested) {
+            Some((_, file)) => *file,
+            None if requested.starts_with("/assets/") => &requested[1..],
+            None => return Err(NotFoundError.into()),
         };
         let file = WebAssets::get(path).ok_or(NotFoundError)?;
 

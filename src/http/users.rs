@@ -11,10 +11,11 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::ApiTags;
-use super::auth::{BearerAuth, UserView};
+use super::auth::UserView;
+use super::authn::Authenticated;
 use super::error::ApiError;
 use super::json_body::JsonBody;
-use super::request_context;
+use super::{patch_field, request_context};
 use crate::service::IdentityService;
 use crate::service::UserService;
 use crate::service::users::ProfileUpdate;
@@ -67,6 +68,33 @@ impl From<User> for UserSummary {
     }
 }
 
+/// What the credential of a request resolves to.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct WhoAmI {
+    pub user: UserSummary,
+    pub organization: WhoAmIOrganization,
+    /// `session` (an access token) or `api_key`.
+    pub auth_type: String,
+    pub api_key_id: Option<String>,
+    /// Permissions in effect: the role's, and for an API key only those among its scopes.
+    pub scopes: Vec<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct WhoAmIOrganization {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    pub role: String,
+}
+
+#[derive(ApiResponse)]
+pub enum WhoAmIResponse {
+    #[oai(status = 200)]
+    Ok(Json<WhoAmI>),
+}
+
 #[derive(ApiResponse)]
 pub enum ProfileResponse {
     #[oai(status = 200)]
@@ -83,7 +111,7 @@ pub enum SearchResponse {
 impl UsersApi {
     /// Fetch your profile and preferences
     #[oai(path = "/v1/users/me", method = "get", operation_id = "getProfile")]
-    async fn me(&self, auth: BearerAuth) -> Result<ProfileResponse, ApiError> {
+    async fn me(&self, auth: Authenticated) -> Result<ProfileResponse, ApiError> {
         let profile = self.identity.profile(auth.0.user_id).await?;
         Ok(ProfileResponse::Ok(Json(profile.into())))
     }
@@ -100,17 +128,13 @@ impl UsersApi {
     async fn update_me(
         &self,
         req: &Request,
-        auth: BearerAuth,
+        auth: Authenticated,
         body: JsonBody<UpdateMeRequest>,
     ) -> Result<ProfileResponse, ApiError> {
         let body = body.0;
         let update = ProfileUpdate {
             display_name: body.display_name,
-            avatar_url: match body.avatar_url {
-                MaybeUndefined::Undefined => None,
-                MaybeUndefined::Null => Some(None),
-                MaybeUndefined::Value(url) => Some(Some(url)),
-            },
+            avatar_url: patch_field(body.avatar_url),
             preferences: body
                 .preferences
                 .map(|m| serde_json::Value::Object(m.into_iter().collect())),
@@ -125,6 +149,28 @@ impl UsersApi {
         Ok(ProfileResponse::Ok(Json(profile.into())))
     }
 
+    /// Who am I
+    ///
+    /// Resolves the credential (access token or API key) into its user, the organization
+    /// the call acts in, and the permissions in effect.
+    #[oai(path = "/v1/me", method = "get", operation_id = "whoAmI")]
+    async fn whoami(&self, auth: Authenticated) -> Result<WhoAmIResponse, ApiError> {
+        let (user, org, access) = self.users.whoami(&auth.0).await?;
+        let key = auth.0.key().map(|k| k.key_id.to_string());
+        Ok(WhoAmIResponse::Ok(Json(WhoAmI {
+            user: user.into(),
+            organization: WhoAmIOrganization {
+                id: org.id.to_string(),
+                name: org.name,
+                slug: org.slug,
+                role: access.role,
+            },
+            auth_type: if key.is_some() { "api_key" } else { "session" }.into(),
+            api_key_id: key,
+            scopes: access.permissions.keys(),
+        })))
+    }
+
     /// Search users by name or email
     ///
     /// Only active members of organizations you belong to; at most 20 results.
@@ -135,7 +181,7 @@ impl UsersApi {
     )]
     async fn search(
         &self,
-        auth: BearerAuth,
+        auth: Authenticated,
         #[oai(validator(min_length = 2, max_length = 254))] q: Query<String>,
     ) -> Result<SearchResponse, ApiError> {
         let users = self.users.search(&auth.0, q.0).await?;

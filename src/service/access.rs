@@ -25,7 +25,8 @@ impl Access {
             Ok(())
         } else {
             Err(ServiceError::Forbidden(format!(
-                "your role does not grant the `{permission}` permission"
+                "missing the `{permission}` permission (granted by the role, and for API \
+                 keys also by the key's scopes)"
             )))
         }
     }
@@ -53,14 +54,27 @@ impl Access {
 /// The caller acting in `org`: an active member of an active organization. Not a member
 /// (or a disabled one): 404, as if the organization did not exist. Suspended: 403
 /// `ORG_SUSPENDED`.
-pub fn in_org(conn: &Connection, user: UserId, org: OrgId) -> Result<Access, ServiceError> {
+/// An API key acts only in its own organization, with the intersection of its scopes
+/// and its owner's role.
+pub fn in_org(
+    conn: &Connection,
+    principal: &Principal,
+    org: OrgId,
+) -> Result<Access, ServiceError> {
+    let user = principal.user_id;
+    if principal.key().is_some_and(|key| key.org_id != org) {
+        return Err(ServiceError::NotFound("organization"));
+    }
     let member = organizations::member_access(conn, org, user)?
         .filter(|m| m.membership_status == "active")
         .ok_or(ServiceError::NotFound("organization"))?;
     if member.org_status != "active" {
         return Err(ServiceError::OrgSuspended);
     }
-    let permissions = role_permissions(conn, org, &member.role)?;
+    let mut permissions = role_permissions(conn, org, &member.role)?;
+    if let Some(key) = principal.key() {
+        permissions = permissions.intersection(key.scopes);
+    }
     Ok(Access {
         user_id: user,
         org_id: org,
@@ -72,8 +86,11 @@ pub fn in_org(conn: &Connection, user: UserId, org: OrgId) -> Result<Access, Ser
 /// The caller acting in the organization they asked for with `X-Organization-Id`, or else
 /// their default organization (or, if that membership is gone, their oldest active one).
 pub fn in_requested_org(conn: &Connection, principal: &Principal) -> Result<Access, ServiceError> {
-    if let Some(org) = principal.requested_org {
-        return in_org(conn, principal.user_id, org);
+    if let Some(org) = principal
+        .requested_org
+        .or(principal.key().map(|k| k.org_id))
+    {
+        return in_org(conn, principal, org);
     }
     let user = users::find(conn, principal.user_id)?.ok_or(ServiceError::NotFound("user"))?;
     let memberships = organizations::memberships_of(conn, principal.user_id)?;
@@ -84,7 +101,7 @@ pub fn in_requested_org(conn: &Connection, principal: &Principal) -> Result<Acce
         .find(|m| Some(m.org_id) == user.default_org_id)
         .or_else(|| memberships.iter().find(active))
         .ok_or(ServiceError::NotFound("organization"))?;
-    in_org(conn, principal.user_id, chosen.org_id)
+    in_org(conn, principal, chosen.org_id)
 }
 
 /// The permissions of a role of `org`; a custom role that no longer exists grants nothing.

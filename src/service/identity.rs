@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use super::login_throttle::LoginThrottle;
 use super::{FieldError, RequestContext, ServiceError};
-use crate::auth::{AccessTokens, Principal, opaque, password};
+use crate::auth::{AccessTokens, Credential, Principal, opaque, password};
 use crate::config::Registration;
 use crate::ids::{OrgId, SessionId, UserId, format_rfc3339, now_rfc3339};
 use crate::store::organizations::{self, Membership};
@@ -540,9 +540,9 @@ impl IdentityService {
             .ok_or(REFUSED)?;
         Ok(Principal {
             user_id,
-            session_id,
             is_instance_admin: admin,
             requested_org: None,
+            credential: Credential::Session(session_id),
         })
     }
 

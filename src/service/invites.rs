@@ -93,11 +93,12 @@ impl InviteService {
         invalid_if_any(problems)?;
         let role = role.unwrap_or_else(|| BuiltinRole::Member.key().to_owned());
         let email = email.trim().to_owned();
+        let principal = principal.clone();
         let user = principal.user_id;
         let token = opaque::generate();
         let token_hash = token.hash;
         let (invite, org_name) = write(&self.store, move |tx| {
-            let access = access::in_org(tx, user, org)?;
+            let access = access::in_org(tx, &principal, org)?;
             access.require(Permission::InvitesWrite)?;
             let granted = role_grants(tx, org, &role)?.ok_or_else(|| {
                 ServiceError::Invalid(vec![FieldError::new("role", "no such role in this organization")])
@@ -168,9 +169,9 @@ impl InviteService {
         principal: &Principal,
         org: OrgId,
     ) -> Result<Vec<Invite>, ServiceError> {
-        let user = principal.user_id;
+        let principal = principal.clone();
         read(&self.store, move |conn| {
-            access::in_org(conn, user, org)?.require(Permission::InvitesWrite)?;
+            access::in_org(conn, &principal, org)?.require(Permission::InvitesWrite)?;
             Ok(invites::list_open_for_org(conn, org, &now_rfc3339())?)
         })
         .await
@@ -184,9 +185,9 @@ impl InviteService {
         invite: InviteId,
         ctx: RequestContext,
     ) -> Result<(), ServiceError> {
-        let user = principal.user_id;
+        let principal = principal.clone();
         write(&self.store, move |tx| {
-            let access = access::in_org(tx, user, org)?;
+            let access = access::in_org(tx, &principal, org)?;
             access.require(Permission::InvitesWrite)?;
             let journal = Journal::new(tx, &ctx, access.actor(), access.org());
             if !invites::revoke_for_org(tx, org, invite, journal.now())? {

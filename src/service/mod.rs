@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod api_keys;
 pub mod groups;
 pub mod identity;
 pub mod invites;
@@ -21,6 +22,7 @@ use crate::store::audit::AuditEntry;
 use crate::store::{Store, StoreError, audit, events};
 
 pub use admin::AdminService;
+pub use api_keys::ApiKeyService;
 pub use groups::GroupService;
 pub use identity::IdentityService;
 pub use invites::InviteService;

@@ -206,9 +206,9 @@ impl OrgService {
         principal: &Principal,
         org: OrgId,
     ) -> Result<OrgWithRole, ServiceError> {
-        let user = principal.user_id;
+        let principal = principal.clone();
         read(&self.store, move |conn| {
-            let access = access::in_org(conn, user, org)?;
+            let access = access::in_org(conn, &principal, org)?;
             access.require(Permission::OrgRead)?;
             let org =
                 organizations::find(conn, org)?.ok_or(ServiceError::NotFound("organization"))?;
@@ -252,9 +252,9 @@ impl OrgService {
             None => None,
         };
         invalid_if_any(problems)?;
-        let user = principal.user_id;
+        let principal = principal.clone();
         write(&self.store, move |tx| {
-            let access = access::in_org(tx, user, org)?;
+            let access = access::in_org(tx, &principal, org)?;
             access.require(Permission::OrgWrite)?;
             let name = update.name.as_deref().map(str::trim);
             let changes = OrgChanges {
@@ -362,9 +362,9 @@ impl OrgService {
         principal: &Principal,
         org: OrgId,
     ) -> Result<Vec<Member>, ServiceError> {
-        let user = principal.user_id;
+        let principal = principal.clone();
         read(&self.store, move |conn| {
-            access::in_org(conn, user, org)?.require(Permission::OrgRead)?;
+            access::in_org(conn, &principal, org)?.require(Permission::OrgRead)?;
             Ok(organizations::members(conn, org)?)
         })
         .await
@@ -387,9 +387,9 @@ impl OrgService {
             problems.push(FieldError::new("status", "must be `active` or `disabled`"));
         }
         invalid_if_any(problems)?;
-        let user = principal.user_id;
+        let principal = principal.clone();
         write(&self.store, move |tx| {
-            let access = access::in_org(tx, user, org)?;
+            let access = access::in_org(tx, &principal, org)?;
             access.require(Permission::MembersWrite)?;
             let member = organizations::find_member(tx, org, target)?.ok_or(ServiceError::NotFound("member"))?;
             access.require_at_least(access::role_permissions(tx, org, &member.role)?)?;
@@ -430,9 +430,10 @@ impl OrgService {
         target: UserId,
         ctx: RequestContext,
     ) -> Result<(), ServiceError> {
+        let principal = principal.clone();
         let user = principal.user_id;
         write(&self.store, move |tx| {
-            let access = access::in_org(tx, user, org)?;
+            let access = access::in_org(tx, &principal, org)?;
             let member = organizations::find_member(tx, org, target)?
                 .ok_or(ServiceError::NotFound("member"))?;
             if target != user {

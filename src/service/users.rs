@@ -3,10 +3,12 @@
 use serde_json::json;
 use zeroize::Zeroizing;
 
+use super::access::Access;
 use super::identity::{Profile, check_name, hash_password};
 use super::{FieldError, Journal, RequestContext, ServiceError, invalid_if_any, read, write};
 use crate::auth::{Principal, password};
 use crate::ids::OrgId;
+use crate::store::organizations::Organization;
 use crate::store::users::{self, ProfileChanges, User};
 use crate::store::{Store, StoreError, organizations, sessions};
 
@@ -137,7 +139,7 @@ impl UserService {
             _ => None,
         };
 
-        let keep_session = principal.session_id;
+        let keep_session = principal.session_id();
         write(&self.store, move |tx| {
             if let Some(org) = default_org {
                 let member = organizations::member_access(tx, org, user_id)?
@@ -173,7 +175,7 @@ impl UserService {
             }
             if let Some(hash) = &new_hash {
                 users::set_password_hash(tx, user_id, hash, journal.now())?;
-                let revoked = sessions::revoke_all_for_user(tx, user_id, Some(keep_session), "password_changed", journal.now())?;
+                let revoked = sessions::revoke_all_for_user(tx, user_id, keep_session, "password_changed", journal.now())?;
                 journal.audit("user.password_changed", "user", user_id, json!({"revokedSessions": revoked.len()}))?;
                 journal.event("user.password_changed", json!({"userId": user_id}))?;
                 for session in revoked {
@@ -183,6 +185,25 @@ impl UserService {
             let user = users::find(tx, user_id)?.ok_or(ServiceError::NotFound("user"))?;
             let memberships = organizations::memberships_of(tx, user_id)?;
             Ok(Profile { user, memberships })
+        })
+        .await
+    }
+
+    /// What the caller's credential resolves to: the user, the organization the call acts
+    /// in with the role there, and the permissions in effect (for an API key, the
+    /// intersection of its scopes and the role).
+    pub async fn whoami(
+        &self,
+        principal: &Principal,
+    ) -> Result<(User, Organization, Access), ServiceError> {
+        let principal = principal.clone();
+        read(&self.store, move |conn| {
+            let access = super::access::in_requested_org(conn, &principal)?;
+            let user =
+                users::find(conn, principal.user_id)?.ok_or(ServiceError::NotFound("user"))?;
+            let org = organizations::find(conn, access.org_id)?
+                .ok_or(ServiceError::NotFound("organization"))?;
+            Ok((user, org, access))
         })
         .await
     }

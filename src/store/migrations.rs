@@ -38,6 +38,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "password_resets",
         sql: include_str!("migrations/0004_password_resets.sql"),
     },
+    Migration {
+        version: 5,
+        name: "api_keys",
+        sql: include_str!("migrations/0005_api_keys.sql"),
+    },
 ];
 
 /// The schema version this binary creates and understands.

@@ -7,6 +7,7 @@
 
 mod migrations;
 
+pub mod api_keys;
 pub mod audit;
 pub mod events;
 pub mod groups;

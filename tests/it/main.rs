@@ -4,6 +4,7 @@
 mod support;
 
 mod admin;
+mod api_keys;
 mod blob_store;
 mod cli;
 mod config_layers;

@@ -1,8 +1,16 @@
-//! The embedded web UI and the API reference, as a browser receives them.
+//! The embedded web UI and the API reference, as a browser receives them; and the pages
+//! that mailed and printed links open, used by a real headless Chromium against the real
+//! server (`tests/browser/drive.py` drives it over the DevTools protocol).
 
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use reqwest::Method;
 use sealbox::http::ui::{DOCS_CSP, UI_CSP};
+use serde_json::{Value, json};
 
-use crate::support::TestApp;
+use crate::support::{MEMBER_PASSWORD, TestApp, json_of, s};
 
 #[tokio::test]
 async fn index_is_served_from_the_binary_with_a_strict_policy() {
@@ -88,4 +96,290 @@ async fn docs_are_an_interactive_reference_served_without_a_cdn() {
     for cdn in ["unpkg.com", "cdn.jsdelivr", "cdnjs"] {
         assert!(!html.contains(cdn), "loads from {cdn}");
     }
+}
+
+#[tokio::test]
+async fn link_pages_are_served_like_the_index() {
+    let app = TestApp::spawn().await;
+    for (page, script) in [
+        ("/reset-password", "/assets/reset-password.js"),
+        ("/invite", "/assets/invite.js"),
+    ] {
+        // The token stays in the query; the server serves the page whatever it is.
+        let response = app.get(&format!("{page}?token=abc")).await;
+        assert_eq!(response.status(), 200, "{page}");
+        let headers = response.headers().clone();
+        assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+        assert_eq!(headers["content-security-policy"], UI_CSP);
+        assert_eq!(headers["cache-control"], "no-cache");
+        let html = response.text().await.unwrap();
+        assert!(!html.contains("<script>"), "{page}: no inline script");
+        assert!(!html.contains("style="), "{page}: no inline style");
+        for asset in [script, "/assets/app.css"] {
+            assert!(html.contains(asset), "{page} references {asset}");
+            assert_eq!(app.get(asset).await.status(), 200, "{asset}");
+        }
+        // The page's module imports the shared helpers by a relative path.
+        let js = app.get(script).await.text().await.unwrap();
+        assert!(js.contains("from \"./forms.js\""), "{script}");
+
+        let post = app.client.post(app.url(page)).send().await.unwrap();
+        assert_eq!(post.status(), 405, "{page}");
+        assert_eq!(post.headers()["allow"], "GET, HEAD", "{page}");
+    }
+    assert_eq!(app.get("/assets/forms.js").await.status(), 200);
+    // Only the pages are reachable outside /assets/, not the files behind them.
+    assert_eq!(app.get("/invite.html").await.status(), 404);
+    assert_eq!(app.get("/reset-password/").await.status(), 404);
+}
+
+/// The driver of the browser tests.
+const DRIVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/drive.py");
+
+/// Runs the browser `steps` (see `tests/browser/drive.py`) in a fresh headless Chromium
+/// and fails the test with the driver's account of the failing step. The driver needs
+/// only the standard library: it runs with the test venv's Python when `scripts/test`
+/// prepared one, else with `python3`.
+async fn browse(steps: Value) {
+    let python = std::env::var_os("SBX_TEST_VENV").map_or_else(
+        || PathBuf::from("python3"),
+        |venv| PathBuf::from(venv).join("bin/python"),
+    );
+    let output = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(&python)
+            .arg(DRIVER)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{} runs: {e}", python.display()));
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(steps.to_string().as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "the browser run failed ({}):\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// True in the page once the token is gone from the address bar.
+const TOKEN_GONE: &str = "!location.href.includes('token')";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_link_opens_a_page_that_sets_the_password_once() {
+    const NEW_PASSWORD: &str = "amber-willow-seventy";
+    let app = TestApp::spawn().await;
+    let pair = app.setup_admin().await;
+    let admin = s(&pair, "accessToken");
+    let acme = s(&pair["user"]["organizations"][0], "id");
+    // An account made without a password comes with a link to choose one.
+    let created = json_of(
+        app.send_as(
+            Method::POST,
+            &format!("/admin/orgs/{acme}/users"),
+            &admin,
+            Some(&json!({"email": "marge@example.com", "displayName": "Marge"})),
+            None,
+        )
+        .await,
+        201,
+    )
+    .await;
+    let link = s(&created, "setPasswordUrl");
+    assert!(
+        link.starts_with(&app.url("/reset-password?token=")),
+        "{link}"
+    );
+
+    browse(json!([
+        ["open", link],
+        ["js", TOKEN_GONE],
+        // Checked in the page before anything is sent.
+        ["fill", "#password", NEW_PASSWORD],
+        ["fill", "#password-repeat", "amber-willow-eighty"],
+        ["click", "button[type=submit]"],
+        ["text", "The two passwords do not match."],
+        // Refused by the server: its field detail is shown against the field.
+        ["fill", "#password", "1234567890"],
+        ["fill", "#password-repeat", "1234567890"],
+        ["click", "button[type=submit]"],
+        ["text", "New password is too common"],
+        [
+            "js",
+            "document.getElementById('password').getAttribute('aria-invalid') === 'true'"
+        ],
+        ["fill", "#password", NEW_PASSWORD],
+        ["fill", "#password-repeat", NEW_PASSWORD],
+        ["click", "button[type=submit]"],
+        ["text", "Your password is set."],
+        ["js", "document.getElementById('reset-form').hidden"],
+        // The link works once.
+        ["open", link],
+        ["fill", "#password", "amber-willow-ninety"],
+        ["fill", "#password-repeat", "amber-willow-ninety"],
+        ["click", "button[type=submit]"],
+        [
+            "text",
+            "This link is invalid, has expired or was already used."
+        ],
+        // Without a token the page explains instead of offering a form that cannot work.
+        ["open", app.url("/reset-password")],
+        ["text", "carries no token"],
+        ["js", "document.getElementById('reset-form').hidden"],
+    ]))
+    .await;
+
+    let signed_in = app.login("marge@example.com", NEW_PASSWORD).await;
+    assert_eq!(signed_in["user"]["organizations"][0]["name"], "Acme");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invite_link_opens_a_page_that_creates_the_account() {
+    const PASSWORD: &str = "silver-meadow-fifty";
+    let app = TestApp::spawn().await;
+    let pair = app.setup_admin().await;
+    let admin = s(&pair, "accessToken");
+    let acme = s(&pair["user"]["organizations"][0], "id");
+    let invite = json_of(
+        app.send_as(
+            Method::POST,
+            &format!("/v1/invites/{acme}"),
+            &admin,
+            Some(&json!({"email": "grace@example.com", "role": "auditor"})),
+            None,
+        )
+        .await,
+        201,
+    )
+    .await;
+    let link = s(&invite, "inviteUrl");
+    assert!(link.starts_with(&app.url("/invite?token=")), "{link}");
+
+    browse(json!([
+        ["open", link],
+        ["js", TOKEN_GONE],
+        // Another address than the invite's is refused by the server.
+        ["fill", "#register-email", "eve@example.com"],
+        ["fill", "#register-name", "Grace Hopper"],
+        ["fill", "#register-password", PASSWORD],
+        ["fill", "#register-password-repeat", PASSWORD],
+        ["click", "#register-form button[type=submit]"],
+        ["text", "This invite was sent to another email address."],
+        ["fill", "#register-email", "grace@example.com"],
+        ["fill", "#register-password", PASSWORD],
+        ["fill", "#register-password-repeat", PASSWORD],
+        ["click", "#register-form button[type=submit]"],
+        ["text", "You joined Acme as an auditor."],
+        ["text", "Welcome, Grace Hopper!"],
+        ["no-text", "Sign in and accept"],
+        // The invite is spent.
+        ["open", link],
+        ["fill", "#login-email", "grace@example.com"],
+        ["fill", "#login-password", PASSWORD],
+        ["click", "#login-form button[type=submit]"],
+        [
+            "text",
+            "This invite is invalid, has expired, was withdrawn or was already used."
+        ],
+        ["open", app.url("/invite")],
+        ["text", "carries no invite token"],
+    ]))
+    .await;
+
+    let signed_in = app.login("grace@example.com", PASSWORD).await;
+    assert_eq!(signed_in["user"]["displayName"], "Grace Hopper");
+    assert_eq!(signed_in["user"]["organizations"][0]["name"], "Acme");
+    assert_eq!(signed_in["user"]["organizations"][0]["role"], "auditor");
+    assert_no_browser_session(&app);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invite_link_lets_an_existing_account_sign_in_and_accept() {
+    let app = TestApp::spawn().await;
+    let pair = app.setup_admin().await;
+    let admin = s(&pair, "accessToken");
+    let acme = s(&pair["user"]["organizations"][0], "id");
+    app.invite_and_register(&admin, &acme, "linus@example.com", "member")
+        .await;
+    let globex = json_of(
+        app.send_as(
+            Method::POST,
+            "/v1/organizations",
+            &admin,
+            Some(&json!({"name": "Globex"})),
+            None,
+        )
+        .await,
+        201,
+    )
+    .await;
+    let invite = json_of(
+        app.send_as(
+            Method::POST,
+            &format!("/v1/invites/{}", s(&globex, "id")),
+            &admin,
+            Some(&json!({"email": "linus@example.com", "role": "admin"})),
+            None,
+        )
+        .await,
+        201,
+    )
+    .await;
+
+    browse(json!([
+        ["open", s(&invite, "inviteUrl")],
+        // Registering again says to sign in instead, and fills in the address.
+        ["fill", "#register-email", "linus@example.com"],
+        ["fill", "#register-name", "Linus"],
+        ["fill", "#register-password", MEMBER_PASSWORD],
+        ["fill", "#register-password-repeat", MEMBER_PASSWORD],
+        ["click", "#register-form button[type=submit]"],
+        ["text", "An account with this email address already exists."],
+        [
+            "js",
+            "document.getElementById('login-email').value === 'linus@example.com'"
+        ],
+        ["fill", "#login-password", "not-the-password"],
+        ["click", "#login-form button[type=submit]"],
+        ["text", "Wrong email address or password."],
+        ["fill", "#login-password", MEMBER_PASSWORD],
+        ["click", "#login-form button[type=submit]"],
+        ["text", "You joined Globex as an admin."],
+    ]))
+    .await;
+
+    let signed_in = app.login("linus@example.com", MEMBER_PASSWORD).await;
+    let roles: Vec<(&str, &str)> = signed_in["user"]["organizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["name"].as_str().unwrap(), m["role"].as_str().unwrap()))
+        .collect();
+    assert!(roles.contains(&("Globex", "admin")), "{roles:?}");
+    assert!(roles.contains(&("Acme", "member")), "{roles:?}");
+    assert_no_browser_session(&app);
+}
+
+/// The page signs out the sessions it opens: the browser had some, and none is live.
+fn assert_no_browser_session(app: &TestApp) {
+    let counts = app.query(
+        "SELECT count(*), count(revoked_at) FROM sessions WHERE user_agent LIKE '%HeadlessChrome%'",
+        |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
+    );
+    let (opened, revoked) = counts[0];
+    assert!(opened > 0, "the browser signed in");
+    assert_eq!(
+        revoked, opened,
+        "every session the browser opened is signed out"
+    );
 }

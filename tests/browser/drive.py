@@ -1,0 +1,396 @@
+#!/usr/bin/env python3
+"""Drives the system's headless Chromium through the Chrome DevTools Protocol, as a person
+would use a page: open it, type into fields, click buttons, read what it shows.
+
+Standard library only. Chromium speaks CDP over a pipe (`--remote-debugging-pipe`: it
+reads commands from fd 3 and writes answers to fd 4, each message a JSON text ended by a
+NUL byte), so there is no port to find and no WebSocket client to install.
+
+Usage: drive.py < steps.json, where steps.json is a JSON array of steps:
+
+  ["open", URL]                  navigate and wait for the load event
+  ["fill", SELECTOR, TEXT]       focus the field, clear it and type TEXT
+  ["click", SELECTOR]            a real mouse click in the middle of the element
+  ["text", TEXT]                 wait until the page's visible text contains TEXT
+  ["no-text", TEXT]              the page's visible text does not contain TEXT now
+  ["js", EXPRESSION]             wait until EXPRESSION is truthy
+  ["screenshot", PATH]           save a PNG of the page
+
+Waiting steps give up after --timeout seconds (default 10). Any uncaught script error or
+Content-Security-Policy violation on the page fails the run. Exits 0 when every step
+passed; otherwise prints which step failed, what the page showed, and exits 1 (2 when
+Chromium cannot be started). Chromium is found as $SBX_CHROMIUM, or `chromium`,
+`chromium-browser`, `google-chrome` on PATH. Its traffic to anything but loopback goes
+to a dead proxy, so a run never leaves the machine.
+"""
+
+import argparse
+import base64
+import fcntl
+import json
+import os
+import select
+import shutil
+import signal
+import sys
+import tempfile
+import time
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+class StepFailed(Exception):
+    pass
+
+
+def high_fd(fd):
+    """A close-on-exec copy of `fd` numbered 10 or more; closes `fd`."""
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(fd)
+    return moved
+
+
+class Browser:
+    """One headless Chromium and one page in it."""
+
+    def __init__(self, executable, profile_dir, log_path):
+        cmd_read, cmd_write = os.pipe()
+        resp_read, resp_write = os.pipe()
+        # The child's ends move above fd 10 first, so no spawn action below overwrites
+        # another's source, nor is a no-op that would keep close-on-exec set.
+        cmd_read, resp_write = (high_fd(cmd_read), high_fd(resp_write))
+        args = [
+            executable,
+            "--headless=new",
+            "--remote-debugging-pipe",
+            f"--user-data-dir={profile_dir}",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-extensions",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-default-apps",
+            "--disable-sync",
+            "--no-pings",
+            "--password-store=basic",
+            "--use-mock-keychain",
+            # Loopback is always reached directly; everything else meets a closed port.
+            "--proxy-server=http://127.0.0.1:9",
+            # The tests' servers may use a self-signed certificate.
+            "--ignore-certificate-errors",
+            "--window-size=1024,900",
+            "about:blank",
+        ]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            # Chromium's sandbox refuses to run as root (CI, containers).
+            args.insert(1, "--no-sandbox")
+        self.log_path = log_path
+        log = high_fd(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+        # The pipe ends become the child's fds 3 and 4, after its standard streams; every
+        # other descriptor of this process is close-on-exec (PEP 446), so none leaks.
+        self.pid = os.posix_spawn(
+            executable,
+            args,
+            os.environ,
+            file_actions=[
+                (os.POSIX_SPAWN_DUP2, log, 1),
+                (os.POSIX_SPAWN_DUP2, log, 2),
+                (os.POSIX_SPAWN_DUP2, cmd_read, 3),
+                (os.POSIX_SPAWN_DUP2, resp_write, 4),
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            ],
+        )
+        for fd in (log, cmd_read, resp_write):
+            os.close(fd)
+        self.to_browser = cmd_write
+        self.from_browser = resp_read
+        self.buffer = b""
+        self.next_id = 0
+        self.events = []
+        self.problems = []
+        self.session = None
+
+    # --- protocol -------------------------------------------------------------------
+
+    def _send(self, message):
+        data = json.dumps(message).encode() + b"\0"
+        while data:
+            written = os.write(self.to_browser, data)
+            data = data[written:]
+
+    def _receive(self, deadline):
+        """The next message, or None when the deadline passes first."""
+        while b"\0" not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            ready, _, _ = select.select([self.from_browser], [], [], left)
+            if not ready:
+                return None
+            chunk = os.read(self.from_browser, 1 << 16)
+            if not chunk:
+                raise StepFailed("Chromium closed the DevTools pipe (it exited)\n" + self.log_tail())
+            self.buffer += chunk
+        raw, self.buffer = self.buffer.split(b"\0", 1)
+        message = json.loads(raw)
+        if "method" in message:
+            self._note(message)
+        return message
+
+    def _note(self, event):
+        """Keeps events, and remembers the ones that make the page broken."""
+        self.events.append(event)
+        method, params = event["method"], event.get("params", {})
+        if method == "Runtime.exceptionThrown":
+            details = params.get("exceptionDetails", {})
+            text = details.get("exception", {}).get("description") or details.get("text")
+            self.problems.append(f"uncaught script error: {text}")
+        elif method == "Log.entryAdded":
+            entry = params.get("entry", {})
+            if entry.get("source") == "security" or "Content Security Policy" in entry.get("text", ""):
+                self.problems.append(f"security: {entry.get('text')}")
+        elif method == "Runtime.consoleAPICalled" and params.get("type") == "error":
+            texts = [a.get("value") or a.get("description") for a in params.get("args", [])]
+            if any("Content Security Policy" in str(t) for t in texts):
+                self.problems.append(f"console: {' '.join(map(str, texts))}")
+
+    def call(self, method, params=None, timeout=15, session=True):
+        self.next_id += 1
+        message = {"id": self.next_id, "method": method, "params": params or {}}
+        if session and self.session:
+            message["sessionId"] = self.session
+        self._send(message)
+        deadline = time.monotonic() + timeout
+        while True:
+            answer = self._receive(deadline)
+            if answer is None:
+                raise StepFailed(f"Chromium did not answer {method} within {timeout} s")
+            if answer.get("id") == self.next_id:
+                if "error" in answer:
+                    raise StepFailed(f"{method} failed: {answer['error']}")
+                return answer.get("result", {})
+
+    def wait_event(self, method, timeout):
+        """Waits for an event of this kind that arrives from now on."""
+        seen = len(self.events)
+        deadline = time.monotonic() + timeout
+        while True:
+            for event in self.events[seen:]:
+                if event["method"] == method:
+                    return event
+            seen = len(self.events)
+            if self._receive(deadline) is None:
+                raise StepFailed(f"no {method} within {timeout} s")
+
+    def start_page(self):
+        target = self.call("Target.createTarget", {"url": "about:blank"}, session=False)
+        attached = self.call(
+            "Target.attachToTarget", {"targetId": target["targetId"], "flatten": True}, session=False
+        )
+        self.session = attached["sessionId"]
+        for domain in ("Page", "Runtime", "Log"):
+            self.call(f"{domain}.enable")
+
+    def evaluate(self, expression):
+        result = self.call(
+            "Runtime.evaluate",
+            {"expression": expression, "returnByValue": True, "awaitPromise": True},
+        )
+        if "exceptionDetails" in result:
+            details = result["exceptionDetails"]
+            text = details.get("exception", {}).get("description") or details.get("text")
+            raise StepFailed(f"evaluating {expression!r}: {text}")
+        return result.get("result", {}).get("value")
+
+    def wait_until(self, expression, timeout, what):
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.evaluate(expression):
+                return
+            if time.monotonic() > deadline:
+                raise StepFailed(f"timed out after {timeout} s waiting for {what}")
+            # Let events arrive while waiting.
+            self._receive(time.monotonic() + 0.1)
+
+    def check_page(self):
+        if self.problems:
+            raise StepFailed("the page reported problems:\n  " + "\n  ".join(self.problems))
+
+    def visible_text(self):
+        try:
+            return self.evaluate("document.body ? document.body.innerText : ''") or ""
+        except StepFailed as error:
+            return f"(unreadable: {error})"
+
+    def log_tail(self):
+        try:
+            with open(self.log_path, "rb") as log:
+                return log.read()[-2000:].decode(errors="replace")
+        except OSError:
+            return ""
+
+    def close(self):
+        try:
+            self.call("Browser.close", session=False, timeout=5)
+        except (StepFailed, OSError):
+            pass
+        deadline = time.monotonic() + 5
+        while os.waitpid(self.pid, os.WNOHANG) == (0, 0):
+            if time.monotonic() > deadline:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+                break
+            time.sleep(0.05)
+        for fd in (self.to_browser, self.from_browser):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    # --- steps ----------------------------------------------------------------------
+
+    def element_expression(self, selector, body):
+        """JS that runs `body` with `element` bound to the visible, enabled `selector`."""
+        return (
+            "(() => {"
+            f" const element = document.querySelector({json.dumps(selector)});"
+            " if (!element || element.getClientRects().length === 0 || element.disabled) return null;"
+            f" {body}"
+            "})()"
+        )
+
+    def wait_for_element(self, selector, timeout):
+        self.wait_until(
+            self.element_expression(selector, "return true;"),
+            timeout,
+            f"{selector} to be visible and enabled",
+        )
+
+    def run(self, step, timeout):
+        verb, *args = step
+        if verb == "open":
+            (url,) = args
+            self.call("Page.navigate", {"url": url})
+            self.wait_event("Page.loadEventFired", timeout)
+            # Module scripts run after parsing, before the load event; give promise
+            # continuations one turn.
+            self.evaluate("new Promise((resolve) => setTimeout(resolve, 0))")
+        elif verb == "fill":
+            selector, text = args
+            self.wait_for_element(selector, timeout)
+            self.evaluate(
+                self.element_expression(
+                    selector, "element.focus(); element.value = ''; return true;"
+                )
+            )
+            self.call("Input.insertText", {"text": text})
+            typed = self.evaluate(self.element_expression(selector, "return element.value;"))
+            if typed != text:
+                raise StepFailed(f"{selector} holds {typed!r} after typing")
+        elif verb == "click":
+            (selector,) = args
+            self.wait_for_element(selector, timeout)
+            point = self.evaluate(
+                self.element_expression(
+                    selector,
+                    "element.scrollIntoView({block: 'center'});"
+                    " const r = element.getBoundingClientRect();"
+                    " return [r.x + r.width / 2, r.y + r.height / 2];",
+                )
+            )
+            x, y = point
+            self.call("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": x, "y": y})
+            for kind in ("mousePressed", "mouseReleased"):
+                self.call(
+                    "Input.dispatchMouseEvent",
+                    {"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1},
+                )
+        elif verb == "text":
+            (text,) = args
+            self.wait_until(
+                f"document.body && document.body.innerText.includes({json.dumps(text)})",
+                timeout,
+                f"the text {text!r}",
+            )
+        elif verb == "no-text":
+            (text,) = args
+            if text in self.visible_text():
+                raise StepFailed(f"the page shows {text!r}")
+        elif verb == "js":
+            (expression,) = args
+            self.wait_until(expression, timeout, expression)
+        elif verb == "screenshot":
+            (path,) = args
+            shot = self.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
+            with open(path, "wb") as out:
+                out.write(base64.b64decode(shot["data"]))
+        else:
+            raise StepFailed(f"unknown step {verb!r}")
+        self.check_page()
+
+
+def find_browser():
+    configured = os.environ.get("SBX_CHROMIUM")
+    if configured:
+        return shutil.which(configured) or configured
+    for name in BROWSERS:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def describe(step):
+    """The step for a failure message; typed text is not repeated (it may be a password)."""
+    if step and step[0] == "fill":
+        return f"fill {step[1]}"
+    return " ".join(str(part) for part in step)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds a step may wait")
+    options = parser.parse_args()
+    steps = json.load(sys.stdin)
+    if not isinstance(steps, list) or not all(isinstance(s, list) and s for s in steps):
+        print("drive.py: stdin must be a JSON array of steps (arrays)", file=sys.stderr)
+        return 2
+
+    executable = find_browser()
+    if executable is None:
+        print(
+            "drive.py: no Chromium found (set SBX_CHROMIUM, or `apt-get install chromium`)",
+            file=sys.stderr,
+        )
+        return 2
+
+    with tempfile.TemporaryDirectory(prefix="sbx-chromium-") as profile:
+        browser = Browser(executable, os.path.join(profile, "profile"), os.path.join(profile, "chromium.log"))
+        current = None
+        try:
+            try:
+                browser.call("Browser.getVersion", session=False, timeout=30)
+            except StepFailed as error:
+                print(f"drive.py: Chromium did not start: {error}\n{browser.log_tail()}", file=sys.stderr)
+                return 2
+            browser.start_page()
+            for number, step in enumerate(steps, 1):
+                current = f"step {number} ({describe(step)})"
+                browser.run(step, options.timeout)
+            return 0
+        except StepFailed as error:
+            print(f"drive.py: {current or 'start'} failed: {error}", file=sys.stderr)
+            try:
+                where = browser.evaluate("location.href")
+            except StepFailed:
+                where = "?"
+            print(f"--- page {where} shows:\n{browser.visible_text()}\n---", file=sys.stderr)
+            return 1
+        finally:
+            browser.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
