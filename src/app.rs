@@ -169,6 +169,14 @@ impl App {
             ),
             admin: AdminService::new(self.store.clone()),
             api_keys: self.api_keys.clone(),
+            trusted_proxies: http::client_ip::TrustedProxies(Arc::new(
+                self.config
+                    .server
+                    .trusted_proxies
+                    .iter()
+                    .filter_map(|entry| crate::config::parse_network(entry))
+                    .collect(),
+            )),
             json_body_limit: self.config.limits.json_body_bytes,
         })
     }

@@ -16,6 +16,22 @@ use toml::{Table, Value};
 
 /// Prefix of every environment variable that configures sealbox.
 pub const ENV_PREFIX: &str = "SEALBOX_";
+/// An IPv4 or IPv6 address or CIDR (`10.0.0.0/8`, `::1`); a bare address is a network of
+/// one. Host bits are cleared.
+pub fn parse_network(entry: &str) -> Option<ipnet::IpNet> {
+    let entry = entry.trim();
+    entry
+        .parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| {
+            entry
+                .parse::<std::net::IpAddr>()
+                .ok()
+                .map(ipnet::IpNet::from)
+        })
+        .map(|net| net.trunc())
+}
+
 /// The longest an invite may stay valid: 30 days.
 pub const MAX_INVITE_TTL_HOURS: u32 = 30 * 24;
 
@@ -55,6 +71,8 @@ pub struct ServerConfig {
     pub public_url: String,
     /// Seconds that shutdown waits for in-flight requests before closing connections.
     pub shutdown_timeout_secs: u64,
+    /// Reverse proxies (addresses or CIDRs) whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +81,7 @@ impl Default for ServerConfig {
             listen: "0.0.0.0:8443".into(),
             public_url: String::new(),
             shutdown_timeout_secs: 30,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -393,6 +412,13 @@ impl Config {
             ));
         }
         self.validate_smtp()?;
+        for entry in &self.server.trusted_proxies {
+            if parse_network(entry).is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "server.trusted_proxies: `{entry}` is not an address or CIDR such as 10.0.0.0/8"
+                )));
+            }
+        }
         let url = &self.server.public_url;
         if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
             return Err(ConfigError::Invalid(

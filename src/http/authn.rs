@@ -8,8 +8,6 @@
 //!
 //! `X-Organization-Id` names the organization the call acts in.
 
-use std::net::IpAddr;
-
 use poem::Request;
 use poem::http::header;
 use poem_openapi::registry::{MetaSecurityScheme, Registry};
@@ -97,7 +95,8 @@ async fn authenticate(req: &Request) -> Result<Principal, ApiError> {
             let keys = req
                 .data::<ApiKeyService>()
                 .expect("the API key service is attached to every route");
-            keys.authenticate(key, client_ip(req)).await?
+            keys.authenticate(key, super::client_ip::client_ip(req))
+                .await?
         }
         Presented::Nothing => {
             return Err(ApiError::new(
@@ -160,10 +159,4 @@ fn requested_org(req: &Request) -> Result<Option<OrgId>, ApiError> {
         .and_then(|v| v.trim().parse::<OrgId>().ok())
         .map(Some)
         .ok_or_else(|| ApiError::bad_request(format!("{ORGANIZATION_HEADER} must be a UUID")))
-}
-
-/// The client's address: the TCP peer. (`X-Forwarded-For` from trusted proxies comes
-/// with `server.trusted_proxies`.)
-fn client_ip(req: &Request) -> Option<IpAddr> {
-    req.remote_addr().as_socket_addr().map(|a| a.ip())
 }

@@ -6,6 +6,7 @@ pub mod allow;
 pub mod api_keys;
 pub mod auth;
 pub mod authn;
+pub mod client_ip;
 pub mod error;
 pub mod groups;
 pub mod invites;
@@ -74,6 +75,7 @@ pub struct HttpState {
     pub invites: InviteService,
     pub admin: AdminService,
     pub api_keys: ApiKeyService,
+    pub trusted_proxies: client_ip::TrustedProxies,
     pub json_body_limit: u64,
 }
 
@@ -180,6 +182,7 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
         .at("/assets/*path", ui::WebUi)
         .data(state.identity.clone())
         .data(state.api_keys.clone())
+        .data(state.trusted_proxies.clone())
         .with(CatchPanic::new().with_handler(|_panic| {
             tracing::error!("handler panicked");
             poem::error::ResponseError::as_response(&ApiError::internal()).into_response()
@@ -205,8 +208,7 @@ pub fn path_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, ApiErro
         .map_err(|_| ApiError::not_found(format!("{what} not found")))
 }
 
-/// Who sent a request, for the audit log. The address is the TCP peer's until trusted
-/// proxies are configured.
+/// Who sent a request, for the audit log; the address as [`client_ip::client_ip`] finds it.
 pub fn request_context(req: &poem::Request) -> RequestContext {
     const MAX_USER_AGENT: usize = 512;
     let user_agent = req
@@ -215,10 +217,7 @@ pub fn request_context(req: &poem::Request) -> RequestContext {
         .and_then(|v| v.to_str().ok())
         .map(|ua| ua.chars().take(MAX_USER_AGENT).collect());
     RequestContext {
-        ip: req
-            .remote_addr()
-            .as_socket_addr()
-            .map(|a| a.ip().to_string()),
+        ip: client_ip::client_ip(req).map(|ip| ip.to_string()),
         user_agent,
         request_id: req
             .extensions()

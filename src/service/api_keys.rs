@@ -17,6 +17,7 @@ use super::identity::check_name;
 use super::{FieldError, Journal, RequestContext, ServiceError, invalid_if_any, read, write};
 use crate::auth::api_key;
 use crate::auth::{Credential, KeyGrant, Permission, PermissionSet, Principal};
+use crate::config::parse_network;
 use crate::ids::{ApiKeyId, format_rfc3339, now_rfc3339};
 use crate::store::api_keys::{self, ApiKey};
 use crate::store::{Store, organizations, users};
@@ -507,16 +508,6 @@ fn check_input(
         max_uses,
         expires_at,
     })
-}
-
-/// An address or a CIDR; a bare address is a network of one.
-fn parse_network(entry: &str) -> Option<IpNet> {
-    let entry = entry.trim();
-    entry
-        .parse::<IpNet>()
-        .ok()
-        .or_else(|| entry.parse::<IpAddr>().ok().map(IpNet::from))
-        .map(|net| net.trunc())
 }
 
 fn allows(allowlist: &[String], ip: Option<IpAddr>) -> bool {

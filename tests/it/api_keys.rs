@@ -486,3 +486,40 @@ async fn rotation_keeps_the_old_key_for_its_grace_period_only() {
     );
     assert_eq!(audit, [2]);
 }
+
+#[tokio::test]
+async fn x_forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
+    for (trusted, expected) in [(true, 200), (false, 403)] {
+        let app = TestApp::spawn_with(|c| {
+            if trusted {
+                c.server.trusted_proxies = vec!["127.0.0.1".into()];
+            }
+        })
+        .await;
+        let admin = s(&app.setup_admin().await, "accessToken");
+        let key = s(
+            &create_key(
+                &app,
+                &admin,
+                json!({"name": "office", "ipAllowlist": ["203.0.113.0/24"]}),
+            )
+            .await,
+            "key",
+        );
+        let response = app
+            .client
+            .get(app.url("/v1/me"))
+            .header("X-Api-Key", &key)
+            // A client-supplied hop, then the one the trusted proxy appended.
+            .header("X-Forwarded-For", "198.51.100.1, 203.0.113.9")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), expected, "trusted: {trusted}");
+        let ips = app.query(
+            "SELECT ip FROM audit_log WHERE action = 'api_key.created'",
+            |r| r.get::<_, String>(0),
+        );
+        assert_eq!(ips, ["127.0.0.1"], "the admin called directly");
+    }
+}
