@@ -1,25 +1,27 @@
 //! `/admin/...`: the instance-admin routes of the proxy reference, unversioned as there.
 
 use poem::Request;
-use poem_openapi::param::Path;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use super::api_keys::ApiKeyView;
 use super::authn::Authenticated;
 use super::error::ApiError;
 use super::json_body::JsonBody;
 use super::organizations::{MemberView, OrganizationView};
 use super::{ApiTags, path_id, request_context};
-use crate::ids::OrgId;
+use crate::ids::{OrgId, UserId};
 use crate::service::admin::NewAccount;
 use crate::service::organizations::OrgWithRole;
-use crate::service::{AdminService, PasswordResetService};
+use crate::service::{AdminService, ApiKeyService, PasswordResetService};
 
 pub struct AdminApi {
     pub admin: AdminService,
     pub password_reset: PasswordResetService,
+    pub keys: ApiKeyService,
 }
 
 #[derive(Debug, Object)]
@@ -81,6 +83,13 @@ pub enum AdminCreatedOrganizationResponse {
 pub enum AdminUsersResponse {
     #[oai(status = 200)]
     Ok(Json<Vec<MemberView>>),
+}
+
+#[derive(ApiResponse)]
+pub enum AdminRotatedKeyResponse {
+    /// The new key, shown once.
+    #[oai(status = 201)]
+    Created(Json<ApiKeyView>),
 }
 
 #[derive(ApiResponse)]
@@ -175,6 +184,40 @@ impl AdminApi {
                 .set_password_token
                 .map(|token| self.password_reset.link(&token).to_string()),
         })))
+    }
+
+    /// Rotate a user's API key
+    ///
+    /// Rotates the user's newest key in the organization (the old value keeps working for
+    /// `gracePeriodHours`, default 24, at most 168), or issues their first key there.
+    /// The answer carries the new key, once.
+    #[oai(
+        path = "/admin/orgs/:org_id/users/:user_id/apikey/rotate",
+        method = "post",
+        operation_id = "adminRotateUserApiKey"
+    )]
+    async fn rotate_user_key(
+        &self,
+        req: &Request,
+        auth: Authenticated,
+        org_id: Path<String>,
+        user_id: Path<String>,
+        #[oai(name = "gracePeriodHours", validator(maximum(value = "168")))]
+        grace_period_hours: Query<Option<u32>>,
+    ) -> Result<AdminRotatedKeyResponse, ApiError> {
+        let org: OrgId = path_id(&org_id.0, "organization")?;
+        let user: UserId = path_id(&user_id.0, "member")?;
+        let issued = self
+            .keys
+            .admin_rotate(
+                &auth.0,
+                org,
+                user,
+                grace_period_hours.0,
+                request_context(req),
+            )
+            .await?;
+        Ok(AdminRotatedKeyResponse::Created(Json(issued.into())))
     }
 
     /// List the members of any organization

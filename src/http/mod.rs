@@ -133,6 +133,7 @@ pub fn api_service(state: &HttpState) -> OpenApiService<Apis, ()> {
             admin::AdminApi {
                 admin: state.admin.clone(),
                 password_reset: state.password_reset.clone(),
+                keys: state.api_keys.clone(),
             },
             api_keys::ApiKeysApi {
                 keys: state.api_keys.clone(),

@@ -18,7 +18,7 @@ use super::{FieldError, Journal, RequestContext, ServiceError, invalid_if_any, r
 use crate::auth::api_key;
 use crate::auth::{Credential, KeyGrant, Permission, PermissionSet, Principal};
 use crate::config::parse_network;
-use crate::ids::{ApiKeyId, format_rfc3339, now_rfc3339};
+use crate::ids::{ApiKeyId, OrgId, UserId, format_rfc3339, now_rfc3339};
 use crate::store::api_keys::{self, ApiKey};
 use crate::store::{Store, organizations, users};
 
@@ -342,13 +342,7 @@ impl ApiKeyService {
         grace_hours: Option<u32>,
         ctx: RequestContext,
     ) -> Result<IssuedKey, ServiceError> {
-        let grace_hours = grace_hours.unwrap_or(DEFAULT_GRACE_HOURS);
-        if grace_hours > MAX_GRACE_HOURS {
-            return Err(ServiceError::Invalid(vec![FieldError::new(
-                "gracePeriodHours",
-                format!("must be at most {MAX_GRACE_HOURS}"),
-            )]));
-        }
+        let grace_hours = check_grace(grace_hours)?;
         let principal = principal.clone();
         let minted = api_key::generate();
         let (hash, prefix) = (minted.hash, minted.display_prefix.clone());
@@ -366,6 +360,63 @@ impl ApiKeyService {
                 grace_hours,
                 Journal::new(tx, &ctx, access.actor(), access.org()),
             )
+        })
+        .await?;
+        Ok(IssuedKey {
+            key,
+            value: minted.value,
+        })
+    }
+
+    /// `POST /admin/orgs/{orgId}/users/{userId}/apikey/rotate`: an instance admin rotates
+    /// the user's newest key in the organization (the old value keeps its grace period),
+    /// or issues the user's first key there with the default scopes.
+    pub async fn admin_rotate(
+        &self,
+        principal: &Principal,
+        org: OrgId,
+        user: UserId,
+        grace_hours: Option<u32>,
+        ctx: RequestContext,
+    ) -> Result<IssuedKey, ServiceError> {
+        super::admin::require_instance_admin(principal)?;
+        let grace_hours = check_grace(grace_hours)?;
+        let actor = principal.user_id;
+        let minted = api_key::generate();
+        let (hash, prefix) = (minted.hash, minted.display_prefix.clone());
+        let key = write(&self.store, move |tx| {
+            organizations::find_member(tx, org, user)?.ok_or(ServiceError::NotFound("member"))?;
+            let journal = Journal::new(tx, &ctx, Some(actor.to_string()), Some(org.to_string()));
+            let current = api_keys::list_for_owner(tx, org, user)?
+                .into_iter()
+                .find(|k| k.rotated_to.is_none());
+            match current {
+                Some(old) => rotate_in(tx, &old, hash, prefix, grace_hours, journal),
+                None => {
+                    let key = ApiKey {
+                        id: ApiKeyId::new(),
+                        org_id: org,
+                        user_id: user,
+                        name: "Issued by an instance admin".into(),
+                        key_prefix: prefix,
+                        scopes: DEFAULT_SCOPES.iter().map(|p| p.key().to_owned()).collect(),
+                        ip_allowlist: Vec::new(),
+                        max_uses: None,
+                        use_count: 0,
+                        expires_at: None,
+                        last_used_at: None,
+                        last_used_ip: None,
+                        created_at: journal.now().to_owned(),
+                        updated_at: journal.now().to_owned(),
+                        revoked_at: None,
+                        rotated_to: None,
+                    };
+                    api_keys::insert(tx, &key, &hash)?;
+                    journal.audit("api_key.created", "api_key", key.id, json!({"name": key.name, "scopes": key.scopes, "forUser": user}))?;
+                    journal.event("api_key.created", json!({"apiKeyId": key.id, "name": key.name, "scopes": key.scopes, "userId": user}))?;
+                    Ok(key)
+                }
+            }
         })
         .await?;
         Ok(IssuedKey {
@@ -425,6 +476,17 @@ fn rotate_in(
         json!({"apiKeyId": old.id, "newApiKeyId": key.id, "oldKeyValidUntil": until}),
     )?;
     Ok(key)
+}
+
+fn check_grace(hours: Option<u32>) -> Result<u32, ServiceError> {
+    let hours = hours.unwrap_or(DEFAULT_GRACE_HOURS);
+    if hours > MAX_GRACE_HOURS {
+        return Err(ServiceError::Invalid(vec![FieldError::new(
+            "gracePeriodHours",
+            format!("must be at most {MAX_GRACE_HOURS}"),
+        )]));
+    }
+    Ok(hours)
 }
 
 struct CheckedInput {

@@ -523,3 +523,90 @@ async fn x_forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
         assert_eq!(ips, ["127.0.0.1"], "the admin called directly");
     }
 }
+
+#[tokio::test]
+async fn instance_admins_rotate_or_issue_a_users_key() {
+    let (app, admin, acme) = acme().await;
+    let bob = app
+        .invite_and_register(&admin, &acme, "bob@example.com", "member")
+        .await;
+    let (bob_token, bob_id) = (s(&bob, "accessToken"), s(&bob["user"], "id"));
+    let path = format!("/admin/orgs/{acme}/users/{bob_id}/apikey/rotate");
+
+    // No key yet: one is issued, with the default scopes, and it is Bob's.
+    let issued = json_of(
+        app.send_as(Method::POST, &path, &admin, None, None).await,
+        201,
+    )
+    .await;
+    assert_eq!(issued["userId"], bob_id.as_str());
+    assert_eq!(issued["scopes"], json!(["transfers:write", "files:read"]));
+    let me = json_of(
+        me_with_header(&app, "X-Api-Key", &s(&issued, "key")).await,
+        200,
+    )
+    .await;
+    assert_eq!(me["user"]["email"], "bob@example.com");
+
+    // With a key: rotated, the old value kept for the grace period asked for.
+    let rotated = json_of(
+        app.send_as(
+            Method::POST,
+            &format!("{path}?gracePeriodHours=0"),
+            &admin,
+            None,
+            None,
+        )
+        .await,
+        201,
+    )
+    .await;
+    assert_envelope(
+        me_with_header(&app, "X-Api-Key", &s(&issued, "key")).await,
+        401,
+        "UNAUTHORIZED",
+    )
+    .await;
+    assert_eq!(
+        me_with_header(&app, "X-Api-Key", &s(&rotated, "key"))
+            .await
+            .status(),
+        200
+    );
+    let listed = json_of(app.get_as("/v1/api-keys", &bob_token).await, 200).await;
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        2,
+        "the rotated-out key is listed until revoked"
+    );
+
+    // Only instance admins; only members of the organization.
+    assert_envelope(
+        app.send_as(Method::POST, &path, &bob_token, None, None)
+            .await,
+        403,
+        "FORBIDDEN",
+    )
+    .await;
+    let stranger = format!(
+        "/admin/orgs/{acme}/users/{}/apikey/rotate",
+        uuid::Uuid::now_v7()
+    );
+    assert_envelope(
+        app.send_as(Method::POST, &stranger, &admin, None, None)
+            .await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+    let too_long = app
+        .send_as(
+            Method::POST,
+            &format!("{path}?gracePeriodHours=500"),
+            &admin,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(too_long.status().as_u16() / 100, 4);
+}
