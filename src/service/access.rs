@@ -125,3 +125,15 @@ pub fn role_permissions(
         })
         .unwrap_or_default())
 }
+
+/// Refuses API keys where only a signed-in person may act: their sessions, their
+/// password and profile, joining or founding organizations. A leaked key must not be
+/// able to take over the account it belongs to.
+pub fn require_session(principal: &Principal) -> Result<(), ServiceError> {
+    match principal.session_id() {
+        Some(_) => Ok(()),
+        None => Err(ServiceError::Forbidden(
+            "API keys cannot manage the account; sign in to do this".into(),
+        )),
+    }
+}

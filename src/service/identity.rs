@@ -560,6 +560,7 @@ impl IdentityService {
 
     /// The caller's active sessions.
     pub async fn sessions(&self, principal: &Principal) -> Result<Vec<Session>, ServiceError> {
+        super::access::require_session(principal)?;
         let user = principal.user_id;
         Ok(self
             .store
@@ -574,6 +575,7 @@ impl IdentityService {
         session: SessionId,
         ctx: RequestContext,
     ) -> Result<(), ServiceError> {
+        super::access::require_session(principal)?;
         let user = principal.user_id;
         let revoked = self
             .store

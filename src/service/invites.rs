@@ -206,6 +206,7 @@ impl InviteService {
         token: String,
         ctx: RequestContext,
     ) -> Result<(OrgId, String), ServiceError> {
+        super::access::require_session(principal)?;
         let user = principal.user_id;
         let token_hash = opaque::hash(&token);
         write(&self.store, move |tx| {

@@ -109,6 +109,7 @@ impl OrgService {
         slug: Option<String>,
         ctx: RequestContext,
     ) -> Result<OrgWithRole, ServiceError> {
+        access::require_session(principal)?;
         let owner = principal.user_id;
         let org = self.create_org(Some(owner), name, slug, ctx).await?;
         Ok(OrgWithRole {

@@ -50,6 +50,7 @@ impl UserService {
         update: ProfileUpdate,
         ctx: RequestContext,
     ) -> Result<Profile, ServiceError> {
+        super::access::require_session(principal)?;
         let mut problems = Vec::new();
         if let Some(name) = &update.display_name {
             check_name(name, "displayName", &mut problems);

@@ -167,6 +167,34 @@ async fn scopes_limit_a_key_and_cannot_exceed_the_owner() {
         .await
         .unwrap();
     assert_envelope(elsewhere, 404, "NOT_FOUND").await;
+    // Whatever its scopes, a key cannot manage the account it belongs to.
+    for (method, path, body) in [
+        (Method::GET, "/v1/sessions", None),
+        (
+            Method::PATCH,
+            "/v1/users/me",
+            Some(json!({"displayName": "Mallory"})),
+        ),
+        (
+            Method::POST,
+            "/v1/organizations",
+            Some(json!({"name": "Shadow"})),
+        ),
+        (
+            Method::POST,
+            "/v1/invites/accept",
+            Some(json!({"token": "t"})),
+        ),
+    ] {
+        let mut request = app
+            .client
+            .request(method, app.url(path))
+            .header("X-Api-Key", &reader);
+        if let Some(body) = &body {
+            request = request.json(body);
+        }
+        assert_envelope(request.send().await.unwrap(), 403, "FORBIDDEN").await;
+    }
 
     let unknown = app
         .send_as(
