@@ -66,6 +66,7 @@ pub struct App {
     instance: Instance,
     identity: IdentityService,
     api_keys: ApiKeyService,
+    rate_limits: http::rate_limit::RateLimits,
     /// `None` when mail is off (`smtp.host` empty).
     mailer: Option<Mailer>,
     setup_token: Option<Zeroizing<String>>,
@@ -100,6 +101,7 @@ impl App {
         let blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobStore::open(data.blobs()).await?);
         let mailer = Mailer::from_config(&config.smtp)?;
         let api_keys = ApiKeyService::new(store.clone());
+        let rate_limits = http::rate_limit::RateLimits::new(&config.rate_limits);
         let identity = IdentityService::new(store.clone(), AccessTokens::new(&master_key))
             .with_registration(config.auth.registration);
         let setup_token = {
@@ -117,6 +119,7 @@ impl App {
             instance,
             identity,
             api_keys,
+            rate_limits,
             mailer,
             setup_token,
         })
@@ -169,6 +172,7 @@ impl App {
             ),
             admin: AdminService::new(self.store.clone()),
             api_keys: self.api_keys.clone(),
+            rate_limits: self.rate_limits.clone(),
             trusted_proxies: http::client_ip::TrustedProxies(Arc::new(
                 self.config
                     .server
@@ -246,7 +250,10 @@ impl App {
     ) -> Result<(), AppError> {
         let timeout = Duration::from_secs(self.config.server.shutdown_timeout_secs);
         let endpoint = self.endpoint(&public_base_url(&self.config, bound.addr));
-        let flusher = tokio::spawn(flush_key_use(self.api_keys.clone()));
+        let flusher = tokio::spawn(housekeeping(
+            self.api_keys.clone(),
+            self.rate_limits.clone(),
+        ));
         let served = Server::new_with_acceptor(bound.acceptor)
             .name("sealbox")
             .run_with_graceful_shutdown(endpoint, shutdown, Some(timeout))
@@ -263,8 +270,9 @@ impl App {
     }
 }
 
-/// Writes API keys' last use every few seconds, so using a key costs no write of its own.
-async fn flush_key_use(keys: ApiKeyService) {
+/// Every few seconds: writes API keys' last use (so using a key costs no write of its
+/// own) and forgets rate budgets that are whole again.
+async fn housekeeping(keys: ApiKeyService, rate_limits: http::rate_limit::RateLimits) {
     let mut every = tokio::time::interval(KEY_USE_FLUSH_INTERVAL);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -272,6 +280,7 @@ async fn flush_key_use(keys: ApiKeyService) {
         if let Err(e) = keys.flush_last_use().await {
             tracing::warn!(error = %e, "could not record the last use of API keys");
         }
+        rate_limits.forget_idle();
     }
 }
 

@@ -57,6 +57,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub tls: TlsConfig,
     pub auth: AuthConfig,
+    pub rate_limits: RateLimitsConfig,
     pub smtp: SmtpConfig,
     pub limits: LimitsConfig,
     pub log: LogConfig,
@@ -263,6 +264,28 @@ impl Drop for Secret {
     }
 }
 
+/// Request budgets (SPEC §3). Each is a sustained rate that also allows a burst of its
+/// whole size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitsConfig {
+    pub per_ip_per_minute: u32,
+    pub per_token_per_minute: u32,
+    pub per_api_key_per_minute: u32,
+    pub org_uploads_per_hour: u32,
+}
+
+impl Default for RateLimitsConfig {
+    fn default() -> Self {
+        Self {
+            per_ip_per_minute: 120,
+            per_token_per_minute: 120,
+            per_api_key_per_minute: 100,
+            org_uploads_per_hour: 50,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
@@ -405,6 +428,19 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "auth.invite_ttl_hours must be between 1 and {MAX_INVITE_TTL_HOURS}"
             )));
+        }
+        let budgets = &self.rate_limits;
+        for (key, value) in [
+            ("per_ip_per_minute", budgets.per_ip_per_minute),
+            ("per_token_per_minute", budgets.per_token_per_minute),
+            ("per_api_key_per_minute", budgets.per_api_key_per_minute),
+            ("org_uploads_per_hour", budgets.org_uploads_per_hour),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "rate_limits.{key} must be at least 1"
+                )));
+            }
         }
         if self.limits.json_body_bytes == 0 {
             return Err(ConfigError::Invalid(

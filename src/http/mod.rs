@@ -14,6 +14,7 @@ pub mod json_body;
 pub mod middleware;
 pub mod organizations;
 pub mod password_reset;
+pub mod rate_limit;
 pub mod request_id;
 pub mod roles;
 pub mod sessions;
@@ -76,6 +77,7 @@ pub struct HttpState {
     pub admin: AdminService,
     pub api_keys: ApiKeyService,
     pub trusted_proxies: client_ip::TrustedProxies,
+    pub rate_limits: rate_limit::RateLimits,
     pub json_body_limit: u64,
 }
 
@@ -171,14 +173,19 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
     let api = Arc::new(api.with(JsonBodyLimit {
         limit: state.json_body_limit,
     }));
+    // Budgets apply to the API; /health stays free for probes and load balancers.
+    let limited = Arc::new(
+        api.clone()
+            .with(rate_limit::RateLimited(state.rate_limits.clone())),
+    );
 
     ui::PAGES
         .iter()
         .fold(Route::new(), |route, (page, _)| route.at(*page, ui::WebUi))
         .at(OPENAPI_PATH, poem::get(spec))
         .nest(DOCS_PATH, poem::get(docs))
-        .nest_no_strip("/v1", api.clone())
-        .nest_no_strip("/admin", api.clone())
+        .nest_no_strip("/v1", limited.clone())
+        .nest_no_strip("/admin", limited)
         .at("/health", api)
         .at("/assets/*path", ui::WebUi)
         .data(state.identity.clone())

@@ -13,6 +13,7 @@ mod identity;
 mod openapi;
 mod organizations;
 mod password_reset;
+mod rate_limits;
 mod store;
 mod tls;
 mod web_ui;

@@ -40,6 +40,10 @@ pub fn test_config(dir: &Path) -> Config {
     config.storage.data_dir = dir.to_owned();
     config.tls.mode = TlsMode::Off;
     config.database.max_connections = 4;
+    // Tests send many requests from one address; the rate-limit tests set their own.
+    config.rate_limits.per_ip_per_minute = 100_000;
+    config.rate_limits.per_token_per_minute = 100_000;
+    config.rate_limits.per_api_key_per_minute = 100_000;
     config
 }
 
