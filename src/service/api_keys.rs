@@ -106,7 +106,9 @@ impl ApiKeyService {
             return Err(INVALID);
         }
         let hash = api_key::hash(presented);
-        let principal = write(&self.store, move |tx| {
+        // A read: checking a key takes no write lock, so keys scale like sessions. Only a
+        // key with a use limit writes, to count the use.
+        let (principal, limited) = read(&self.store, move |tx| {
             let key = api_keys::find_by_hash(tx, &hash)?.ok_or(INVALID)?;
             if key.revoked_at.is_some() {
                 return Err(ServiceError::Unauthorized("the API key has been revoked"));
@@ -137,12 +139,7 @@ impl ApiKeyService {
                     ip.map_or("an unknown address".to_owned(), |ip| ip.to_string())
                 )));
             }
-            if key.max_uses.is_some() && !api_keys::take_use(tx, key.id)? {
-                return Err(ServiceError::Unauthorized(
-                    "the API key has reached its maximum number of uses",
-                ));
-            }
-            Ok(Principal {
+            let principal = Principal {
                 user_id: owner.id,
                 is_instance_admin: owner.is_instance_admin,
                 requested_org: None,
@@ -151,9 +148,19 @@ impl ApiKeyService {
                     org_id: key.org_id,
                     scopes: scopes_of(&key),
                 }),
-            })
+            };
+            Ok((principal, key.max_uses.is_some()))
         })
         .await?;
+        if let Some(key) = principal.key().filter(|_| limited) {
+            let id = key.key_id;
+            let counted = write(&self.store, move |tx| Ok(api_keys::take_use(tx, id)?)).await?;
+            if !counted {
+                return Err(ServiceError::Unauthorized(
+                    "the API key has reached its maximum number of uses",
+                ));
+            }
+        }
         if let Some(key) = principal.key() {
             let used = (now_rfc3339(), ip.map(|ip| ip.to_string()));
             self.last_use

@@ -176,7 +176,7 @@ pub fn mark_rotated(
 pub fn take_use(conn: &Connection, id: ApiKeyId) -> Result<bool, StoreError> {
     Ok(conn.execute(
         "UPDATE api_keys SET use_count = use_count + 1
-         WHERE id = ?1 AND max_uses IS NOT NULL AND use_count < max_uses",
+         WHERE id = ?1 AND revoked_at IS NULL AND max_uses IS NOT NULL AND use_count < max_uses",
         [id],
     )? == 1)
 }
