@@ -214,27 +214,14 @@ impl ApiKeyService {
             access.require(Permission::ApiKeysWrite)?;
             access.require_at_least(checked.scopes)?;
             let journal = Journal::new(tx, &ctx, access.actor(), access.org());
-            let key = ApiKey {
-                id: ApiKeyId::new(),
-                org_id: access.org_id,
-                user_id: access.user_id,
-                name: checked.name,
-                key_prefix: prefix,
-                scopes: checked.scopes.keys(),
-                ip_allowlist: checked.ip_allowlist,
-                max_uses: checked.max_uses,
-                use_count: 0,
-                expires_at: checked.expires_at,
-                last_used_at: None,
-                last_used_ip: None,
-                created_at: journal.now().to_owned(),
-                updated_at: journal.now().to_owned(),
-                revoked_at: None,
-                rotated_to: None,
-            };
-            api_keys::insert(tx, &key, &hash)?;
-            journal.audit("api_key.created", "api_key", key.id, json!({"name": key.name, "scopes": key.scopes, "prefix": key.key_prefix}))?;
-            journal.event("api_key.created", json!({"apiKeyId": key.id, "name": key.name, "scopes": key.scopes, "userId": key.user_id}))?;
+            let key = insert_new(
+                tx,
+                &journal,
+                (access.org_id, access.user_id),
+                checked,
+                prefix,
+                &hash,
+            )?;
             Ok(key)
         })
         .await?;
@@ -400,28 +387,14 @@ impl ApiKeyService {
             match current {
                 Some(old) => rotate_in(tx, &old, hash, prefix, grace_hours, journal),
                 None => {
-                    let key = ApiKey {
-                        id: ApiKeyId::new(),
-                        org_id: org,
-                        user_id: user,
+                    let defaults = CheckedInput {
                         name: "Issued by an instance admin".into(),
-                        key_prefix: prefix,
-                        scopes: DEFAULT_SCOPES.iter().map(|p| p.key().to_owned()).collect(),
+                        scopes: DEFAULT_SCOPES.into_iter().collect(),
                         ip_allowlist: Vec::new(),
                         max_uses: None,
-                        use_count: 0,
                         expires_at: None,
-                        last_used_at: None,
-                        last_used_ip: None,
-                        created_at: journal.now().to_owned(),
-                        updated_at: journal.now().to_owned(),
-                        revoked_at: None,
-                        rotated_to: None,
                     };
-                    api_keys::insert(tx, &key, &hash)?;
-                    journal.audit("api_key.created", "api_key", key.id, json!({"name": key.name, "scopes": key.scopes, "forUser": user}))?;
-                    journal.event("api_key.created", json!({"apiKeyId": key.id, "name": key.name, "scopes": key.scopes, "userId": user}))?;
-                    Ok(key)
+                    insert_new(tx, &journal, (org, user), defaults, prefix, &hash)
                 }
             }
         })
@@ -481,6 +454,47 @@ fn rotate_in(
     journal.event(
         "api_key.rotated",
         json!({"apiKeyId": old.id, "newApiKeyId": key.id, "oldKeyValidUntil": until}),
+    )?;
+    Ok(key)
+}
+
+/// Stores a new key for `owner` (organization, user) and records it.
+fn insert_new(
+    tx: &rusqlite::Connection,
+    journal: &Journal<'_>,
+    (org_id, user_id): (OrgId, UserId),
+    settings: CheckedInput,
+    key_prefix: String,
+    hash: &[u8; 32],
+) -> Result<ApiKey, ServiceError> {
+    let key = ApiKey {
+        id: ApiKeyId::new(),
+        org_id,
+        user_id,
+        name: settings.name,
+        key_prefix,
+        scopes: settings.scopes.keys(),
+        ip_allowlist: settings.ip_allowlist,
+        max_uses: settings.max_uses,
+        use_count: 0,
+        expires_at: settings.expires_at,
+        last_used_at: None,
+        last_used_ip: None,
+        created_at: journal.now().to_owned(),
+        updated_at: journal.now().to_owned(),
+        revoked_at: None,
+        rotated_to: None,
+    };
+    api_keys::insert(tx, &key, hash)?;
+    journal.audit(
+        "api_key.created",
+        "api_key",
+        key.id,
+        json!({"name": key.name, "scopes": key.scopes, "prefix": key.key_prefix, "userId": user_id}),
+    )?;
+    journal.event(
+        "api_key.created",
+        json!({"apiKeyId": key.id, "name": key.name, "scopes": key.scopes, "userId": user_id}),
     )?;
     Ok(key)
 }
