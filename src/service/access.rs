@@ -110,20 +110,28 @@ pub fn role_permissions(
     org: OrgId,
     role: &str,
 ) -> Result<PermissionSet, StoreError> {
+    Ok(role_grants(conn, org, role)?.unwrap_or_default())
+}
+
+/// The permissions a role key grants in `org`: a built-in role's, or a custom role's
+/// (unknown stored keys skipped); `None` if the organization has no such role.
+pub fn role_grants(
+    conn: &Connection,
+    org: OrgId,
+    role: &str,
+) -> Result<Option<PermissionSet>, StoreError> {
     if let Some(builtin) = BuiltinRole::parse(role) {
-        return Ok(builtin.permissions());
+        return Ok(Some(builtin.permissions()));
     }
     let Ok(id) = role.parse::<RoleId>() else {
-        return Ok(PermissionSet::EMPTY);
+        return Ok(None);
     };
-    Ok(roles::find_for_org(conn, org, id)?
-        .map(|r| {
-            r.permissions
-                .iter()
-                .filter_map(|k| Permission::parse(k))
-                .collect()
-        })
-        .unwrap_or_default())
+    Ok(roles::find_for_org(conn, org, id)?.map(|r| permissions_of(&r.permissions)))
+}
+
+/// Stored permission keys as a set; keys this version does not know are skipped.
+pub fn permissions_of(keys: &[String]) -> PermissionSet {
+    keys.iter().filter_map(|k| Permission::parse(k)).collect()
 }
 
 /// Refuses API keys where only a signed-in person may act: their sessions, their

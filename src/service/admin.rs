@@ -4,8 +4,9 @@
 use serde_json::json;
 use zeroize::Zeroizing;
 
+use super::access::role_grants;
 use super::identity::{check_email, check_name, hash_password};
-use super::organizations::{OrgService, free_slug, role_grants};
+use super::organizations::{OrgService, free_slug};
 use super::password_reset::{SET_LINK_TTL, issue_token};
 use super::{FieldError, Journal, RequestContext, ServiceError, invalid_if_any, read, write};
 use crate::auth::{BuiltinRole, Principal, password};

@@ -609,10 +609,7 @@ fn allows(allowlist: &[String], ip: Option<IpAddr>) -> bool {
 }
 
 fn scopes_of(key: &ApiKey) -> PermissionSet {
-    key.scopes
-        .iter()
-        .filter_map(|k| Permission::parse(k))
-        .collect()
+    access::permissions_of(&key.scopes)
 }
 
 #[cfg(test)]

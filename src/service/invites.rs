@@ -10,8 +10,8 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use super::access;
+use super::access::role_grants;
 use super::identity::check_email;
-use super::organizations::role_grants;
 use super::{FieldError, Journal, RequestContext, ServiceError, invalid_if_any, read, write};
 use crate::auth::{BuiltinRole, Permission, Principal, opaque};
 use crate::config::MAX_INVITE_TTL_HOURS;

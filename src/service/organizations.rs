@@ -69,11 +69,7 @@ impl RoleInfo {
     fn custom(role: Role) -> Self {
         Self {
             id: role.id.to_string(),
-            permissions: role
-                .permissions
-                .iter()
-                .filter_map(|k| Permission::parse(k))
-                .collect(),
+            permissions: access::permissions_of(&role.permissions),
             name: role.name,
             description: role.description,
             built_in: false,
@@ -396,7 +392,7 @@ impl OrgService {
             access.require_at_least(access::role_permissions(tx, org, &member.role)?)?;
             let role = match &update.role {
                 Some(role) => {
-                    let granted = role_grants(tx, org, role)?.ok_or_else(|| {
+                    let granted = access::role_grants(tx, org, role)?.ok_or_else(|| {
                         ServiceError::Invalid(vec![FieldError::new("role", "no such role in this organization")])
                     })?;
                     access.require_at_least(granted)?;
@@ -591,21 +587,6 @@ impl OrgService {
         })
         .await
     }
-}
-
-/// The permissions a role key grants in `org`, or `None` if the organization has no such role.
-pub(crate) fn role_grants(
-    conn: &rusqlite::Connection,
-    org: OrgId,
-    role: &str,
-) -> Result<Option<PermissionSet>, StoreError> {
-    if let Some(builtin) = BuiltinRole::parse(role) {
-        return Ok(Some(builtin.permissions()));
-    }
-    let Ok(id) = role.parse::<RoleId>() else {
-        return Ok(None);
-    };
-    Ok(roles::find_for_org(conn, org, id)?.map(|r| RoleInfo::custom(r).permissions))
 }
 
 fn ensure_not_last_owner(conn: &rusqlite::Connection, org: OrgId) -> Result<(), ServiceError> {
