@@ -22,8 +22,8 @@ use crate::http::tls_acceptor::TlsAcceptor;
 use crate::http::{self, HttpState, tls};
 use crate::mail::{MailError, Mailer};
 use crate::service::{
-    AdminService, ApiKeyService, GroupService, IdentityService, InviteService, OrgService,
-    PasswordResetService, SystemService, UserService,
+    AdminService, ApiKeyService, AuditService, GroupService, IdempotencyService, IdentityService,
+    InviteService, OrgService, PasswordResetService, SystemService, UserService,
 };
 use crate::store::{Store, StoreError, StoreOptions, instance::Instance};
 
@@ -66,6 +66,8 @@ pub struct App {
     instance: Instance,
     identity: IdentityService,
     api_keys: ApiKeyService,
+    audit: AuditService,
+    idempotency: IdempotencyService,
     rate_limits: http::rate_limit::RateLimits,
     /// `None` when mail is off (`smtp.host` empty).
     mailer: Option<Mailer>,
@@ -101,6 +103,13 @@ impl App {
         let blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobStore::open(data.blobs()).await?);
         let mailer = Mailer::from_config(&config.smtp)?;
         let api_keys = ApiKeyService::new(store.clone());
+        let audit = AuditService::new(store.clone());
+        let idempotency = IdempotencyService::new(store.clone(), master_key.clone());
+        // Claims left running by a process that stopped can never finish: free them.
+        idempotency
+            .sweep(true)
+            .await
+            .map_err(|e| AppError::Serve(std::io::Error::other(e)))?;
         let rate_limits = http::rate_limit::RateLimits::new(&config.rate_limits);
         let identity = IdentityService::new(store.clone(), AccessTokens::new(&master_key))
             .with_registration(config.auth.registration);
@@ -119,6 +128,8 @@ impl App {
             instance,
             identity,
             api_keys,
+            audit,
+            idempotency,
             rate_limits,
             mailer,
             setup_token,
@@ -172,6 +183,8 @@ impl App {
             ),
             admin: AdminService::new(self.store.clone()),
             api_keys: self.api_keys.clone(),
+            audit: self.audit.clone(),
+            idempotency: self.idempotency.clone(),
             rate_limits: self.rate_limits.clone(),
             trusted_proxies: http::client_ip::TrustedProxies(Arc::new(
                 self.config
@@ -250,10 +263,16 @@ impl App {
     ) -> Result<(), AppError> {
         let timeout = Duration::from_secs(self.config.server.shutdown_timeout_secs);
         let endpoint = self.endpoint(&public_base_url(&self.config, bound.addr));
-        let flusher = tokio::spawn(housekeeping(
-            self.api_keys.clone(),
-            self.rate_limits.clone(),
-        ));
+        let flusher = tokio::spawn(
+            Housekeeping {
+                keys: self.api_keys.clone(),
+                rate_limits: self.rate_limits.clone(),
+                audit: self.audit.clone(),
+                audit_retention: retention(self.config.audit.retention_days),
+                idempotency: self.idempotency.clone(),
+            }
+            .run(),
+        );
         let served = Server::new_with_acceptor(bound.acceptor)
             .name("sealbox")
             .run_with_graceful_shutdown(endpoint, shutdown, Some(timeout))
@@ -270,19 +289,59 @@ impl App {
     }
 }
 
-/// Every few seconds: writes API keys' last use (so using a key costs no write of its
-/// own) and forgets rate budgets that are whole again.
-async fn housekeeping(keys: ApiKeyService, rate_limits: http::rate_limit::RateLimits) {
-    let mut every = tokio::time::interval(KEY_USE_FLUSH_INTERVAL);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        every.tick().await;
-        if let Err(e) = keys.flush_last_use().await {
-            tracing::warn!(error = %e, "could not record the last use of API keys");
+/// Background upkeep while serving. Every few seconds: writes API keys' last use (so
+/// using a key costs no write of its own) and forgets rate budgets that are whole again.
+/// Every few minutes: drops expired idempotency keys; hourly: prunes the audit log past
+/// its retention.
+struct Housekeeping {
+    keys: ApiKeyService,
+    rate_limits: http::rate_limit::RateLimits,
+    audit: AuditService,
+    audit_retention: Option<Duration>,
+    idempotency: IdempotencyService,
+}
+
+impl Housekeeping {
+    async fn run(self) {
+        let mut often = tokio::time::interval(KEY_USE_FLUSH_INTERVAL);
+        let mut sweeps = tokio::time::interval(IDEMPOTENCY_SWEEP_INTERVAL);
+        let mut pruning = tokio::time::interval(AUDIT_PRUNE_INTERVAL);
+        for timer in [&mut often, &mut sweeps, &mut pruning] {
+            timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         }
-        rate_limits.forget_idle();
+        loop {
+            tokio::select! {
+                _ = often.tick() => {
+                    if let Err(e) = self.keys.flush_last_use().await {
+                        tracing::warn!(error = %e, "could not record the last use of API keys");
+                    }
+                    self.rate_limits.forget_idle();
+                }
+                _ = sweeps.tick() => {
+                    if let Err(e) = self.idempotency.sweep(false).await {
+                        tracing::warn!(error = %e, "could not remove expired idempotency keys");
+                    }
+                }
+                _ = pruning.tick() => {
+                    let Some(retention) = self.audit_retention else { continue };
+                    match self.audit.prune(retention).await {
+                        Ok(0) => {}
+                        Ok(removed) => tracing::info!(removed, "pruned audit entries past retention"),
+                        Err(e) => tracing::warn!(error = %e, "could not prune the audit log"),
+                    }
+                }
+            }
+        }
     }
 }
+
+/// `audit.retention_days` as a duration; `None` (keep everything) for 0.
+fn retention(days: u32) -> Option<Duration> {
+    (days > 0).then(|| Duration::from_secs(u64::from(days) * 24 * 60 * 60))
+}
+
+const IDEMPOTENCY_SWEEP_INTERVAL: Duration = Duration::from_secs(5 * 60);
+const AUDIT_PRUNE_INTERVAL: Duration = Duration::from_secs(60 * 60);
 
 /// How stale `lastUsedAt` in the database may be; listings overlay the newer value.
 const KEY_USE_FLUSH_INTERVAL: Duration = Duration::from_secs(10);

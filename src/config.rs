@@ -58,6 +58,7 @@ pub struct Config {
     pub tls: TlsConfig,
     pub auth: AuthConfig,
     pub rate_limits: RateLimitsConfig,
+    pub audit: AuditConfig,
     pub smtp: SmtpConfig,
     pub limits: LimitsConfig,
     pub log: LogConfig,
@@ -284,6 +285,15 @@ impl Default for RateLimitsConfig {
             org_uploads_per_hour: 50,
         }
     }
+}
+
+/// The audit log (SPEC §8).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Days entries are kept; older ones are pruned hourly, the chain staying verifiable
+    /// from the last pruned entry's hash. 0 keeps every entry.
+    pub retention_days: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

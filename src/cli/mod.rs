@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand. `main.rs` calls [`run`] and nothing else.
 
 mod admin;
+mod audit;
 mod doctor;
 mod init;
 mod serve;
@@ -34,6 +35,8 @@ enum Command {
     Doctor(doctor::DoctorArgs),
     /// Administer accounts on this installation (password-reset links)
     Admin(admin::AdminArgs),
+    /// Check the tamper-evident audit log (offline, read-only)
+    Audit(audit::AuditArgs),
     /// Print the version, API version and database schema version
     Version,
 }
@@ -72,6 +75,7 @@ pub fn run() -> ExitCode {
         Command::Init(args) => init::run(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Admin(args) => admin::run(args),
+        Command::Audit(args) => audit::run(args),
         Command::Version => version::run(),
     };
     match result {

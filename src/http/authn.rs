@@ -80,7 +80,19 @@ impl<'a> ApiExtractor<'a> for Authenticated {
     }
 }
 
+/// Authenticates the request and keeps the principal in its extensions, so the handler's
+/// `Authenticated` reuses it instead of checking the credential (and spending a use of a
+/// limited API key) a second time. For middleware that must know the caller.
+pub async fn authenticate_once(req: &mut Request) -> Result<Principal, ApiError> {
+    let principal = authenticate(req).await?;
+    req.extensions_mut().insert(principal.clone());
+    Ok(principal)
+}
+
 async fn authenticate(req: &Request) -> Result<Principal, ApiError> {
+    if let Some(known) = req.extensions().get::<Principal>() {
+        return Ok(known.clone());
+    }
     const MISSING: &str = "authentication required: send Authorization: Bearer <access token \
                            or API key>, or X-Api-Key: <API key>";
     let requested_org = requested_org(req)?;

@@ -79,7 +79,11 @@ impl<E: Endpoint> Endpoint for ConventionsEndpoint<E> {
             response.headers_mut().insert(header::ALLOW, allow);
         }
         let headers = response.headers_mut();
-        if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
+        // A replayed idempotent response already carries the id of the request that
+        // produced it, matching the `requestId` in its body.
+        if !headers.contains_key(REQUEST_ID_HEADER)
+            && let Ok(value) = HeaderValue::from_str(request_id.as_str())
+        {
             headers.insert(REQUEST_ID_HEADER, value);
         }
         headers.insert(API_VERSION_HEADER, HeaderValue::from_static(API_VERSION));

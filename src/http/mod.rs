@@ -4,15 +4,18 @@
 pub mod admin;
 pub mod allow;
 pub mod api_keys;
+pub mod audit;
 pub mod auth;
 pub mod authn;
 pub mod client_ip;
 pub mod error;
 pub mod groups;
+pub mod idempotency;
 pub mod invites;
 pub mod json_body;
 pub mod middleware;
 pub mod organizations;
+pub mod pagination;
 pub mod password_reset;
 pub mod rate_limit;
 pub mod request_id;
@@ -32,8 +35,8 @@ use poem::{Endpoint, EndpointExt, IntoResponse, Route};
 use poem_openapi::{OpenApiService, Tags};
 
 use crate::service::{
-    AdminService, ApiKeyService, GroupService, IdentityService, InviteService, OrgService,
-    RequestContext, SystemService, UserService,
+    AdminService, ApiKeyService, AuditService, GroupService, IdempotencyService, IdentityService,
+    InviteService, OrgService, RequestContext, SystemService, UserService,
 };
 use error::ApiError;
 use middleware::{Conventions, JsonBodyLimit};
@@ -62,6 +65,8 @@ pub enum ApiTags {
     Admin,
     /// API keys: credentials for scripts and integrations
     ApiKeys,
+    /// The organization's tamper-evident audit log
+    Audit,
 }
 
 /// What the HTTP layer needs from the running app.
@@ -76,6 +81,8 @@ pub struct HttpState {
     pub invites: InviteService,
     pub admin: AdminService,
     pub api_keys: ApiKeyService,
+    pub audit: AuditService,
+    pub idempotency: IdempotencyService,
     pub trusted_proxies: client_ip::TrustedProxies,
     pub rate_limits: rate_limit::RateLimits,
     pub json_body_limit: u64,
@@ -95,6 +102,7 @@ type Apis = (
     groups::DepartmentsApi,
     admin::AdminApi,
     api_keys::ApiKeysApi,
+    audit::AuditApi,
 );
 
 /// The OpenAPI service: every operation, with the document generated from the code.
@@ -140,6 +148,9 @@ pub fn api_service(state: &HttpState) -> OpenApiService<Apis, ()> {
             api_keys::ApiKeysApi {
                 keys: state.api_keys.clone(),
             },
+            audit::AuditApi {
+                audit: state.audit.clone(),
+            },
         ),
         "sealbox",
         env!("CARGO_PKG_VERSION"),
@@ -170,9 +181,12 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
     let docs = api
         .swagger_ui()
         .with(SetHeader::new().overriding(header::CONTENT_SECURITY_POLICY, ui::DOCS_CSP));
-    let api = Arc::new(api.with(JsonBodyLimit {
-        limit: state.json_body_limit,
-    }));
+    let api = Arc::new(
+        api.with(idempotency::Idempotency(state.idempotency.clone()))
+            .with(JsonBodyLimit {
+                limit: state.json_body_limit,
+            }),
+    );
     // Budgets apply to the API; /health stays free for probes and load balancers.
     let limited = Arc::new(
         api.clone()

@@ -365,7 +365,7 @@ impl IdentityService {
             self.throttle.record_failure(&[&account_key, &ip_key]);
             self.store
                 .call(move |conn| {
-                    let tx = conn.transaction()?;
+                    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                     let now = now_rfc3339();
                     let actor = user.as_ref().map(|u| u.id.to_string());
                     let org = user
@@ -406,7 +406,7 @@ impl IdentityService {
         let (user_id, org) = (user.id, user.default_org_id.map(|o| o.to_string()));
         self.store
             .call(move |conn| {
-                let tx = conn.transaction()?;
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let now = now_rfc3339();
                 start_session(
                     &tx,
@@ -507,7 +507,7 @@ impl IdentityService {
         let presented = opaque::hash(&refresh_token);
         self.store
             .call(move |conn| {
-                let tx = conn.transaction()?;
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let Some(state) = sessions::find_refresh_token(&tx, &presented)? else {
                     return Ok(Err(ServiceError::Unauthorized(
                         "the refresh token is invalid",
@@ -580,7 +580,7 @@ impl IdentityService {
         let revoked = self
             .store
             .call(move |conn| {
-                let tx = conn.transaction()?;
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let now = now_rfc3339();
                 let revoked = sessions::revoke_for_user(&tx, user, session, "revoked", &now)?;
                 if revoked {

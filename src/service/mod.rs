@@ -4,11 +4,14 @@
 pub mod access;
 pub mod admin;
 pub mod api_keys;
+pub mod audit;
 pub mod groups;
+pub mod idempotency;
 pub mod identity;
 pub mod invites;
 pub mod login_throttle;
 pub mod organizations;
+pub mod page;
 pub mod password_reset;
 pub mod system;
 pub mod users;
@@ -19,11 +22,13 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::ids::now_rfc3339;
 use crate::store::audit::AuditEntry;
-use crate::store::{Store, StoreError, audit, events};
+use crate::store::{Store, StoreError, events};
 
 pub use admin::AdminService;
 pub use api_keys::ApiKeyService;
+pub use audit::AuditService;
 pub use groups::GroupService;
+pub use idempotency::IdempotencyService;
 pub use identity::IdentityService;
 pub use invites::InviteService;
 pub use organizations::OrgService;
@@ -203,7 +208,7 @@ impl<'a> Journal<'a> {
             self.org.clone(),
         );
         entry.details = details;
-        audit::append(self.conn, &entry, &self.now)
+        crate::store::audit::append(self.conn, &entry, &self.now)
     }
 
     /// An event for webhooks, in the same transaction.

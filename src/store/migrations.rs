@@ -15,6 +15,9 @@ struct Migration {
     version: i64,
     name: &'static str,
     sql: &'static str,
+    /// Data changes SQL cannot express (hashing existing rows), run after `sql` in the
+    /// same transaction.
+    then: Option<fn(&Connection) -> rusqlite::Result<()>>,
 }
 
 const MIGRATIONS: &[Migration] = &[
@@ -22,26 +25,49 @@ const MIGRATIONS: &[Migration] = &[
         version: 1,
         name: "instance",
         sql: include_str!("migrations/0001_instance.sql"),
+        then: None,
     },
     Migration {
         version: 2,
         name: "identity",
         sql: include_str!("migrations/0002_identity.sql"),
+        then: None,
     },
     Migration {
         version: 3,
         name: "organizations",
         sql: include_str!("migrations/0003_organizations.sql"),
+        then: None,
     },
     Migration {
         version: 4,
         name: "password_resets",
         sql: include_str!("migrations/0004_password_resets.sql"),
+        then: None,
     },
     Migration {
         version: 5,
         name: "api_keys",
         sql: include_str!("migrations/0005_api_keys.sql"),
+        then: None,
+    },
+    Migration {
+        version: 6,
+        name: "audit_chain",
+        sql: include_str!("migrations/0006_audit_chain.sql"),
+        then: Some(super::audit::chain_existing),
+    },
+    Migration {
+        version: 7,
+        name: "audit_guards",
+        sql: include_str!("migrations/0007_audit_guards.sql"),
+        then: None,
+    },
+    Migration {
+        version: 8,
+        name: "idempotency",
+        sql: include_str!("migrations/0008_idempotency.sql"),
+        then: None,
     },
 ];
 
@@ -71,6 +97,9 @@ pub(super) fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> 
                 return Ok(());
             }
             tx.execute_batch(migration.sql)?;
+            if let Some(then) = migration.then {
+                then(&tx)?;
+            }
             tx.pragma_update(None, "user_version", migration.version)?;
             tx.commit()
         };
@@ -91,6 +120,38 @@ pub(super) fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Entries written before the chain existed are chained, in order, by migration 6.
+    #[test]
+    fn existing_audit_entries_are_chained_by_the_migration() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for migration in &MIGRATIONS[..5] {
+            conn.execute_batch(migration.sql).unwrap();
+            conn.pragma_update(None, "user_version", migration.version)
+                .unwrap();
+        }
+        for (n, org) in [None, Some("org-a"), Some("org-a"), None, Some("org-b")]
+            .into_iter()
+            .enumerate()
+        {
+            conn.execute(
+                "INSERT INTO audit_log (id, at, action, org_id, outcome)
+                 VALUES (?1, '2026-11-01T00:00:00.000Z', 'test.action', ?2, 'success')",
+                rusqlite::params![format!("entry-{n}"), org],
+            )
+            .unwrap();
+        }
+        run(&mut conn, Path::new(":memory:")).unwrap();
+        let reports = crate::service::audit::verify_all(&conn).unwrap();
+        let entries: Vec<(Option<&str>, u64)> = reports
+            .iter()
+            .map(|r| (r.org_id.as_deref(), r.entries))
+            .collect();
+        assert_eq!(entries, [(None, 2), (Some("org-a"), 2), (Some("org-b"), 1)]);
+        assert!(reports.iter().all(|r| r.is_valid()), "{reports:?}");
+        let refused = conn.execute("UPDATE audit_log SET action = 'x'", []);
+        assert!(refused.is_err(), "the guards are back");
+    }
 
     #[test]
     fn migrations_are_numbered_from_one_without_gaps() {

@@ -11,6 +11,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod events;
 pub mod groups;
+pub mod idempotency;
 pub mod instance;
 pub mod invites;
 pub mod organizations;

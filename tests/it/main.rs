@@ -5,10 +5,12 @@ mod support;
 
 mod admin;
 mod api_keys;
+mod audit;
 mod blob_store;
 mod cli;
 mod config_layers;
 mod http_conventions;
+mod idempotency;
 mod identity;
 mod openapi;
 mod organizations;
