@@ -1,11 +1,28 @@
 //! Cryptographic building blocks: pure functions over bytes, no I/O (SPEC §5).
 //!
-//! Everything here composes maintained crates (`aes-gcm`, `blake3`, `getrandom`); nothing
-//! implements a primitive. Secret material lives in zeroizing wrappers with redacted `Debug`.
+//! Everything here composes maintained crates (`hpke` with its X-Wing KEM, `aes-gcm`,
+//! `argon2`, `sha2`, `blake3`, `getrandom`); nothing implements a primitive. Every byte
+//! layout is in `docs/crypto.md`, with vectors in `tests/vectors/`. Secret material lives in zeroizing wrappers with redacted `Debug`.
 
+pub mod dek;
+pub mod envelope;
+pub mod format;
+pub mod kek;
 pub mod master_key;
+pub mod sealed_seed;
+pub mod sealed_value;
+pub mod user_key;
+#[cfg(test)]
+mod vectors;
 
+pub use dek::Dek;
+pub use envelope::{Envelope, EnvelopeContext, open_dek, seal_dek};
+pub use format::OpenError;
+pub use kek::{Argon2Params, InvalidArgon2Params, KEK_SALT_LEN, Kek, derive_kek};
 pub use master_key::{MasterKey, SealError};
+pub use sealed_seed::{SealedSeed, UnlockError, open_seed, seal_seed};
+pub use sealed_value::{SealedValue, ValueContext, open_value, seal_value};
+pub use user_key::{InvalidPublicKey, UserKeyPair, UserPublicKey, UserSeed};
 
 /// Fills a fresh array with bytes from the operating system's CSPRNG.
 pub fn random_bytes<const N: usize>() -> [u8; N] {

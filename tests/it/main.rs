@@ -9,6 +9,7 @@ mod audit;
 mod blob_store;
 mod cli;
 mod config_layers;
+mod crypto_vectors;
 mod http_conventions;
 mod idempotency;
 mod identity;

@@ -1,0 +1,307 @@
+"""Independent reader of sealbox's vault test vectors, written from docs/crypto.md alone.
+
+It shares no code with the Rust implementation: ML-KEM-768 comes from kyber-py, X25519,
+AES-256-GCM and Argon2id from `cryptography`, and SHA-256, SHA3-256, SHAKE256 and HMAC
+(for HKDF) from the standard library. It checks the X-Wing draft's vectors, then derives,
+opens and reseals everything in vault.json, and exits non-zero on the first mismatch.
+
+Usage: python tests/vectors/decode.py [vector directory]   (default: this file's directory)
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import sys
+import uuid
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.asymmetric.x25519 import (
+    X25519PrivateKey,
+    X25519PublicKey,
+)
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from kyber_py.ml_kem import ML_KEM_768
+
+FORMAT_V1 = b"\x01"
+ML_KEM_PK_LEN = 1184
+ML_KEM_CT_LEN = 1088
+ENC_LEN = 1120
+XWING_LABEL = b"\\.//^\\"
+SUITE_ID = b"HPKE" + bytes.fromhex("647a") + bytes.fromhex("0001") + bytes.fromhex("0002")
+
+
+class Mismatch(Exception):
+    pass
+
+
+def expect(what, actual, expected):
+    if actual != expected:
+        shown = lambda v: v.hex() if isinstance(v, (bytes, bytearray)) else repr(v)
+        raise Mismatch(f"{what}: got {shown(actual)}, expected {shown(expected)}")
+
+
+def h(text):
+    return bytes.fromhex(text)
+
+
+def be16(n):
+    return n.to_bytes(2, "big")
+
+
+def ctx(label, *fields):
+    out = label.encode("ascii")
+    for field in fields:
+        out += be16(len(field)) + field
+    return out
+
+
+def uuid_bytes(text):
+    return uuid.UUID(text).bytes
+
+
+# --- X-Wing (draft-connolly-cfrg-xwing-kem-06) -------------------------------------------
+
+
+def x25519(scalar, point):
+    key = X25519PrivateKey.from_private_bytes(scalar)
+    return key.exchange(X25519PublicKey.from_public_bytes(point))
+
+
+def x25519_base(scalar):
+    key = X25519PrivateKey.from_private_bytes(scalar)
+    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def xwing_expand(seed):
+    e = hashlib.shake_256(seed).digest(96)
+    ek_m, dk_m = ML_KEM_768.key_derive(e[0:64])  # d = e[0:32], z = e[32:64]
+    sk_x = e[64:96]
+    return ek_m, dk_m, sk_x, x25519_base(sk_x)
+
+
+def xwing_public_key(seed):
+    ek_m, _, _, pk_x = xwing_expand(seed)
+    return ek_m + pk_x
+
+
+def xwing_combiner(ss_m, ss_x, ct_x, pk_x):
+    return hashlib.sha3_256(ss_m + ss_x + ct_x + pk_x + XWING_LABEL).digest()
+
+
+def xwing_encapsulate(pk, eseed):
+    ek_m, pk_x = pk[:ML_KEM_PK_LEN], pk[ML_KEM_PK_LEN:]
+    ek_x = eseed[32:64]
+    ct_x = x25519_base(ek_x)
+    ss_x = x25519(ek_x, pk_x)
+    # Encaps_internal with the given m: kyber-py returns (K, c).
+    ss_m, ct_m = ML_KEM_768._encaps_internal(ek_m, eseed[0:32])
+    return xwing_combiner(ss_m, ss_x, ct_x, pk_x), ct_m + ct_x
+
+
+def xwing_decapsulate(seed, ct):
+    _, dk_m, sk_x, pk_x = xwing_expand(seed)
+    ct_m, ct_x = ct[:ML_KEM_CT_LEN], ct[ML_KEM_CT_LEN:]
+    ss_m = ML_KEM_768.decaps(dk_m, ct_m)
+    ss_x = x25519(sk_x, ct_x)
+    return xwing_combiner(ss_m, ss_x, ct_x, pk_x)
+
+
+# --- HPKE (RFC 9180) base mode key schedule, HKDF-SHA256 ------------------------------------
+
+
+def labeled_extract(salt, label, ikm):
+    return hmac.new(salt, b"HPKE-v1" + SUITE_ID + label + ikm, hashlib.sha256).digest()
+
+
+def labeled_expand(prk, label, info, length):
+    labeled_info = be16(length) + b"HPKE-v1" + SUITE_ID + label + info
+    out, block, counter = b"", b"", 1
+    while len(out) < length:
+        block = hmac.new(prk, block + labeled_info + bytes([counter]), hashlib.sha256).digest()
+        out += block
+        counter += 1
+    return out[:length]
+
+
+def hpke_key_and_nonce(shared_secret, info):
+    psk_id_hash = labeled_extract(b"", b"psk_id_hash", b"")
+    info_hash = labeled_extract(b"", b"info_hash", info)
+    context = b"\x00" + psk_id_hash + info_hash
+    secret = labeled_extract(shared_secret, b"secret", b"")
+    key = labeled_expand(secret, b"key", context, 32)
+    base_nonce = labeled_expand(secret, b"base_nonce", context, 12)
+    return key, base_nonce
+
+
+# --- Checks ---------------------------------------------------------------------------------
+
+
+def check_xwing(path):
+    doc = json.loads(path.read_text())
+    for i, v in enumerate(doc["vectors"]):
+        seed, pk = h(v["seed"]), h(v["pk"])
+        expect(f"xwing[{i}] sk", h(v["sk"]), seed)
+        expect(f"xwing[{i}] pk", xwing_public_key(seed), pk)
+        ss, ct = xwing_encapsulate(pk, h(v["eseed"]))
+        expect(f"xwing[{i}] ct", ct, h(v["ct"]))
+        expect(f"xwing[{i}] ss", ss, h(v["ss"]))
+        expect(f"xwing[{i}] decapsulated ss", xwing_decapsulate(seed, ct), h(v["ss"]))
+    return len(doc["vectors"])
+
+
+def aes_gcm_open(key, nonce, ciphertext, aad, what):
+    try:
+        return AESGCM(key).decrypt(nonce, ciphertext, aad)
+    except InvalidTag:
+        raise Mismatch(f"{what}: AES-GCM tag does not verify") from None
+
+
+def refuses(key, nonce, ciphertext, aad):
+    try:
+        AESGCM(key).decrypt(nonce, ciphertext, aad)
+    except InvalidTag:
+        return True
+    return False
+
+
+def open_aes_box(key, aad, sealed, what):
+    expect(f"{what} version byte", sealed[:1], FORMAT_V1)
+    nonce, ciphertext = sealed[1:13], sealed[13:]
+    return nonce, aes_gcm_open(key, nonce, ciphertext, aad, what)
+
+
+def check_user(user):
+    name = user["name"]
+    seed, pk = h(user["seed"]), h(user["public_key"])
+    user_id = uuid_bytes(user["user_id"])
+
+    # Key pair from the seed, the halves (ML-KEM first), the fingerprint.
+    expect(f"{name} public key", xwing_public_key(seed), pk)
+    expect(f"{name} ML-KEM part", pk[:ML_KEM_PK_LEN], h(user["public_key_ml_kem_768"]))
+    expect(f"{name} X25519 part", pk[ML_KEM_PK_LEN:], h(user["public_key_x25519"]))
+    expect(f"{name} publicKeyKyberB64", base64.b64encode(pk[:ML_KEM_PK_LEN]).decode(),
+           user["public_key_kyber_b64"])
+    expect(f"{name} publicKeyB64", base64.b64encode(pk[ML_KEM_PK_LEN:]).decode(),
+           user["public_key_b64"])
+    fingerprint = hashlib.sha256(b"sealbox/v1/fingerprint" + pk).digest()[:16].hex()
+    expect(f"{name} fingerprint", fingerprint, user["fingerprint"])
+
+    # KEK: Argon2id over the secret's UTF-8 bytes as given.
+    kek_doc = user["kek"]
+    secret = kek_doc["secret_utf8"].encode("utf-8")
+    expect(f"{name} secret bytes", secret, h(kek_doc["secret"]))
+    params = kek_doc["argon2"]
+    kek = Argon2id(
+        salt=h(kek_doc["salt"]),
+        length=32,
+        iterations=params["t_cost"],
+        lanes=params["p_cost"],
+        memory_cost=params["m_cost_kib"],
+    ).derive(secret)
+    expect(f"{name} KEK", kek, h(kek_doc["kek"]))
+
+    # Sealed seed: 61 bytes, opened with the derived KEK and the user-bound AAD.
+    sealed_doc = user["sealed_seed"]
+    sealed = h(sealed_doc["sealed"])
+    expect(f"{name} sealed seed length", len(sealed), 61)
+    aad = ctx("sealbox/v1/user-key", user_id)
+    expect(f"{name} sealed seed AAD", aad, h(sealed_doc["aad"]))
+    nonce, opened = open_aes_box(kek, aad, sealed, f"{name} sealed seed")
+    expect(f"{name} sealed seed nonce", nonce, h(sealed_doc["nonce"]))
+    expect(f"{name} opened seed", opened, seed)
+    expect(f"{name} resealed seed", FORMAT_V1 + nonce + AESGCM(kek).encrypt(nonce, seed, aad),
+           sealed)
+    # A wrong secret must not open it.
+    wrong = Argon2id(salt=h(kek_doc["salt"]), length=32, iterations=params["t_cost"],
+                     lanes=params["p_cost"], memory_cost=params["m_cost_kib"]).derive(secret + b"!")
+    if not refuses(wrong, nonce, sealed[13:], aad):
+        raise Mismatch(f"{name}: a wrong secret opened the sealed seed")
+    return seed
+
+
+def check_envelope(envelope, seeds, users_by_name, dek):
+    recipient = envelope["recipient"]
+    seed = seeds[recipient]
+    user = users_by_name[recipient]
+    expect(f"envelope to {recipient} recipient id", envelope["recipient_id"], user["user_id"])
+    info = ctx(
+        "sealbox/v1/envelope",
+        envelope["kind"].encode("ascii"),
+        uuid_bytes(envelope["object_id"]),
+        uuid_bytes(envelope["recipient_id"]),
+    )
+    expect(f"envelope to {recipient} info", info, h(envelope["info"]))
+
+    sealed = h(envelope["envelope"])
+    expect(f"envelope to {recipient} length", len(sealed), 1169)
+    expect(f"envelope to {recipient} version byte", sealed[:1], FORMAT_V1)
+    enc, ciphertext = sealed[1:1 + ENC_LEN], sealed[1 + ENC_LEN:]
+
+    # Open: decapsulate with the recipient's seed, HPKE key schedule, AES-256-GCM.
+    shared_secret = xwing_decapsulate(seed, enc)
+    expect(f"envelope to {recipient} shared secret", shared_secret, h(envelope["shared_secret"]))
+    key, base_nonce = hpke_key_and_nonce(shared_secret, info)
+    opened = aes_gcm_open(key, base_nonce, ciphertext, b"", f"envelope to {recipient}")
+    expect(f"envelope to {recipient} DEK", opened, dek)
+
+    # Reseal from the given randomness: the same bytes.
+    ss, enc2 = xwing_encapsulate(h(user["public_key"]), h(envelope["eseed"]))
+    key2, nonce2 = hpke_key_and_nonce(ss, info)
+    resealed = FORMAT_V1 + enc2 + AESGCM(key2).encrypt(nonce2, dek, b"")
+    expect(f"envelope to {recipient} resealed", resealed, sealed)
+
+    # Another recipient's id in info must not open it.
+    other = ctx("sealbox/v1/envelope", envelope["kind"].encode("ascii"),
+                uuid_bytes(envelope["object_id"]), uuid.uuid4().bytes)
+    other_key, other_nonce = hpke_key_and_nonce(shared_secret, other)
+    if not refuses(other_key, other_nonce, ciphertext, b""):
+        raise Mismatch(f"envelope to {recipient} opened with another recipient id")
+
+
+def check_value(value, dek):
+    what = f"value {value['kind']} v{value['version']}"
+    aad = ctx(
+        "sealbox/v1/value",
+        value["kind"].encode("ascii"),
+        uuid_bytes(value["object_id"]),
+        value["version"].to_bytes(8, "big"),
+    )
+    expect(f"{what} AAD", aad, h(value["aad"]))
+    sealed = h(value["sealed"])
+    nonce, opened = open_aes_box(dek, aad, sealed, what)
+    expect(f"{what} nonce", nonce, h(value["nonce"]))
+    plaintext = value["plaintext_utf8"].encode("utf-8")
+    expect(f"{what} plaintext", opened, plaintext)
+    expect(f"{what} length", len(sealed), len(plaintext) + 29)
+    expect(f"{what} resealed", FORMAT_V1 + nonce + AESGCM(dek).encrypt(nonce, plaintext, aad),
+           sealed)
+
+
+def main():
+    directory = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent
+    try:
+        xwing_count = check_xwing(directory / "xwing-draft-06.json")
+        doc = json.loads((directory / "vault.json").read_text())
+        dek = h(doc["dek"])
+        users_by_name = {u["name"]: u for u in doc["users"]}
+        seeds = {u["name"]: check_user(u) for u in doc["users"]}
+        for envelope in doc["envelopes"]:
+            check_envelope(envelope, seeds, users_by_name, dek)
+        for value in doc["values"]:
+            check_value(value, dek)
+    except Mismatch as mismatch:
+        print(f"MISMATCH: {mismatch}", file=sys.stderr)
+        return 1
+    print(
+        f"ok: {xwing_count} X-Wing draft vectors, {len(doc['users'])} users, "
+        f"{len(doc['envelopes'])} envelopes, {len(doc['values'])} values"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
