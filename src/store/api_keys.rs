@@ -3,6 +3,8 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::CachedQuery as _;
+
 use super::StoreError;
 use crate::ids::{ApiKeyId, OrgId, UserId};
 
@@ -87,7 +89,7 @@ pub fn insert(conn: &Connection, key: &ApiKey, key_hash: &[u8; 32]) -> Result<()
 /// The key with this hash, in whatever state; authentication judges the state.
 pub fn find_by_hash(conn: &Connection, key_hash: &[u8; 32]) -> Result<Option<ApiKey>, StoreError> {
     Ok(conn
-        .query_row(
+        .query_row_cached(
             &format!("SELECT {COLUMNS} FROM api_keys WHERE key_hash = ?1"),
             [key_hash.as_slice()],
             from_row,
@@ -102,7 +104,7 @@ pub fn find_for_owner(
     id: ApiKeyId,
 ) -> Result<Option<ApiKey>, StoreError> {
     Ok(conn
-        .query_row(
+        .query_row_cached(
             &format!(
                 "SELECT {COLUMNS} FROM api_keys WHERE org_id = ?1 AND user_id = ?2 AND id = ?3"
             ),
@@ -118,7 +120,7 @@ pub fn list_for_owner(
     org: OrgId,
     user: UserId,
 ) -> Result<Vec<ApiKey>, StoreError> {
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM api_keys
          WHERE org_id = ?1 AND user_id = ?2 AND revoked_at IS NULL
          ORDER BY created_at DESC, id DESC"

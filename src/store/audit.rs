@@ -14,6 +14,8 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::CachedQuery as _;
+
 use super::StoreError;
 
 /// The hash that precedes the first entry of a chain.
@@ -185,7 +187,7 @@ fn advance_head(conn: &Connection, chain: &str, seq: i64, hash: &str) -> rusqlit
 /// The state of one chain, if it has ever had an entry.
 pub fn chain_state(conn: &Connection, chain: &str) -> Result<Option<ChainState>, StoreError> {
     Ok(conn
-        .query_row(
+        .query_row_cached(
             "SELECT chain, head_seq, head_hash, anchor_seq, anchor_hash
              FROM audit_chains WHERE chain = ?1",
             [chain],
@@ -196,7 +198,7 @@ pub fn chain_state(conn: &Connection, chain: &str) -> Result<Option<ChainState>,
 
 /// Every chain, the instance chain (`""`) first.
 pub fn chains(conn: &Connection) -> Result<Vec<ChainState>, StoreError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT chain, head_seq, head_hash, anchor_seq, anchor_hash
          FROM audit_chains ORDER BY chain",
     )?;
@@ -207,7 +209,7 @@ pub fn chains(conn: &Connection) -> Result<Vec<ChainState>, StoreError> {
 /// The organizations (`None`: the instance) that have entries but no chain state: rows
 /// inserted behind the log's back, or a chain whose state was deleted.
 pub fn orgs_without_chain(conn: &Connection) -> Result<Vec<Option<String>>, StoreError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT DISTINCT org_id FROM audit_log
          WHERE COALESCE(org_id, '') NOT IN (SELECT chain FROM audit_chains)",
     )?;
@@ -255,7 +257,7 @@ pub fn walk_chain(
     chain: &str,
     mut each: impl FnMut(StoredEntry) -> bool,
 ) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {ENTRY_COLUMNS} FROM audit_log
          WHERE org_id IS ?1 ORDER BY seq"
     ))?;
@@ -308,7 +310,7 @@ pub fn list_for_org(
     // `After` reads the oldest entries past the cursor, then flips them to newest first,
     // so paging forward never skips entries between the cursor and the newest one.
     let order = if after.is_some() { "ASC" } else { "DESC" };
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {ENTRY_COLUMNS} FROM audit_log
          WHERE org_id = ?1
            AND (?2 IS NULL OR action = ?2)
@@ -344,7 +346,7 @@ pub fn list_for_org(
 /// The `seq` of an organization's entry, for turning a cursor id into a position.
 pub fn seq_of(conn: &Connection, org_id: &str, entry_id: &str) -> Result<Option<i64>, StoreError> {
     Ok(conn
-        .query_row(
+        .query_row_cached(
             "SELECT seq FROM audit_log WHERE id = ?1 AND org_id = ?2",
             [entry_id, org_id],
             |row| row.get(0),
@@ -360,7 +362,7 @@ pub fn prune_before(conn: &Connection, cutoff: &str) -> Result<usize, StoreError
     for chain in chains(conn)? {
         let org = (!chain.chain.is_empty()).then_some(chain.chain.as_str());
         let last: Option<(i64, String)> = conn
-            .query_row(
+            .query_row_cached(
                 "SELECT seq, hash FROM audit_log WHERE org_id IS ?1 AND at < ?2
                  ORDER BY seq DESC LIMIT 1",
                 params![org, cutoff],
@@ -384,7 +386,7 @@ pub fn prune_before(conn: &Connection, cutoff: &str) -> Result<usize, StoreError
 pub(super) fn chain_existing(conn: &Connection) -> rusqlite::Result<()> {
     let mut entries = Vec::new();
     {
-        let mut stmt = conn.prepare(&format!(
+        let mut stmt = conn.prepare_cached(&format!(
             "SELECT {ENTRY_COLUMNS} FROM audit_log ORDER BY seq"
         ))?;
         let rows = stmt.query_map([], entry_from_row)?;

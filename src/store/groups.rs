@@ -3,6 +3,8 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::CachedQuery as _;
+
 use super::StoreError;
 use crate::ids::{GroupId, OrgId, UserId};
 
@@ -93,7 +95,7 @@ fn replace_members(conn: &Connection, group: &Group, now: &str) -> Result<(), St
         "DELETE FROM member_group_members WHERE group_id = ?1 AND user_id NOT IN (SELECT value FROM json_each(?2))",
         params![group.id, serde_json::to_string(&group.member_ids).expect("ids serialize")],
     )?;
-    let mut insert = conn.prepare(
+    let mut insert = conn.prepare_cached(
         "INSERT OR IGNORE INTO member_group_members (group_id, org_id, user_id, added_at)
          VALUES (?1, ?2, ?3, ?4)",
     )?;
@@ -104,7 +106,7 @@ fn replace_members(conn: &Connection, group: &Group, now: &str) -> Result<(), St
 }
 
 fn load_members(conn: &Connection, group: &mut Group) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT user_id FROM member_group_members WHERE group_id = ?1 ORDER BY added_at, user_id",
     )?;
     group.member_ids = stmt
@@ -120,7 +122,7 @@ pub fn find_for_org(
     id: GroupId,
 ) -> Result<Option<Group>, StoreError> {
     let group = conn
-        .query_row(
+        .query_row_cached(
             &format!(
                 "SELECT {COLUMNS} FROM member_groups WHERE org_id = ?1 AND kind = ?2 AND id = ?3"
             ),
@@ -140,7 +142,7 @@ pub fn list_for_org(
     org: OrgId,
     kind: GroupKind,
 ) -> Result<Vec<Group>, StoreError> {
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM member_groups WHERE org_id = ?1 AND kind = ?2 ORDER BY name_key, id"
     ))?;
     let mut groups: Vec<Group> = stmt

@@ -3,6 +3,8 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::CachedQuery as _;
+
 use super::{StoreError, conflict_on_unique};
 
 /// What a request carrying an idempotency key finds.
@@ -28,7 +30,7 @@ pub fn claim(
     expires_at: &str,
 ) -> Result<Claim, StoreError> {
     let existing = conn
-        .query_row(
+        .query_row_cached(
             "SELECT fingerprint, state = 'done', status, response FROM idempotency_keys
              WHERE principal = ?1 AND key = ?2 AND expires_at > ?3",
             params![principal, key, now],

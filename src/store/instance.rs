@@ -2,6 +2,8 @@
 
 use rusqlite::Connection;
 
+use super::CachedQuery as _;
+
 use super::StoreError;
 
 /// The identity of this installation.
@@ -14,7 +16,7 @@ pub struct Instance {
 }
 
 pub fn get(conn: &Connection) -> Result<Instance, StoreError> {
-    Ok(conn.query_row(
+    Ok(conn.query_row_cached(
         "SELECT id, created_at FROM instance WHERE singleton = 1",
         [],
         |row| {

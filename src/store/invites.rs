@@ -3,6 +3,8 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::CachedQuery as _;
+
 use super::StoreError;
 use super::users::email_key;
 use crate::ids::{InviteId, OrgId, UserId};
@@ -63,7 +65,7 @@ pub fn find_by_token(
     token_hash: &[u8; 32],
 ) -> Result<Option<Invite>, StoreError> {
     Ok(conn
-        .query_row(
+        .query_row_cached(
             &format!("SELECT {COLUMNS} FROM invites WHERE token_hash = ?1"),
             [token_hash.as_slice()],
             from_row,
@@ -91,7 +93,7 @@ pub fn list_open_for_org(
     org: OrgId,
     now: &str,
 ) -> Result<Vec<Invite>, StoreError> {
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM invites
          WHERE org_id = ?1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ?2
          ORDER BY created_at DESC, id DESC"

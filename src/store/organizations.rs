@@ -2,6 +2,8 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::CachedQuery as _;
+
 use super::StoreError;
 use crate::ids::{OrgId, UserId};
 
@@ -83,7 +85,7 @@ pub fn insert(
 
 pub fn slug_taken(conn: &Connection, slug: &str) -> Result<bool, StoreError> {
     Ok(conn
-        .query_row(
+        .query_row_cached(
             "SELECT 1 FROM organizations WHERE slug = ?1",
             [slug],
             |_| Ok(()),
@@ -94,7 +96,7 @@ pub fn slug_taken(conn: &Connection, slug: &str) -> Result<bool, StoreError> {
 
 pub fn find(conn: &Connection, id: OrgId) -> Result<Option<Organization>, StoreError> {
     Ok(conn
-        .query_row(
+        .query_row_cached(
             &format!("SELECT {ORG_COLUMNS} FROM organizations WHERE id = ?1"),
             [id],
             org_from_row,
@@ -104,7 +106,7 @@ pub fn find(conn: &Connection, id: OrgId) -> Result<Option<Organization>, StoreE
 
 /// Every organization of the instance, oldest first (instance admins only).
 pub fn list_all(conn: &Connection) -> Result<Vec<(Organization, i64)>, StoreError> {
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {ORG_COLUMNS},
                 (SELECT count(*) FROM memberships m WHERE m.org_id = o.id AND m.status = 'active')
          FROM organizations o ORDER BY created_at, id"
@@ -173,7 +175,7 @@ pub fn member_access(
     user: UserId,
 ) -> Result<Option<MemberAccess>, StoreError> {
     Ok(conn
-        .query_row(
+        .query_row_cached(
             "SELECT m.role, m.status, o.status
              FROM memberships m JOIN organizations o ON o.id = m.org_id
              WHERE m.org_id = ?1 AND m.user_id = ?2",
@@ -191,7 +193,7 @@ pub fn member_access(
 
 /// The organizations `user` belongs to, oldest membership first.
 pub fn memberships_of(conn: &Connection, user: UserId) -> Result<Vec<Membership>, StoreError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT o.id, o.name, o.status, m.role, m.status
          FROM memberships m JOIN organizations o ON o.id = m.org_id
          WHERE m.user_id = ?1
@@ -226,7 +228,7 @@ fn member_from_row(row: &Row<'_>) -> rusqlite::Result<Member> {
 
 /// The members of `org`, in the order they joined.
 pub fn members(conn: &Connection, org: OrgId) -> Result<Vec<Member>, StoreError> {
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {MEMBER_COLUMNS} FROM memberships m JOIN users u ON u.id = m.user_id
          WHERE m.org_id = ?1 ORDER BY m.created_at, u.id"
     ))?;
@@ -240,7 +242,7 @@ pub fn find_member(
     user: UserId,
 ) -> Result<Option<Member>, StoreError> {
     Ok(conn
-        .query_row(
+        .query_row_cached(
             &format!(
                 "SELECT {MEMBER_COLUMNS} FROM memberships m JOIN users u ON u.id = m.user_id
                  WHERE m.org_id = ?1 AND m.user_id = ?2"
@@ -274,7 +276,7 @@ pub fn remove_member(conn: &Connection, org: OrgId, user: UserId) -> Result<bool
 
 /// Active members of `org` holding the owner role.
 pub fn count_active_owners(conn: &Connection, org: OrgId) -> Result<i64, StoreError> {
-    Ok(conn.query_row(
+    Ok(conn.query_row_cached(
         "SELECT count(*) FROM memberships m JOIN users u ON u.id = m.user_id
          WHERE m.org_id = ?1 AND m.role = 'owner' AND m.status = 'active' AND u.status = 'active'",
         [org],
@@ -284,7 +286,7 @@ pub fn count_active_owners(conn: &Connection, org: OrgId) -> Result<i64, StoreEr
 
 /// Members of `org` holding the custom role `role`.
 pub fn count_with_role(conn: &Connection, org: OrgId, role: &str) -> Result<i64, StoreError> {
-    Ok(conn.query_row(
+    Ok(conn.query_row_cached(
         "SELECT count(*) FROM memberships WHERE org_id = ?1 AND role = ?2",
         params![org, role],
         |row| row.get(0),

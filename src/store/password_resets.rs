@@ -3,6 +3,8 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::CachedQuery as _;
+
 use super::StoreError;
 use crate::ids::UserId;
 
@@ -71,7 +73,7 @@ pub fn find_valid(
     now: &str,
 ) -> Result<Option<Redeemable>, StoreError> {
     Ok(conn
-        .query_row(
+        .query_row_cached(
             "SELECT t.user_id, t.purpose FROM password_reset_tokens t
              JOIN users u ON u.id = t.user_id
              WHERE t.token_hash = ?1 AND t.used_at IS NULL AND t.expires_at > ?2
@@ -90,7 +92,7 @@ pub fn take_valid(
     now: &str,
 ) -> Result<Option<Redeemable>, StoreError> {
     Ok(conn
-        .query_row(
+        .query_row_cached(
             "UPDATE password_reset_tokens SET used_at = ?2
              WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?2
                AND user_id IN (SELECT id FROM users WHERE status = 'active')

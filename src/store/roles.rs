@@ -3,6 +3,8 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::CachedQuery as _;
+
 use super::StoreError;
 use crate::ids::{OrgId, RoleId};
 
@@ -60,7 +62,7 @@ pub fn insert(conn: &Connection, role: &Role) -> Result<(), StoreError> {
 
 pub fn find_for_org(conn: &Connection, org: OrgId, id: RoleId) -> Result<Option<Role>, StoreError> {
     Ok(conn
-        .query_row(
+        .query_row_cached(
             &format!("SELECT {COLUMNS} FROM roles WHERE org_id = ?1 AND id = ?2"),
             params![org, id],
             from_row,
@@ -69,7 +71,7 @@ pub fn find_for_org(conn: &Connection, org: OrgId, id: RoleId) -> Result<Option<
 }
 
 pub fn list_for_org(conn: &Connection, org: OrgId) -> Result<Vec<Role>, StoreError> {
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM roles WHERE org_id = ?1 ORDER BY name_key, id"
     ))?;
     let rows = stmt.query_map([org], from_row)?;

@@ -3,6 +3,8 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::CachedQuery as _;
+
 use super::StoreError;
 use crate::ids::{SessionId, UserId};
 
@@ -69,7 +71,7 @@ pub fn find_refresh_token(
     hash: &[u8; 32],
 ) -> Result<Option<RefreshTokenState>, StoreError> {
     Ok(conn
-        .query_row(
+        .query_row_cached(
             "SELECT s.id, s.user_id, t.expires_at, t.used_at IS NOT NULL, s.revoked_at IS NOT NULL
              FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
              WHERE t.token_hash = ?1",
@@ -141,7 +143,7 @@ pub fn revoke_all_for_user(
     reason: &str,
     now: &str,
 ) -> Result<Vec<SessionId>, StoreError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "UPDATE sessions SET revoked_at = ?3, revoked_reason = ?4
          WHERE user_id = ?1 AND revoked_at IS NULL AND id IS NOT ?2
          RETURNING id",
@@ -152,7 +154,7 @@ pub fn revoke_all_for_user(
 
 /// `user`'s sessions that are not revoked, most recently used first.
 pub fn list_active_for_user(conn: &Connection, user: UserId) -> Result<Vec<Session>, StoreError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT id, user_id, created_at, last_seen_at, ip, user_agent FROM sessions
          WHERE user_id = ?1 AND revoked_at IS NULL
          ORDER BY last_seen_at DESC, id DESC",
@@ -178,7 +180,7 @@ pub fn active_principal(
     session: SessionId,
 ) -> Result<Option<bool>, StoreError> {
     Ok(conn
-        .query_row(
+        .query_row_cached(
             "SELECT u.is_instance_admin FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.id = ?1 AND s.user_id = ?2 AND s.revoked_at IS NULL AND u.status = 'active'",
             params![session, user],

@@ -2,6 +2,8 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::CachedQuery as _;
+
 use super::StoreError;
 use crate::auth::opaque;
 
@@ -18,7 +20,7 @@ pub fn replace_token(conn: &Connection, hash: &[u8; 32], now: &str) -> Result<()
 /// Whether `hash` is the current setup token's (compared in constant time).
 pub fn token_matches(conn: &Connection, hash: &[u8; 32]) -> Result<bool, StoreError> {
     let stored: Option<Vec<u8>> = conn
-        .query_row(
+        .query_row_cached(
             "SELECT token_hash FROM setup_tokens WHERE singleton = 1",
             [],
             |row| row.get(0),

@@ -2,6 +2,8 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::CachedQuery as _;
+
 use super::StoreError;
 use crate::ids::{OrgId, UserId};
 
@@ -93,7 +95,7 @@ pub fn insert(conn: &Connection, user: &NewUser<'_>) -> Result<(), StoreError> {
 
 pub fn find(conn: &Connection, id: UserId) -> Result<Option<User>, StoreError> {
     Ok(conn
-        .query_row(
+        .query_row_cached(
             &format!("SELECT {COLUMNS} FROM users WHERE id = ?1"),
             [id],
             from_row,
@@ -107,7 +109,7 @@ pub fn find_with_password(
     email: &str,
 ) -> Result<Option<(User, Option<String>)>, StoreError> {
     Ok(conn
-        .query_row(
+        .query_row_cached(
             &format!("SELECT {COLUMNS}, password_hash FROM users WHERE email_key = ?1"),
             [email_key(email)],
             |row| Ok((from_row(row)?, row.get(9)?)),
@@ -116,7 +118,7 @@ pub fn find_with_password(
 }
 
 pub fn count(conn: &Connection) -> Result<i64, StoreError> {
-    Ok(conn.query_row("SELECT count(*) FROM users", [], |row| row.get(0))?)
+    Ok(conn.query_row_cached("SELECT count(*) FROM users", [], |row| row.get(0))?)
 }
 
 /// What a profile update changes; `None` leaves a field alone.
@@ -171,7 +173,7 @@ pub fn search_colleagues(
             .replace('%', "\\%")
             .replace('_', "\\_")
     );
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM users
          WHERE status = 'active'
            AND id IN (SELECT theirs.user_id FROM memberships mine
@@ -212,7 +214,7 @@ pub fn set_password_hash(
 
 pub fn find_by_email(conn: &Connection, email: &str) -> Result<Option<User>, StoreError> {
     Ok(conn
-        .query_row(
+        .query_row_cached(
             &format!("SELECT {COLUMNS} FROM users WHERE email_key = ?1"),
             [email_key(email)],
             from_row,
@@ -223,7 +225,7 @@ pub fn find_by_email(conn: &Connection, email: &str) -> Result<Option<User>, Sto
 /// The user's password hash, if they have set a password.
 pub fn password_hash(conn: &Connection, id: UserId) -> Result<Option<String>, StoreError> {
     Ok(conn
-        .query_row(
+        .query_row_cached(
             "SELECT password_hash FROM users WHERE id = ?1",
             [id],
             |row| row.get(0),

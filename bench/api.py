@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Requests per second and latency of authenticated API calls, beside `GET /health`.
+
+Starts the release binary on a fresh data directory (plain HTTP on loopback, rate limits
+raised out of the way), creates the first admin and an API key, then runs `wrk` (Debian
+package `wrk`) at 64 connections against:
+
+  GET /health                  the reference: routing, middleware, no authentication
+  GET /v1/me with an API key   checksum, SHA-256 lookup, allowlist/expiry/owner checks
+  GET /v1/me with a JWT        HS256 verification and the session check
+
+and prints them side by side. The goal (issue 4): authenticated /v1/me at no less than
+half the requests per second of /health in the same run.
+
+    bench/api.py [--duration 10] [--connections 64] [--threads 2] [--no-build]
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BINARY = os.path.join(ROOT, "target", "release", "sealbox")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per run")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--no-build", action="store_true", help="use the existing release binary")
+    args = parser.parse_args()
+
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: apt-get install wrk")
+    if not args.no_build:
+        subprocess.run(["cargo", "build", "--release", "--locked", "--quiet"], cwd=ROOT, check=True)
+
+    with tempfile.TemporaryDirectory(prefix="sealbox-bench-") as work:
+        server, url, setup_token = start_server(work)
+        try:
+            jwt, api_key = credentials(url, setup_token)
+            runs = [
+                ("GET /health", "/health", {}),
+                ("GET /v1/me (API key)", "/v1/me", {"X-Api-Key": api_key}),
+                ("GET /v1/me (JWT)", "/v1/me", {"Authorization": f"Bearer {jwt}"}),
+            ]
+            results = []
+            for label, path, headers in runs:
+                check(url + path, headers)
+                results.append((label, wrk(url + path, headers, args)))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+    print_table(results, args)
+    reference = results[0][1]["rps"]
+    worst = min(r["rps"] for _, r in results[1:])
+    print(f"\nauthenticated / health: {worst / reference:.2f} (goal: at least 0.50)")
+
+
+def start_server(work):
+    config = os.path.join(work, "config.toml")
+    with open(config, "w") as f:
+        f.write(
+            f"""
+[server]
+listen = "127.0.0.1:0"
+[storage]
+data_dir = "{os.path.join(work, 'data')}"
+[tls]
+mode = "off"
+[rate_limits]
+per_ip_per_minute = 100000000
+per_token_per_minute = 100000000
+per_api_key_per_minute = 100000000
+[log]
+level = "warn"
+"""
+        )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEALBOX_")}
+    server = subprocess.Popen(
+        [BINARY, "serve", "--config", config],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    url, token = None, None
+    for line in server.stdout:
+        if " serving " in line and url is None:
+            url = line.split()[-1]
+        match = re.search(r"setup token:\s+(\S+)", line)
+        if match:
+            token = match.group(1)
+            break
+    if not url or not token:
+        server.kill()
+        sys.exit("the server did not print its URL and setup token")
+    return server, url, token
+
+
+def post(url, body, token=None):
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request) as response:
+        return json.load(response)
+
+
+def credentials(url, setup_token):
+    pair = post(
+        f"{url}/v1/setup",
+        {
+            "token": setup_token,
+            "email": "bench@example.com",
+            "password": "bench-password-long-enough",
+            "displayName": "Bench",
+            "organizationName": "Bench",
+        },
+    )
+    jwt = pair["accessToken"]
+    key = post(f"{url}/v1/api-keys", {"name": "bench"}, jwt)["key"]
+    return jwt, key
+
+
+def check(url, headers):
+    request = urllib.request.Request(url, headers=headers)
+    with urllib.request.urlopen(request) as response:
+        assert response.status == 200, (url, response.status)
+
+
+def wrk(url, headers, args):
+    command = ["wrk", "--latency", "-t", str(args.threads), "-c", str(args.connections),
+               "-d", f"{args.duration}s"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    output = subprocess.run(command + [url], capture_output=True, text=True, check=True).stdout
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if non_2xx:
+        sys.exit(f"{url}: {non_2xx.group(1)} failed responses\n{output}")
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50": latency(output, "50%"),
+        "p99": latency(output, "99%"),
+    }
+
+
+def latency(output, percentile):
+    match = re.search(rf"^\s+{re.escape(percentile)}\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+    value, unit = float(match.group(1)), match.group(2)
+    return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def print_table(results, args):
+    print(f"wrk, {args.connections} connections, {args.threads} threads, {args.duration} s each, "
+          f"{os.cpu_count()} cores shared by server and wrk\n")
+    print(f"{'':24} {'req/s':>10} {'vs /health':>11} {'p50 ms':>8} {'p99 ms':>8}")
+    reference = results[0][1]["rps"]
+    for label, r in results:
+        print(f"{label:24} {r['rps']:>10.0f} {r['rps'] / reference:>10.2f}x {r['p50']:>8.2f} {r['p99']:>8.2f}")
+
+
+if __name__ == "__main__":
+    main()
