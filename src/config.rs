@@ -100,7 +100,7 @@ pub struct StorageConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
-    /// Pooled SQLite connections; also the number of queries that may run at once.
+    /// Database threads, each with its own SQLite connection: how many queries run at once.
     pub max_connections: u32,
     /// Milliseconds a statement waits for a lock before failing with "busy".
     pub busy_timeout_ms: u64,
