@@ -21,9 +21,11 @@ use crate::data_dir::{DataDir, SECRET_FILE_MODE, mode_of, write_atomic};
 use crate::http::tls_acceptor::TlsAcceptor;
 use crate::http::{self, HttpState, tls};
 use crate::mail::{MailError, Mailer};
+use crate::service::unlock_cache::UnlockCache;
 use crate::service::{
     AdminService, ApiKeyService, AuditService, GroupService, IdempotencyService, IdentityService,
-    InviteService, OrgService, PasswordResetService, SystemService, UserService,
+    InviteService, KeyService, KvService, OrgService, PasswordResetService, SystemService,
+    UserService,
 };
 use crate::store::{Store, StoreError, StoreOptions, instance::Instance};
 
@@ -68,6 +70,7 @@ pub struct App {
     api_keys: ApiKeyService,
     audit: AuditService,
     idempotency: IdempotencyService,
+    keys: KeyService,
     rate_limits: http::rate_limit::RateLimits,
     /// `None` when mail is off (`smtp.host` empty).
     mailer: Option<Mailer>,
@@ -104,6 +107,8 @@ impl App {
         let mailer = Mailer::from_config(&config.smtp)?;
         let api_keys = ApiKeyService::new(store.clone());
         let audit = AuditService::new(store.clone());
+        let unlock_cache = UnlockCache::new(Duration::from_secs(config.vault.unlock_cache_secs));
+        let keys = KeyService::new(store.clone(), unlock_cache.clone());
         let idempotency = IdempotencyService::new(store.clone(), master_key.clone());
         // Claims left running by a process that stopped can never finish: free them.
         idempotency
@@ -112,7 +117,8 @@ impl App {
             .map_err(|e| AppError::Serve(std::io::Error::other(e)))?;
         let rate_limits = http::rate_limit::RateLimits::new(&config.rate_limits);
         let identity = IdentityService::new(store.clone(), AccessTokens::new(&master_key))
-            .with_registration(config.auth.registration);
+            .with_registration(config.auth.registration)
+            .with_unlock_cache(unlock_cache);
         let setup_token = {
             let identity = identity.clone();
             tokio::task::spawn_blocking(move || identity.issue_setup_token_if_needed())
@@ -130,6 +136,7 @@ impl App {
             api_keys,
             audit,
             idempotency,
+            keys,
             rate_limits,
             mailer,
             setup_token,
@@ -185,6 +192,13 @@ impl App {
             api_keys: self.api_keys.clone(),
             audit: self.audit.clone(),
             idempotency: self.idempotency.clone(),
+            keys: self.keys.clone(),
+            kv: KvService::new(
+                self.store.clone(),
+                self.keys.clone(),
+                self.config.limits.kv_value_bytes,
+            ),
+            kv_value_limit: self.config.limits.kv_value_bytes,
             rate_limits: self.rate_limits.clone(),
             trusted_proxies: http::client_ip::TrustedProxies(Arc::new(
                 self.config
@@ -270,6 +284,7 @@ impl App {
                 audit: self.audit.clone(),
                 audit_retention: retention(self.config.audit.retention_days),
                 idempotency: self.idempotency.clone(),
+                unlocked: self.keys.cache().clone(),
             }
             .run(),
         );
@@ -299,6 +314,7 @@ struct Housekeeping {
     audit: AuditService,
     audit_retention: Option<Duration>,
     idempotency: IdempotencyService,
+    unlocked: UnlockCache,
 }
 
 impl Housekeeping {
@@ -316,6 +332,7 @@ impl Housekeeping {
                         tracing::warn!(error = %e, "could not record the last use of API keys");
                     }
                     self.rate_limits.forget_idle();
+                    self.unlocked.evict_expired();
                 }
                 _ = sweeps.tick() => {
                     if let Err(e) = self.idempotency.sweep(false).await {

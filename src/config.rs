@@ -59,6 +59,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub rate_limits: RateLimitsConfig,
     pub audit: AuditConfig,
+    pub vault: VaultConfig,
     pub smtp: SmtpConfig,
     pub limits: LimitsConfig,
     pub log: LogConfig,
@@ -287,6 +288,23 @@ impl Default for RateLimitsConfig {
     }
 }
 
+/// The secrets vault (SPEC §5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VaultConfig {
+    /// Seconds an unlocked key pair stays in memory after the user secret opened it
+    /// (deriving the key from the secret takes ~80 ms by design). 0: never cached.
+    pub unlock_cache_secs: u64,
+}
+
+impl Default for VaultConfig {
+    fn default() -> Self {
+        Self {
+            unlock_cache_secs: 300,
+        }
+    }
+}
+
 /// The audit log (SPEC §8).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -301,12 +319,16 @@ pub struct AuditConfig {
 pub struct LimitsConfig {
     /// Largest request body accepted by the JSON API, in bytes.
     pub json_body_bytes: u64,
+    /// Largest KV secret value, in bytes (decoded). Its base64 request may exceed
+    /// `json_body_bytes` accordingly.
+    pub kv_value_bytes: u64,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             json_body_bytes: 1024 * 1024,
+            kv_value_bytes: 1024 * 1024,
         }
     }
 }

@@ -93,6 +93,14 @@ id_type!(
     /// An API key.
     ApiKeyId
 );
+id_type!(
+    /// A KV secret (bound into its envelopes and sealed value).
+    KvEntryId
+);
+id_type!(
+    /// A read-only share of a KV secret or a file with one recipient.
+    ShareId
+);
 
 /// The current time as stored and sent: RFC 3339 UTC with millisecond precision, so
 /// stored timestamps sort as text.

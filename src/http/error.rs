@@ -236,6 +236,8 @@ impl From<ServiceError> for ApiError {
                 .fold(ApiError::validation("the request is invalid"), |e, p| {
                     e.with_detail(p.path, p.message)
                 }),
+            ServiceError::BadRequest(why) => ApiError::bad_request(why),
+            ServiceError::TooLarge(limit) => ApiError::payload_too_large(limit),
             ServiceError::TooManyAttempts { retry_after } => ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 code::RATE_LIMITED,

@@ -112,9 +112,21 @@ impl<E: Endpoint> Endpoint for ConventionsEndpoint<E> {
 
 /// Refuses JSON API bodies over `limit` bytes with 413: at once when `Content-Length`
 /// says so, otherwise while reading a chunked body (which is then handed on in memory,
-/// bounded by the same limit).
+/// bounded by the same limit). Routes whose JSON carries a base64 payload with its own
+/// limit (a KV value) get a larger one from `larger`: (path prefix, limit).
+#[derive(Clone)]
 pub struct JsonBodyLimit {
     pub limit: u64,
+    pub larger: Arc<Vec<(&'static str, u64)>>,
+}
+
+impl JsonBodyLimit {
+    fn limit_for(&self, path: &str) -> u64 {
+        self.larger
+            .iter()
+            .find(|(prefix, _)| path.starts_with(prefix))
+            .map_or(self.limit, |(_, limit)| (*limit).max(self.limit))
+    }
 }
 
 impl<E: Endpoint> Middleware<E> for JsonBodyLimit {
@@ -123,14 +135,14 @@ impl<E: Endpoint> Middleware<E> for JsonBodyLimit {
     fn transform(&self, inner: E) -> Self::Output {
         JsonBodyLimitEndpoint {
             inner,
-            limit: self.limit,
+            limits: self.clone(),
         }
     }
 }
 
 pub struct JsonBodyLimitEndpoint<E> {
     inner: E,
-    limit: u64,
+    limits: JsonBodyLimit,
 }
 
 impl<E: Endpoint> Endpoint for JsonBodyLimitEndpoint<E> {
@@ -140,31 +152,31 @@ impl<E: Endpoint> Endpoint for JsonBodyLimitEndpoint<E> {
         if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
             return self.inner.call(req).await;
         }
+        let limit = self.limits.limit_for(req.uri().path());
         let declared = req
             .headers()
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         match declared {
-            Some(length) if length > self.limit => {
-                return Err(ApiError::payload_too_large(self.limit).into());
+            Some(length) if length > limit => {
+                return Err(ApiError::payload_too_large(limit).into());
             }
             // hyper enforces a declared length, so the body cannot grow past it.
             Some(_) => {}
             None => {
-                let limit = usize::try_from(self.limit).unwrap_or(usize::MAX);
-                let bytes =
-                    req.take_body()
-                        .into_bytes_limit(limit)
-                        .await
-                        .map_err(|err| match err {
-                            poem::error::ReadBodyError::PayloadTooLarge => {
-                                ApiError::payload_too_large(self.limit)
-                            }
-                            other => ApiError::bad_request(format!(
-                                "could not read request body: {other}"
-                            )),
-                        })?;
+                let bytes = req
+                    .take_body()
+                    .into_bytes_limit(usize::try_from(limit).unwrap_or(usize::MAX))
+                    .await
+                    .map_err(|err| match err {
+                        poem::error::ReadBodyError::PayloadTooLarge => {
+                            ApiError::payload_too_large(limit)
+                        }
+                        other => {
+                            ApiError::bad_request(format!("could not read request body: {other}"))
+                        }
+                    })?;
                 req.set_body(Body::from(bytes));
             }
         }

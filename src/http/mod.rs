@@ -13,6 +13,8 @@ pub mod groups;
 pub mod idempotency;
 pub mod invites;
 pub mod json_body;
+pub mod keys;
+pub mod kv;
 pub mod middleware;
 pub mod organizations;
 pub mod pagination;
@@ -26,6 +28,7 @@ pub mod tls;
 pub mod tls_acceptor;
 pub mod ui;
 pub mod users;
+pub mod vault;
 
 use std::sync::Arc;
 
@@ -36,7 +39,7 @@ use poem_openapi::{OpenApiService, Tags};
 
 use crate::service::{
     AdminService, ApiKeyService, AuditService, GroupService, IdempotencyService, IdentityService,
-    InviteService, OrgService, RequestContext, SystemService, UserService,
+    InviteService, KeyService, KvService, OrgService, RequestContext, SystemService, UserService,
 };
 use error::ApiError;
 use middleware::{Conventions, JsonBodyLimit};
@@ -67,6 +70,10 @@ pub enum ApiTags {
     ApiKeys,
     /// The organization's tamper-evident audit log
     Audit,
+    /// Your X-Wing key pair: generate, status, rekey
+    Keys,
+    /// KV secrets, sealed to your key, and their read-only shares
+    Kv,
 }
 
 /// What the HTTP layer needs from the running app.
@@ -83,6 +90,10 @@ pub struct HttpState {
     pub api_keys: ApiKeyService,
     pub audit: AuditService,
     pub idempotency: IdempotencyService,
+    pub keys: KeyService,
+    pub kv: KvService,
+    /// Largest KV value in bytes: its route accepts a JSON body big enough for it.
+    pub kv_value_limit: u64,
     pub trusted_proxies: client_ip::TrustedProxies,
     pub rate_limits: rate_limit::RateLimits,
     pub json_body_limit: u64,
@@ -103,6 +114,8 @@ type Apis = (
     admin::AdminApi,
     api_keys::ApiKeysApi,
     audit::AuditApi,
+    keys::KeysApi,
+    kv::KvApi,
 );
 
 /// The OpenAPI service: every operation, with the document generated from the code.
@@ -151,6 +164,12 @@ pub fn api_service(state: &HttpState) -> OpenApiService<Apis, ()> {
             audit::AuditApi {
                 audit: state.audit.clone(),
             },
+            keys::KeysApi {
+                keys: state.keys.clone(),
+            },
+            kv::KvApi {
+                kv: state.kv.clone(),
+            },
         ),
         "sealbox",
         env!("CARGO_PKG_VERSION"),
@@ -185,6 +204,8 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
         api.with(idempotency::Idempotency(state.idempotency.clone()))
             .with(JsonBodyLimit {
                 limit: state.json_body_limit,
+                // base64 takes 4 bytes for 3, plus the JSON around it.
+                larger: Arc::new(vec![("/v1/kv/", state.kv_value_limit / 3 * 4 + 8192)]),
             }),
     );
     // Budgets apply to the API; /health stays free for probes and load balancers.

@@ -10,6 +10,7 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use super::login_throttle::LoginThrottle;
+use super::unlock_cache::UnlockCache;
 use super::{FieldError, RequestContext, ServiceError};
 use crate::auth::{AccessTokens, Credential, Principal, opaque, password};
 use crate::config::Registration;
@@ -66,6 +67,8 @@ pub struct IdentityService {
     tokens: AccessTokens,
     throttle: Arc<LoginThrottle>,
     registration: Registration,
+    /// Unlocked vault keys, dropped when their user signs out.
+    unlocked: Option<UnlockCache>,
 }
 
 impl std::fmt::Debug for IdentityService {
@@ -81,7 +84,14 @@ impl IdentityService {
             tokens,
             throttle: Arc::new(LoginThrottle::default()),
             registration: Registration::default(),
+            unlocked: None,
         }
+    }
+
+    /// Signing out drops the user's unlocked vault keys from `cache`.
+    pub fn with_unlock_cache(mut self, cache: UnlockCache) -> Self {
+        self.unlocked = Some(cache);
+        self
     }
 
     /// Who may register (`auth.registration`).
@@ -505,7 +515,8 @@ impl IdentityService {
         ctx: RequestContext,
     ) -> Result<(), ServiceError> {
         let presented = opaque::hash(&refresh_token);
-        self.store
+        let signed_out = self
+            .store
             .call(move |conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let Some(state) = sessions::find_refresh_token(&tx, &presented)? else {
@@ -519,9 +530,13 @@ impl IdentityService {
                     record_revocation(&tx, &ctx, state.user_id, state.session_id, "logout", &now)?;
                 }
                 tx.commit()?;
-                Ok(Ok(()))
+                Ok(Ok(state.user_id))
             })
-            .await?
+            .await??;
+        if let Some(cache) = &self.unlocked {
+            cache.forget_user(signed_out);
+        }
+        Ok(())
     }
 
     /// Resolves an access token into a principal: a valid signature, and a session that

@@ -9,11 +9,14 @@ pub mod groups;
 pub mod idempotency;
 pub mod identity;
 pub mod invites;
+pub mod keys;
+pub mod kv;
 pub mod login_throttle;
 pub mod organizations;
 pub mod page;
 pub mod password_reset;
 pub mod system;
+pub mod unlock_cache;
 pub mod users;
 
 use std::time::Duration;
@@ -31,6 +34,8 @@ pub use groups::GroupService;
 pub use idempotency::IdempotencyService;
 pub use identity::IdentityService;
 pub use invites::InviteService;
+pub use keys::KeyService;
+pub use kv::KvService;
 pub use organizations::OrgService;
 pub use password_reset::PasswordResetService;
 pub use system::SystemService;
@@ -57,6 +62,13 @@ pub enum ServiceError {
     /// Field-level problems with the input.
     #[error("the request is invalid")]
     Invalid(Vec<FieldError>),
+    /// The request cannot be acted on as sent (the vault's 400s: missing key material,
+    /// bad base64, a tampered or mismatched envelope or ciphertext).
+    #[error("{0}")]
+    BadRequest(String),
+    /// A value is larger than the configured limit (bytes).
+    #[error("larger than {0} bytes")]
+    TooLarge(u64),
     /// Too many failed attempts; try again after the delay.
     #[error("too many attempts")]
     TooManyAttempts { retry_after: Duration },

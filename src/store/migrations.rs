@@ -69,6 +69,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0008_idempotency.sql"),
         then: None,
     },
+    Migration {
+        version: 9,
+        name: "vault",
+        sql: include_str!("migrations/0009_vault.sql"),
+        then: None,
+    },
 ];
 
 /// The schema version this binary creates and understands.

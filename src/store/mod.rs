@@ -13,11 +13,14 @@ pub mod groups;
 pub mod idempotency;
 pub mod instance;
 pub mod invites;
+pub mod kv;
 pub mod organizations;
 pub mod password_resets;
 pub mod roles;
 pub mod sessions;
 pub mod setup;
+pub mod shares;
+pub mod user_keys;
 pub mod users;
 
 use std::path::{Path, PathBuf};

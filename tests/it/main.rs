@@ -19,4 +19,5 @@ mod password_reset;
 mod rate_limits;
 mod store;
 mod tls;
+mod vault;
 mod web_ui;

@@ -1,0 +1,759 @@
+//! KV secrets and their read-only shares (SPEC §6, the proxy reference's KV and KV
+//! Sharing sections).
+//!
+//! A value is sealed under its own DEK (AES-256-GCM, bound to the entry and its version);
+//! the DEK is sealed to the owner's public key, and again to each share's recipient. A PUT
+//! needs only the owner's public key: without `X-User-Secret` it picks a new DEK, which
+//! leaves earlier shares unreadable until the owner shares again; with the secret it keeps
+//! the DEK, so shares follow the new value. Reading needs the reader's secret. Crypto runs
+//! before the write transaction, which re-checks what it read (optimistic concurrency).
+
+use base64::Engine as _;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use super::keys::{KeyService, UserSecret, no_key_material};
+use super::{FieldError, Journal, RequestContext, ServiceError, access, read, write};
+use crate::auth::{Permission, Principal};
+use crate::crypto::{
+    Dek, Envelope, EnvelopeContext, SealedValue, UserKeyPair, UserPublicKey, ValueContext,
+    open_dek, open_value, seal_dek, seal_value,
+};
+use crate::ids::{KvEntryId, ShareId, UserId, format_rfc3339, now_rfc3339};
+use crate::store::kv::{self, KvEntry};
+use crate::store::shares::{self, ObjectKind, Share, ShareWithName};
+use crate::store::{Store, StoreError, organizations, user_keys};
+
+/// Envelope kind of a KV secret's DEK (bound into the HPKE `info`).
+const ENVELOPE_KIND: &str = "kv";
+/// Value kind of a KV secret's value (bound into the AAD).
+const VALUE_KIND: &str = "kv-value";
+/// Value kind of a share's alias, sealed under the secret's DEK.
+const ALIAS_KIND: &str = "kv-share-alias";
+/// The name that `GET /v1/kv/shared` (the recipient's list) takes from the key space.
+const RESERVED_NAME: &str = "shared";
+const MAX_NAME_CHARS: usize = 256;
+const MAX_ALIAS_CHARS: usize = 256;
+/// Attempts of an optimistic write before answering 409.
+const WRITE_ATTEMPTS: usize = 3;
+
+/// What a PUT did.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub name: String,
+    pub version: i64,
+    pub created: bool,
+    pub updated_at: String,
+}
+
+/// A new share as asked for.
+#[derive(Debug, Clone)]
+pub struct NewShare {
+    pub recipient_user_id: String,
+    pub permission: String,
+    pub alias: Option<String>,
+    pub expires_utc: Option<String>,
+}
+
+/// A share made to the caller, with its alias opened.
+#[derive(Debug, Clone)]
+pub struct ReceivedShare {
+    pub share: Share,
+    pub owner_name: String,
+    pub alias: Option<String>,
+}
+
+/// A share's value as its recipient reads it.
+pub struct SharedValue {
+    pub share: Share,
+    pub value: Zeroizing<Vec<u8>>,
+}
+
+#[derive(Clone)]
+pub struct KvService {
+    store: Store,
+    keys: KeyService,
+    value_limit: u64,
+}
+
+impl KvService {
+    pub fn new(store: Store, keys: KeyService, value_limit: u64) -> Self {
+        Self {
+            store,
+            keys,
+            value_limit,
+        }
+    }
+
+    /// Stores `value_b64` under `name` for the caller, as a new secret or a new version.
+    pub async fn put(
+        &self,
+        principal: &Principal,
+        name: String,
+        value_b64: &str,
+        secret: Option<UserSecret>,
+        ctx: RequestContext,
+    ) -> Result<Stored, ServiceError> {
+        check_name(&name)?;
+        let value = decode_b64(value_b64, "valueB64")?;
+        if value.len() as u64 > self.value_limit {
+            return Err(ServiceError::TooLarge(self.value_limit));
+        }
+        for _ in 0..WRITE_ATTEMPTS {
+            let (reader, lookup) = (principal.clone(), name.clone());
+            let (keys_row, existing) = read(&self.store, move |conn| {
+                let access = access::in_requested_org(conn, &reader)?;
+                access.require(Permission::KvWrite)?;
+                let keys = user_keys::find(conn, reader.user_id)?.ok_or_else(no_key_material)?;
+                let existing = kv::find_by_name(conn, access.org_id, reader.user_id, &lookup)?;
+                Ok((keys, existing))
+            })
+            .await?;
+            let owner_key = public_key_of(&keys_row.public_key)?;
+            let owner = keys_row.user_id;
+            // Keep the DEK (and so the shares) when the owner's secret can open it.
+            let kept = match (&existing, &secret) {
+                (Some(entry), Some(secret)) => {
+                    let pair = self.keys.unlock_row(keys_row, secret).await?;
+                    Some(open_entry_dek(&pair, entry)?)
+                }
+                _ => None,
+            };
+            let id = existing.as_ref().map_or_else(KvEntryId::new, |e| e.id);
+            let version = existing.as_ref().map_or(1, |e| e.version + 1);
+            let (dek, dek_generation, owner_envelope) = match (kept, &existing) {
+                (Some(dek), Some(entry)) => {
+                    (dek, entry.dek_generation, entry.owner_envelope.clone())
+                }
+                _ => {
+                    let dek = Dek::generate();
+                    let envelope = seal_dek(&owner_key, &envelope_context(id, owner), &dek);
+                    let generation = existing.as_ref().map_or(1, |e| e.dek_generation + 1);
+                    (dek, generation, envelope.as_bytes().to_vec())
+                }
+            };
+            let sealed = seal_value(&dek, &value_context(id, version), &value);
+            let (principal, name_row) = (principal.clone(), name.clone());
+            let ctx = ctx.clone();
+            let seen = existing.as_ref().map(|e| e.version);
+            let outcome = write(&self.store, move |tx| {
+                let access = access::in_requested_org(tx, &principal)?;
+                access.require(Permission::KvWrite)?;
+                let current = kv::find_by_name(tx, access.org_id, owner, &name_row)?;
+                if current.as_ref().map(|e| e.version) != seen {
+                    return Ok(None);
+                }
+                let now = now_rfc3339();
+                let entry = KvEntry {
+                    id,
+                    org_id: access.org_id,
+                    owner_id: owner,
+                    name: name_row.clone(),
+                    version,
+                    dek_generation,
+                    sealed_value: sealed.as_bytes().to_vec(),
+                    owner_envelope,
+                    created_at: now.clone(),
+                    updated_at: now.clone(),
+                };
+                let created = current.is_none();
+                if created {
+                    kv::insert(tx, &entry)?;
+                } else {
+                    kv::update(tx, &entry)?;
+                }
+                let journal = Journal::new(tx, &ctx, access.actor(), access.org());
+                let action = if created { "kv.created" } else { "kv.updated" };
+                let details = json!({"name": name_row, "version": version});
+                journal.audit(action, "kv", id, details.clone())?;
+                journal.event(
+                    action,
+                    json!({"id": id, "name": name_row, "version": version, "ownerUserId": owner}),
+                )?;
+                Ok(Some(Stored {
+                    name: name_row,
+                    version,
+                    created,
+                    updated_at: now,
+                }))
+            })
+            .await?;
+            if let Some(stored) = outcome {
+                return Ok(stored);
+            }
+        }
+        Err(ServiceError::Conflict(
+            "the secret changed while it was being written; try again".to_owned(),
+        ))
+    }
+
+    /// The caller's value of `name`, opened with the caller's secret.
+    pub async fn get(
+        &self,
+        principal: &Principal,
+        name: String,
+        secret: &UserSecret,
+    ) -> Result<Zeroizing<Vec<u8>>, ServiceError> {
+        let principal = principal.clone();
+        let (keys_row, entry) = read(&self.store, move |conn| {
+            let access = access::in_requested_org(conn, &principal)?;
+            access.require(Permission::KvRead)?;
+            let entry = kv::find_by_name(conn, access.org_id, principal.user_id, &name)?
+                .ok_or(ServiceError::NotFound("key"))?;
+            let keys = user_keys::find(conn, principal.user_id)?.ok_or_else(no_key_material)?;
+            Ok((keys, entry))
+        })
+        .await?;
+        let pair = self.keys.unlock_row(keys_row, secret).await?;
+        let dek = open_entry_dek(&pair, &entry)?;
+        open_entry_value(&dek, &entry)
+    }
+
+    /// Deletes the caller's secret `name` and every share of it.
+    pub async fn delete(
+        &self,
+        principal: &Principal,
+        name: String,
+        ctx: RequestContext,
+    ) -> Result<(), ServiceError> {
+        let principal = principal.clone();
+        write(&self.store, move |tx| {
+            let access = access::in_requested_org(tx, &principal)?;
+            access.require(Permission::KvDelete)?;
+            let entry = kv::find_by_name(tx, access.org_id, principal.user_id, &name)?
+                .ok_or(ServiceError::NotFound("key"))?;
+            kv::delete(tx, entry.id)?;
+            let journal = Journal::new(tx, &ctx, access.actor(), access.org());
+            journal.audit("kv.deleted", "kv", entry.id, json!({"name": entry.name}))?;
+            journal.event(
+                "kv.deleted",
+                json!({"id": entry.id, "name": entry.name, "ownerUserId": entry.owner_id}),
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The caller's secret names in the organization they act in.
+    pub async fn names(&self, principal: &Principal) -> Result<Vec<String>, ServiceError> {
+        let principal = principal.clone();
+        read(&self.store, move |conn| {
+            let access = access::in_requested_org(conn, &principal)?;
+            access.require(Permission::KvRead)?;
+            Ok(kv::names(conn, access.org_id, principal.user_id)?)
+        })
+        .await
+    }
+
+    /// Shares the caller's secret `name` read-only with a member of the organization.
+    pub async fn share(
+        &self,
+        principal: &Principal,
+        name: String,
+        input: NewShare,
+        secret: UserSecret,
+        ctx: RequestContext,
+    ) -> Result<Share, ServiceError> {
+        if input.permission != "read" {
+            return Err(ServiceError::BadRequest(
+                "permission must be \"read\": shares are read-only".to_owned(),
+            ));
+        }
+        let expires_at = input
+            .expires_utc
+            .as_deref()
+            .map(future_instant)
+            .transpose()?;
+        if let Some(alias) = &input.alias
+            && (alias.chars().count() > MAX_ALIAS_CHARS || alias.chars().any(char::is_control))
+        {
+            return Err(ServiceError::Invalid(vec![FieldError::new(
+                "alias",
+                format!("at most {MAX_ALIAS_CHARS} characters, no control characters"),
+            )]));
+        }
+        let recipient: UserId = input
+            .recipient_user_id
+            .parse()
+            .map_err(|_| ServiceError::NotFound("user"))?;
+        if recipient == principal.user_id {
+            return Err(ServiceError::BadRequest(
+                "you cannot share a secret with yourself".to_owned(),
+            ));
+        }
+        let principal = principal.clone();
+        let lookup = principal.clone();
+        let (owner_keys, recipient_key, entry) = read(&self.store, move |conn| {
+            let access = access::in_requested_org(conn, &lookup)?;
+            access.require(Permission::SharesWrite)?;
+            let entry = kv::find_by_name(conn, access.org_id, lookup.user_id, &name)?
+                .ok_or(ServiceError::NotFound("key"))?;
+            active_member(conn, access.org_id, recipient)?;
+            let owner_keys = user_keys::find(conn, lookup.user_id)?.ok_or_else(|| {
+                ServiceError::BadRequest(
+                    "no owner private keys: generate keys first (POST /v1/keys/generate)"
+                        .to_owned(),
+                )
+            })?;
+            let recipient_keys = user_keys::find(conn, recipient)?.ok_or_else(|| {
+                ServiceError::BadRequest(
+                    "the recipient has no public keys yet: they must generate keys first"
+                        .to_owned(),
+                )
+            })?;
+            if let Some(existing) =
+                shares::unrevoked_for(conn, ObjectKind::Kv, &entry.id.to_string(), recipient)?
+                && is_active(&existing, &now_rfc3339())
+            {
+                return Err(active_share_exists());
+            }
+            Ok((owner_keys, recipient_keys.public_key, entry))
+        })
+        .await?;
+        let recipient_key = public_key_of(&recipient_key).map_err(|_| {
+            ServiceError::BadRequest("the recipient's public keys are invalid".to_owned())
+        })?;
+        let pair = self.keys.unlock_row(owner_keys, &secret).await?;
+        let dek = open_entry_dek(&pair, &entry)?;
+        let share_id = ShareId::new();
+        let envelope = seal_dek(&recipient_key, &envelope_context(entry.id, recipient), &dek);
+        let sealed_alias = input
+            .alias
+            .as_deref()
+            .map(|alias| seal_value(&dek, &alias_context(share_id), alias.as_bytes()));
+        write(&self.store, move |tx| {
+            let access = access::in_requested_org(tx, &principal)?;
+            access.require(Permission::SharesWrite)?;
+            let current = kv::find_in_org(tx, access.org_id, entry.id)?
+                .filter(|e| e.owner_id == principal.user_id)
+                .ok_or(ServiceError::NotFound("key"))?;
+            if current.dek_generation != entry.dek_generation {
+                return Err(ServiceError::Conflict(
+                    "the secret was overwritten meanwhile; share it again".to_owned(),
+                ));
+            }
+            let now = now_rfc3339();
+            let object_id = entry.id.to_string();
+            if let Some(existing) =
+                shares::unrevoked_for(tx, ObjectKind::Kv, &object_id, recipient)?
+            {
+                if is_active(&existing, &now) {
+                    return Err(active_share_exists());
+                }
+                // An expired share makes way for the new one.
+                shares::revoke(tx, existing.id, &now)?;
+            }
+            let share = Share {
+                id: share_id,
+                object_id,
+                org_id: access.org_id,
+                owner_id: principal.user_id,
+                recipient_id: recipient,
+                permission: "read".to_owned(),
+                envelope: envelope.as_bytes().to_vec(),
+                dek_generation: entry.dek_generation,
+                sealed_alias: sealed_alias.map(|a| a.as_bytes().to_vec()),
+                created_at: now.clone(),
+                updated_at: now.clone(),
+                expires_at,
+                first_access_at: None,
+                last_access_at: None,
+                revoked_at: None,
+            };
+            shares::insert(tx, ObjectKind::Kv, &share).map_err(|e| match e {
+                StoreError::Conflict => active_share_exists(),
+                other => other.into(),
+            })?;
+            let journal = Journal::new(tx, &ctx, access.actor(), access.org());
+            let details =
+                json!({"name": entry.name, "recipientUserId": recipient, "shareId": share_id});
+            journal.audit("kv.shared", "kv", entry.id, details)?;
+            journal.event(
+                "kv.shared",
+                json!({"shareId": share_id, "kvId": entry.id, "ownerUserId": principal.user_id,
+                       "recipientUserId": recipient, "expiresUtc": share.expires_at}),
+            )?;
+            Ok(share)
+        })
+        .await
+    }
+
+    /// The active shares of the caller's secret `name`, with recipients' names.
+    pub async fn shares_of(
+        &self,
+        principal: &Principal,
+        name: String,
+    ) -> Result<Vec<ShareWithName>, ServiceError> {
+        let principal = principal.clone();
+        read(&self.store, move |conn| {
+            let access = access::in_requested_org(conn, &principal)?;
+            access.require(Permission::KvRead)?;
+            let entry = kv::find_by_name(conn, access.org_id, principal.user_id, &name)?
+                .ok_or(ServiceError::NotFound("key"))?;
+            Ok(shares::active_for_object(
+                conn,
+                ObjectKind::Kv,
+                &entry.id.to_string(),
+                &now_rfc3339(),
+            )?)
+        })
+        .await
+    }
+
+    /// Revokes the active share of the caller's secret `name` with `recipient`.
+    pub async fn revoke(
+        &self,
+        principal: &Principal,
+        name: String,
+        recipient: &str,
+        ctx: RequestContext,
+    ) -> Result<(ShareId, String), ServiceError> {
+        let recipient: UserId = recipient
+            .parse()
+            .map_err(|_| ServiceError::NotFound("share"))?;
+        let principal = principal.clone();
+        write(&self.store, move |tx| {
+            let access = access::in_requested_org(tx, &principal)?;
+            access.require(Permission::SharesWrite)?;
+            let entry = kv::find_by_name(tx, access.org_id, principal.user_id, &name)?
+                .ok_or(ServiceError::NotFound("key"))?;
+            let now = now_rfc3339();
+            let share =
+                shares::unrevoked_for(tx, ObjectKind::Kv, &entry.id.to_string(), recipient)?
+                    .filter(|s| is_active(s, &now))
+                    .ok_or(ServiceError::NotFound("share"))?;
+            shares::revoke(tx, share.id, &now)?;
+            let journal = Journal::new(tx, &ctx, access.actor(), access.org());
+            journal.audit(
+                "kv.share_revoked",
+                "kv",
+                entry.id,
+                json!({"shareId": share.id, "recipientUserId": recipient}),
+            )?;
+            journal.event(
+                "kv.share_revoked",
+                json!({"shareId": share.id, "kvId": entry.id, "ownerUserId": principal.user_id,
+                       "recipientUserId": recipient}),
+            )?;
+            Ok((share.id, now))
+        })
+        .await
+    }
+
+    /// The active shares made to the caller that their keys still open, with aliases.
+    pub async fn received(
+        &self,
+        principal: &Principal,
+        secret: &UserSecret,
+    ) -> Result<Vec<ReceivedShare>, ServiceError> {
+        let principal = principal.clone();
+        let (keys_row, found) = read(&self.store, move |conn| {
+            let access = access::in_requested_org(conn, &principal)?;
+            access.require(Permission::KvRead)?;
+            let keys = user_keys::find(conn, principal.user_id)?.ok_or_else(no_key_material)?;
+            let mut found = Vec::new();
+            for share in shares::active_for_recipient(
+                conn,
+                ObjectKind::Kv,
+                access.org_id,
+                principal.user_id,
+                &now_rfc3339(),
+            )? {
+                let Ok(id) = share.share.object_id.parse::<KvEntryId>() else {
+                    continue;
+                };
+                if let Some(entry) = kv::find_in_org(conn, access.org_id, id)? {
+                    found.push((share, entry.dek_generation));
+                }
+            }
+            Ok((keys, found))
+        })
+        .await?;
+        let pair = self.keys.unlock_row(keys_row, secret).await?;
+        Ok(found
+            .into_iter()
+            .filter(|(s, generation)| s.share.dek_generation == *generation)
+            .filter_map(|(s, _)| {
+                let dek = open_share_dek(&pair, &s.share).ok()?;
+                let alias = s.share.sealed_alias.as_ref().and_then(|sealed| {
+                    let bytes = open_value(
+                        &dek,
+                        &alias_context(s.share.id),
+                        &SealedValue::from_bytes(sealed.clone()),
+                    )
+                    .ok()?;
+                    String::from_utf8(bytes.to_vec()).ok()
+                });
+                Some(ReceivedShare {
+                    share: s.share,
+                    owner_name: s.name,
+                    alias,
+                })
+            })
+            .collect())
+    }
+
+    /// Reads a secret shared with the caller and records the access.
+    pub async fn read_shared(
+        &self,
+        principal: &Principal,
+        share_id: &str,
+        secret: &UserSecret,
+        ctx: RequestContext,
+    ) -> Result<SharedValue, ServiceError> {
+        let share_id: ShareId = share_id
+            .parse()
+            .map_err(|_| ServiceError::NotFound("share"))?;
+        let lookup = principal.clone();
+        let (keys_row, share, entry) = read(&self.store, move |conn| {
+            let access = access::in_requested_org(conn, &lookup)?;
+            access.require(Permission::KvRead)?;
+            let share = shares::find_active_for_recipient(
+                conn,
+                ObjectKind::Kv,
+                access.org_id,
+                lookup.user_id,
+                share_id,
+                &now_rfc3339(),
+            )?
+            .ok_or(ServiceError::NotFound("share"))?;
+            let entry = share
+                .object_id
+                .parse::<KvEntryId>()
+                .ok()
+                .map(|id| kv::find_in_org(conn, access.org_id, id))
+                .transpose()?
+                .flatten()
+                .ok_or(ServiceError::NotFound("share"))?;
+            let keys = user_keys::find(conn, lookup.user_id)?.ok_or_else(no_key_material)?;
+            Ok((keys, share, entry))
+        })
+        .await?;
+        let pair = self.keys.unlock_row(keys_row, secret).await?;
+        let undecryptable = || {
+            ServiceError::Forbidden(
+                "this share can no longer be decrypted with your current keys".to_owned(),
+            )
+        };
+        if share.dek_generation != entry.dek_generation {
+            return Err(undecryptable());
+        }
+        let dek = open_share_dek(&pair, &share).map_err(|_| undecryptable())?;
+        let value = open_entry_value(&dek, &entry)?;
+        let principal = principal.clone();
+        let share = write(&self.store, move |tx| {
+            let access = access::in_requested_org(tx, &principal)?;
+            let now = now_rfc3339();
+            // Still active now that the value is open (not revoked meanwhile).
+            let share = shares::find_active_for_recipient(
+                tx,
+                ObjectKind::Kv,
+                access.org_id,
+                principal.user_id,
+                share.id,
+                &now,
+            )?
+            .ok_or(ServiceError::NotFound("share"))?;
+            shares::record_access(tx, share.id, &now)?;
+            let journal = Journal::new(tx, &ctx, access.actor(), access.org());
+            journal.audit(
+                "kv.share_accessed",
+                "kv",
+                entry.id,
+                json!({"shareId": share.id, "ownerUserId": share.owner_id}),
+            )?;
+            journal.event(
+                "kv.share_accessed",
+                json!({"shareId": share.id, "kvId": entry.id, "ownerUserId": share.owner_id,
+                       "recipientUserId": principal.user_id}),
+            )?;
+            Ok(share)
+        })
+        .await?;
+        Ok(SharedValue { share, value })
+    }
+
+    /// The recipient gives up a share made to them.
+    pub async fn remove_received(
+        &self,
+        principal: &Principal,
+        share_id: &str,
+        ctx: RequestContext,
+    ) -> Result<(ShareId, String), ServiceError> {
+        let share_id: ShareId = share_id
+            .parse()
+            .map_err(|_| ServiceError::NotFound("share"))?;
+        let principal = principal.clone();
+        write(&self.store, move |tx| {
+            let access = access::in_requested_org(tx, &principal)?;
+            let now = now_rfc3339();
+            let share = shares::find_active_for_recipient(
+                tx,
+                ObjectKind::Kv,
+                access.org_id,
+                principal.user_id,
+                share_id,
+                &now,
+            )?
+            .ok_or(ServiceError::NotFound("share"))?;
+            shares::revoke(tx, share.id, &now)?;
+            let journal = Journal::new(tx, &ctx, access.actor(), access.org());
+            journal.audit(
+                "kv.share_removed",
+                "kv",
+                &share.object_id,
+                json!({"shareId": share.id, "ownerUserId": share.owner_id}),
+            )?;
+            journal.event(
+                "kv.share_removed",
+                json!({"shareId": share.id, "kvId": share.object_id, "ownerUserId": share.owner_id,
+                       "recipientUserId": principal.user_id}),
+            )?;
+            Ok((share.id, now))
+        })
+        .await
+    }
+}
+
+fn envelope_context(id: KvEntryId, recipient: UserId) -> EnvelopeContext {
+    EnvelopeContext {
+        kind: ENVELOPE_KIND,
+        object_id: id.as_uuid(),
+        recipient_id: recipient,
+    }
+}
+
+fn value_context(id: KvEntryId, version: i64) -> ValueContext {
+    ValueContext {
+        kind: VALUE_KIND,
+        object_id: id.as_uuid(),
+        version: version as u64,
+    }
+}
+
+fn alias_context(share: ShareId) -> ValueContext {
+    ValueContext {
+        kind: ALIAS_KIND,
+        object_id: share.as_uuid(),
+        version: 0,
+    }
+}
+
+fn open_entry_dek(pair: &UserKeyPair, entry: &KvEntry) -> Result<Dek, ServiceError> {
+    open_dek(
+        pair,
+        &envelope_context(entry.id, entry.owner_id),
+        &Envelope::from_bytes(entry.owner_envelope.clone()),
+    )
+    .map_err(|_| {
+        ServiceError::BadRequest(
+            "the stored key envelope is tampered or does not match your keys".to_owned(),
+        )
+    })
+}
+
+fn open_share_dek(pair: &UserKeyPair, share: &Share) -> Result<Dek, crate::crypto::OpenError> {
+    let id: KvEntryId = share
+        .object_id
+        .parse()
+        .map_err(|_| crate::crypto::OpenError::Malformed)?;
+    open_dek(
+        pair,
+        &envelope_context(id, share.recipient_id),
+        &Envelope::from_bytes(share.envelope.clone()),
+    )
+}
+
+fn open_entry_value(dek: &Dek, entry: &KvEntry) -> Result<Zeroizing<Vec<u8>>, ServiceError> {
+    open_value(
+        dek,
+        &value_context(entry.id, entry.version),
+        &SealedValue::from_bytes(entry.sealed_value.clone()),
+    )
+    .map_err(|_| {
+        ServiceError::BadRequest("the stored ciphertext is invalid or tampered".to_owned())
+    })
+}
+
+fn public_key_of(bytes: &[u8]) -> Result<UserPublicKey, ServiceError> {
+    UserPublicKey::from_bytes(bytes)
+        .map_err(|_| ServiceError::BadRequest("the stored public key is invalid".to_owned()))
+}
+
+/// Key names: 1 to 256 characters, printable (no control characters), not `shared`.
+fn check_name(name: &str) -> Result<(), ServiceError> {
+    let chars = name.chars().count();
+    let problem = if chars == 0 || chars > MAX_NAME_CHARS {
+        Some(format!("must be 1 to {MAX_NAME_CHARS} characters"))
+    } else if name.chars().any(char::is_control) {
+        Some("must not contain control characters".to_owned())
+    } else if name == RESERVED_NAME {
+        Some(format!(
+            "`{RESERVED_NAME}` is reserved (GET /v1/kv/shared lists shares)"
+        ))
+    } else {
+        None
+    };
+    match problem {
+        Some(message) => Err(ServiceError::Invalid(vec![FieldError::new("key", message)])),
+        None => Ok(()),
+    }
+}
+
+/// Standard base64 with or without padding.
+const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Decodes standard base64 (padding optional); the reference's 400 otherwise.
+pub fn decode_b64(text: &str, field: &str) -> Result<Zeroizing<Vec<u8>>, ServiceError> {
+    LENIENT_BASE64
+        .decode(text)
+        .map(Zeroizing::new)
+        .map_err(|_| ServiceError::BadRequest(format!("{field} is not valid base64")))
+}
+
+/// An RFC 3339 instant in the future, in the stored format; 400 otherwise.
+fn future_instant(text: &str) -> Result<String, ServiceError> {
+    let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| {
+            ServiceError::BadRequest("expiresUtc must be an RFC 3339 timestamp".to_owned())
+        })?;
+    if at <= time::OffsetDateTime::now_utc() {
+        return Err(ServiceError::BadRequest(
+            "expiresUtc must be in the future".to_owned(),
+        ));
+    }
+    Ok(format_rfc3339(at))
+}
+
+fn is_active(share: &Share, now: &str) -> bool {
+    share.revoked_at.is_none() && share.expires_at.as_deref().is_none_or(|at| at > now)
+}
+
+fn active_share_exists() -> ServiceError {
+    ServiceError::Conflict("an active share already exists for this recipient and key".to_owned())
+}
+
+/// 404 unless `user` is an active member of `org` (recipients must be colleagues).
+fn active_member(
+    conn: &rusqlite::Connection,
+    org: crate::ids::OrgId,
+    user: UserId,
+) -> Result<(), ServiceError> {
+    organizations::member_access(conn, org, user)?
+        .filter(|m| m.membership_status == "active")
+        .map(|_| ())
+        .ok_or(ServiceError::NotFound("user"))
+}
+
+impl std::fmt::Debug for SharedValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedValue")
+            .field("share", &self.share.id)
+            .field("value", &"[redacted]")
+            .finish()
+    }
+}
