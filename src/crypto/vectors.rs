@@ -1,9 +1,9 @@
 //! Known-answer tests. The X-Wing draft's own vectors (`tests/vectors/xwing-draft-06.json`)
-//! check the KEM under everything; sealbox's vault vectors (`tests/vectors/vault.json`)
-//! pin every format in `docs/crypto.md`, and `tests/vectors/decode.py` opens them with an
-//! independent implementation.
+//! check the KEM under everything; sealbox's vault vectors (`tests/vectors/vault.json`) and
+//! file vectors (`tests/vectors/sbx1.json`) pin every format in `docs/crypto.md`, and
+//! `tests/vectors/decode.py` opens them with an independent implementation.
 //!
-//! After a deliberate format change, regenerate the vault vectors with
+//! After a deliberate format change, regenerate the vault and file vectors with
 //! `SBX_UPDATE_VECTORS=1 cargo test --lib crypto::vectors` and review the diff.
 
 use base64::Engine as _;
@@ -21,6 +21,11 @@ use super::envelope::{
 };
 use super::format::NONCE_LEN;
 use super::kek::{Argon2Params, KEK_SALT_LEN, derive_kek};
+use super::sbx1::header::{NONCE_PREFIX_LEN, SALT_LEN};
+use super::sbx1::segment::{key_info, segment_nonce};
+use super::sbx1::{
+    FileKey, Header, Layout, SegmentDecryptor, decrypt_stream, encrypt_stream_with_header,
+};
 use super::sealed_seed::{SealedSeed, open_seed, seal_seed_with_nonce, seed_aad};
 use super::sealed_value::{SealedValue, ValueContext, open_value, seal_value_with_nonce};
 use super::user_key::{SEED_LEN, UserKeyPair, UserSeed};
@@ -31,6 +36,7 @@ const XWING_VECTORS: &str = concat!(
     "/tests/vectors/xwing-draft-06.json"
 );
 const VAULT_VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/vault.json");
+const SBX1_VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/sbx1.json");
 
 /// Deliberately tiny Argon2id costs so the vectors derive quickly in any language; real
 /// users get `Argon2Params::default()`, and each user's parameters are stored with them.
@@ -290,5 +296,178 @@ fn open_all(doc: &Value) {
             plaintext.as_slice(),
             value["plaintext_utf8"].as_str().unwrap().as_bytes()
         );
+    }
+}
+
+/// One SBX1 vector file: its id, segment exponent, the first byte of its counting salt and
+/// nonce prefix, and its plaintext.
+struct FileVector {
+    name: &'static str,
+    file_id: u128,
+    segment_exponent: u8,
+    salt_from: u8,
+    prefix_from: u8,
+    plaintext: FilePlaintext,
+}
+
+enum FilePlaintext {
+    Utf8(&'static str),
+    /// `length` bytes, byte `i` being `i mod 251`: recognisable, and different in every
+    /// segment, so a moved segment shows.
+    Pattern(usize),
+}
+
+impl FilePlaintext {
+    fn bytes(&self) -> Vec<u8> {
+        match self {
+            Self::Utf8(text) => text.as_bytes().to_vec(),
+            Self::Pattern(length) => (0..*length).map(|i| (i % 251) as u8).collect(),
+        }
+    }
+
+    fn json(&self) -> Value {
+        match self {
+            Self::Utf8(text) => json!({ "utf8": text }),
+            Self::Pattern(length) => json!({ "pattern": "i mod 251", "length": length }),
+        }
+    }
+}
+
+const FILES: [FileVector; 4] = [
+    FileVector {
+        name: "empty",
+        file_id: 0x0192f0a0_0000_7000_8000_0000000f0000,
+        segment_exponent: 12,
+        salt_from: 0x00,
+        prefix_from: 0x80,
+        plaintext: FilePlaintext::Utf8(""),
+    },
+    FileVector {
+        name: "one-short-segment",
+        file_id: 0x0192f0a0_0000_7000_8000_0000000f0001,
+        segment_exponent: 16,
+        salt_from: 0x20,
+        prefix_from: 0x90,
+        plaintext: FilePlaintext::Utf8("Hello from sealbox \u{2713}\n"),
+    },
+    FileVector {
+        name: "three-segments",
+        file_id: 0x0192f0a0_0000_7000_8000_0000000f0002,
+        segment_exponent: 12,
+        salt_from: 0x40,
+        prefix_from: 0xa0,
+        plaintext: FilePlaintext::Pattern(2 * 4096 + 17),
+    },
+    FileVector {
+        name: "full-last-segment",
+        file_id: 0x0192f0a0_0000_7000_8000_0000000f0003,
+        segment_exponent: 12,
+        salt_from: 0x60,
+        prefix_from: 0xb0,
+        plaintext: FilePlaintext::Pattern(2 * 4096),
+    },
+];
+
+fn file_dek() -> Dek {
+    Dek::from_bytes(counting(0x10))
+}
+
+/// Computes every SBX1 vector from the fixed inputs above.
+fn sbx1_vectors() -> Value {
+    let files: Vec<Value> = FILES
+        .iter()
+        .map(|file| {
+            let file_id = Uuid::from_u128(file.file_id);
+            let salt = counting::<SALT_LEN>(file.salt_from);
+            let prefix = counting::<NONCE_PREFIX_LEN>(file.prefix_from);
+            let header = Header::new(file.segment_exponent, salt, prefix).unwrap();
+            let plaintext = file.plaintext.bytes();
+            let mut ciphertext = Vec::new();
+            let layout = encrypt_stream_with_header(
+                plaintext.as_slice(),
+                &mut ciphertext,
+                &file_dek(),
+                file_id,
+                &header,
+            )
+            .unwrap();
+            let segments: Vec<Value> = (0..=layout.last_segment())
+                .map(|index| {
+                    let last = layout.is_last(index);
+                    let range = layout.segment_range(index);
+                    json!({
+                        "index": index,
+                        "last": last,
+                        "nonce": hex(&segment_nonce(&prefix, index, last)),
+                        "plaintext_len": layout.segment_plaintext(index).end
+                            - layout.segment_plaintext(index).start,
+                        "offset": range.start,
+                        "sealed_len": range.end - range.start,
+                    })
+                })
+                .collect();
+            json!({
+                "name": file.name,
+                "file_id": file_id.to_string(),
+                "segment_exponent": file.segment_exponent,
+                "salt": hex(&salt),
+                "nonce_prefix": hex(&prefix),
+                "plaintext": file.plaintext.json(),
+                "header": hex(&header.to_bytes()),
+                "key_info": hex(&key_info(file_id)),
+                "payload_key": hex(FileKey::derive(&file_dek(), &salt, file_id).expose_bytes()),
+                "plaintext_len": layout.plaintext_len(),
+                "segments": segments,
+                "ciphertext": hex(&ciphertext),
+            })
+        })
+        .collect();
+    json!({
+        "about": "sealbox file (SBX1) test vectors. Every byte is described in docs/crypto.md, section Files (SBX1); tests/vectors/decode.py opens them independently. A plaintext is either {\"utf8\": text} or {\"pattern\": \"i mod 251\", \"length\": n}: n bytes, byte i being i mod 251.",
+        "dek": hex(file_dek().expose_bytes()),
+        "files": files,
+    })
+}
+
+/// The SBX1 vectors computed now equal the committed file, and each committed ciphertext
+/// decrypts, front to back and segment by segment, to its plaintext.
+#[test]
+fn sbx1_vectors_match_the_committed_file_and_open() {
+    let generated = sbx1_vectors();
+    if std::env::var_os("SBX_UPDATE_VECTORS").is_some() {
+        let text = serde_json::to_string_pretty(&generated).unwrap() + "\n";
+        std::fs::write(SBX1_VECTORS, text).unwrap();
+    }
+    let committed = read_json(SBX1_VECTORS);
+    assert!(
+        committed == generated,
+        "the SBX1 vectors changed: a format change must be deliberate; review it and run \
+         with SBX_UPDATE_VECTORS=1 to accept it"
+    );
+    let dek = Dek::from_bytes(unhex(&committed["dek"]).try_into().unwrap());
+    for (file, vector) in committed["files"].as_array().unwrap().iter().zip(&FILES) {
+        let file_id: Uuid = file["file_id"].as_str().unwrap().parse().unwrap();
+        let ciphertext = unhex(&file["ciphertext"]);
+        let plaintext = vector.plaintext.bytes();
+
+        let mut streamed = Vec::new();
+        decrypt_stream(ciphertext.as_slice(), &mut streamed, &dek, file_id).unwrap();
+        assert_eq!(streamed, plaintext, "{}", vector.name);
+
+        let header = Header::parse(&ciphertext).unwrap();
+        let layout = Layout::from_ciphertext_len(&header, ciphertext.len() as u64).unwrap();
+        let decryptor = SegmentDecryptor::new(&dek, file_id, &header);
+        for index in 0..=layout.last_segment() {
+            let range = layout.segment_range(index);
+            let sealed = &ciphertext[range.start as usize..range.end as usize];
+            let opened = decryptor
+                .decrypt_segment(index, sealed, layout.is_last(index))
+                .unwrap();
+            let expected = layout.segment_plaintext(index);
+            assert_eq!(
+                opened.as_slice(),
+                &plaintext[expected.start as usize..expected.end as usize]
+            );
+        }
     }
 }

@@ -1,9 +1,12 @@
-"""Independent reader of sealbox's vault test vectors, written from docs/crypto.md alone.
+"""Independent reader of sealbox's vault and file test vectors, written from docs/crypto.md
+alone.
 
 It shares no code with the Rust implementation: ML-KEM-768 comes from kyber-py, X25519,
-AES-256-GCM and Argon2id from `cryptography`, and SHA-256, SHA3-256, SHAKE256 and HMAC
-(for HKDF) from the standard library. It checks the X-Wing draft's vectors, then derives,
-opens and reseals everything in vault.json, and exits non-zero on the first mismatch.
+AES-256-GCM, Argon2id and (for SBX1 files) HKDF from `cryptography`, and SHA-256,
+SHA3-256, SHAKE256 and HMAC (for HPKE's labeled HKDF) from the standard library. It checks
+the X-Wing draft's vectors, then derives, opens and reseals everything in vault.json,
+decrypts, re-encrypts and damages every file in sbx1.json, and exits non-zero on the first
+mismatch.
 
 Usage: python tests/vectors/decode.py [vector directory]   (default: this file's directory)
 """
@@ -21,8 +24,10 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import (
     X25519PrivateKey,
     X25519PublicKey,
 )
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from kyber_py.ml_kem import ML_KEM_768
 
@@ -281,6 +286,190 @@ def check_value(value, dek):
            sealed)
 
 
+# --- Files (SBX1) ---------------------------------------------------------------------------
+
+SBX1_HEADER_LEN = 46
+SBX1_TAG_LEN = 16
+
+
+class Refused(Exception):
+    """The reader refused a file: what every damaged file must cause."""
+
+
+def sbx1_header(exponent, salt, prefix):
+    return b"SBX1" + bytes([1, 1, exponent]) + salt + prefix
+
+
+def sbx1_parse_header(data):
+    if len(data) < SBX1_HEADER_LEN:
+        raise Refused("shorter than a header")
+    if data[0:4] != b"SBX1":
+        raise Refused("bad magic")
+    if data[4] != 1 or data[5] != 1:
+        raise Refused("unknown version or algorithm")
+    if not 12 <= data[6] <= 24:
+        raise Refused("unsupported segment size exponent")
+    return data[6], data[7:39], data[39:46]
+
+
+def sbx1_payload_key(dek, salt, file_id):
+    info = b"sealbox/v1/file" + file_id
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(dek)
+
+
+def sbx1_nonce(prefix, index, last):
+    return prefix + index.to_bytes(4, "big") + (b"\x01" if last else b"\x00")
+
+
+def sbx1_layout(exponent, file_len):
+    """(segment count n, plaintext length P) from the file's length, or Refused."""
+    sealed_full = (1 << exponent) + SBX1_TAG_LEN
+    body = file_len - SBX1_HEADER_LEN
+    if body < SBX1_TAG_LEN:
+        raise Refused("impossible length")
+    n = -(-body // sealed_full)
+    last_sealed = body - (n - 1) * sealed_full
+    if n > 2**32 or (n > 1 and last_sealed <= SBX1_TAG_LEN):
+        raise Refused("impossible length")
+    return n, body - SBX1_TAG_LEN * n
+
+
+def sbx1_open_segments(data, dek, file_id, first, last):
+    """Reads only sealed segments first..=last from the file and opens them."""
+    exponent, salt, prefix = sbx1_parse_header(data)
+    header = data[:SBX1_HEADER_LEN]
+    n, _ = sbx1_layout(exponent, len(data))
+    sealed_full = (1 << exponent) + SBX1_TAG_LEN
+    aead = AESGCM(sbx1_payload_key(dek, salt, file_id))
+    out = b""
+    for i in range(first, last + 1):
+        start = SBX1_HEADER_LEN + i * sealed_full
+        sealed = data[start:min(start + sealed_full, len(data))]
+        try:
+            out += aead.decrypt(sbx1_nonce(prefix, i, i == n - 1), sealed, header)
+        except InvalidTag:
+            raise Refused(f"segment {i} does not open") from None
+    return out
+
+
+def sbx1_decrypt(data, dek, file_id):
+    exponent, _, _ = sbx1_parse_header(data)
+    n, _ = sbx1_layout(exponent, len(data))
+    return sbx1_open_segments(data, dek, file_id, 0, n - 1)
+
+
+def sbx1_read_range(data, dek, file_id, start, end):
+    """Plaintext bytes [start, end), opening only the segments they lie in."""
+    exponent, _, _ = sbx1_parse_header(data)
+    size = 1 << exponent
+    first, last = start // size, (end - 1) // size
+    opened = sbx1_open_segments(data, dek, file_id, first, last)
+    return opened[start - first * size:end - first * size]
+
+
+def sbx1_encrypt(plaintext, dek, file_id, exponent, salt, prefix):
+    header = sbx1_header(exponent, salt, prefix)
+    size = 1 << exponent
+    segments = [plaintext[i:i + size] for i in range(0, len(plaintext), size)] or [b""]
+    aead = AESGCM(sbx1_payload_key(dek, salt, file_id))
+    return header + b"".join(
+        aead.encrypt(sbx1_nonce(prefix, i, i == len(segments) - 1), segment, header)
+        for i, segment in enumerate(segments)
+    )
+
+
+def sbx1_plaintext(spec):
+    if "utf8" in spec:
+        return spec["utf8"].encode("utf-8")
+    expect("plaintext pattern", spec["pattern"], "i mod 251")
+    return bytes(i % 251 for i in range(spec["length"]))
+
+
+def check_file(file, dek):
+    name = f"file {file['name']}"
+    file_id = uuid_bytes(file["file_id"])
+    exponent, salt, prefix = file["segment_exponent"], h(file["salt"]), h(file["nonce_prefix"])
+    plaintext = sbx1_plaintext(file["plaintext"])
+    data = h(file["ciphertext"])
+    size = 1 << exponent
+    sealed_full = size + SBX1_TAG_LEN
+
+    # Header, key, lengths and nonces, each from the documented layout.
+    header = sbx1_header(exponent, salt, prefix)
+    expect(f"{name} header", h(file["header"]), header)
+    expect(f"{name} header in the file", data[:SBX1_HEADER_LEN], header)
+    expect(f"{name} parsed header", sbx1_parse_header(data), (exponent, salt, prefix))
+    expect(f"{name} HKDF info", h(file["key_info"]), b"sealbox/v1/file" + file_id)
+    expect(f"{name} payload key", sbx1_payload_key(dek, salt, file_id), h(file["payload_key"]))
+    n = max(1, -(-len(plaintext) // size))
+    expect(f"{name} plaintext length", file["plaintext_len"], len(plaintext))
+    expect(f"{name} file length", len(data), SBX1_HEADER_LEN + len(plaintext) + 16 * n)
+    expect(f"{name} layout from length", sbx1_layout(exponent, len(data)), (n, len(plaintext)))
+    expect(f"{name} segment count", len(file["segments"]), n)
+    for i, segment in enumerate(file["segments"]):
+        last = i == n - 1
+        expect(f"{name} segment {i} index", segment["index"], i)
+        expect(f"{name} segment {i} last", segment["last"], last)
+        expect(f"{name} segment {i} nonce", h(segment["nonce"]), sbx1_nonce(prefix, i, last))
+        expect(f"{name} segment {i} offset", segment["offset"], SBX1_HEADER_LEN + i * sealed_full)
+        held = len(plaintext[i * size:(i + 1) * size])
+        expect(f"{name} segment {i} plaintext length", segment["plaintext_len"], held)
+        expect(f"{name} segment {i} sealed length", segment["sealed_len"], held + 16)
+
+    # Whole-file decryption, re-encryption to the same bytes, and range reads.
+    try:
+        expect(f"{name} decrypted", sbx1_decrypt(data, dek, file_id), plaintext)
+    except Refused as refusal:
+        raise Mismatch(f"{name}: refused ({refusal})") from None
+    expect(f"{name} re-encrypted", sbx1_encrypt(plaintext, dek, file_id, exponent, salt, prefix),
+           data)
+    p = len(plaintext)
+    ranges = {(0, p), (0, 1), (p - 1, p), (p // 2, p // 2 + 1), (size - 1, size + 1),
+              (size, 2 * size), (1, p - 1)}
+    for start, end in sorted(ranges):
+        if 0 <= start < end <= p:
+            expect(f"{name} range [{start}, {end})",
+                   sbx1_read_range(data, dek, file_id, start, end), plaintext[start:end])
+
+    # Damage: every change must be refused.
+    segments = [data[SBX1_HEADER_LEN + i * sealed_full:SBX1_HEADER_LEN + (i + 1) * sealed_full]
+                for i in range(n)]
+    body = lambda parts: header + b"".join(parts)
+    damaged = {
+        "header only": data[:SBX1_HEADER_LEN],
+        "cut inside the last segment": data[:-1],
+        "last segment appended again": data + segments[-1],
+        "first segment appended": data + segments[0],
+    }
+    if n > 1:
+        damaged["cut at a segment boundary"] = body(segments[:-1])
+        damaged["first two segments swapped"] = body([segments[1], segments[0]] + segments[2:])
+        damaged["first segment removed"] = body(segments[1:])
+        damaged["first segment duplicated"] = body([segments[0]] + segments)
+    if n > 2:
+        damaged["middle segment removed"] = body([segments[0]] + segments[2:])
+    for i in range(SBX1_HEADER_LEN):
+        damaged[f"header byte {i} flipped"] = data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1:]
+    for i in range(n):
+        start = SBX1_HEADER_LEN + i * sealed_full
+        for at in {start, start + len(segments[i]) - 1, start + len(segments[i]) // 2}:
+            damaged[f"segment {i} byte {at} flipped"] = (
+                data[:at] + bytes([data[at] ^ 0x80]) + data[at + 1:])
+    for what, bad in damaged.items():
+        try:
+            sbx1_decrypt(bad, dek, file_id)
+        except Refused:
+            continue
+        raise Mismatch(f"{name}: {what} was not refused")
+    for what, key, fid in [("another DEK", bytes(32), file_id),
+                           ("another file id", dek, uuid.uuid4().bytes)]:
+        try:
+            sbx1_decrypt(data, key, fid)
+        except Refused:
+            continue
+        raise Mismatch(f"{name}: opened with {what}")
+
+
 def main():
     directory = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent
     try:
@@ -293,12 +482,16 @@ def main():
             check_envelope(envelope, seeds, users_by_name, dek)
         for value in doc["values"]:
             check_value(value, dek)
+        files = json.loads((directory / "sbx1.json").read_text())
+        for file in files["files"]:
+            check_file(file, h(files["dek"]))
     except Mismatch as mismatch:
         print(f"MISMATCH: {mismatch}", file=sys.stderr)
         return 1
     print(
         f"ok: {xwing_count} X-Wing draft vectors, {len(doc['users'])} users, "
-        f"{len(doc['envelopes'])} envelopes, {len(doc['values'])} values"
+        f"{len(doc['envelopes'])} envelopes, {len(doc['values'])} values, "
+        f"{len(files['files'])} SBX1 files"
     )
     return 0
 
