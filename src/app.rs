@@ -24,8 +24,8 @@ use crate::mail::{MailError, Mailer};
 use crate::service::unlock_cache::UnlockCache;
 use crate::service::{
     AdminService, ApiKeyService, AuditService, GroupService, IdempotencyService, IdentityService,
-    InviteService, KeyService, KvService, OrgService, PasswordResetService, SystemService,
-    UserService,
+    InviteService, KeyService, KvService, OrgService, PasswordResetService, RecoveryService,
+    SystemService, UserService,
 };
 use crate::store::{Store, StoreError, StoreOptions, instance::Instance};
 
@@ -198,6 +198,7 @@ impl App {
                 self.keys.clone(),
                 self.config.limits.kv_value_bytes,
             ),
+            recovery: RecoveryService::new(self.store.clone(), self.keys.clone()),
             kv_value_limit: self.config.limits.kv_value_bytes,
             rate_limits: self.rate_limits.clone(),
             trusted_proxies: http::client_ip::TrustedProxies(Arc::new(

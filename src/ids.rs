@@ -98,6 +98,10 @@ id_type!(
     KvEntryId
 );
 id_type!(
+    /// A stored file (and the upload that creates it).
+    FileId
+);
+id_type!(
     /// A read-only share of a KV secret or a file with one recipient.
     ShareId
 );

@@ -32,6 +32,7 @@ pub mod code {
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "UNSUPPORTED_MEDIA_TYPE";
     pub const VALIDATION: &str = "VALIDATION";
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    pub const QUOTA_EXCEEDED: &str = "QUOTA_EXCEEDED";
     pub const INTERNAL: &str = "INTERNAL";
     pub const UNAVAILABLE: &str = "UNAVAILABLE";
 }
@@ -189,6 +190,7 @@ const DOCUMENTED_ERRORS: &[(u16, &str)] = &[
     (429, "Rate limited"),
     (500, "Internal error"),
     (503, "Temporarily unavailable"),
+    (507, "The server's disk is full"),
 ];
 
 impl ApiResponse for ApiError {
@@ -237,7 +239,24 @@ impl From<ServiceError> for ApiError {
                     e.with_detail(p.path, p.message)
                 }),
             ServiceError::BadRequest(why) => ApiError::bad_request(why),
-            ServiceError::TooLarge(limit) => ApiError::payload_too_large(limit),
+            ServiceError::TooLarge(limit) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                code::PAYLOAD_TOO_LARGE,
+                format!("larger than the limit of {limit} bytes"),
+            ),
+            ServiceError::QuotaExceeded(why) => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, code::QUOTA_EXCEEDED, why)
+            }
+            ServiceError::DiskFull => ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                code::QUOTA_EXCEEDED,
+                "the server's disk is full; nothing of this request was kept",
+            ),
+            ServiceError::ChecksumMismatch => ApiError::new(
+                StatusCode::from_u16(460).expect("460 is a valid status"),
+                code::BAD_REQUEST,
+                "the body does not match Upload-Checksum; it was discarded",
+            ),
             ServiceError::TooManyAttempts { retry_after } => ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 code::RATE_LIMITED,

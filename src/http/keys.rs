@@ -9,8 +9,9 @@ use super::authn::Authenticated;
 use super::error::ApiError;
 use super::vault::{NEW_USER_SECRET_HEADER, USER_SECRET_HEADER, b64, required_secret};
 use super::{ApiTags, request_context};
-use crate::crypto::UserPublicKey;
+use crate::crypto::{Argon2Params, UserPublicKey};
 use crate::service::KeyService;
+use crate::service::keys::KeyStatus;
 
 pub struct KeysApi {
     pub keys: KeyService,
@@ -53,6 +54,48 @@ pub struct KeyStatusView {
     pub fingerprint: Option<String>,
     pub created_utc: Option<String>,
     pub updated_utc: Option<String>,
+    /// The Argon2id salt of your sealed seed, base64: with `kekParams`, what a client
+    /// needs to seal a restored seed (`POST /v1/recovery/restore/{ownerUserId}`).
+    pub kek_salt_b64: Option<String>,
+    pub kek_params: Option<KekParamsView>,
+}
+
+/// The Argon2id costs of your sealed seed's KEK.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct KekParamsView {
+    /// Memory in KiB (Argon2 `m`).
+    pub m_cost_kib: u32,
+    /// Passes over memory (Argon2 `t`).
+    pub t_cost: u32,
+    /// Lanes (Argon2 `p`).
+    pub p_cost: u32,
+}
+
+impl From<Argon2Params> for KekParamsView {
+    fn from(p: Argon2Params) -> Self {
+        Self {
+            m_cost_kib: p.m_cost_kib,
+            t_cost: p.t_cost,
+            p_cost: p.p_cost,
+        }
+    }
+}
+
+impl From<KeyStatus> for KeyStatusView {
+    fn from(status: KeyStatus) -> Self {
+        let has = status.public_key.is_some();
+        Self {
+            has_ecc: has,
+            has_kyber: has,
+            requires_rekey: status.requires_rekey,
+            fingerprint: status.public_key.as_ref().map(UserPublicKey::fingerprint),
+            created_utc: status.created_at,
+            updated_utc: status.updated_at,
+            kek_salt_b64: status.kek_salt.as_deref().map(b64),
+            kek_params: status.kek_params.map(Into::into),
+        }
+    }
 }
 
 #[derive(ApiResponse)]
@@ -105,15 +148,7 @@ impl KeysApi {
     #[oai(path = "/v1/keys/status", method = "get", operation_id = "keyStatus")]
     async fn status(&self, auth: Authenticated) -> Result<StatusResponse, ApiError> {
         let status = self.keys.status(&auth.0).await?;
-        let has = status.public_key.is_some();
-        Ok(StatusResponse::Ok(Json(KeyStatusView {
-            has_ecc: has,
-            has_kyber: has,
-            requires_rekey: status.requires_rekey,
-            fingerprint: status.public_key.as_ref().map(UserPublicKey::fingerprint),
-            created_utc: status.created_at,
-            updated_utc: status.updated_at,
-        })))
+        Ok(StatusResponse::Ok(Json(status.into())))
     }
 
     /// Change your user secret

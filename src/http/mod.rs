@@ -20,6 +20,7 @@ pub mod organizations;
 pub mod pagination;
 pub mod password_reset;
 pub mod rate_limit;
+pub mod recovery;
 pub mod request_id;
 pub mod roles;
 pub mod sessions;
@@ -39,7 +40,8 @@ use poem_openapi::{OpenApiService, Tags};
 
 use crate::service::{
     AdminService, ApiKeyService, AuditService, GroupService, IdempotencyService, IdentityService,
-    InviteService, KeyService, KvService, OrgService, RequestContext, SystemService, UserService,
+    InviteService, KeyService, KvService, OrgService, RecoveryService, RequestContext,
+    SystemService, UserService,
 };
 use error::ApiError;
 use middleware::{Conventions, JsonBodyLimit};
@@ -74,6 +76,8 @@ pub enum ApiTags {
     Keys,
     /// KV secrets, sealed to your key, and their read-only shares
     Kv,
+    /// Recovery material left with trustees, and restoring your private key from it
+    Recovery,
 }
 
 /// What the HTTP layer needs from the running app.
@@ -92,6 +96,7 @@ pub struct HttpState {
     pub idempotency: IdempotencyService,
     pub keys: KeyService,
     pub kv: KvService,
+    pub recovery: RecoveryService,
     /// Largest KV value in bytes: its route accepts a JSON body big enough for it.
     pub kv_value_limit: u64,
     pub trusted_proxies: client_ip::TrustedProxies,
@@ -116,6 +121,7 @@ type Apis = (
     audit::AuditApi,
     keys::KeysApi,
     kv::KvApi,
+    recovery::RecoveryApi,
 );
 
 /// The OpenAPI service: every operation, with the document generated from the code.
@@ -169,6 +175,9 @@ pub fn api_service(state: &HttpState) -> OpenApiService<Apis, ()> {
             },
             kv::KvApi {
                 kv: state.kv.clone(),
+            },
+            recovery::RecoveryApi {
+                recovery: state.recovery.clone(),
             },
         ),
         "sealbox",

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use poem::Request;
-use poem_openapi::param::Query;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -15,10 +15,13 @@ use super::auth::UserView;
 use super::authn::Authenticated;
 use super::error::ApiError;
 use super::json_body::JsonBody;
+use super::keys::{KeyStatusView, PublicKeys};
 use super::{patch_field, request_context};
+use crate::crypto::UserPublicKey;
 use crate::service::IdentityService;
 use crate::service::UserService;
 use crate::service::users::ProfileUpdate;
+use crate::store::user_keys::Colleague;
 use crate::store::users::User;
 
 pub struct UsersApi {
@@ -101,6 +104,75 @@ pub enum ProfileResponse {
     Ok(Json<UserView>),
 }
 
+/// Your profile, with the status of your vault key pair.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct MeView {
+    #[oai(flatten)]
+    pub profile: UserView,
+    pub keys: KeyStatusView,
+}
+
+#[derive(ApiResponse)]
+pub enum MeResponse {
+    #[oai(status = 200)]
+    Ok(Json<MeView>),
+}
+
+/// A member of your organization as everyone in it sees them, with their public key
+/// (absent until they generate one) to share with them.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct PublicProfile {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub avatar_url: Option<String>,
+    pub role: String,
+    pub has_keys: bool,
+    /// The X25519 half of the X-Wing key (the reference's ECC key).
+    pub public_key_b64: Option<String>,
+    /// The ML-KEM-768 half (the reference's Kyber key).
+    pub public_key_kyber_b64: Option<String>,
+    /// The whole X-Wing public key.
+    pub public_key_x_wing_b64: Option<String>,
+    pub fingerprint: Option<String>,
+}
+
+impl From<Colleague> for PublicProfile {
+    fn from(c: Colleague) -> Self {
+        let key = c
+            .public_key
+            .as_deref()
+            .and_then(|bytes| UserPublicKey::from_bytes(bytes).ok());
+        let keys = key.as_ref().map(PublicKeys::from);
+        Self {
+            id: c.user_id.to_string(),
+            email: c.email,
+            display_name: c.display_name,
+            avatar_url: c.avatar_url,
+            role: c.role,
+            has_keys: keys.is_some(),
+            public_key_b64: keys.as_ref().map(|k| k.public_key_b64.clone()),
+            public_key_kyber_b64: keys.as_ref().map(|k| k.public_key_kyber_b64.clone()),
+            public_key_x_wing_b64: keys.as_ref().map(|k| k.public_key_x_wing_b64.clone()),
+            fingerprint: keys.map(|k| k.fingerprint),
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum ColleaguesResponse {
+    #[oai(status = 200)]
+    Ok(Json<Vec<PublicProfile>>),
+}
+
+#[derive(ApiResponse)]
+pub enum ColleagueResponse {
+    #[oai(status = 200)]
+    Ok(Json<PublicProfile>),
+}
+
 #[derive(ApiResponse)]
 pub enum SearchResponse {
     #[oai(status = 200)]
@@ -111,9 +183,13 @@ pub enum SearchResponse {
 impl UsersApi {
     /// Fetch your profile and preferences
     #[oai(path = "/v1/users/me", method = "get", operation_id = "getProfile")]
-    async fn me(&self, auth: Authenticated) -> Result<ProfileResponse, ApiError> {
+    async fn me(&self, auth: Authenticated) -> Result<MeResponse, ApiError> {
         let profile = self.identity.profile(auth.0.user_id).await?;
-        Ok(ProfileResponse::Ok(Json(profile.into())))
+        let keys = self.users.key_status(auth.0.user_id).await?;
+        Ok(MeResponse::Ok(Json(MeView {
+            profile: profile.into(),
+            keys: keys.into(),
+        })))
     }
 
     /// Update your profile
@@ -169,6 +245,39 @@ impl UsersApi {
             api_key_id: key,
             scopes: access.permissions.keys(),
         })))
+    }
+
+    /// Members of your organization
+    ///
+    /// Public profiles and public keys of the active members of the organization the call
+    /// acts in.
+    #[oai(
+        path = "/v1/users/org",
+        method = "get",
+        operation_id = "listColleagues"
+    )]
+    async fn colleagues(&self, auth: Authenticated) -> Result<ColleaguesResponse, ApiError> {
+        let colleagues = self.users.colleagues(&auth.0).await?;
+        Ok(ColleaguesResponse::Ok(Json(
+            colleagues.into_iter().map(Into::into).collect(),
+        )))
+    }
+
+    /// One member of your organization
+    ///
+    /// 404 for anyone who is not an active member of the organization the call acts in.
+    #[oai(
+        path = "/v1/users/org/:userId",
+        method = "get",
+        operation_id = "getColleague"
+    )]
+    async fn colleague(
+        &self,
+        auth: Authenticated,
+        #[oai(name = "userId")] user_id: Path<String>,
+    ) -> Result<ColleagueResponse, ApiError> {
+        let colleague = self.users.colleague(&auth.0, &user_id.0).await?;
+        Ok(ColleagueResponse::Ok(Json(colleague.into())))
     }
 
     /// Search users by name or email

@@ -63,6 +63,10 @@ pub struct KeyStatus {
     pub updated_at: Option<String>,
     /// A recovery restored the seed; the next rekey must use the recovery secret.
     pub requires_rekey: bool,
+    /// The Argon2id salt and costs of the current seal: what a client needs to seal a
+    /// seed for recovery exactly as the server will open it.
+    pub kek_salt: Option<Vec<u8>>,
+    pub kek_params: Option<Argon2Params>,
 }
 
 impl KeyStatus {
@@ -72,6 +76,8 @@ impl KeyStatus {
             created_at: row.map(|r| r.created_at.clone()),
             updated_at: row.map(|r| r.updated_at.clone()),
             requires_rekey: row.is_some_and(|r| r.restored_seed.is_some()),
+            kek_salt: row.map(|r| r.kek_salt.clone()),
+            kek_params: row.and_then(|r| serde_json::from_str(&r.kek_params).ok()),
         }
     }
 }
@@ -272,6 +278,22 @@ impl KeyService {
         self.cache
             .insert(user, secret.as_bytes(), generation, keys.clone());
         Ok(keys)
+    }
+
+    /// Records a seed handed back through recovery (sealed under a recovery secret) for
+    /// the next rekey; drops cached unlocks. Runs in the caller's transaction.
+    pub(crate) fn restore_in(
+        &self,
+        tx: &rusqlite::Connection,
+        user: UserId,
+        sealed: &[u8],
+        now: &str,
+    ) -> Result<(), ServiceError> {
+        if !user_keys::set_restored_seed(tx, user, sealed, now)? {
+            return Err(no_key_material());
+        }
+        self.cache.forget_user(user);
+        Ok(())
     }
 }
 

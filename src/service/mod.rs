@@ -15,6 +15,7 @@ pub mod login_throttle;
 pub mod organizations;
 pub mod page;
 pub mod password_reset;
+pub mod recovery;
 pub mod system;
 pub mod unlock_cache;
 pub mod users;
@@ -38,6 +39,7 @@ pub use keys::KeyService;
 pub use kv::KvService;
 pub use organizations::OrgService;
 pub use password_reset::PasswordResetService;
+pub use recovery::RecoveryService;
 pub use system::SystemService;
 pub use users::UserService;
 
@@ -69,6 +71,15 @@ pub enum ServiceError {
     /// A value is larger than the configured limit (bytes).
     #[error("larger than {0} bytes")]
     TooLarge(u64),
+    /// The organization's storage quota would be exceeded (413 `QUOTA_EXCEEDED`).
+    #[error("{0}")]
+    QuotaExceeded(String),
+    /// The disk is full (507 `QUOTA_EXCEEDED`); nothing partial was kept.
+    #[error("the server's disk is full")]
+    DiskFull,
+    /// An upload chunk does not match its `Upload-Checksum` (tus: 460); it was discarded.
+    #[error("checksum mismatch")]
+    ChecksumMismatch,
     /// Too many failed attempts; try again after the delay.
     #[error("too many attempts")]
     TooManyAttempts { retry_after: Duration },

@@ -5,10 +5,12 @@ use zeroize::Zeroizing;
 
 use super::access::Access;
 use super::identity::{Profile, check_name, hash_password};
+use super::keys::KeyStatus;
 use super::{FieldError, Journal, RequestContext, ServiceError, invalid_if_any, read, write};
 use crate::auth::{Principal, password};
-use crate::ids::OrgId;
+use crate::ids::{OrgId, UserId};
 use crate::store::organizations::Organization;
+use crate::store::user_keys::{self, Colleague};
 use crate::store::users::{self, ProfileChanges, User};
 use crate::store::{Store, StoreError, organizations, sessions};
 
@@ -188,6 +190,37 @@ impl UserService {
             Ok(Profile { user, memberships })
         })
         .await
+    }
+
+    /// The active members of the organization the caller acts in, with public keys.
+    pub async fn colleagues(&self, principal: &Principal) -> Result<Vec<Colleague>, ServiceError> {
+        let principal = principal.clone();
+        read(&self.store, move |conn| {
+            let access = super::access::in_requested_org(conn, &principal)?;
+            Ok(user_keys::colleagues(conn, access.org_id)?)
+        })
+        .await
+    }
+
+    /// One active member of the caller's organization; 404 for anyone else.
+    pub async fn colleague(
+        &self,
+        principal: &Principal,
+        user: &str,
+    ) -> Result<Colleague, ServiceError> {
+        let user: UserId = user.parse().map_err(|_| ServiceError::NotFound("user"))?;
+        let principal = principal.clone();
+        read(&self.store, move |conn| {
+            let access = super::access::in_requested_org(conn, &principal)?;
+            user_keys::colleague(conn, access.org_id, user)?.ok_or(ServiceError::NotFound("user"))
+        })
+        .await
+    }
+
+    /// The caller's key status, for their profile.
+    pub async fn key_status(&self, user: UserId) -> Result<KeyStatus, ServiceError> {
+        let row = read(&self.store, move |conn| Ok(user_keys::find(conn, user)?)).await?;
+        Ok(KeyStatus::of(row.as_ref()))
     }
 
     /// What the caller's credential resolves to: the user, the organization the call acts

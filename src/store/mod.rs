@@ -16,6 +16,7 @@ pub mod invites;
 pub mod kv;
 pub mod organizations;
 pub mod password_resets;
+pub mod recovery;
 pub mod roles;
 pub mod sessions;
 pub mod setup;

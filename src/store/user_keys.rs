@@ -4,7 +4,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::CachedQuery as _;
 use super::StoreError;
-use crate::ids::UserId;
+use crate::ids::{OrgId, UserId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserKeys {
@@ -100,4 +100,57 @@ pub fn set_restored_seed(
          WHERE user_id = ?1",
         params![user, restored, now],
     )? == 1)
+}
+
+/// An active member of an organization as colleagues see them, with their public key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Colleague {
+    pub user_id: UserId,
+    pub email: String,
+    pub display_name: String,
+    pub avatar_url: Option<String>,
+    pub role: String,
+    pub public_key: Option<Vec<u8>>,
+}
+
+const COLLEAGUE_QUERY: &str = "SELECT u.id, u.email, u.display_name, u.avatar_url, m.role, \
+                               k.public_key
+     FROM memberships m
+     JOIN users u ON u.id = m.user_id
+     LEFT JOIN user_keys k ON k.user_id = u.id
+     WHERE m.org_id = ?1 AND m.status = 'active' AND u.status = 'active'";
+
+fn colleague_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Colleague> {
+    Ok(Colleague {
+        user_id: row.get(0)?,
+        email: row.get(1)?,
+        display_name: row.get(2)?,
+        avatar_url: row.get(3)?,
+        role: row.get(4)?,
+        public_key: row.get(5)?,
+    })
+}
+
+/// The active members of `org`, by name.
+pub fn colleagues(conn: &Connection, org: OrgId) -> Result<Vec<Colleague>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{COLLEAGUE_QUERY} ORDER BY u.display_name COLLATE NOCASE, u.id"
+    ))?;
+    let rows = stmt.query_map([org], colleague_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One active member of `org`; `None` for anyone else.
+pub fn colleague(
+    conn: &Connection,
+    org: OrgId,
+    user: UserId,
+) -> Result<Option<Colleague>, StoreError> {
+    Ok(conn
+        .query_row_cached(
+            &format!("{COLLEAGUE_QUERY} AND u.id = ?2"),
+            params![org, user],
+            colleague_from_row,
+        )
+        .optional()?)
 }

@@ -17,6 +17,7 @@ mod openapi;
 mod organizations;
 mod password_reset;
 mod rate_limits;
+mod recovery;
 mod store;
 mod tls;
 mod vault;

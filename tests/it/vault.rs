@@ -994,3 +994,98 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+#[tokio::test]
+async fn colleagues_and_their_public_keys_are_discoverable_in_the_organization_only() {
+    let v = vault().await;
+    let app = &v.app;
+    let newcomer = app
+        .invite_and_register(&v.owner, &v.org, "neo@example.com", "member")
+        .await;
+    let directory = json_of(app.get_as("/v1/users/org", &v.member).await, 200).await;
+    let names: Vec<&str> = directory
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["displayName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Ada Lovelace", "mia", "neo"]);
+    let ada = &directory[0];
+    assert_eq!(ada["hasKeys"], true);
+    assert_eq!(ada["role"], "owner");
+    let status = json_of(app.get_as("/v1/keys/status", &v.owner).await, 200).await;
+    assert_eq!(ada["fingerprint"], status["fingerprint"]);
+    assert_eq!(B64.decode(s(ada, "publicKeyXWingB64")).unwrap().len(), 1216);
+    assert_eq!(directory[2]["hasKeys"], false);
+    assert!(directory[2].get("publicKeyB64").is_none());
+
+    let one = json_of(
+        app.get_as(&format!("/v1/users/org/{}", v.member_id), &v.owner)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(one["email"], "mia@example.com");
+    assert_eq!(one["publicKeyB64"], directory[1]["publicKeyB64"]);
+
+    // Someone only in another organization is not found.
+    let outsider = app
+        .invite_and_register(&v.owner, &v.org, "out@example.com", "member")
+        .await;
+    let outsider_token = s(&outsider, "accessToken");
+    app.send_as(
+        Method::POST,
+        "/v1/organizations",
+        &outsider_token,
+        Some(&json!({"name": "Globex"})),
+        None,
+    )
+    .await;
+    let removed = app
+        .send_as(
+            Method::DELETE,
+            &format!(
+                "/v1/organizations/{}/members/{}",
+                v.org,
+                s(&outsider["user"], "id")
+            ),
+            &v.owner,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(removed.status(), 204);
+    let hidden = app
+        .get_as(
+            &format!("/v1/users/org/{}", s(&outsider["user"], "id")),
+            &v.owner,
+        )
+        .await;
+    assert_envelope(hidden, 404, "NOT_FOUND").await;
+    let theirs = json_of(app.get_as("/v1/users/org", &outsider_token).await, 200).await;
+    assert_eq!(
+        theirs.as_array().unwrap().len(),
+        1,
+        "Globex has only its owner: {theirs}"
+    );
+    let newcomer_id = s(&newcomer["user"], "id");
+    let not_theirs = app
+        .get_as(&format!("/v1/users/org/{newcomer_id}"), &outsider_token)
+        .await;
+    assert_envelope(not_theirs, 404, "NOT_FOUND").await;
+    let garbage = app.get_as("/v1/users/org/not-an-id", &v.owner).await;
+    assert_envelope(garbage, 404, "NOT_FOUND").await;
+
+    // Your own profile carries your key status beside the account.
+    let me = json_of(app.get_as("/v1/users/me", &v.member).await, 200).await;
+    assert_eq!(me["email"], "mia@example.com");
+    assert_eq!(me["keys"]["hasEcc"], true);
+    assert_eq!(me["keys"]["fingerprint"], directory[1]["fingerprint"]);
+    let theirs_me = json_of(
+        app.get_as("/v1/users/me", &s(&newcomer, "accessToken"))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(theirs_me["keys"]["hasKyber"], false);
+}
