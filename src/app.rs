@@ -21,6 +21,8 @@ use crate::data_dir::{DataDir, SECRET_FILE_MODE, mode_of, write_atomic};
 use crate::http::tls_acceptor::TlsAcceptor;
 use crate::http::{self, HttpState, tls};
 use crate::mail::{MailError, Mailer};
+use crate::service::FileService;
+use crate::service::files::FileLimits;
 use crate::service::unlock_cache::UnlockCache;
 use crate::service::{
     AdminService, ApiKeyService, AuditService, GroupService, IdempotencyService, IdentityService,
@@ -71,6 +73,7 @@ pub struct App {
     audit: AuditService,
     idempotency: IdempotencyService,
     keys: KeyService,
+    files: FileService,
     rate_limits: http::rate_limit::RateLimits,
     /// `None` when mail is off (`smtp.host` empty).
     mailer: Option<Mailer>,
@@ -116,6 +119,28 @@ impl App {
             .await
             .map_err(|e| AppError::Serve(std::io::Error::other(e)))?;
         let rate_limits = http::rate_limit::RateLimits::new(&config.rate_limits);
+        tokio::fs::create_dir_all(data.uploads())
+            .await
+            .map_err(|source| AppError::DataDir {
+                path: data.uploads(),
+                source,
+            })?;
+        let files = {
+            let budget = rate_limits.clone();
+            FileService::new(
+                store.clone(),
+                blobs.clone(),
+                data.uploads(),
+                master_key.clone(),
+                keys.clone(),
+                FileLimits {
+                    max_file_bytes: config.limits.max_file_bytes,
+                    org_quota_bytes: config.limits.org_quota_bytes,
+                    json_file_bytes: config.limits.json_file_bytes,
+                },
+            )
+            .with_upload_budget(move |org| budget.count_org_upload(org))
+        };
         let identity = IdentityService::new(store.clone(), AccessTokens::new(&master_key))
             .with_registration(config.auth.registration)
             .with_unlock_cache(unlock_cache);
@@ -137,6 +162,7 @@ impl App {
             audit,
             idempotency,
             keys,
+            files,
             rate_limits,
             mailer,
             setup_token,
@@ -199,6 +225,9 @@ impl App {
                 self.config.limits.kv_value_bytes,
             ),
             recovery: RecoveryService::new(self.store.clone(), self.keys.clone()),
+            files: self.files.clone(),
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            json_file_limit: self.config.limits.json_file_bytes,
             kv_value_limit: self.config.limits.kv_value_bytes,
             rate_limits: self.rate_limits.clone(),
             trusted_proxies: http::client_ip::TrustedProxies(Arc::new(
@@ -286,6 +315,7 @@ impl App {
                 audit_retention: retention(self.config.audit.retention_days),
                 idempotency: self.idempotency.clone(),
                 unlocked: self.keys.cache().clone(),
+                files: self.files.clone(),
             }
             .run(),
         );
@@ -316,6 +346,7 @@ struct Housekeeping {
     audit_retention: Option<Duration>,
     idempotency: IdempotencyService,
     unlocked: UnlockCache,
+    files: FileService,
 }
 
 impl Housekeeping {
@@ -338,6 +369,11 @@ impl Housekeeping {
                 _ = sweeps.tick() => {
                     if let Err(e) = self.idempotency.sweep(false).await {
                         tracing::warn!(error = %e, "could not remove expired idempotency keys");
+                    }
+                    match self.files.sweep_uploads().await {
+                        Ok(0) => {}
+                        Ok(removed) => tracing::info!(removed, "removed expired uploads"),
+                        Err(e) => tracing::warn!(error = %e, "could not remove expired uploads"),
                     }
                 }
                 _ = pruning.tick() => {

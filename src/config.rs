@@ -322,6 +322,12 @@ pub struct LimitsConfig {
     /// Largest KV secret value, in bytes (decoded). Its base64 request may exceed
     /// `json_body_bytes` accordingly.
     pub kv_value_bytes: u64,
+    /// Largest file sent whole as JSON (`POST /v1/files`), in bytes (decoded).
+    pub json_file_bytes: u64,
+    /// Largest file of any upload, in bytes.
+    pub max_file_bytes: u64,
+    /// Bytes an organization may store (files and uploads in progress); 0: no quota.
+    pub org_quota_bytes: u64,
 }
 
 impl Default for LimitsConfig {
@@ -329,6 +335,9 @@ impl Default for LimitsConfig {
         Self {
             json_body_bytes: 1024 * 1024,
             kv_value_bytes: 1024 * 1024,
+            json_file_bytes: 16 * 1024 * 1024,
+            max_file_bytes: 50 * 1024 * 1024 * 1024,
+            org_quota_bytes: 0,
         }
     }
 }

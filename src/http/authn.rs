@@ -89,7 +89,8 @@ pub async fn authenticate_once(req: &mut Request) -> Result<Principal, ApiError>
     Ok(principal)
 }
 
-async fn authenticate(req: &Request) -> Result<Principal, ApiError> {
+/// Authenticates the request (reusing a principal `authenticate_once` left).
+pub(crate) async fn authenticate(req: &Request) -> Result<Principal, ApiError> {
     if let Some(known) = req.extensions().get::<Principal>() {
         return Ok(known.clone());
     }

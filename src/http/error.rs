@@ -257,6 +257,12 @@ impl From<ServiceError> for ApiError {
                 code::BAD_REQUEST,
                 "the body does not match Upload-Checksum; it was discarded",
             ),
+            ServiceError::BudgetSpent { what, retry_after } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                code::RATE_LIMITED,
+                format!("{what} is spent; retry after the delay"),
+            )
+            .with_retry_after(retry_after),
             ServiceError::TooManyAttempts { retry_after } => ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 code::RATE_LIMITED,

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod authn;
 pub mod client_ip;
 pub mod error;
+pub mod files;
 pub mod groups;
 pub mod idempotency;
 pub mod invites;
@@ -28,6 +29,7 @@ pub mod system;
 pub mod tls;
 pub mod tls_acceptor;
 pub mod ui;
+pub mod uploads;
 pub mod users;
 pub mod vault;
 
@@ -39,9 +41,9 @@ use poem::{Endpoint, EndpointExt, IntoResponse, Route};
 use poem_openapi::{OpenApiService, Tags};
 
 use crate::service::{
-    AdminService, ApiKeyService, AuditService, GroupService, IdempotencyService, IdentityService,
-    InviteService, KeyService, KvService, OrgService, RecoveryService, RequestContext,
-    SystemService, UserService,
+    AdminService, ApiKeyService, AuditService, FileService, GroupService, IdempotencyService,
+    IdentityService, InviteService, KeyService, KvService, OrgService, RecoveryService,
+    RequestContext, SystemService, UserService,
 };
 use error::ApiError;
 use middleware::{Conventions, JsonBodyLimit};
@@ -78,6 +80,8 @@ pub enum ApiTags {
     Kv,
     /// Recovery material left with trustees, and restoring your private key from it
     Recovery,
+    /// Encrypted files: small ones whole, any size through presigned uploads
+    Files,
 }
 
 /// What the HTTP layer needs from the running app.
@@ -97,6 +101,11 @@ pub struct HttpState {
     pub keys: KeyService,
     pub kv: KvService,
     pub recovery: RecoveryService,
+    pub files: FileService,
+    /// The public base URL that upload and download links are built on.
+    pub public_url: String,
+    /// Largest file sent whole as JSON, in bytes: its route accepts a body to fit.
+    pub json_file_limit: u64,
     /// Largest KV value in bytes: its route accepts a JSON body big enough for it.
     pub kv_value_limit: u64,
     pub trusted_proxies: client_ip::TrustedProxies,
@@ -119,9 +128,13 @@ type Apis = (
     admin::AdminApi,
     api_keys::ApiKeysApi,
     audit::AuditApi,
-    keys::KeysApi,
-    kv::KvApi,
-    recovery::RecoveryApi,
+    // poem-openapi implements `OpenApi` for tuples of up to 16: the data APIs nest.
+    (
+        keys::KeysApi,
+        kv::KvApi,
+        recovery::RecoveryApi,
+        files::FilesApi,
+    ),
 );
 
 /// The OpenAPI service: every operation, with the document generated from the code.
@@ -170,15 +183,21 @@ pub fn api_service(state: &HttpState) -> OpenApiService<Apis, ()> {
             audit::AuditApi {
                 audit: state.audit.clone(),
             },
-            keys::KeysApi {
-                keys: state.keys.clone(),
-            },
-            kv::KvApi {
-                kv: state.kv.clone(),
-            },
-            recovery::RecoveryApi {
-                recovery: state.recovery.clone(),
-            },
+            (
+                keys::KeysApi {
+                    keys: state.keys.clone(),
+                },
+                kv::KvApi {
+                    kv: state.kv.clone(),
+                },
+                recovery::RecoveryApi {
+                    recovery: state.recovery.clone(),
+                },
+                files::FilesApi {
+                    files: state.files.clone(),
+                    public_url: state.public_url.clone(),
+                },
+            ),
         ),
         "sealbox",
         env!("CARGO_PKG_VERSION"),
@@ -214,7 +233,10 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
             .with(JsonBodyLimit {
                 limit: state.json_body_limit,
                 // base64 takes 4 bytes for 3, plus the JSON around it.
-                larger: Arc::new(vec![("/v1/kv/", state.kv_value_limit / 3 * 4 + 8192)]),
+                larger: Arc::new(vec![
+                    ("/v1/kv/", state.kv_value_limit / 3 * 4 + 8192),
+                    ("/v1/files", state.json_file_limit / 3 * 4 + 8192),
+                ]),
             }),
     );
     // Budgets apply to the API; /health stays free for probes and load balancers.
@@ -228,10 +250,29 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
         .fold(Route::new(), |route, (page, _)| route.at(*page, ui::WebUi))
         .at(OPENAPI_PATH, poem::get(spec))
         .nest(DOCS_PATH, poem::get(docs))
+        .at(
+            files::UPLOADS_PATH,
+            poem::post(uploads::tus_create).options(uploads::tus_options),
+        )
+        .at(
+            format!("{}/:token", files::UPLOADS_PATH),
+            poem::put(uploads::put_whole)
+                .patch(uploads::tus_patch)
+                .head(uploads::tus_head)
+                .delete(uploads::tus_delete),
+        )
+        .at(
+            format!("{}/:token", files::DOWNLOADS_PATH),
+            poem::get(uploads::download).head(uploads::download),
+        )
         .nest_no_strip("/v1", limited.clone())
         .nest_no_strip("/admin", limited)
         .at("/health", api)
         .at("/assets/*path", ui::WebUi)
+        .data(uploads::ByteRoutes {
+            files: state.files.clone(),
+            public_url: state.public_url.clone(),
+        })
         .data(state.identity.clone())
         .data(state.api_keys.clone())
         .data(state.trusted_proxies.clone())

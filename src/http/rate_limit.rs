@@ -125,12 +125,11 @@ impl RateLimits {
         }))
     }
 
-    /// Counts one upload started by `org`; `Err` is the 429 to answer, for the upload
-    /// endpoints.
-    pub fn count_org_upload(&self, org: OrgId) -> Result<(), ApiError> {
+    /// Counts one upload started by `org`; `Err` is how long until one more fits.
+    pub fn count_org_upload(&self, org: OrgId) -> Result<(), Duration> {
         let standing = self.0.org_uploads.count(&org);
         if standing.refused {
-            return Err(refusal(&standing));
+            return Err(Duration::from_secs(standing.reset_after.max(1)));
         }
         Ok(())
     }

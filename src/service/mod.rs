@@ -5,6 +5,7 @@ pub mod access;
 pub mod admin;
 pub mod api_keys;
 pub mod audit;
+pub mod files;
 pub mod groups;
 pub mod idempotency;
 pub mod identity;
@@ -31,6 +32,7 @@ use crate::store::{Store, StoreError, events};
 pub use admin::AdminService;
 pub use api_keys::ApiKeyService;
 pub use audit::AuditService;
+pub use files::FileService;
 pub use groups::GroupService;
 pub use idempotency::IdempotencyService;
 pub use identity::IdentityService;
@@ -80,6 +82,12 @@ pub enum ServiceError {
     /// An upload chunk does not match its `Upload-Checksum` (tus: 460); it was discarded.
     #[error("checksum mismatch")]
     ChecksumMismatch,
+    /// A budget (such as the organization's uploads an hour) is spent for now.
+    #[error("{what} is spent")]
+    BudgetSpent {
+        what: &'static str,
+        retry_after: Duration,
+    },
     /// Too many failed attempts; try again after the delay.
     #[error("too many attempts")]
     TooManyAttempts { retry_after: Duration },

@@ -75,6 +75,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0009_vault.sql"),
         then: None,
     },
+    Migration {
+        version: 10,
+        name: "files",
+        sql: include_str!("migrations/0010_files.sql"),
+        then: None,
+    },
 ];
 
 /// The schema version this binary creates and understands.

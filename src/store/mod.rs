@@ -9,6 +9,7 @@ mod migrations;
 pub mod api_keys;
 pub mod audit;
 pub mod events;
+pub mod files;
 pub mod groups;
 pub mod idempotency;
 pub mod instance;

@@ -10,6 +10,7 @@ mod blob_store;
 mod cli;
 mod config_layers;
 mod crypto_vectors;
+mod files;
 mod http_conventions;
 mod idempotency;
 mod identity;

@@ -1,0 +1,593 @@
+//! The byte-carrying routes, outside the JSON API:
+//!
+//! - `/v1/uploads`: tus 1.0 (core, creation, creation-with-upload, termination, checksum
+//!   with sha256, expiration). `OPTIONS` discovers, an authenticated `POST` creates an
+//!   upload (like presign), and the upload URL takes `HEAD`, `PATCH` and `DELETE`, and a
+//!   plain `PUT` of the whole body. The URL's last segment is the upload's capability.
+//! - `/v1/downloads/{token}`: a short-lived download link; streams the file, decrypting
+//!   only the SBX1 segments a `Range` touches.
+
+use std::ops::Range;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use futures_util::StreamExt as _;
+use poem::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use poem::web::Path;
+use poem::{Body, IntoResponse, Request, Response, handler};
+use tokio::io::AsyncReadExt;
+
+use super::authn::authenticate;
+use super::error::{ApiError, code};
+use super::files::{UPLOADS_PATH, parse_encryption};
+use super::request_context;
+use crate::crypto::sbx1::{HEADER_LEN, Header, Layout, SegmentDecryptor};
+use crate::service::FileService;
+use crate::service::files::{Download, NewUpload, Progress, WriteMode};
+use crate::store::files::Encryption;
+
+const TUS_VERSION: &str = "1.0.0";
+const TUS_EXTENSIONS: &str = "creation,creation-with-upload,termination,checksum,expiration";
+const OFFSET_OCTET_STREAM: &str = "application/offset+octet-stream";
+
+/// What the byte routes need.
+#[derive(Clone)]
+pub struct ByteRoutes {
+    pub files: FileService,
+    pub public_url: String,
+}
+
+fn tus_headers(response: &mut Response) {
+    response
+        .headers_mut()
+        .insert("Tus-Resumable", HeaderValue::from_static(TUS_VERSION));
+}
+
+fn error(err: impl Into<ApiError>) -> Response {
+    poem::error::ResponseError::as_response(&err.into())
+}
+
+fn tus_error(err: impl Into<ApiError>) -> Response {
+    let mut response = error(err);
+    tus_headers(&mut response);
+    response
+}
+
+/// 412 unless the request speaks tus 1.0.0.
+fn require_tus(headers: &HeaderMap) -> Result<(), Box<Response>> {
+    match headers.get("Tus-Resumable").and_then(|v| v.to_str().ok()) {
+        Some(TUS_VERSION) => Ok(()),
+        _ => {
+            let mut response = tus_error(ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                code::BAD_REQUEST,
+                "send Tus-Resumable: 1.0.0 (the only tus version this server speaks)",
+            ));
+            response
+                .headers_mut()
+                .insert("Tus-Version", HeaderValue::from_static(TUS_VERSION));
+            Err(Box::new(response))
+        }
+    }
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+fn progress_headers(response: &mut Response, progress: Progress) {
+    let headers = response.headers_mut();
+    headers.insert("Upload-Offset", HeaderValue::from(progress.offset));
+    headers.insert("Upload-Length", HeaderValue::from(progress.length));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+/// `OPTIONS /v1/uploads`: what this tus server supports.
+#[handler]
+pub async fn tus_options(req: &Request) -> Response {
+    let routes = req.data::<ByteRoutes>().expect("byte routes are attached");
+    let mut response = Response::builder().status(StatusCode::NO_CONTENT).finish();
+    tus_headers(&mut response);
+    let headers = response.headers_mut();
+    headers.insert("Tus-Version", HeaderValue::from_static(TUS_VERSION));
+    headers.insert("Tus-Extension", HeaderValue::from_static(TUS_EXTENSIONS));
+    headers.insert("Tus-Checksum-Algorithm", HeaderValue::from_static("sha256"));
+    headers.insert(
+        "Tus-Max-Size",
+        HeaderValue::from(routes.files.limits().max_file_bytes),
+    );
+    response
+}
+
+/// `POST /v1/uploads`: tus creation (with an optional first chunk).
+#[handler]
+pub async fn tus_create(req: &Request, body: Body) -> Response {
+    let routes = req
+        .data::<ByteRoutes>()
+        .expect("byte routes are attached")
+        .clone();
+    if let Err(refused) = require_tus(req.headers()) {
+        return *refused;
+    }
+    let principal = match authenticate(req).await {
+        Ok(principal) => principal,
+        Err(e) => return tus_error(e),
+    };
+    let Some(length) = header_u64(req.headers(), "Upload-Length") else {
+        return tus_error(ApiError::bad_request(
+            "Upload-Length is required (deferred lengths are not supported)",
+        ));
+    };
+    let metadata = req
+        .headers()
+        .get("Upload-Metadata")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let fields = match parse_metadata(metadata.as_deref().unwrap_or("")) {
+        Ok(fields) => fields,
+        Err(e) => return tus_error(e),
+    };
+    let get = |key: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
+    let encryption = match parse_encryption(get("encryption").as_deref()) {
+        Ok(e) => e,
+        Err(e) => return tus_error(e),
+    };
+    let created = routes
+        .files
+        .create_upload(
+            &principal,
+            NewUpload {
+                filename: get("filename").unwrap_or_else(|| "upload".to_owned()),
+                content_type: get("filetype").or_else(|| get("contentType")),
+                size: length,
+                encryption,
+                metadata,
+            },
+            request_context(req),
+        )
+        .await;
+    let created = match created {
+        Ok(created) => created,
+        Err(e) => return tus_error(e),
+    };
+    let location = format!(
+        "{}{UPLOADS_PATH}/{}",
+        routes.public_url,
+        created.token.as_str()
+    );
+    let mut progress = Progress {
+        offset: 0,
+        length,
+        complete: length == 0,
+    };
+    let with_upload = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == OFFSET_OCTET_STREAM.as_bytes());
+    if with_upload || length == 0 {
+        match routes
+            .files
+            .write(
+                &created.token,
+                WriteMode::Append { offset: 0 },
+                body.into_async_read(),
+                None,
+            )
+            .await
+        {
+            Ok(p) => progress = p,
+            Err(e) => return tus_error(e),
+        }
+    }
+    let mut response = Response::builder().status(StatusCode::CREATED).finish();
+    tus_headers(&mut response);
+    progress_headers(&mut response, progress);
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        headers.insert(header::LOCATION, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&created.file_id.to_string()) {
+        headers.insert("X-Sealbox-File-Id", value);
+    }
+    response
+}
+
+/// `HEAD /v1/uploads/{token}`: where the upload stands (after a break, resume here).
+#[handler]
+pub async fn tus_head(req: &Request, Path(token): Path<String>) -> Response {
+    let routes = req.data::<ByteRoutes>().expect("byte routes are attached");
+    if let Err(refused) = require_tus(req.headers()) {
+        return *refused;
+    }
+    match routes.files.progress(&token).await {
+        Ok((progress, metadata)) => {
+            let mut response = Response::builder().status(StatusCode::OK).finish();
+            tus_headers(&mut response);
+            progress_headers(&mut response, progress);
+            if let Some(value) = metadata.and_then(|m| HeaderValue::from_str(&m).ok()) {
+                response.headers_mut().insert("Upload-Metadata", value);
+            }
+            response
+        }
+        // HEAD answers carry no body.
+        Err(e) => {
+            let mut response = tus_error(e);
+            response.set_body(Body::empty());
+            response
+        }
+    }
+}
+
+/// `PATCH /v1/uploads/{token}`: the next bytes, at `Upload-Offset`.
+#[handler]
+pub async fn tus_patch(req: &Request, Path(token): Path<String>, body: Body) -> Response {
+    let routes = req.data::<ByteRoutes>().expect("byte routes are attached");
+    if let Err(refused) = require_tus(req.headers()) {
+        return *refused;
+    }
+    let is_octets = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == OFFSET_OCTET_STREAM.as_bytes());
+    if !is_octets {
+        return tus_error(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code::UNSUPPORTED_MEDIA_TYPE,
+            "PATCH bodies must be Content-Type: application/offset+octet-stream",
+        ));
+    }
+    let Some(offset) = header_u64(req.headers(), "Upload-Offset") else {
+        return tus_error(ApiError::bad_request("Upload-Offset is required"));
+    };
+    let checksum = match parse_checksum(req.headers()) {
+        Ok(checksum) => checksum,
+        Err(e) => return tus_error(e),
+    };
+    match routes
+        .files
+        .write(
+            &token,
+            WriteMode::Append { offset },
+            body.into_async_read(),
+            checksum,
+        )
+        .await
+    {
+        Ok(progress) => {
+            let mut response = Response::builder().status(StatusCode::NO_CONTENT).finish();
+            tus_headers(&mut response);
+            progress_headers(&mut response, progress);
+            response
+        }
+        Err(e) => tus_error(e),
+    }
+}
+
+/// `DELETE /v1/uploads/{token}`: tus termination.
+#[handler]
+pub async fn tus_delete(req: &Request, Path(token): Path<String>) -> Response {
+    let routes = req.data::<ByteRoutes>().expect("byte routes are attached");
+    if let Err(refused) = require_tus(req.headers()) {
+        return *refused;
+    }
+    match routes.files.terminate(&token).await {
+        Ok(()) => {
+            let mut response = Response::builder().status(StatusCode::NO_CONTENT).finish();
+            tus_headers(&mut response);
+            response
+        }
+        Err(e) => tus_error(e),
+    }
+}
+
+/// `PUT /v1/uploads/{token}`: the whole body in one request (starting over if an
+/// earlier attempt sent part of it).
+#[handler]
+pub async fn put_whole(req: &Request, Path(token): Path<String>, body: Body) -> Response {
+    let routes = req.data::<ByteRoutes>().expect("byte routes are attached");
+    match routes
+        .files
+        .write(&token, WriteMode::Replace, body.into_async_read(), None)
+        .await
+    {
+        Ok(progress) => {
+            let mut response = poem::web::Json(serde_json::json!({
+                "received": progress.offset,
+                "size": progress.length,
+                "complete": progress.complete,
+            }))
+            .into_response();
+            progress_headers(&mut response, progress);
+            response
+        }
+        Err(e) => error(e),
+    }
+}
+
+/// `Upload-Checksum: sha256 <base64>`; other algorithms are refused (400).
+fn parse_checksum(headers: &HeaderMap) -> Result<Option<[u8; 32]>, ApiError> {
+    let Some(value) = headers.get("Upload-Checksum") else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or("");
+    let (algorithm, digest) = text.split_once(' ').unwrap_or((text, ""));
+    if !algorithm.eq_ignore_ascii_case("sha256") {
+        return Err(ApiError::bad_request(
+            "Upload-Checksum supports only sha256",
+        ));
+    }
+    BASE64
+        .decode(digest.trim())
+        .ok()
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+        .map(Some)
+        .ok_or_else(|| ApiError::bad_request("Upload-Checksum is not a base64 SHA-256"))
+}
+
+/// tus `Upload-Metadata`: comma-separated `key base64value` pairs.
+fn parse_metadata(text: &str) -> Result<Vec<(String, String)>, ApiError> {
+    let mut fields = Vec::new();
+    for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once(' ').unwrap_or((pair, ""));
+        let decoded = BASE64
+            .decode(value.trim())
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("Upload-Metadata `{key}` is not base64 UTF-8"))
+            })?;
+        fields.push((key.to_owned(), decoded));
+    }
+    Ok(fields)
+}
+
+/// `GET` and `HEAD /v1/downloads/{token}`.
+#[handler]
+pub async fn download(req: &Request, Path(token): Path<String>) -> Response {
+    let routes = req.data::<ByteRoutes>().expect("byte routes are attached");
+    let link = match routes.files.open_link(&token).await {
+        Ok(link) => link,
+        Err(e) => return error(e),
+    };
+    match serve(routes, req, link).await {
+        Ok(response) => response,
+        Err(e) => error(e),
+    }
+}
+
+async fn serve(routes: &ByteRoutes, req: &Request, link: Download) -> Result<Response, ApiError> {
+    let file = &link.file;
+    let (length, plan) = match (&link.dek, file.encryption) {
+        (Some(dek), Encryption::Server) => {
+            let mut first = vec![0u8; HEADER_LEN];
+            routes
+                .files
+                .open_blob(file, 0)
+                .await?
+                .read_exact(&mut first)
+                .await
+                .map_err(|_| integrity())?;
+            let header = Header::parse(&first).map_err(|_| integrity())?;
+            let layout = Layout::from_ciphertext_len(&header, file.stored_size as u64)
+                .map_err(|_| integrity())?;
+            let decryptor = SegmentDecryptor::new(dek, file.id.as_uuid(), &header);
+            (
+                layout.plaintext_len(),
+                Plan::Decrypt {
+                    layout,
+                    decryptor: Box::new(decryptor),
+                },
+            )
+        }
+        _ => (file.stored_size as u64, Plan::Raw),
+    };
+    let range = match requested_range(req.headers(), length) {
+        Ok(range) => range,
+        Err(()) => {
+            let mut response = error(ApiError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                code::BAD_REQUEST,
+                "the requested range is not satisfiable",
+            ));
+            if let Ok(value) = HeaderValue::from_str(&format!("bytes */{length}")) {
+                response.headers_mut().insert(header::CONTENT_RANGE, value);
+            }
+            return Ok(response);
+        }
+    };
+    let partial = range.is_some();
+    let range = range.unwrap_or(0..length);
+    let mut response = Response::builder()
+        .status(if partial {
+            StatusCode::PARTIAL_CONTENT
+        } else {
+            StatusCode::OK
+        })
+        .finish();
+    {
+        let headers = response.headers_mut();
+        headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        );
+        if let Ok(value) = HeaderValue::from_str(&file.content_type) {
+            headers.insert(header::CONTENT_TYPE, value);
+        }
+        if let Ok(value) = HeaderValue::from_str(&format!(
+            "\"{}\"",
+            &file.blake3[..32.min(file.blake3.len())]
+        )) {
+            headers.insert(header::ETAG, value);
+        }
+        if let Some(disposition) = link.name.as_deref().map(content_disposition)
+            && let Ok(value) = HeaderValue::from_str(&disposition)
+        {
+            headers.insert(header::CONTENT_DISPOSITION, value);
+        }
+        headers.insert(
+            header::CONTENT_LENGTH,
+            HeaderValue::from(range.end - range.start),
+        );
+        if partial
+            && let Ok(value) = HeaderValue::from_str(&format!(
+                "bytes {}-{}/{length}",
+                range.start,
+                range.end.saturating_sub(1)
+            ))
+        {
+            headers.insert(header::CONTENT_RANGE, value);
+        }
+    }
+    if req.method() == Method::HEAD || range.is_empty() {
+        return Ok(response);
+    }
+    let body = match plan {
+        Plan::Raw => {
+            let reader = routes.files.open_blob(file, range.start).await?;
+            Body::from_async_read(reader.take(range.end - range.start))
+        }
+        Plan::Decrypt { layout, decryptor } => {
+            let span = layout.span(range.clone()).map_err(|_| integrity())?;
+            let mut reader = routes.files.open_blob(file, span.ciphertext.start).await?;
+            // Open the first segment before answering, so damage there is an error status
+            // rather than a cut-off body.
+            let first = span.first_segment;
+            let mut sealed = vec![
+                0u8;
+                (layout.segment_range(first).end - layout.segment_range(first).start)
+                    as usize
+            ];
+            reader
+                .read_exact(&mut sealed)
+                .await
+                .map_err(|_| integrity())?;
+            let plain = decryptor
+                .decrypt_segment(first, &sealed, layout.is_last(first))
+                .map_err(|_| integrity())?;
+            let head = bytes::Bytes::copy_from_slice(&plain[span.within_segment(first)]);
+            let rest = futures_util::stream::unfold(
+                (reader, decryptor, layout, span, first + 1),
+                |(mut reader, decryptor, layout, span, index)| async move {
+                    if index > span.last_segment {
+                        return None;
+                    }
+                    let segment = layout.segment_range(index);
+                    let mut sealed = vec![0u8; (segment.end - segment.start) as usize];
+                    let result = match reader.read_exact(&mut sealed).await {
+                        Err(e) => Err(e),
+                        Ok(_) => decryptor
+                            .decrypt_segment(index, &sealed, layout.is_last(index))
+                            .map(|plain| {
+                                bytes::Bytes::copy_from_slice(&plain[span.within_segment(index)])
+                            })
+                            .map_err(|e| {
+                                tracing::error!(error = %e, "a stored file failed its integrity check mid-download");
+                                std::io::Error::other("integrity check failed")
+                            }),
+                    };
+                    let stop = result.is_err();
+                    Some((
+                        result,
+                        (
+                            reader,
+                            decryptor,
+                            layout,
+                            span,
+                            if stop { u32::MAX } else { index + 1 },
+                        ),
+                    ))
+                },
+            );
+            let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(head) })
+                .chain(rest);
+            Body::from_bytes_stream(stream)
+        }
+    };
+    response.set_body(body);
+    Ok(response)
+}
+
+enum Plan {
+    Raw,
+    Decrypt {
+        layout: Layout,
+        decryptor: Box<SegmentDecryptor>,
+    },
+}
+
+fn integrity() -> ApiError {
+    tracing::error!("a stored file failed its integrity check");
+    ApiError::internal()
+}
+
+/// The single byte range asked for, clamped to the file: `Ok(None)` for the whole file
+/// (no `Range`, or one this server does not serve partially, such as several ranges),
+/// `Err(())` when unsatisfiable.
+fn requested_range(headers: &HeaderMap, length: u64) -> Result<Option<Range<u64>>, ()> {
+    let Some(value) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let (start, end) = spec.split_once('-').ok_or(())?;
+    let (start, end) = (start.trim(), end.trim());
+    let range = if start.is_empty() {
+        let suffix: u64 = end.parse().map_err(|_| ())?;
+        if suffix == 0 {
+            return Err(());
+        }
+        length.saturating_sub(suffix)..length
+    } else {
+        let start: u64 = start.parse().map_err(|_| ())?;
+        let end = if end.is_empty() {
+            length
+        } else {
+            end.parse::<u64>()
+                .map_err(|_| ())?
+                .saturating_add(1)
+                .min(length)
+        };
+        if start >= length || start >= end {
+            return Err(());
+        }
+        start..end
+    };
+    if range.is_empty() {
+        return Err(());
+    }
+    Ok(Some(range))
+}
+
+/// `attachment` with the name, as ASCII (`filename`) and UTF-8 (`filename*`, RFC 5987).
+fn content_disposition(name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded: String = name
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}

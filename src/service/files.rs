@@ -1,0 +1,1048 @@
+//! Encrypted files (SPEC §5, §6): presigned, resumable uploads that are encrypted as the
+//! bytes arrive (SBX1) or stored as the client encrypted them, finalized into blob
+//! storage; short-lived download links that decrypt with `Range`; and the small JSON
+//! routes of the proxy reference.
+//!
+//! An upload is reached through a capability token (its URL); only the token's SHA-256
+//! is stored. Bytes go to `<data>/uploads/<file id>.part`. With server-side encryption
+//! only whole sealed segments are ever written: plaintext of a partial segment stays in
+//! memory, so after a crash the upload resumes at the last durable segment. While the
+//! upload runs, the file's DEK is sealed by the master key (the owner's secret is not
+//! needed to store); finalizing drops that copy and keeps only the envelope sealed to the
+//! owner.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use zeroize::Zeroizing;
+
+use super::keys::{KeyService, UserSecret, no_key_material};
+use super::{FieldError, Journal, RequestContext, ServiceError, access, read, write};
+use crate::auth::{Permission, Principal, opaque};
+use crate::blob::{BlobKey, BlobStore};
+use crate::crypto::sbx1::{Header, SegmentEncryptor};
+use crate::crypto::{
+    Dek, Envelope, EnvelopeContext, MasterKey, SealedValue, UserKeyPair, ValueContext, open_dek,
+    open_value, seal_dek, seal_value,
+};
+use crate::ids::{FileId, OrgId, format_rfc3339, now_rfc3339};
+use crate::store::files::{self, Encryption, File, Upload};
+use crate::store::{Store, StoreError, user_keys};
+
+const ENVELOPE_KIND: &str = "file";
+const NAME_KIND: &str = "file-name";
+const UPLOAD_DEK_AAD: &[u8] = b"sealbox/v1/upload-dek\0";
+const DOWNLOAD_AAD: &[u8] = b"sealbox/v1/download-link\0";
+/// How long an upload URL stays usable.
+pub const UPLOAD_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// How long a download URL stays usable.
+pub const DOWNLOAD_TTL: Duration = Duration::from_secs(15 * 60);
+/// Durable progress is recorded at least this often during one long request.
+const CHECKPOINT_BYTES: u64 = 64 * 1024 * 1024;
+const MAX_NAME_CHARS: usize = 255;
+
+/// Size limits of files (config `[limits]`).
+#[derive(Debug, Clone, Copy)]
+pub struct FileLimits {
+    pub max_file_bytes: u64,
+    /// 0: no quota.
+    pub org_quota_bytes: u64,
+    pub json_file_bytes: u64,
+}
+
+/// What a client asks to upload.
+#[derive(Debug, Clone)]
+pub struct NewUpload {
+    pub filename: String,
+    pub content_type: Option<String>,
+    pub size: u64,
+    pub encryption: Encryption,
+    pub metadata: Option<String>,
+}
+
+/// A created upload: its file id and the token of its URL (shown once).
+#[derive(Debug)]
+pub struct CreatedUpload {
+    pub file_id: FileId,
+    pub token: Zeroizing<String>,
+    pub expires_in: Duration,
+}
+
+/// Where an upload stands, for `HEAD` and after a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub offset: u64,
+    pub length: u64,
+    pub complete: bool,
+}
+
+/// How a write continues an upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// The whole body, from the first byte (a PUT): earlier progress is discarded.
+    Replace,
+    /// More bytes from `offset`, which must be where the upload stands (tus `PATCH`).
+    Append { offset: u64 },
+}
+
+/// A file's metadata as its owner sees it.
+#[derive(Debug, Clone)]
+pub struct FileInfo {
+    pub file: File,
+    /// The decrypted name (server-side encryption), or the name the client sent.
+    pub name: String,
+}
+
+/// A download the HTTP layer streams: the file and, when sealbox encrypted it, its DEK.
+pub struct Download {
+    pub file: File,
+    pub name: Option<String>,
+    pub dek: Option<Dek>,
+}
+
+#[derive(Clone)]
+pub struct FileService {
+    store: Store,
+    blobs: Arc<dyn BlobStore>,
+    staging: PathBuf,
+    master_key: MasterKey,
+    keys: KeyService,
+    limits: FileLimits,
+    /// Uploads being written right now: one writer per upload.
+    busy: Arc<Mutex<std::collections::HashSet<FileId>>>,
+    /// The organization upload budget (rate limit), checked when an upload is created.
+    upload_budget: Arc<dyn Fn(OrgId) -> Result<(), Duration> + Send + Sync>,
+}
+
+impl FileService {
+    pub fn new(
+        store: Store,
+        blobs: Arc<dyn BlobStore>,
+        staging: PathBuf,
+        master_key: MasterKey,
+        keys: KeyService,
+        limits: FileLimits,
+    ) -> Self {
+        Self {
+            store,
+            blobs,
+            staging,
+            master_key,
+            keys,
+            limits,
+            busy: Arc::default(),
+            upload_budget: Arc::new(|_| Ok(())),
+        }
+    }
+
+    /// Counts upload creations against an organization budget; `Err(wait)` refuses.
+    pub fn with_upload_budget(
+        mut self,
+        budget: impl Fn(OrgId) -> Result<(), Duration> + Send + Sync + 'static,
+    ) -> Self {
+        self.upload_budget = Arc::new(budget);
+        self
+    }
+
+    pub fn limits(&self) -> FileLimits {
+        self.limits
+    }
+
+    fn staged_path(&self, id: FileId) -> PathBuf {
+        self.staging.join(format!("{id}.part"))
+    }
+
+    /// Creates an upload: checks the declared size against the limits and the quota before
+    /// any byte is sent, and prepares its encryption.
+    pub async fn create_upload(
+        &self,
+        principal: &Principal,
+        input: NewUpload,
+        ctx: RequestContext,
+    ) -> Result<CreatedUpload, ServiceError> {
+        let name = check_file_name(&input.filename)?;
+        let content_type = content_type_or_default(input.content_type.as_deref())?;
+        if input.size > self.limits.max_file_bytes {
+            return Err(ServiceError::TooLarge(self.limits.max_file_bytes));
+        }
+        let size = i64::try_from(input.size)
+            .map_err(|_| ServiceError::TooLarge(self.limits.max_file_bytes))?;
+        let id = FileId::new();
+        let lookup = principal.clone();
+        let owner_key = read(&self.store, move |conn| {
+            let access = access::in_requested_org(conn, &lookup)?;
+            access.require(Permission::FilesWrite)?;
+            Ok((access.org_id, user_keys::find(conn, lookup.user_id)?))
+        })
+        .await?;
+        let (org, keys_row) = owner_key;
+        (self.upload_budget)(org)
+            .map_err(|retry_after| ServiceError::TooManyAttempts { retry_after })?;
+        let mut upload = Upload {
+            id,
+            org_id: org,
+            owner_id: principal.user_id,
+            encryption: input.encryption,
+            sealed_name: None,
+            client_name: None,
+            content_type,
+            declared_size: size,
+            received: 0,
+            sbx1_header: None,
+            master_sealed_dek: None,
+            owner_envelope: None,
+            metadata: input.metadata,
+            complete: false,
+            expires_at: format_rfc3339(time::OffsetDateTime::now_utc() + UPLOAD_TTL),
+            created_at: now_rfc3339(),
+        };
+        match input.encryption {
+            Encryption::Server => {
+                let keys_row = keys_row.ok_or_else(no_key_material)?;
+                let owner_key = crate::crypto::UserPublicKey::from_bytes(&keys_row.public_key)
+                    .map_err(|_| {
+                        ServiceError::BadRequest("the stored public key is invalid".to_owned())
+                    })?;
+                let dek = Dek::generate();
+                upload.owner_envelope = Some(
+                    seal_dek(&owner_key, &envelope_context(id, principal.user_id), &dek)
+                        .as_bytes()
+                        .to_vec(),
+                );
+                upload.sealed_name = Some(
+                    seal_value(&dek, &name_context(id), name.as_bytes())
+                        .as_bytes()
+                        .to_vec(),
+                );
+                upload.sbx1_header = Some(Header::generate().to_bytes().to_vec());
+                upload.master_sealed_dek = Some(
+                    self.master_key
+                        .seal(&upload_dek_aad(id), dek.expose_bytes()),
+                );
+            }
+            Encryption::Client => upload.client_name = Some(name),
+        }
+        let token = opaque::generate();
+        let token_hash = token.hash;
+        let principal = principal.clone();
+        let limits = self.limits;
+        write(&self.store, move |tx| {
+            let access = access::in_requested_org(tx, &principal)?;
+            access.require(Permission::FilesWrite)?;
+            let used = files::org_usage(tx, access.org_id)?;
+            let quota = limits.org_quota_bytes;
+            if quota > 0 && used.saturating_add(upload.declared_size) as u64 > quota {
+                return Err(ServiceError::QuotaExceeded(format!(
+                    "the organization's storage quota ({} bytes) leaves {} bytes; this file has {}",
+                    limits.org_quota_bytes,
+                    limits.org_quota_bytes.saturating_sub(used as u64),
+                    upload.declared_size
+                )));
+            }
+            files::insert_upload(tx, &upload, &token_hash)?;
+            let journal = Journal::new(tx, &ctx, access.actor(), access.org());
+            journal.audit(
+                "file.upload_created",
+                "file",
+                upload.id,
+                json!({"size": upload.declared_size, "encryption": upload.encryption.as_str()}),
+            )?;
+            Ok(())
+        })
+        .await?;
+        Ok(CreatedUpload {
+            file_id: id,
+            token: token.value,
+            expires_in: UPLOAD_TTL,
+        })
+    }
+
+    /// The unexpired upload a token opens (404 otherwise), complete or not.
+    async fn upload_for(&self, token: &str) -> Result<Upload, ServiceError> {
+        let hash = opaque::hash(token);
+        read(&self.store, move |conn| {
+            files::find_upload_by_token(conn, &hash, &now_rfc3339())?
+                .ok_or(ServiceError::NotFound("upload"))
+        })
+        .await
+    }
+
+    /// Where the upload stands.
+    pub async fn progress(&self, token: &str) -> Result<(Progress, Option<String>), ServiceError> {
+        let upload = self.upload_for(token).await?;
+        Ok((progress_of(&upload), upload.metadata))
+    }
+
+    /// Writes `body` to the upload. Returns where it stands afterwards: with server-side
+    /// encryption only whole segments count until the last byte arrives.
+    pub async fn write(
+        &self,
+        token: &str,
+        mode: WriteMode,
+        mut body: impl tokio::io::AsyncRead + Unpin + Send,
+        checksum: Option<[u8; 32]>,
+    ) -> Result<Progress, ServiceError> {
+        let upload = self.upload_for(token).await?;
+        if upload.complete {
+            return Err(ServiceError::NotFound("upload"));
+        }
+        let _writer = WriterGuard::claim(&self.busy, upload.id)?;
+        let start = match mode {
+            WriteMode::Replace => 0,
+            WriteMode::Append { offset } => {
+                if offset != upload.received as u64 {
+                    return Err(ServiceError::Conflict(format!(
+                        "Upload-Offset {offset} does not match the upload's offset {}",
+                        upload.received
+                    )));
+                }
+                offset
+            }
+        };
+        let declared = upload.declared_size as u64;
+        let path = self.staged_path(upload.id);
+        let mut upload = upload;
+        if mode == WriteMode::Replace && upload.received != 0 {
+            // Starting over: a new SBX1 header (salt and nonce prefix), so no segment is
+            // ever sealed twice under the same nonce with different bytes.
+            let header = upload
+                .sbx1_header
+                .as_ref()
+                .map(|_| Header::generate().to_bytes().to_vec());
+            let (id, from) = (upload.id, upload.received);
+            let fresh = header.clone();
+            let reset = write(&self.store, move |tx| {
+                Ok(files::restart_upload(
+                    tx,
+                    id,
+                    from,
+                    fresh.as_deref(),
+                    &now_rfc3339(),
+                )?)
+            })
+            .await?;
+            if !reset {
+                return Err(ServiceError::Conflict(
+                    "the upload moved on meanwhile".to_owned(),
+                ));
+            }
+            upload.received = 0;
+            upload.sbx1_header = header;
+        }
+        let mut file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .await
+            .map_err(io_error)?;
+        // Resuming needs the bytes already written; if they are gone, so is the upload's
+        // progress: the client must start over.
+        let on_disk = file.metadata().await.map_err(io_error)?.len();
+        let needed = match (upload.encryption, upload.sbx1_header.as_deref()) {
+            (Encryption::Server, Some(bytes)) if start > 0 => {
+                let header = Header::parse(bytes).map_err(|_| damaged_upload())?;
+                let segments = start / header.segment_size() as u64;
+                header.segment_offset(u32::try_from(segments).unwrap_or(u32::MAX))
+            }
+            _ => start,
+        };
+        if on_disk < needed {
+            return Err(ServiceError::Conflict(
+                "the upload's stored bytes are missing; send the whole body again with PUT"
+                    .to_owned(),
+            ));
+        }
+        let mut hasher = checksum.map(|_| <sha2::Sha256 as sha2::Digest>::new());
+        let mut buf = vec![0u8; 256 * 1024];
+
+        match upload.encryption {
+            Encryption::Client => {
+                file.set_len(start).await.map_err(io_error)?;
+                file.seek(std::io::SeekFrom::Start(start))
+                    .await
+                    .map_err(io_error)?;
+                let mut at = start;
+                let mut recorded = start;
+                loop {
+                    let n = read_some(&mut body, &mut buf).await?;
+                    if n == 0 {
+                        break;
+                    }
+                    if at + n as u64 > declared {
+                        file.set_len(recorded).await.map_err(io_error)?;
+                        return Err(too_long(declared));
+                    }
+                    if let Some(h) = hasher.as_mut() {
+                        sha2::Digest::update(h, &buf[..n]);
+                    }
+                    if let Err(e) = file.write_all(&buf[..n]).await {
+                        let _ = file.set_len(recorded).await;
+                        return Err(io_error(e));
+                    }
+                    at += n as u64;
+                    if checksum.is_none() && at - recorded >= CHECKPOINT_BYTES {
+                        file.sync_data().await.map_err(io_error)?;
+                        self.record(upload.id, recorded, at, false).await?;
+                        recorded = at;
+                    }
+                }
+                if let (Some(expected), Some(h)) = (checksum, hasher)
+                    && sha2::Digest::finalize(h).as_slice() != expected
+                {
+                    file.set_len(recorded).await.map_err(io_error)?;
+                    return Err(ServiceError::ChecksumMismatch);
+                }
+                file.sync_data().await.map_err(io_error)?;
+                let complete = at == declared;
+                self.record(upload.id, recorded, at, complete).await?;
+                Ok(Progress {
+                    offset: at,
+                    length: declared,
+                    complete,
+                })
+            }
+            Encryption::Server => {
+                let header = Header::parse(upload.sbx1_header.as_deref().unwrap_or_default())
+                    .map_err(|_| damaged_upload())?;
+                let dek = self.upload_dek(&upload)?;
+                let segment = header.segment_size() as u64;
+                // Whole segments durably written; progress is always a multiple of them
+                // until the upload completes.
+                let first_segment =
+                    u32::try_from(start / segment).map_err(|_| too_long(declared))?;
+                let file_offset = if start == 0 {
+                    0
+                } else {
+                    header.segment_offset(first_segment)
+                };
+                file.set_len(file_offset).await.map_err(io_error)?;
+                file.seek(std::io::SeekFrom::Start(file_offset))
+                    .await
+                    .map_err(io_error)?;
+                if start == 0 {
+                    file.write_all(&header.to_bytes()).await.map_err(io_error)?;
+                }
+                let mut encryptor =
+                    SegmentEncryptor::resume(&dek, upload.id.as_uuid(), &header, first_segment);
+                let mut sealed = Vec::with_capacity(buf.len() + header.sealed_segment_size());
+                let mut received = start;
+                let mut recorded = start;
+                let mut recorded_file_len = file_offset;
+                loop {
+                    let n = read_some(&mut body, &mut buf).await?;
+                    if n == 0 {
+                        break;
+                    }
+                    if received + n as u64 > declared {
+                        file.set_len(recorded_file_len).await.map_err(io_error)?;
+                        return Err(too_long(declared));
+                    }
+                    if let Some(h) = hasher.as_mut() {
+                        sha2::Digest::update(h, &buf[..n]);
+                    }
+                    received += n as u64;
+                    sealed.clear();
+                    encryptor
+                        .push(&buf[..n], &mut sealed)
+                        .map_err(|_| too_long(declared))?;
+                    if let Err(e) = file.write_all(&sealed).await {
+                        let _ = file.set_len(recorded_file_len).await;
+                        return Err(io_error(e));
+                    }
+                    let durable = u64::from(encryptor.segments_sealed()) * segment;
+                    if checksum.is_none() && durable - recorded >= CHECKPOINT_BYTES {
+                        file.sync_data().await.map_err(io_error)?;
+                        self.record(upload.id, recorded, durable, false).await?;
+                        recorded = durable;
+                        recorded_file_len = header.segment_offset(encryptor.segments_sealed());
+                    }
+                }
+                if let (Some(expected), Some(h)) = (checksum, hasher)
+                    && sha2::Digest::finalize(h).as_slice() != expected
+                {
+                    file.set_len(recorded_file_len).await.map_err(io_error)?;
+                    return Err(ServiceError::ChecksumMismatch);
+                }
+                let complete = received == declared;
+                let durable_segments = encryptor.segments_sealed();
+                let offset = if complete {
+                    sealed.clear();
+                    encryptor
+                        .finish(&mut sealed)
+                        .map_err(|_| damaged_upload())?;
+                    file.write_all(&sealed).await.map_err(io_error)?;
+                    declared
+                } else {
+                    u64::from(durable_segments) * segment
+                };
+                if !complete {
+                    // Sealed bytes of the held-back segment were never written; make sure
+                    // nothing past the durable segments remains.
+                    file.set_len(header.segment_offset(durable_segments))
+                        .await
+                        .map_err(io_error)?;
+                }
+                file.sync_data().await.map_err(io_error)?;
+                self.record(upload.id, recorded, offset, complete).await?;
+                Ok(Progress {
+                    offset,
+                    length: declared,
+                    complete,
+                })
+            }
+        }
+    }
+
+    async fn record(
+        &self,
+        id: FileId,
+        from: u64,
+        to: u64,
+        complete: bool,
+    ) -> Result<(), ServiceError> {
+        if from == to && !complete {
+            return Ok(());
+        }
+        let moved = write(&self.store, move |tx| {
+            Ok(files::advance_upload(
+                tx,
+                id,
+                from as i64,
+                to as i64,
+                complete,
+                &now_rfc3339(),
+            )?)
+        })
+        .await?;
+        if moved {
+            Ok(())
+        } else {
+            Err(ServiceError::Conflict(
+                "the upload moved on meanwhile".to_owned(),
+            ))
+        }
+    }
+
+    fn upload_dek(&self, upload: &Upload) -> Result<Dek, ServiceError> {
+        let sealed = upload
+            .master_sealed_dek
+            .as_deref()
+            .ok_or_else(damaged_upload)?;
+        let bytes = self
+            .master_key
+            .open(&upload_dek_aad(upload.id), sealed)
+            .map_err(|_| damaged_upload())?;
+        let bytes: [u8; 32] = bytes.as_slice().try_into().map_err(|_| damaged_upload())?;
+        Ok(Dek::from_bytes(bytes))
+    }
+
+    /// Discards an upload and its bytes (tus termination).
+    pub async fn terminate(&self, token: &str) -> Result<(), ServiceError> {
+        let upload = self.upload_for(token).await?;
+        let _writer = WriterGuard::claim(&self.busy, upload.id)?;
+        let id = upload.id;
+        write(&self.store, move |tx| Ok(files::delete_upload(tx, id)?)).await?;
+        remove_quietly(&self.staged_path(id)).await;
+        Ok(())
+    }
+
+    /// Seals the file into place: BLAKE3 of the stored bytes, the blob moved into storage,
+    /// then the file row committed. An upload whose size does not match is discarded (400).
+    pub async fn finalize(
+        &self,
+        principal: &Principal,
+        id: &str,
+        ctx: RequestContext,
+    ) -> Result<File, ServiceError> {
+        let id: FileId = id.parse().map_err(|_| ServiceError::NotFound("file"))?;
+        let lookup = principal.clone();
+        let upload = read(&self.store, move |conn| {
+            let access = access::in_requested_org(conn, &lookup)?;
+            access.require(Permission::FilesWrite)?;
+            files::find_upload_for_owner(conn, access.org_id, lookup.user_id, id, &now_rfc3339())?
+                .ok_or(ServiceError::NotFound("upload"))
+        })
+        .await?;
+        let _writer = WriterGuard::claim(&self.busy, upload.id)?;
+        let path = self.staged_path(upload.id);
+        if !upload.complete {
+            write(&self.store, move |tx| Ok(files::delete_upload(tx, id)?)).await?;
+            remove_quietly(&path).await;
+            return Err(ServiceError::BadRequest(format!(
+                "the upload has {} of its {} declared bytes; it was discarded",
+                upload.received, upload.declared_size
+            )));
+        }
+        let key = BlobKey::new(format!("file-{}", upload.id.as_uuid().simple()))
+            .expect("file blob keys are valid");
+        let info = self
+            .blobs
+            .put_file(&key, &path)
+            .await
+            .map_err(|e| ServiceError::Store(StoreError::Task(e.to_string())))?;
+        let principal = principal.clone();
+        write(&self.store, move |tx| {
+            let access = access::in_requested_org(tx, &principal)?;
+            let now = now_rfc3339();
+            let file = File {
+                id: upload.id,
+                org_id: upload.org_id,
+                owner_id: upload.owner_id,
+                encryption: upload.encryption,
+                sealed_name: upload.sealed_name,
+                client_name: upload.client_name,
+                content_type: upload.content_type,
+                size: upload.declared_size,
+                stored_size: info.size as i64,
+                blake3: info.blake3,
+                owner_envelope: upload.owner_envelope,
+                dek_generation: 1,
+                blob_key: key.as_str().to_owned(),
+                created_at: now.clone(),
+                updated_at: now,
+            };
+            files::delete_upload(tx, file.id)?;
+            files::insert(tx, &file)?;
+            let journal = Journal::new(tx, &ctx, access.actor(), access.org());
+            journal.audit(
+                "file.uploaded",
+                "file",
+                file.id,
+                json!({"size": file.size, "encryption": file.encryption.as_str()}),
+            )?;
+            journal.event(
+                "file.uploaded",
+                json!({"fileId": file.id, "ownerUserId": file.owner_id, "size": file.size,
+                       "contentType": file.content_type}),
+            )?;
+            Ok(file)
+        })
+        .await
+    }
+
+    /// A short-lived capability for downloading one of the caller's files. For a file
+    /// sealbox encrypted, `secret` unlocks the DEK, which the link carries sealed by the
+    /// master key until it expires.
+    pub async fn download_link(
+        &self,
+        principal: &Principal,
+        id: &str,
+        secret: Option<&UserSecret>,
+    ) -> Result<(String, Duration), ServiceError> {
+        let (file, keys_row) = self
+            .owned_file(principal, id, Permission::FilesRead)
+            .await?;
+        let dek = match file.encryption {
+            Encryption::Server => {
+                let secret = secret.ok_or(ServiceError::Unauthorized(
+                    "the X-User-Secret header is required for this file",
+                ))?;
+                let pair = self
+                    .keys
+                    .unlock_row(keys_row.ok_or_else(no_key_material)?, secret)
+                    .await?;
+                Some(open_file_dek(&pair, &file)?)
+            }
+            Encryption::Client => None,
+        };
+        let expires = time::OffsetDateTime::now_utc() + DOWNLOAD_TTL;
+        let mut capability = Zeroizing::new(Vec::with_capacity(16 + 8 + 32));
+        capability.extend_from_slice(file.id.as_uuid().as_bytes());
+        capability.extend_from_slice(&expires.unix_timestamp().to_be_bytes());
+        if let Some(dek) = &dek {
+            capability.extend_from_slice(dek.expose_bytes());
+        }
+        let sealed = self.master_key.seal(DOWNLOAD_AAD, &capability);
+        use base64::Engine as _;
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealed.as_bytes());
+        Ok((token, DOWNLOAD_TTL))
+    }
+
+    /// Opens a download capability: the file and its DEK; 404 once expired or gone.
+    pub async fn open_link(&self, token: &str) -> Result<Download, ServiceError> {
+        use base64::Engine as _;
+        let gone = || ServiceError::NotFound("download");
+        let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(gone)?;
+        let capability = self
+            .master_key
+            .open(DOWNLOAD_AAD, &sealed)
+            .map_err(|_| gone())?;
+        if capability.len() != 24 && capability.len() != 56 {
+            return Err(gone());
+        }
+        let id = FileId::from(uuid::Uuid::from_slice(&capability[..16]).map_err(|_| gone())?);
+        let expires = i64::from_be_bytes(capability[16..24].try_into().expect("8 bytes"));
+        if expires <= time::OffsetDateTime::now_utc().unix_timestamp() {
+            return Err(gone());
+        }
+        let dek = (capability.len() == 56)
+            .then(|| Dek::from_bytes(capability[24..56].try_into().expect("32 bytes")));
+        let file = read(&self.store, move |conn| Ok(files::find_by_id(conn, id)?))
+            .await?
+            .ok_or_else(gone)?;
+        let name = match (&dek, &file.sealed_name) {
+            (Some(dek), Some(sealed)) => open_name(dek, &file, sealed).ok(),
+            _ => file.client_name.clone(),
+        };
+        Ok(Download { file, name, dek })
+    }
+
+    /// The stored file's layout and a reader positioned at `offset`.
+    pub async fn open_blob(
+        &self,
+        file: &File,
+        offset: u64,
+    ) -> Result<crate::blob::BlobReader, ServiceError> {
+        let key = BlobKey::new(file.blob_key.clone()).map_err(|_| damaged_upload())?;
+        self.blobs
+            .open(&key, offset)
+            .await
+            .map_err(|e| ServiceError::Store(StoreError::Task(e.to_string())))
+    }
+
+    /// The caller's files with their names (decrypted with `secret` where sealbox
+    /// encrypted them; files the caller's keys cannot open are left out).
+    pub async fn list(
+        &self,
+        principal: &Principal,
+        secret: &UserSecret,
+    ) -> Result<Vec<FileInfo>, ServiceError> {
+        let lookup = principal.clone();
+        let (files, keys_row) = read(&self.store, move |conn| {
+            let access = access::in_requested_org(conn, &lookup)?;
+            access.require(Permission::FilesRead)?;
+            Ok((
+                files::list_for_owner(conn, access.org_id, lookup.user_id)?,
+                user_keys::find(conn, lookup.user_id)?,
+            ))
+        })
+        .await?;
+        let pair = match keys_row {
+            Some(row) => Some(self.keys.unlock_row(row, secret).await?),
+            None => None,
+        };
+        Ok(files
+            .into_iter()
+            .filter_map(|file| {
+                let name = match file.encryption {
+                    Encryption::Client => file.client_name.clone().unwrap_or_default(),
+                    Encryption::Server => {
+                        let dek = open_file_dek(pair.as_ref()?, &file).ok()?;
+                        open_name(&dek, &file, file.sealed_name.as_ref()?).ok()?
+                    }
+                };
+                Some(FileInfo { file, name })
+            })
+            .collect())
+    }
+
+    /// One of the caller's files, decrypted whole (the proxy route for small files).
+    pub async fn read_whole(
+        &self,
+        principal: &Principal,
+        id: &str,
+        secret: &UserSecret,
+    ) -> Result<(FileInfo, Zeroizing<Vec<u8>>), ServiceError> {
+        let (file, keys_row) = self
+            .owned_file(principal, id, Permission::FilesRead)
+            .await?;
+        if file.size as u64 > self.limits.json_file_bytes {
+            return Err(ServiceError::TooLarge(self.limits.json_file_bytes));
+        }
+        let mut stored = Vec::with_capacity(file.stored_size as usize);
+        self.open_blob(&file, 0)
+            .await?
+            .read_to_end(&mut stored)
+            .await
+            .map_err(io_error)?;
+        match file.encryption {
+            Encryption::Client => {
+                let name = file.client_name.clone().unwrap_or_default();
+                Ok((FileInfo { file, name }, Zeroizing::new(stored)))
+            }
+            Encryption::Server => {
+                let pair = self
+                    .keys
+                    .unlock_row(keys_row.ok_or_else(no_key_material)?, secret)
+                    .await?;
+                let dek = open_file_dek(&pair, &file)?;
+                let name = open_name(&dek, &file, file.sealed_name.as_ref().ok_or_else(tampered)?)?;
+                let mut plain = Zeroizing::new(Vec::with_capacity(file.size as usize));
+                crate::crypto::sbx1::decrypt_stream(
+                    &stored[..],
+                    &mut *plain,
+                    &dek,
+                    file.id.as_uuid(),
+                )
+                .map_err(|_| tampered())?;
+                Ok((FileInfo { file, name }, plain))
+            }
+        }
+    }
+
+    /// Stores a small file sent whole (the proxy route): encrypted under a fresh DEK sealed
+    /// to the caller.
+    pub async fn store_whole(
+        &self,
+        principal: &Principal,
+        filename: String,
+        content_type: Option<String>,
+        content: Zeroizing<Vec<u8>>,
+        ctx: RequestContext,
+    ) -> Result<FileInfo, ServiceError> {
+        if content.len() as u64 > self.limits.json_file_bytes {
+            return Err(ServiceError::TooLarge(self.limits.json_file_bytes));
+        }
+        let name = filename.clone();
+        let created = self
+            .create_upload(
+                principal,
+                NewUpload {
+                    filename,
+                    content_type,
+                    size: content.len() as u64,
+                    encryption: Encryption::Server,
+                    metadata: None,
+                },
+                ctx.clone(),
+            )
+            .await?;
+        self.write(&created.token, WriteMode::Replace, &content[..], None)
+            .await?;
+        let file = self
+            .finalize(principal, &created.file_id.to_string(), ctx)
+            .await?;
+        Ok(FileInfo { file, name })
+    }
+
+    /// Deletes one of the caller's files: the row (and its shares), then the blob.
+    pub async fn delete(
+        &self,
+        principal: &Principal,
+        id: &str,
+        ctx: RequestContext,
+    ) -> Result<(), ServiceError> {
+        let id: FileId = id.parse().map_err(|_| ServiceError::NotFound("file"))?;
+        let principal = principal.clone();
+        let file = write(&self.store, move |tx| {
+            let access = access::in_requested_org(tx, &principal)?;
+            access.require(Permission::FilesDelete)?;
+            let file = files::find_for_owner(tx, access.org_id, principal.user_id, id)?
+                .ok_or(ServiceError::NotFound("file"))?;
+            files::delete(tx, file.id)?;
+            let journal = Journal::new(tx, &ctx, access.actor(), access.org());
+            journal.audit("file.deleted", "file", file.id, json!({"size": file.size}))?;
+            journal.event(
+                "file.deleted",
+                json!({"fileId": file.id, "ownerUserId": file.owner_id}),
+            )?;
+            Ok(file)
+        })
+        .await?;
+        if let Ok(key) = BlobKey::new(file.blob_key)
+            && let Err(e) = self.blobs.delete(&key).await
+        {
+            tracing::warn!(error = %e, blob = %key, "could not delete a deleted file's blob; it is left orphaned");
+        }
+        Ok(())
+    }
+
+    /// Removes uploads past their expiry and their partial bytes.
+    pub async fn sweep_uploads(&self) -> Result<usize, ServiceError> {
+        let expired = read(&self.store, |conn| {
+            Ok(files::expired_uploads(conn, &now_rfc3339())?)
+        })
+        .await?;
+        let mut removed = 0;
+        for id in expired {
+            let Ok(_writer) = WriterGuard::claim(&self.busy, id) else {
+                continue;
+            };
+            if write(&self.store, move |tx| Ok(files::delete_upload(tx, id)?)).await? {
+                removed += 1;
+            }
+            remove_quietly(&self.staged_path(id)).await;
+        }
+        Ok(removed)
+    }
+
+    async fn owned_file(
+        &self,
+        principal: &Principal,
+        id: &str,
+        permission: Permission,
+    ) -> Result<(File, Option<user_keys::UserKeys>), ServiceError> {
+        let id: FileId = id.parse().map_err(|_| ServiceError::NotFound("file"))?;
+        let principal = principal.clone();
+        read(&self.store, move |conn| {
+            let access = access::in_requested_org(conn, &principal)?;
+            access.require(permission)?;
+            let file = files::find_for_owner(conn, access.org_id, principal.user_id, id)?
+                .ok_or(ServiceError::NotFound("file"))?;
+            Ok((file, user_keys::find(conn, principal.user_id)?))
+        })
+        .await
+    }
+}
+
+fn progress_of(upload: &Upload) -> Progress {
+    Progress {
+        offset: upload.received as u64,
+        length: upload.declared_size as u64,
+        complete: upload.complete,
+    }
+}
+
+fn envelope_context(id: FileId, recipient: crate::ids::UserId) -> EnvelopeContext {
+    EnvelopeContext {
+        kind: ENVELOPE_KIND,
+        object_id: id.as_uuid(),
+        recipient_id: recipient,
+    }
+}
+
+fn name_context(id: FileId) -> ValueContext {
+    ValueContext {
+        kind: NAME_KIND,
+        object_id: id.as_uuid(),
+        version: 0,
+    }
+}
+
+fn upload_dek_aad(id: FileId) -> Vec<u8> {
+    [UPLOAD_DEK_AAD, id.as_uuid().as_bytes()].concat()
+}
+
+fn open_file_dek(pair: &UserKeyPair, file: &File) -> Result<Dek, ServiceError> {
+    let envelope = file.owner_envelope.clone().ok_or_else(tampered)?;
+    open_dek(
+        pair,
+        &envelope_context(file.id, file.owner_id),
+        &Envelope::from_bytes(envelope),
+    )
+    .map_err(|_| {
+        ServiceError::BadRequest(
+            "the stored key envelope is tampered or does not match your keys".to_owned(),
+        )
+    })
+}
+
+fn open_name(dek: &Dek, file: &File, sealed: &[u8]) -> Result<String, ServiceError> {
+    let bytes = open_value(
+        dek,
+        &name_context(file.id),
+        &SealedValue::from_bytes(sealed.to_vec()),
+    )
+    .map_err(|_| tampered())?;
+    String::from_utf8(bytes.to_vec()).map_err(|_| tampered())
+}
+
+fn tampered() -> ServiceError {
+    ServiceError::BadRequest("the stored ciphertext is invalid or tampered".to_owned())
+}
+
+fn damaged_upload() -> ServiceError {
+    ServiceError::Store(StoreError::Task(
+        "an upload's stored encryption state is damaged".to_owned(),
+    ))
+}
+
+fn too_long(declared: u64) -> ServiceError {
+    ServiceError::BadRequest(format!(
+        "the body is longer than the declared size of {declared} bytes; the extra bytes were refused"
+    ))
+}
+
+fn io_error(e: std::io::Error) -> ServiceError {
+    if e.raw_os_error() == Some(28) {
+        // ENOSPC: the caller already cut the file back to its durable length.
+        ServiceError::DiskFull
+    } else {
+        ServiceError::Store(StoreError::Task(format!("upload I/O: {e}")))
+    }
+}
+
+async fn read_some(
+    body: &mut (impl tokio::io::AsyncRead + Unpin),
+    buf: &mut [u8],
+) -> Result<usize, ServiceError> {
+    body.read(buf)
+        .await
+        .map_err(|e| ServiceError::BadRequest(format!("the upload body could not be read: {e}")))
+}
+
+async fn remove_quietly(path: &std::path::Path) {
+    if let Err(e) = tokio::fs::remove_file(path).await
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(error = %e, path = %path.display(), "could not remove an upload's bytes");
+    }
+}
+
+/// File names: 1 to 255 characters, no control characters.
+fn check_file_name(name: &str) -> Result<String, ServiceError> {
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(ServiceError::Invalid(vec![FieldError::new(
+            "filename",
+            format!("1 to {MAX_NAME_CHARS} characters, no control characters"),
+        )]));
+    }
+    Ok(name.to_owned())
+}
+
+fn content_type_or_default(value: Option<&str>) -> Result<String, ServiceError> {
+    match value.filter(|v| !v.is_empty()) {
+        None => Ok("application/octet-stream".to_owned()),
+        Some(v) => v.parse::<mime::Mime>().map(|m| m.to_string()).map_err(|_| {
+            ServiceError::Invalid(vec![FieldError::new("contentType", "not a media type")])
+        }),
+    }
+}
+
+/// Marks an upload as being written; a second writer is refused (409) until it ends.
+struct WriterGuard {
+    busy: Arc<Mutex<std::collections::HashSet<FileId>>>,
+    id: FileId,
+}
+
+impl WriterGuard {
+    fn claim(
+        busy: &Arc<Mutex<std::collections::HashSet<FileId>>>,
+        id: FileId,
+    ) -> Result<Self, ServiceError> {
+        if busy.lock().expect("never poisoned").insert(id) {
+            Ok(Self {
+                busy: busy.clone(),
+                id,
+            })
+        } else {
+            Err(ServiceError::Conflict(
+                "another request is writing this upload".to_owned(),
+            ))
+        }
+    }
+}
+
+impl Drop for WriterGuard {
+    fn drop(&mut self) {
+        self.busy.lock().expect("never poisoned").remove(&self.id);
+    }
+}
+
+impl std::fmt::Debug for Download {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Download")
+            .field("file", &self.file.id)
+            .finish_non_exhaustive()
+    }
+}
