@@ -369,7 +369,20 @@ impl FileService {
                 let mut at = start;
                 let mut recorded = start;
                 loop {
-                    let n = read_some(&mut body, &mut buf).await?;
+                    let n = match read_some(&mut body, &mut buf).await {
+                        Ok(n) => n,
+                        // The client went away: keep what arrived, so it resumes there
+                        // (unless a checksum must vouch for the whole chunk first).
+                        Err(broken) => {
+                            if checksum.is_none() {
+                                file.sync_data().await.map_err(io_error)?;
+                                self.record(upload.id, recorded, at, false).await?;
+                            } else {
+                                file.set_len(recorded).await.map_err(io_error)?;
+                            }
+                            return Err(broken);
+                        }
+                    };
                     if n == 0 {
                         break;
                     }
@@ -434,7 +447,27 @@ impl FileService {
                 let mut recorded = start;
                 let mut recorded_file_len = file_offset;
                 loop {
-                    let n = read_some(&mut body, &mut buf).await?;
+                    let n = match read_some(&mut body, &mut buf).await {
+                        Ok(n) => n,
+                        // The client went away: the whole segments written so far stay,
+                        // so it resumes there (unless a checksum must vouch first).
+                        Err(broken) => {
+                            let durable = encryptor.segments_sealed();
+                            if checksum.is_none() {
+                                file.sync_data().await.map_err(io_error)?;
+                                self.record(
+                                    upload.id,
+                                    recorded,
+                                    u64::from(durable) * segment,
+                                    false,
+                                )
+                                .await?;
+                            } else {
+                                file.set_len(recorded_file_len).await.map_err(io_error)?;
+                            }
+                            return Err(broken);
+                        }
+                    };
                     if n == 0 {
                         break;
                     }

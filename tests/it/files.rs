@@ -558,3 +558,80 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+#[tokio::test]
+async fn a_dropped_connection_keeps_the_whole_segments_that_arrived() {
+    use tokio::io::AsyncWriteExt as _;
+    let o = owner().await;
+    let bytes = payload(6 * SEGMENT + 77);
+    let presigned = json_of(
+        presign(&o, json!({"filename": "flaky.bin", "size": bytes.len()})).await,
+        201,
+    )
+    .await;
+    let url = s(&presigned, "uploadUrl");
+    let path = url.strip_prefix(&o.app.base).unwrap().to_owned();
+    // Half the body, then the connection drops.
+    let sent = 3 * SEGMENT + 1000;
+    let mut stream = tokio::net::TcpStream::connect(o.app.addr).await.unwrap();
+    let head = format!(
+        "PUT {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n\r\n",
+        o.app.addr,
+        bytes.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&bytes[..sent]).await.unwrap();
+    stream.flush().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    drop(stream);
+
+    // The server keeps what it could seal: whole segments, one held back for the last.
+    let mut offset = 0;
+    for _ in 0..50 {
+        let standing = o
+            .app
+            .client
+            .head(&url)
+            .header("Tus-Resumable", "1.0.0")
+            .send()
+            .await
+            .unwrap();
+        offset = standing.headers()["upload-offset"]
+            .to_str()
+            .unwrap()
+            .parse::<usize>()
+            .unwrap();
+        if offset > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(offset % SEGMENT, 0);
+    assert!(offset >= 2 * SEGMENT && offset <= sent, "{offset}");
+    let rest = o
+        .app
+        .client
+        .patch(&url)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .header("Upload-Offset", offset.to_string())
+        .body(bytes[offset..].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rest.status(), 204);
+    let id = s(&presigned, "fileId");
+    let finalized = o
+        .app
+        .send_as(
+            Method::POST,
+            &format!("/v1/files/{id}/finalize"),
+            &o.token,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(finalized.status(), 200);
+    let downloaded = fetch(&o, &download_url(&o, &id).await, None).await;
+    assert_eq!(downloaded.bytes().await.unwrap().as_ref(), &bytes[..]);
+}
