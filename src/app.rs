@@ -25,9 +25,9 @@ use crate::service::FileService;
 use crate::service::files::FileLimits;
 use crate::service::unlock_cache::UnlockCache;
 use crate::service::{
-    AdminService, ApiKeyService, AuditService, GroupService, IdempotencyService, IdentityService,
-    InviteService, KeyService, KvService, OrgService, PasswordResetService, RecoveryService,
-    SystemService, UserService,
+    AdminService, ApiKeyService, AuditService, FileShareService, GroupService, IdempotencyService,
+    IdentityService, InviteService, KeyService, KvService, OrgService, PasswordResetService,
+    RecoveryService, SystemService, UserService,
 };
 use crate::store::{Store, StoreError, StoreOptions, instance::Instance};
 
@@ -226,6 +226,11 @@ impl App {
             ),
             recovery: RecoveryService::new(self.store.clone(), self.keys.clone()),
             files: self.files.clone(),
+            file_shares: FileShareService::new(
+                self.store.clone(),
+                self.keys.clone(),
+                self.files.clone(),
+            ),
             public_url: public_url.trim_end_matches('/').to_owned(),
             json_file_limit: self.config.limits.json_file_bytes,
             kv_value_limit: self.config.limits.kv_value_bytes,

@@ -14,8 +14,17 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::{BlobError, BlobInfo, BlobKey, BlobReader, BlobStore};
 
-const TMP_DIR: &str = ".tmp";
+/// Where writes in progress live, inside the store's root; never a blob key (keys cannot
+/// start with a dot).
+pub const TMP_DIR: &str = ".tmp";
 const COPY_BUFFER: usize = 256 * 1024;
+
+/// Where the blob `key` lives under a store rooted at `root`: a shard directory named by
+/// the first byte of the key's BLAKE3, so no directory grows huge.
+pub fn blob_path(root: &Path, key: &BlobKey) -> PathBuf {
+    let shard = blake3::hash(key.as_str().as_bytes()).as_bytes()[0];
+    root.join(format!("{shard:02x}")).join(key.as_str())
+}
 
 #[derive(Debug, Clone)]
 pub struct LocalBlobStore {
@@ -38,8 +47,7 @@ impl LocalBlobStore {
 
     /// Where the blob for `key` lives.
     pub fn path_of(&self, key: &BlobKey) -> PathBuf {
-        let shard = blake3::hash(key.as_str().as_bytes()).as_bytes()[0];
-        self.root.join(format!("{shard:02x}")).join(key.as_str())
+        blob_path(&self.root, key)
     }
 
     fn tmp_path(&self) -> PathBuf {

@@ -1,5 +1,6 @@
 //! `sealbox doctor`: inspect an installation without changing it. Prints one line per
 //! check and exits non-zero if any check found a problem, saying what to do about it.
+//! `--scrub` also reads every stored blob back (see `service::scrub`).
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -14,12 +15,17 @@ use crate::config::{Config, TlsMode};
 use crate::crypto::master_key::MASTER_KEY_LEN;
 use crate::data_dir::{DataDir, mode_of};
 use crate::http::tls;
+use crate::service::scrub::{Finding, scrub};
 use crate::store::{LATEST_SCHEMA_VERSION, schema_version};
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
     #[command(flatten)]
     config: ConfigArgs,
+    /// Also read every stored blob back and check its size and BLAKE3, and look for blobs
+    /// and upload parts that belong to nothing (reads every stored byte)
+    #[arg(long)]
+    scrub: bool,
 }
 
 /// Collects check results and prints them as they come.
@@ -48,9 +54,18 @@ pub fn run(args: DoctorArgs) -> CliResult {
 
     if check_data_dir(&mut report, &data) {
         check_master_key(&mut report, &config, &data);
-        check_database(&mut report, &data.database());
+        let database = check_database(&mut report, &data.database());
         check_owned_dir(&mut report, "blob storage", &data.blobs());
         check_tls(&mut report, &config, &data);
+        if args.scrub {
+            match database {
+                Some(conn) => check_scrub(&mut report, &conn, &data),
+                None => report.warn(
+                    "scrub",
+                    "skipped: the database must pass its checks, at this release's schema",
+                ),
+            }
+        }
     }
 
     if report.problems == 0 {
@@ -164,40 +179,61 @@ fn check_master_key(report: &mut Report, config: &Config, data: &DataDir) {
     }
 }
 
-fn check_database(report: &mut Report, path: &Path) {
+/// Returns the (read-only) connection when the database is sound and at this binary's
+/// schema, so later checks can read it.
+fn check_database(report: &mut Report, path: &Path) -> Option<Connection> {
     let check = "database";
     if !path.exists() {
-        return report.problem(
+        report.problem(
             check,
             format!("{} does not exist; run `sealbox init`", path.display()),
         );
+        return None;
     }
     let conn = match Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY) {
         Ok(conn) => conn,
         Err(e) => {
-            return report.problem(check, format!("{} cannot be opened: {e}", path.display()));
+            report.problem(check, format!("{} cannot be opened: {e}", path.display()));
+            return None;
         }
     };
-    match schema_version(&conn) {
-        Ok(v) if v > LATEST_SCHEMA_VERSION => report.problem(
-            check,
-            format!("schema version {v} is newer than this sealbox ({LATEST_SCHEMA_VERSION}); run the newer release"),
-        ),
-        Ok(v) if v < LATEST_SCHEMA_VERSION => report.warn(
-            check,
-            format!("schema version {v}; the next start migrates it to {LATEST_SCHEMA_VERSION}"),
-        ),
-        Ok(_) => {}
-        Err(e) => return report.problem(check, format!("{} is not a readable database: {e}", path.display())),
-    }
+    let current = match schema_version(&conn) {
+        Ok(v) if v > LATEST_SCHEMA_VERSION => {
+            report.problem(
+                check,
+                format!("schema version {v} is newer than this sealbox ({LATEST_SCHEMA_VERSION}); run the newer release"),
+            );
+            false
+        }
+        Ok(v) if v < LATEST_SCHEMA_VERSION => {
+            report.warn(
+                check,
+                format!(
+                    "schema version {v}; the next start migrates it to {LATEST_SCHEMA_VERSION}"
+                ),
+            );
+            false
+        }
+        Ok(_) => true,
+        Err(e) => {
+            report.problem(
+                check,
+                format!("{} is not a readable database: {e}", path.display()),
+            );
+            return None;
+        }
+    };
     let messages: Result<Vec<String>, _> = conn
         .prepare("PRAGMA integrity_check(20)")
         .and_then(|mut stmt| stmt.query_map([], |row| row.get(0))?.collect());
     match messages {
-        Ok(lines) if lines == ["ok"] => report.ok(
-            check,
-            format!("{} passes the integrity check", path.display()),
-        ),
+        Ok(lines) if lines == ["ok"] => {
+            report.ok(
+                check,
+                format!("{} passes the integrity check", path.display()),
+            );
+            return current.then_some(conn);
+        }
         Ok(lines) => report.problem(
             check,
             format!(
@@ -212,6 +248,78 @@ fn check_database(report: &mut Report, path: &Path) {
                 "{} failed the integrity check: {e}; restore it from a backup",
                 path.display()
             ),
+        ),
+    }
+    None
+}
+
+/// Reads every blob back and reports each one that changed, is missing or belongs to
+/// nothing.
+fn check_scrub(report: &mut Report, conn: &Connection, data: &DataDir) {
+    let check = "scrub";
+    let scrubbed = match scrub(conn, data) {
+        Ok(scrubbed) => scrubbed,
+        Err(e) => return report.problem(check, format!("could not finish: {e}")),
+    };
+    for finding in &scrubbed.findings {
+        report.problem(check, describe(finding));
+    }
+    if scrubbed.findings.is_empty() {
+        report.ok(
+            check,
+            format!(
+                "{} blob(s), {} bytes read: every size and BLAKE3 matches, nothing orphaned",
+                scrubbed.blobs_checked, scrubbed.bytes_read
+            ),
+        );
+    }
+}
+
+fn describe(finding: &Finding) -> String {
+    const RESTORE: &str = "restore it from a backup (downloads of this file fail meanwhile)";
+    match finding {
+        Finding::Missing {
+            file_id,
+            blob_key,
+            path,
+        } => format!(
+            "file {file_id}: blob {blob_key} is missing ({}); {RESTORE}",
+            path.display()
+        ),
+        Finding::SizeMismatch {
+            file_id,
+            blob_key,
+            path,
+            expected,
+            actual,
+        } => format!(
+            "file {file_id}: blob {blob_key} has {actual} bytes, expected {expected} ({}); {RESTORE}",
+            path.display()
+        ),
+        Finding::HashMismatch {
+            file_id,
+            blob_key,
+            path,
+            expected,
+            actual,
+        } => format!(
+            "file {file_id}: blob {blob_key} has BLAKE3 {actual}, expected {expected} ({}); \
+             its bytes changed on disk, {RESTORE}",
+            path.display()
+        ),
+        Finding::Unreadable {
+            file_id,
+            blob_key,
+            error,
+        } => format!("file {file_id}: blob {blob_key} cannot be read: {error}"),
+        Finding::OrphanBlob { path, size } => format!(
+            "orphan blob {} ({size} bytes): no file refers to it; move it away once you are \
+             sure it is not needed",
+            path.display()
+        ),
+        Finding::OrphanUpload { path, size } => format!(
+            "orphan upload part {} ({size} bytes): no upload refers to it; remove it",
+            path.display()
         ),
     }
 }

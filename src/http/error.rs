@@ -275,6 +275,11 @@ impl From<ServiceError> for ApiError {
                 code::CONFLICT,
                 "this conflicts with an existing record",
             ),
+            ServiceError::Store(inner) if inner.is_busy() => {
+                tracing::warn!(error = %inner, "the database stayed locked past busy_timeout_ms");
+                ApiError::unavailable("the database is busy; retry shortly")
+                    .with_retry_after(std::time::Duration::from_secs(1))
+            }
             ServiceError::Store(inner) => {
                 tracing::error!(error = %inner, "storage failure");
                 ApiError::internal()

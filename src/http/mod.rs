@@ -9,6 +9,7 @@ pub mod auth;
 pub mod authn;
 pub mod client_ip;
 pub mod error;
+pub mod file_shares;
 pub mod files;
 pub mod groups;
 pub mod idempotency;
@@ -41,9 +42,9 @@ use poem::{Endpoint, EndpointExt, IntoResponse, Route};
 use poem_openapi::{OpenApiService, Tags};
 
 use crate::service::{
-    AdminService, ApiKeyService, AuditService, FileService, GroupService, IdempotencyService,
-    IdentityService, InviteService, KeyService, KvService, OrgService, RecoveryService,
-    RequestContext, SystemService, UserService,
+    AdminService, ApiKeyService, AuditService, FileService, FileShareService, GroupService,
+    IdempotencyService, IdentityService, InviteService, KeyService, KvService, OrgService,
+    RecoveryService, RequestContext, SystemService, UserService,
 };
 use error::ApiError;
 use middleware::{Conventions, JsonBodyLimit};
@@ -102,6 +103,7 @@ pub struct HttpState {
     pub kv: KvService,
     pub recovery: RecoveryService,
     pub files: FileService,
+    pub file_shares: FileShareService,
     /// The public base URL that upload and download links are built on.
     pub public_url: String,
     /// Largest file sent whole as JSON, in bytes: its route accepts a body to fit.
@@ -134,6 +136,7 @@ type Apis = (
         kv::KvApi,
         recovery::RecoveryApi,
         files::FilesApi,
+        file_shares::FileSharesApi,
     ),
 );
 
@@ -195,6 +198,10 @@ pub fn api_service(state: &HttpState) -> OpenApiService<Apis, ()> {
                 },
                 files::FilesApi {
                     files: state.files.clone(),
+                    public_url: state.public_url.clone(),
+                },
+                file_shares::FileSharesApi {
+                    shares: state.file_shares.clone(),
                     public_url: state.public_url.clone(),
                 },
             ),

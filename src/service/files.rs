@@ -36,6 +36,8 @@ const ENVELOPE_KIND: &str = "file";
 const NAME_KIND: &str = "file-name";
 const UPLOAD_DEK_AAD: &[u8] = b"sealbox/v1/upload-dek\0";
 const DOWNLOAD_AAD: &[u8] = b"sealbox/v1/download-link\0";
+/// An upload's bytes are `<data>/uploads/<file id>.part`.
+pub const PART_SUFFIX: &str = ".part";
 /// How long an upload URL stays usable.
 pub const UPLOAD_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// How long a download URL stays usable.
@@ -152,7 +154,7 @@ impl FileService {
     }
 
     fn staged_path(&self, id: FileId) -> PathBuf {
-        self.staging.join(format!("{id}.part"))
+        self.staging.join(format!("{id}{PART_SUFFIX}"))
     }
 
     /// Creates an upload: checks the declared size against the limits and the quota before
@@ -483,6 +485,11 @@ impl FileService {
                     encryptor
                         .push(&buf[..n], &mut sealed)
                         .map_err(|_| too_long(declared))?;
+                    // Short of the declared length, a full segment is not the last: seal
+                    // it now, so its bytes count even if this request ends here.
+                    if received < declared {
+                        encryptor.seal_full_segment(&mut sealed);
+                    }
                     if let Err(e) = file.write_all(&sealed).await {
                         let _ = file.set_len(recorded_file_len).await;
                         return Err(io_error(e));
@@ -683,17 +690,24 @@ impl FileService {
             }
             Encryption::Client => None,
         };
+        Ok(self.link_token(&file, dek.as_ref()))
+    }
+
+    /// A download capability for `file`: its id, expiry and (when sealbox encrypted it)
+    /// its DEK, sealed by the master key. The owner's links and a share recipient's are
+    /// the same kind of token.
+    pub(crate) fn link_token(&self, file: &File, dek: Option<&Dek>) -> (String, Duration) {
         let expires = time::OffsetDateTime::now_utc() + DOWNLOAD_TTL;
         let mut capability = Zeroizing::new(Vec::with_capacity(16 + 8 + 32));
         capability.extend_from_slice(file.id.as_uuid().as_bytes());
         capability.extend_from_slice(&expires.unix_timestamp().to_be_bytes());
-        if let Some(dek) = &dek {
+        if let Some(dek) = dek {
             capability.extend_from_slice(dek.expose_bytes());
         }
         let sealed = self.master_key.seal(DOWNLOAD_AAD, &capability);
         use base64::Engine as _;
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealed.as_bytes());
-        Ok((token, DOWNLOAD_TTL))
+        (token, DOWNLOAD_TTL)
     }
 
     /// Opens a download capability: the file and its DEK; 404 once expired or gone.
@@ -791,12 +805,7 @@ impl FileService {
         if file.size as u64 > self.limits.json_file_bytes {
             return Err(ServiceError::TooLarge(self.limits.json_file_bytes));
         }
-        let mut stored = Vec::with_capacity(file.stored_size as usize);
-        self.open_blob(&file, 0)
-            .await?
-            .read_to_end(&mut stored)
-            .await
-            .map_err(io_error)?;
+        let stored = self.stored_bytes(&file).await?;
         match file.encryption {
             Encryption::Client => {
                 let name = file.client_name.clone().unwrap_or_default();
@@ -809,17 +818,21 @@ impl FileService {
                     .await?;
                 let dek = open_file_dek(&pair, &file)?;
                 let name = open_name(&dek, &file, file.sealed_name.as_ref().ok_or_else(tampered)?)?;
-                let mut plain = Zeroizing::new(Vec::with_capacity(file.size as usize));
-                crate::crypto::sbx1::decrypt_stream(
-                    &stored[..],
-                    &mut *plain,
-                    &dek,
-                    file.id.as_uuid(),
-                )
-                .map_err(|_| tampered())?;
+                let plain = decrypt_stored(&file, &dek, &stored)?;
                 Ok((FileInfo { file, name }, plain))
             }
         }
+    }
+
+    /// A stored file's bytes, whole, as stored (encrypted).
+    pub(crate) async fn stored_bytes(&self, file: &File) -> Result<Vec<u8>, ServiceError> {
+        let mut stored = Vec::with_capacity(file.stored_size as usize);
+        self.open_blob(file, 0)
+            .await?
+            .read_to_end(&mut stored)
+            .await
+            .map_err(io_error)?;
+        Ok(stored)
     }
 
     /// Stores a small file sent whole (the proxy route): encrypted under a fresh DEK sealed
@@ -935,7 +948,9 @@ fn progress_of(upload: &Upload) -> Progress {
     }
 }
 
-fn envelope_context(id: FileId, recipient: crate::ids::UserId) -> EnvelopeContext {
+/// What a file's DEK is sealed to: the file and one user (its owner, or a share's
+/// recipient).
+pub(crate) fn envelope_context(id: FileId, recipient: crate::ids::UserId) -> EnvelopeContext {
     EnvelopeContext {
         kind: ENVELOPE_KIND,
         object_id: id.as_uuid(),
@@ -955,7 +970,7 @@ fn upload_dek_aad(id: FileId) -> Vec<u8> {
     [UPLOAD_DEK_AAD, id.as_uuid().as_bytes()].concat()
 }
 
-fn open_file_dek(pair: &UserKeyPair, file: &File) -> Result<Dek, ServiceError> {
+pub(crate) fn open_file_dek(pair: &UserKeyPair, file: &File) -> Result<Dek, ServiceError> {
     let envelope = file.owner_envelope.clone().ok_or_else(tampered)?;
     open_dek(
         pair,
@@ -969,7 +984,7 @@ fn open_file_dek(pair: &UserKeyPair, file: &File) -> Result<Dek, ServiceError> {
     })
 }
 
-fn open_name(dek: &Dek, file: &File, sealed: &[u8]) -> Result<String, ServiceError> {
+pub(crate) fn open_name(dek: &Dek, file: &File, sealed: &[u8]) -> Result<String, ServiceError> {
     let bytes = open_value(
         dek,
         &name_context(file.id),
@@ -979,7 +994,19 @@ fn open_name(dek: &Dek, file: &File, sealed: &[u8]) -> Result<String, ServiceErr
     String::from_utf8(bytes.to_vec()).map_err(|_| tampered())
 }
 
-fn tampered() -> ServiceError {
+/// The plaintext of a file sealbox encrypted (SBX1), from its stored bytes.
+pub(crate) fn decrypt_stored(
+    file: &File,
+    dek: &Dek,
+    stored: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, ServiceError> {
+    let mut plain = Zeroizing::new(Vec::with_capacity(file.size as usize));
+    crate::crypto::sbx1::decrypt_stream(stored, &mut *plain, dek, file.id.as_uuid())
+        .map_err(|_| tampered())?;
+    Ok(plain)
+}
+
+pub(crate) fn tampered() -> ServiceError {
     ServiceError::BadRequest("the stored ciphertext is invalid or tampered".to_owned())
 }
 

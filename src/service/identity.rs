@@ -253,7 +253,7 @@ impl IdentityService {
             input.organization_name.trim().to_owned(),
         );
         self.store
-            .call(move |conn| {
+            .call_write(move |conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 // Checked again inside the write lock: two setups may race.
                 if !setup::take_token(&tx, &token_hash)? || users::count(&tx)? > 0 {
@@ -374,7 +374,7 @@ impl IdentityService {
         let Some(user) = user.clone().filter(|_| signed_in) else {
             self.throttle.record_failure(&[&account_key, &ip_key]);
             self.store
-                .call(move |conn| {
+                .call_write(move |conn| {
                     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                     let now = now_rfc3339();
                     let actor = user.as_ref().map(|u| u.id.to_string());
@@ -415,7 +415,7 @@ impl IdentityService {
         let session_id = SessionId::new();
         let (user_id, org) = (user.id, user.default_org_id.map(|o| o.to_string()));
         self.store
-            .call(move |conn| {
+            .call_write(move |conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let now = now_rfc3339();
                 start_session(
@@ -458,7 +458,7 @@ impl IdentityService {
         let next_hash = next.hash;
         let outcome = self
             .store
-            .call(move |conn| {
+            .call_write(move |conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let now = now_rfc3339();
                 let Some(state) = sessions::find_refresh_token(&tx, &presented)? else {
@@ -517,7 +517,7 @@ impl IdentityService {
         let presented = opaque::hash(&refresh_token);
         let signed_out = self
             .store
-            .call(move |conn| {
+            .call_write(move |conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let Some(state) = sessions::find_refresh_token(&tx, &presented)? else {
                     return Ok(Err(ServiceError::Unauthorized(
@@ -594,7 +594,7 @@ impl IdentityService {
         let user = principal.user_id;
         let revoked = self
             .store
-            .call(move |conn| {
+            .call_write(move |conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let now = now_rfc3339();
                 let revoked = sessions::revoke_for_user(&tx, user, session, "revoked", &now)?;

@@ -14,16 +14,17 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use super::keys::{KeyService, UserSecret, no_key_material};
+use super::shares::{KV, Parties, check_terms, undecryptable};
 use super::{FieldError, Journal, RequestContext, ServiceError, access, read, write};
 use crate::auth::{Permission, Principal};
 use crate::crypto::{
     Dek, Envelope, EnvelopeContext, SealedValue, UserKeyPair, UserPublicKey, ValueContext,
     open_dek, open_value, seal_dek, seal_value,
 };
-use crate::ids::{KvEntryId, ShareId, UserId, format_rfc3339, now_rfc3339};
+use crate::ids::{KvEntryId, ShareId, UserId, now_rfc3339};
 use crate::store::kv::{self, KvEntry};
 use crate::store::shares::{self, ObjectKind, Share, ShareWithName};
-use crate::store::{Store, StoreError, organizations, user_keys};
+use crate::store::{Store, user_keys};
 
 /// Envelope kind of a KV secret's DEK (bound into the HPKE `info`).
 const ENVELOPE_KIND: &str = "kv";
@@ -121,29 +122,44 @@ impl KvService {
                 _ => None,
             };
             let id = existing.as_ref().map_or_else(KvEntryId::new, |e| e.id);
-            let version = existing.as_ref().map_or(1, |e| e.version + 1);
-            let (dek, dek_generation, owner_envelope) = match (kept, &existing) {
-                (Some(dek), Some(entry)) => {
-                    (dek, entry.dek_generation, entry.owner_envelope.clone())
-                }
-                _ => {
-                    let dek = Dek::generate();
-                    let envelope = seal_dek(&owner_key, &envelope_context(id, owner), &dek);
-                    let generation = existing.as_ref().map_or(1, |e| e.dek_generation + 1);
-                    (dek, generation, envelope.as_bytes().to_vec())
-                }
+            // The value is sealed inside the transaction, under the version it gets there:
+            // writers of one key queue on the write lock instead of failing each other.
+            // Only a change of the entry itself (created concurrently, or a new DEK under
+            // a kept one) sends the loop round again.
+            let keeps_dek = kept.is_some();
+            let (dek, kept_generation, kept_envelope) = match (kept, &existing) {
+                (Some(dek), Some(entry)) => (
+                    dek,
+                    Some(entry.dek_generation),
+                    Some(entry.owner_envelope.clone()),
+                ),
+                _ => (Dek::generate(), None, None),
             };
-            let sealed = seal_value(&dek, &value_context(id, version), &value);
+            let owner_envelope = match kept_envelope {
+                Some(envelope) => envelope,
+                None => seal_dek(&owner_key, &envelope_context(id, owner), &dek)
+                    .as_bytes()
+                    .to_vec(),
+            };
             let (principal, name_row) = (principal.clone(), name.clone());
             let ctx = ctx.clone();
-            let seen = existing.as_ref().map(|e| e.version);
+            let value = value.clone();
             let outcome = write(&self.store, move |tx| {
                 let access = access::in_requested_org(tx, &principal)?;
                 access.require(Permission::KvWrite)?;
                 let current = kv::find_by_name(tx, access.org_id, owner, &name_row)?;
-                if current.as_ref().map(|e| e.version) != seen {
+                if current.as_ref().is_some_and(|c| c.id != id)
+                    || (keeps_dek && current.as_ref().map(|c| c.dek_generation) != kept_generation)
+                {
                     return Ok(None);
                 }
+                let version = current.as_ref().map_or(1, |c| c.version + 1);
+                let dek_generation = match (kept_generation, &current) {
+                    (Some(generation), _) => generation,
+                    (None, Some(c)) => c.dek_generation + 1,
+                    (None, None) => 1,
+                };
+                let sealed = seal_value(&dek, &value_context(id, version), &value);
                 let now = now_rfc3339();
                 let entry = KvEntry {
                     id,
@@ -255,16 +271,7 @@ impl KvService {
         secret: UserSecret,
         ctx: RequestContext,
     ) -> Result<Share, ServiceError> {
-        if input.permission != "read" {
-            return Err(ServiceError::BadRequest(
-                "permission must be \"read\": shares are read-only".to_owned(),
-            ));
-        }
-        let expires_at = input
-            .expires_utc
-            .as_deref()
-            .map(future_instant)
-            .transpose()?;
+        let expires_at = check_terms(&input.permission, input.expires_utc.as_deref())?;
         if let Some(alias) = &input.alias
             && (alias.chars().count() > MAX_ALIAS_CHARS || alias.chars().any(char::is_control))
         {
@@ -273,47 +280,28 @@ impl KvService {
                 format!("at most {MAX_ALIAS_CHARS} characters, no control characters"),
             )]));
         }
-        let recipient: UserId = input
-            .recipient_user_id
-            .parse()
-            .map_err(|_| ServiceError::NotFound("user"))?;
-        if recipient == principal.user_id {
-            return Err(ServiceError::BadRequest(
-                "you cannot share a secret with yourself".to_owned(),
-            ));
-        }
+        let recipient = KV.recipient(&input.recipient_user_id, principal.user_id)?;
         let principal = principal.clone();
         let lookup = principal.clone();
-        let (owner_keys, recipient_key, entry) = read(&self.store, move |conn| {
+        let (parties, entry) = read(&self.store, move |conn| {
             let access = access::in_requested_org(conn, &lookup)?;
             access.require(Permission::SharesWrite)?;
             let entry = kv::find_by_name(conn, access.org_id, lookup.user_id, &name)?
                 .ok_or(ServiceError::NotFound("key"))?;
-            active_member(conn, access.org_id, recipient)?;
-            let owner_keys = user_keys::find(conn, lookup.user_id)?.ok_or_else(|| {
-                ServiceError::BadRequest(
-                    "no owner private keys: generate keys first (POST /v1/keys/generate)"
-                        .to_owned(),
-                )
-            })?;
-            let recipient_keys = user_keys::find(conn, recipient)?.ok_or_else(|| {
-                ServiceError::BadRequest(
-                    "the recipient has no public keys yet: they must generate keys first"
-                        .to_owned(),
-                )
-            })?;
-            if let Some(existing) =
-                shares::unrevoked_for(conn, ObjectKind::Kv, &entry.id.to_string(), recipient)?
-                && is_active(&existing, &now_rfc3339())
-            {
-                return Err(active_share_exists());
-            }
-            Ok((owner_keys, recipient_keys.public_key, entry))
+            let parties = KV.parties(
+                conn,
+                access.org_id,
+                lookup.user_id,
+                recipient,
+                &entry.id.to_string(),
+            )?;
+            Ok((parties, entry))
         })
         .await?;
-        let recipient_key = public_key_of(&recipient_key).map_err(|_| {
-            ServiceError::BadRequest("the recipient's public keys are invalid".to_owned())
-        })?;
+        let Parties {
+            owner_keys,
+            recipient_key,
+        } = parties;
         let pair = self.keys.unlock_row(owner_keys, &secret).await?;
         let dek = open_entry_dek(&pair, &entry)?;
         let share_id = ShareId::new();
@@ -334,19 +322,9 @@ impl KvService {
                 ));
             }
             let now = now_rfc3339();
-            let object_id = entry.id.to_string();
-            if let Some(existing) =
-                shares::unrevoked_for(tx, ObjectKind::Kv, &object_id, recipient)?
-            {
-                if is_active(&existing, &now) {
-                    return Err(active_share_exists());
-                }
-                // An expired share makes way for the new one.
-                shares::revoke(tx, existing.id, &now)?;
-            }
             let share = Share {
                 id: share_id,
-                object_id,
+                object_id: entry.id.to_string(),
                 org_id: access.org_id,
                 owner_id: principal.user_id,
                 recipient_id: recipient,
@@ -361,10 +339,7 @@ impl KvService {
                 last_access_at: None,
                 revoked_at: None,
             };
-            shares::insert(tx, ObjectKind::Kv, &share).map_err(|e| match e {
-                StoreError::Conflict => active_share_exists(),
-                other => other.into(),
-            })?;
+            KV.insert(tx, &share, &now)?;
             let journal = Journal::new(tx, &ctx, access.actor(), access.org());
             let details =
                 json!({"name": entry.name, "recipientUserId": recipient, "shareId": share_id});
@@ -409,9 +384,7 @@ impl KvService {
         recipient: &str,
         ctx: RequestContext,
     ) -> Result<(ShareId, String), ServiceError> {
-        let recipient: UserId = recipient
-            .parse()
-            .map_err(|_| ServiceError::NotFound("share"))?;
+        let recipient = super::shares::revoked_recipient(recipient)?;
         let principal = principal.clone();
         write(&self.store, move |tx| {
             let access = access::in_requested_org(tx, &principal)?;
@@ -419,11 +392,7 @@ impl KvService {
             let entry = kv::find_by_name(tx, access.org_id, principal.user_id, &name)?
                 .ok_or(ServiceError::NotFound("key"))?;
             let now = now_rfc3339();
-            let share =
-                shares::unrevoked_for(tx, ObjectKind::Kv, &entry.id.to_string(), recipient)?
-                    .filter(|s| is_active(s, &now))
-                    .ok_or(ServiceError::NotFound("share"))?;
-            shares::revoke(tx, share.id, &now)?;
+            let share = KV.revoke(tx, &entry.id.to_string(), recipient, &now)?;
             let journal = Journal::new(tx, &ctx, access.actor(), access.org());
             journal.audit(
                 "kv.share_revoked",
@@ -502,22 +471,18 @@ impl KvService {
         secret: &UserSecret,
         ctx: RequestContext,
     ) -> Result<SharedValue, ServiceError> {
-        let share_id: ShareId = share_id
-            .parse()
-            .map_err(|_| ServiceError::NotFound("share"))?;
+        let share_id = super::shares::share_id(share_id)?;
         let lookup = principal.clone();
         let (keys_row, share, entry) = read(&self.store, move |conn| {
             let access = access::in_requested_org(conn, &lookup)?;
             access.require(Permission::KvRead)?;
-            let share = shares::find_active_for_recipient(
+            let share = KV.received(
                 conn,
-                ObjectKind::Kv,
                 access.org_id,
                 lookup.user_id,
                 share_id,
                 &now_rfc3339(),
-            )?
-            .ok_or(ServiceError::NotFound("share"))?;
+            )?;
             let entry = share
                 .object_id
                 .parse::<KvEntryId>()
@@ -531,11 +496,6 @@ impl KvService {
         })
         .await?;
         let pair = self.keys.unlock_row(keys_row, secret).await?;
-        let undecryptable = || {
-            ServiceError::Forbidden(
-                "this share can no longer be decrypted with your current keys".to_owned(),
-            )
-        };
         if share.dek_generation != entry.dek_generation {
             return Err(undecryptable());
         }
@@ -545,17 +505,7 @@ impl KvService {
         let share = write(&self.store, move |tx| {
             let access = access::in_requested_org(tx, &principal)?;
             let now = now_rfc3339();
-            // Still active now that the value is open (not revoked meanwhile).
-            let share = shares::find_active_for_recipient(
-                tx,
-                ObjectKind::Kv,
-                access.org_id,
-                principal.user_id,
-                share.id,
-                &now,
-            )?
-            .ok_or(ServiceError::NotFound("share"))?;
-            shares::record_access(tx, share.id, &now)?;
+            let share = KV.record_access(tx, access.org_id, principal.user_id, share.id, &now)?;
             let journal = Journal::new(tx, &ctx, access.actor(), access.org());
             journal.audit(
                 "kv.share_accessed",
@@ -581,23 +531,12 @@ impl KvService {
         share_id: &str,
         ctx: RequestContext,
     ) -> Result<(ShareId, String), ServiceError> {
-        let share_id: ShareId = share_id
-            .parse()
-            .map_err(|_| ServiceError::NotFound("share"))?;
+        let share_id = super::shares::share_id(share_id)?;
         let principal = principal.clone();
         write(&self.store, move |tx| {
             let access = access::in_requested_org(tx, &principal)?;
             let now = now_rfc3339();
-            let share = shares::find_active_for_recipient(
-                tx,
-                ObjectKind::Kv,
-                access.org_id,
-                principal.user_id,
-                share_id,
-                &now,
-            )?
-            .ok_or(ServiceError::NotFound("share"))?;
-            shares::revoke(tx, share.id, &now)?;
+            let share = KV.remove_received(tx, access.org_id, principal.user_id, share_id, &now)?;
             let journal = Journal::new(tx, &ctx, access.actor(), access.org());
             journal.audit(
                 "kv.share_removed",
@@ -658,11 +597,7 @@ fn open_share_dek(pair: &UserKeyPair, share: &Share) -> Result<Dek, crate::crypt
         .object_id
         .parse()
         .map_err(|_| crate::crypto::OpenError::Malformed)?;
-    open_dek(
-        pair,
-        &envelope_context(id, share.recipient_id),
-        &Envelope::from_bytes(share.envelope.clone()),
-    )
+    super::shares::open_envelope(pair, &envelope_context(id, share.recipient_id), share)
 }
 
 fn open_entry_value(dek: &Dek, entry: &KvEntry) -> Result<Zeroizing<Vec<u8>>, ServiceError> {
@@ -713,40 +648,6 @@ pub fn decode_b64(text: &str, field: &str) -> Result<Zeroizing<Vec<u8>>, Service
         .decode(text)
         .map(Zeroizing::new)
         .map_err(|_| ServiceError::BadRequest(format!("{field} is not valid base64")))
-}
-
-/// An RFC 3339 instant in the future, in the stored format; 400 otherwise.
-fn future_instant(text: &str) -> Result<String, ServiceError> {
-    let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .map_err(|_| {
-            ServiceError::BadRequest("expiresUtc must be an RFC 3339 timestamp".to_owned())
-        })?;
-    if at <= time::OffsetDateTime::now_utc() {
-        return Err(ServiceError::BadRequest(
-            "expiresUtc must be in the future".to_owned(),
-        ));
-    }
-    Ok(format_rfc3339(at))
-}
-
-fn is_active(share: &Share, now: &str) -> bool {
-    share.revoked_at.is_none() && share.expires_at.as_deref().is_none_or(|at| at > now)
-}
-
-fn active_share_exists() -> ServiceError {
-    ServiceError::Conflict("an active share already exists for this recipient and key".to_owned())
-}
-
-/// 404 unless `user` is an active member of `org` (recipients must be colleagues).
-fn active_member(
-    conn: &rusqlite::Connection,
-    org: crate::ids::OrgId,
-    user: UserId,
-) -> Result<(), ServiceError> {
-    organizations::member_access(conn, org, user)?
-        .filter(|m| m.membership_status == "active")
-        .map(|_| ())
-        .ok_or(ServiceError::NotFound("user"))
 }
 
 impl std::fmt::Debug for SharedValue {

@@ -5,6 +5,7 @@ pub mod access;
 pub mod admin;
 pub mod api_keys;
 pub mod audit;
+pub mod file_shares;
 pub mod files;
 pub mod groups;
 pub mod idempotency;
@@ -17,6 +18,8 @@ pub mod organizations;
 pub mod page;
 pub mod password_reset;
 pub mod recovery;
+pub mod scrub;
+pub mod shares;
 pub mod system;
 pub mod unlock_cache;
 pub mod users;
@@ -32,6 +35,7 @@ use crate::store::{Store, StoreError, events};
 pub use admin::AdminService;
 pub use api_keys::ApiKeyService;
 pub use audit::AuditService;
+pub use file_shares::FileShareService;
 pub use files::FileService;
 pub use groups::GroupService;
 pub use idempotency::IdempotencyService;
@@ -165,7 +169,7 @@ where
     F: FnOnce(&Transaction<'_>) -> Result<T, ServiceError> + Send + 'static,
 {
     store
-        .call(move |conn| {
+        .call_write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             match f(&tx) {
                 Ok(value) => {

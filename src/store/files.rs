@@ -166,10 +166,36 @@ pub fn delete(conn: &Connection, id: FileId) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Every stored blob key with its size and hash, for `doctor --scrub`.
-pub fn all_blobs(conn: &Connection) -> Result<Vec<(String, i64, String)>, StoreError> {
-    let mut stmt = conn.prepare("SELECT blob_key, stored_size, blake3 FROM files ORDER BY id")?;
-    let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+/// What a file row says its blob holds, for `doctor --scrub`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlob {
+    pub file_id: FileId,
+    pub blob_key: String,
+    pub stored_size: i64,
+    /// BLAKE3 of the stored bytes, hex.
+    pub blake3: String,
+}
+
+/// Every file's blob with its size and hash, for `doctor --scrub`.
+pub fn all_blobs(conn: &Connection) -> Result<Vec<StoredBlob>, StoreError> {
+    let mut stmt =
+        conn.prepare("SELECT id, blob_key, stored_size, blake3 FROM files ORDER BY id")?;
+    let rows = stmt.query_map([], |row| {
+        Ok(StoredBlob {
+            file_id: row.get(0)?,
+            blob_key: row.get(1)?,
+            stored_size: row.get(2)?,
+            blake3: row.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The id of every upload, expired or not (its bytes stay until the sweeper removes it),
+/// for `doctor --scrub`.
+pub fn all_upload_ids(conn: &Connection) -> Result<Vec<FileId>, StoreError> {
+    let mut stmt = conn.prepare("SELECT id FROM uploads ORDER BY id")?;
+    let rows = stmt.query_map([], |row| row.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

@@ -95,6 +95,18 @@ impl CachedQuery for Connection {
     }
 }
 
+impl StoreError {
+    /// The database stayed locked by another writer (another process, such as a CLI
+    /// command) past `busy_timeout`: worth retrying, not a fault.
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+}
+
 /// Maps a UNIQUE or PRIMARY KEY violation to [`StoreError::Conflict`].
 pub(crate) fn conflict_on_unique(err: rusqlite::Error) -> StoreError {
     use rusqlite::ffi::{SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE};
@@ -141,6 +153,11 @@ pub struct Store {
 
 struct Shared {
     path: PathBuf,
+    /// One write transaction at a time, queued fairly in async land: SQLite allows one
+    /// writer, and connections that race for its lock back off in sleeps of several
+    /// milliseconds (and fail after `busy_timeout`), which under load cost more than the
+    /// commits themselves.
+    writer: tokio::sync::Semaphore,
     threads: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
     closed: std::sync::atomic::AtomicBool,
 }
@@ -190,6 +207,7 @@ impl Store {
             jobs,
             shared: Arc::new(Shared {
                 path: path.to_owned(),
+                writer: tokio::sync::Semaphore::new(1),
                 threads: std::sync::Mutex::new(threads),
                 closed: std::sync::atomic::AtomicBool::new(false),
             }),
@@ -213,6 +231,22 @@ impl Store {
         answer
             .await
             .map_err(|_| StoreError::Task("a database thread stopped".into()))?
+    }
+
+    /// Like [`Store::call`] for a closure that writes (takes an IMMEDIATE transaction):
+    /// waits its turn behind the other writers first.
+    pub async fn call_write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let _turn = self
+            .shared
+            .writer
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Task("store is closed".into()))?;
+        self.call(f).await
     }
 
     /// Runs `f` on a database thread and blocks until it is done. Only for start-up and

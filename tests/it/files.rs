@@ -635,3 +635,43 @@ async fn a_dropped_connection_keeps_the_whole_segments_that_arrived() {
     let downloaded = fetch(&o, &download_url(&o, &id).await, None).await;
     assert_eq!(downloaded.bytes().await.unwrap().as_ref(), &bytes[..]);
 }
+
+#[tokio::test]
+async fn tus_chunks_of_one_segment_advance_one_segment_each() {
+    let o = owner().await;
+    let bytes = payload(3 * SEGMENT + 10);
+    let created = o
+        .app
+        .client
+        .post(o.app.url("/v1/uploads"))
+        .bearer_auth(&o.token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", bytes.len().to_string())
+        .send()
+        .await
+        .unwrap();
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    let mut offset = 0;
+    while offset < bytes.len() {
+        let end = (offset + SEGMENT).min(bytes.len());
+        let sent = o
+            .app
+            .client
+            .patch(&location)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Content-Type", "application/offset+octet-stream")
+            .header("Upload-Offset", offset.to_string())
+            .body(bytes[offset..end].to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), 204);
+        let now: usize = sent.headers()["upload-offset"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(now, end, "every whole segment counts at once");
+        offset = now;
+    }
+}

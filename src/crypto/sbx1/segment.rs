@@ -225,6 +225,19 @@ impl SegmentEncryptor {
         Ok(sealed)
     }
 
+    /// Seals a held-back full segment as a middle one, for a caller that knows more data
+    /// follows (an upload whose declared length is not reached yet), so those bytes can be
+    /// written now rather than held until the next byte arrives. Returns whether a segment
+    /// was sealed.
+    pub fn seal_full_segment(&mut self, out: &mut Vec<u8>) -> bool {
+        if self.buffer.len() != self.cipher.header.segment_size() {
+            return false;
+        }
+        self.seal_buffer(false, out);
+        self.next_index += 1;
+        true
+    }
+
     /// Seals what is left as the last segment and appends it to `out`. An empty file is one
     /// empty last segment. Fails only for a resumed encryptor that was given no data: the
     /// durable segments were sealed as middle ones, so the file cannot end after them.
