@@ -80,6 +80,21 @@ fn progress_headers(response: &mut Response, progress: Progress) {
     headers.insert("Upload-Offset", HeaderValue::from(progress.offset));
     headers.insert("Upload-Length", HeaderValue::from(progress.length));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(expires) = progress.expires.filter(|_| !progress.complete)
+        && let Ok(value) = HeaderValue::from_str(&http_date(expires))
+    {
+        headers.insert("Upload-Expires", value);
+    }
+}
+
+/// An RFC 9110 HTTP date, such as `Wed, 25 Jun 2014 16:00:00 GMT`.
+fn http_date(at: time::OffsetDateTime) -> String {
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    at.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_default()
 }
 
 /// `OPTIONS /v1/uploads`: what this tus server supports.
@@ -164,6 +179,7 @@ pub async fn tus_create(req: &Request, body: Body) -> Response {
         offset: 0,
         length,
         complete: length == 0,
+        expires: Some(time::OffsetDateTime::now_utc() + created.expires_in),
     };
     let with_upload = req
         .headers()
@@ -446,6 +462,12 @@ async fn serve(routes: &ByteRoutes, req: &Request, link: Download) -> Result<Res
     }
     if req.method() == Method::HEAD || range.is_empty() {
         return Ok(response);
+    }
+    if range.start == 0 {
+        routes
+            .files
+            .record_download(file, request_context(req))
+            .await?;
     }
     let body = match plan {
         Plan::Raw => {

@@ -79,6 +79,8 @@ pub struct Progress {
     pub offset: u64,
     pub length: u64,
     pub complete: bool,
+    /// When the unfinished upload expires (tus `Upload-Expires`).
+    pub expires: Option<time::OffsetDateTime>,
 }
 
 /// How a write continues an upload.
@@ -419,6 +421,7 @@ impl FileService {
                     offset: at,
                     length: declared,
                     complete,
+                    expires: expiry_of(&upload),
                 })
             }
             Encryption::Server => {
@@ -533,6 +536,7 @@ impl FileService {
                     offset,
                     length: declared,
                     complete,
+                    expires: expiry_of(&upload),
                 })
             }
         }
@@ -743,6 +747,31 @@ impl FileService {
         Ok(Download { file, name, dek })
     }
 
+    /// Records a download through a link that starts at the first byte (range requests
+    /// that continue one are not counted again).
+    pub async fn record_download(
+        &self,
+        file: &File,
+        ctx: RequestContext,
+    ) -> Result<(), ServiceError> {
+        let (id, org, owner) = (file.id, file.org_id, file.owner_id);
+        write(&self.store, move |tx| {
+            let journal = Journal::new(tx, &ctx, None, Some(org.to_string()));
+            journal.audit(
+                "file.downloaded",
+                "file",
+                id,
+                json!({"via": "download_link"}),
+            )?;
+            journal.event(
+                "file.downloaded",
+                json!({"fileId": id, "ownerUserId": owner}),
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
     /// The stored file's layout and a reader positioned at `offset`.
     pub async fn open_blob(
         &self,
@@ -945,7 +974,16 @@ fn progress_of(upload: &Upload) -> Progress {
         offset: upload.received as u64,
         length: upload.declared_size as u64,
         complete: upload.complete,
+        expires: expiry_of(upload),
     }
+}
+
+fn expiry_of(upload: &Upload) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(
+        &upload.expires_at,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .ok()
 }
 
 /// What a file's DEK is sealed to: the file and one user (its owner, or a share's

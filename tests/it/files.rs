@@ -257,6 +257,11 @@ async fn uploads_stream_in_encrypted_and_download_with_ranges() {
         beyond.headers()["content-range"],
         format!("bytes */{n}").as_str()
     );
+    let downloads: Vec<i64> = o.app.query(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'file.downloaded'",
+        |r| r.get(0),
+    );
+    assert_eq!(downloads, [2], "the whole file and the range from byte 0");
     let head = o.app.client.head(&url).send().await.unwrap();
     assert_eq!(head.headers()["content-length"], n.to_string().as_str());
 
@@ -413,6 +418,11 @@ async fn tus_uploads_resume_and_check_offsets_and_checksums() {
         .to_str()
         .unwrap()
         .to_owned();
+    let expires = created.headers()["upload-expires"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(expires.ends_with(" GMT") && expires.len() == 29, "{expires}");
 
     let patch = |offset: usize, chunk: &[u8], checksum: Option<String>| {
         let mut request = o
@@ -438,6 +448,7 @@ async fn tus_uploads_resume_and_check_offsets_and_checksums() {
     // 100,000 bytes arrive; only the whole segment is durable, and tus resumes there.
     let first = patch(0, &bytes[..100_000], None).await.unwrap();
     assert_eq!(first.status(), 204);
+    assert_eq!(first.headers()["upload-expires"], expires.as_str());
     assert_eq!(
         first.headers()["upload-offset"],
         SEGMENT.to_string().as_str()

@@ -192,7 +192,7 @@ async fn seal_for_restore(
 }
 
 /// The seed a client exported while it still knew `secret`: opened from the stored row.
-fn exported_seed(app: &TestApp, user: &str, secret: &str) -> UserSeed {
+pub(crate) fn exported_seed(app: &TestApp, user: &str, secret: &str) -> UserSeed {
     let (sealed, salt, params): (Vec<u8>, Vec<u8>, String) = app
         .query(
             &format!(

@@ -963,6 +963,11 @@ async fn nothing_secret_is_stored_in_the_clear() {
         seeds.iter().all(|sealed| sealed.len() == 61),
         "seeds are stored sealed"
     );
+    // The private seeds, as a client that knows the secrets would open them.
+    let seeds = [
+        crate::recovery::exported_seed(app, &v.owner_id, OWNER_SECRET),
+        crate::recovery::exported_seed(app, &v.member_id, MEMBER_SECRET),
+    ];
     // Every file of the data directory: the database, its write-ahead log, the rest.
     let mut haystack = Vec::new();
     for entry in walk(&app.data_dir) {
@@ -973,6 +978,8 @@ async fn nothing_secret_is_stored_in_the_clear() {
         b"alias-needle-text",
         OWNER_SECRET.as_bytes(),
         MEMBER_SECRET.as_bytes(),
+        seeds[0].expose_bytes(),
+        seeds[1].expose_bytes(),
     ] {
         assert!(
             !haystack.windows(needle.len()).any(|w| w == needle),
