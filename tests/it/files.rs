@@ -422,7 +422,10 @@ async fn tus_uploads_resume_and_check_offsets_and_checksums() {
         .to_str()
         .unwrap()
         .to_owned();
-    assert!(expires.ends_with(" GMT") && expires.len() == 29, "{expires}");
+    assert!(
+        expires.ends_with(" GMT") && expires.len() == 29,
+        "{expires}"
+    );
 
     let patch = |offset: usize, chunk: &[u8], checksum: Option<String>| {
         let mut request = o
