@@ -53,8 +53,9 @@ impl<E: Endpoint> Endpoint for ConventionsEndpoint<E> {
             "request",
             id = %request_id,
             method = %req.method(),
-            // The path only: query strings may carry tokens.
-            path = %req.uri().path(),
+            // The path only (query strings may carry tokens), with capability tokens in
+            // upload and download URLs masked.
+            path = %loggable_path(req.uri().path()),
         );
         let started = Instant::now();
         let path = req.uri().path().to_owned();
@@ -108,6 +109,20 @@ impl<E: Endpoint> Endpoint for ConventionsEndpoint<E> {
         });
         Ok(response)
     }
+}
+
+/// `path` with the bearer capability of an upload or download URL (whoever has the URL
+/// may use it) replaced by `[redacted]`, for logs.
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    for prefix in [super::files::UPLOADS_PATH, super::files::DOWNLOADS_PATH] {
+        if let Some(rest) = path.strip_prefix(prefix)
+            && rest.len() > 1
+            && rest.starts_with('/')
+        {
+            return format!("{prefix}/[redacted]").into();
+        }
+    }
+    path.into()
 }
 
 /// Refuses JSON API bodies over `limit` bytes with 413: at once when `Content-Length`
@@ -181,5 +196,24 @@ impl<E: Endpoint> Endpoint for JsonBodyLimitEndpoint<E> {
             }
         }
         self.inner.call(req).await
+    }
+}
+
+#[cfg(test)]
+mod capability_tests {
+    use super::loggable_path;
+
+    #[test]
+    fn capability_urls_are_masked_in_logs() {
+        assert_eq!(
+            loggable_path("/v1/uploads/abc123"),
+            "/v1/uploads/[redacted]"
+        );
+        assert_eq!(
+            loggable_path("/v1/downloads/x.y"),
+            "/v1/downloads/[redacted]"
+        );
+        assert_eq!(loggable_path("/v1/uploads"), "/v1/uploads");
+        assert_eq!(loggable_path("/v1/files/1"), "/v1/files/1");
     }
 }
