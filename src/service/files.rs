@@ -183,8 +183,10 @@ impl FileService {
         })
         .await?;
         let (org, keys_row) = owner_key;
-        (self.upload_budget)(org)
-            .map_err(|retry_after| ServiceError::TooManyAttempts { retry_after })?;
+        (self.upload_budget)(org).map_err(|retry_after| ServiceError::BudgetSpent {
+            what: "the organization's budget of uploads an hour",
+            retry_after,
+        })?;
         let mut upload = Upload {
             id,
             org_id: org,

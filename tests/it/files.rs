@@ -689,3 +689,28 @@ async fn tus_chunks_of_one_segment_advance_one_segment_each() {
         offset = now;
     }
 }
+
+#[tokio::test]
+async fn the_organization_upload_budget_limits_upload_creation() {
+    let o = owner_with(|c| c.rate_limits.org_uploads_per_hour = 2).await;
+    for _ in 0..2 {
+        let created = presign(&o, json!({"filename": "a", "size": 1})).await;
+        assert_eq!(created.status(), 201);
+    }
+    let refused = presign(&o, json!({"filename": "a", "size": 1})).await;
+    assert!(refused.headers().contains_key("retry-after"));
+    let error = assert_envelope(refused, 429, "RATE_LIMITED").await;
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("uploads an hour"), "{message}");
+    let tus = o
+        .app
+        .client
+        .post(o.app.url("/v1/uploads"))
+        .bearer_auth(&o.token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tus.status(), 429);
+}
