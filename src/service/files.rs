@@ -65,12 +65,21 @@ pub struct NewUpload {
     pub metadata: Option<String>,
 }
 
-/// A created upload: its file id and the token of its URL (shown once).
-#[derive(Debug)]
+/// A created upload: its file id and the token of its URL (shown once; `Debug` hides it).
 pub struct CreatedUpload {
     pub file_id: FileId,
     pub token: Zeroizing<String>,
     pub expires_in: Duration,
+}
+
+impl std::fmt::Debug for CreatedUpload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedUpload")
+            .field("file_id", &self.file_id)
+            .field("token", &"[redacted]")
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
 }
 
 /// Where an upload stands, for `HEAD` and after a write.
