@@ -3,8 +3,9 @@
 
 use std::sync::OnceLock;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::Params;
+
+use crate::crypto::argon2_memory::{phc_hash, phc_verify};
 
 /// Shortest accepted password, in characters.
 pub const MIN_PASSWORD_CHARS: usize = 10;
@@ -13,30 +14,23 @@ pub const MAX_PASSWORD_BYTES: usize = 1024;
 
 const COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");
 
-fn argon2() -> Argon2<'static> {
-    let params = Params::new(19_456, 2, 1, None).expect("valid Argon2 parameters");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+fn params() -> Params {
+    Params::new(19_456, 2, 1, None).expect("valid Argon2 parameters")
 }
 
 /// Hashes a password into a PHC string with a fresh random salt.
 pub fn hash(password: &str) -> String {
-    let salt =
-        SaltString::encode_b64(&crate::crypto::random_bytes::<16>()).expect("16-byte salt encodes");
-    argon2()
-        .hash_password(password.as_bytes(), &salt)
-        .expect("Argon2 hashing with valid parameters cannot fail")
-        .to_string()
+    phc_hash(
+        password.as_bytes(),
+        &crate::crypto::random_bytes::<16>(),
+        params(),
+    )
+    .expect("Argon2 hashing with valid parameters cannot fail")
 }
 
-/// Checks a password against a PHC string (constant-time comparison inside argon2).
+/// Checks a password against a PHC string (constant-time comparison of the outputs).
 pub fn verify(password: &str, phc: &str) -> bool {
-    PasswordHash::new(phc)
-        .map(|parsed| {
-            argon2()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
+    phc_verify(password.as_bytes(), phc)
 }
 
 /// Spends the same effort as [`verify`] when there is no account to check against, so an

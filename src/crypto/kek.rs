@@ -72,8 +72,8 @@ pub fn derive_kek(
     )
     .map_err(InvalidArgon2Params)?;
     let mut kek = Zeroizing::new([0u8; KEK_LEN]);
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, argon_params)
-        .hash_password_into(secret, salt, kek.as_mut())
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, argon_params);
+    super::argon2_memory::hash_into(&argon2, secret, salt, kek.as_mut())
         .map_err(InvalidArgon2Params)?;
     Ok(Kek(kek))
 }

@@ -4,6 +4,7 @@
 //! `argon2`, `sha2`, `blake3`, `getrandom`); nothing implements a primitive. Every byte
 //! layout is in `docs/crypto.md`, with vectors in `tests/vectors/`. Secret material lives in zeroizing wrappers with redacted `Debug`.
 
+pub mod argon2_memory;
 pub mod dek;
 pub mod envelope;
 pub mod format;
