@@ -65,7 +65,10 @@ def main():
     print(f"\nauthenticated / health: {worst / reference:.2f} (goal: at least 0.50)")
 
 
-def start_server(work):
+def start_server(work, tls="off"):
+    """Starts the release binary on a fresh data directory under `work`; `tls` is the
+    `[tls] mode` ("off" for plain HTTP, "self-signed" for HTTPS). Returns the process,
+    its URL and the setup token."""
     config = os.path.join(work, "config.toml")
     with open(config, "w") as f:
         f.write(
@@ -75,7 +78,7 @@ listen = "127.0.0.1:0"
 [storage]
 data_dir = "{os.path.join(work, 'data')}"
 [tls]
-mode = "off"
+mode = "{tls}"
 [rate_limits]
 per_ip_per_minute = 100000000
 per_token_per_minute = 100000000

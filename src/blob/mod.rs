@@ -87,6 +87,10 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
     /// Opens the blob for reading from byte `offset`.
     async fn open(&self, key: &BlobKey, offset: u64) -> Result<BlobReader, BlobError>;
 
+    /// Reads exactly `len` bytes from byte `offset`: a ranged read, several of which may
+    /// run at once (a download reads ahead while earlier parts are decrypted and sent).
+    async fn read_at(&self, key: &BlobKey, offset: u64, len: usize) -> Result<Vec<u8>, BlobError>;
+
     /// Size of the blob in bytes.
     async fn size(&self, key: &BlobKey) -> Result<u64, BlobError>;
 

@@ -250,7 +250,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::DiskFull => ApiError::new(
                 StatusCode::INSUFFICIENT_STORAGE,
                 code::QUOTA_EXCEEDED,
-                "the server's disk is full; nothing of this request was kept",
+                "the server's disk is full: the request was not completed and left nothing half-written; retry once space is freed",
             ),
             ServiceError::ChecksumMismatch => ApiError::new(
                 StatusCode::from_u16(460).expect("460 is a valid status"),

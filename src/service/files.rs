@@ -22,7 +22,7 @@ use zeroize::Zeroizing;
 use super::keys::{KeyService, UserSecret, no_key_material};
 use super::{FieldError, Journal, RequestContext, ServiceError, access, read, write};
 use crate::auth::{Permission, Principal, opaque};
-use crate::blob::{BlobKey, BlobStore};
+use crate::blob::{BlobError, BlobKey, BlobStore};
 use crate::crypto::sbx1::{Header, SegmentEncryptor};
 use crate::crypto::{
     Dek, Envelope, EnvelopeContext, MasterKey, SealedValue, UserKeyPair, ValueContext, open_dek,
@@ -383,6 +383,7 @@ impl FileService {
                     .map_err(io_error)?;
                 let mut at = start;
                 let mut recorded = start;
+                let mut syncing = BackgroundSync::default();
                 loop {
                     let n = match read_some(&mut body, &mut buf).await {
                         Ok(n) => n,
@@ -413,10 +414,12 @@ impl FileService {
                         return Err(io_error(e));
                     }
                     at += n as u64;
-                    if checksum.is_none() && at - recorded >= CHECKPOINT_BYTES {
-                        file.sync_data().await.map_err(io_error)?;
-                        self.record(upload.id, recorded, at, false).await?;
-                        recorded = at;
+                    if let Some((offset, _)) = syncing.finished().await? {
+                        self.record(upload.id, recorded, offset, false).await?;
+                        recorded = offset;
+                    }
+                    if checksum.is_none() && syncing.idle() && at - recorded >= CHECKPOINT_BYTES {
+                        syncing.start(&mut file, at, at).await?;
                     }
                 }
                 if let (Some(expected), Some(h)) = (checksum, hasher)
@@ -462,6 +465,7 @@ impl FileService {
                 let mut received = start;
                 let mut recorded = start;
                 let mut recorded_file_len = file_offset;
+                let mut syncing = BackgroundSync::default();
                 loop {
                     let n = match read_some(&mut body, &mut buf).await {
                         Ok(n) => n,
@@ -508,12 +512,18 @@ impl FileService {
                         let _ = file.set_len(recorded_file_len).await;
                         return Err(io_error(e));
                     }
+                    if let Some((offset, file_len)) = syncing.finished().await? {
+                        self.record(upload.id, recorded, offset, false).await?;
+                        recorded = offset;
+                        recorded_file_len = file_len;
+                    }
                     let durable = u64::from(encryptor.segments_sealed()) * segment;
-                    if checksum.is_none() && durable - recorded >= CHECKPOINT_BYTES {
-                        file.sync_data().await.map_err(io_error)?;
-                        self.record(upload.id, recorded, durable, false).await?;
-                        recorded = durable;
-                        recorded_file_len = header.segment_offset(encryptor.segments_sealed());
+                    if checksum.is_none()
+                        && syncing.idle()
+                        && durable - recorded >= CHECKPOINT_BYTES
+                    {
+                        let file_len = header.segment_offset(encryptor.segments_sealed());
+                        syncing.start(&mut file, durable, file_len).await?;
                     }
                 }
                 if let (Some(expected), Some(h)) = (checksum, hasher)
@@ -635,11 +645,7 @@ impl FileService {
         }
         let key = BlobKey::new(format!("file-{}", upload.id.as_uuid().simple()))
             .expect("file blob keys are valid");
-        let info = self
-            .blobs
-            .put_file(&key, &path)
-            .await
-            .map_err(|e| ServiceError::Store(StoreError::Task(e.to_string())))?;
+        let info = self.blobs.put_file(&key, &path).await.map_err(blob_error)?;
         let principal = principal.clone();
         write(&self.store, move |tx| {
             let access = access::in_requested_org(tx, &principal)?;
@@ -783,17 +789,28 @@ impl FileService {
         .await
     }
 
-    /// The stored file's layout and a reader positioned at `offset`.
+    /// `len` stored bytes of the file from `offset` (a ranged read).
+    pub async fn read_blob_at(
+        &self,
+        file: &File,
+        offset: u64,
+        len: usize,
+    ) -> Result<Vec<u8>, ServiceError> {
+        let key = BlobKey::new(file.blob_key.clone()).map_err(|_| damaged_upload())?;
+        self.blobs
+            .read_at(&key, offset, len)
+            .await
+            .map_err(blob_error)
+    }
+
+    /// A reader of the stored file positioned at `offset`.
     pub async fn open_blob(
         &self,
         file: &File,
         offset: u64,
     ) -> Result<crate::blob::BlobReader, ServiceError> {
         let key = BlobKey::new(file.blob_key.clone()).map_err(|_| damaged_upload())?;
-        self.blobs
-            .open(&key, offset)
-            .await
-            .map_err(|e| ServiceError::Store(StoreError::Task(e.to_string())))
+        self.blobs.open(&key, offset).await.map_err(blob_error)
     }
 
     /// The caller's files with their names (decrypted with `secret` where sealbox
@@ -1072,11 +1089,74 @@ fn too_long(declared: u64) -> ServiceError {
 }
 
 fn io_error(e: std::io::Error) -> ServiceError {
-    if e.raw_os_error() == Some(28) {
-        // ENOSPC: the caller already cut the file back to its durable length.
+    if matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    ) {
+        // ENOSPC or EDQUOT. Callers leave nothing half-written behind: an upload is cut
+        // back to its durable length, a blob's temporary file is removed.
         ServiceError::DiskFull
     } else {
         ServiceError::Store(StoreError::Task(format!("upload I/O: {e}")))
+    }
+}
+
+/// An `fdatasync` of an upload's file running on a blocking thread while more bytes
+/// arrive, so that making progress durable does not stall the upload: the disk writes
+/// back what came before while the network delivers what comes next. The progress it
+/// covers is recorded once it is done. A request that ends first does its own final sync
+/// and lets a running one finish unobserved.
+#[derive(Default)]
+struct BackgroundSync {
+    /// The sync, and the (offset, file length) it makes durable.
+    running: Option<(tokio::task::JoinHandle<std::io::Result<()>>, u64, u64)>,
+}
+
+impl BackgroundSync {
+    fn idle(&self) -> bool {
+        self.running.is_none()
+    }
+
+    /// Starts syncing everything written to `file` so far, which holds `offset` bytes of
+    /// progress in `file_len` bytes.
+    async fn start(
+        &mut self,
+        file: &mut tokio::fs::File,
+        offset: u64,
+        file_len: u64,
+    ) -> Result<(), ServiceError> {
+        // Hand tokio's buffered write to the kernel first, so the sync covers it.
+        file.flush().await.map_err(io_error)?;
+        let handle = file.try_clone().await.map_err(io_error)?.into_std().await;
+        let task = tokio::task::spawn_blocking(move || handle.sync_data());
+        self.running = Some((task, offset, file_len));
+        Ok(())
+    }
+
+    /// The (offset, file length) a sync made durable, once it has finished.
+    async fn finished(&mut self) -> Result<Option<(u64, u64)>, ServiceError> {
+        if !self
+            .running
+            .as_ref()
+            .is_some_and(|(task, ..)| task.is_finished())
+        {
+            return Ok(None);
+        }
+        let Some((task, offset, file_len)) = self.running.take() else {
+            return Ok(None);
+        };
+        task.await
+            .map_err(|e| ServiceError::Store(StoreError::Task(format!("upload sync: {e}"))))?
+            .map_err(io_error)?;
+        Ok(Some((offset, file_len)))
+    }
+}
+
+/// Blob storage failures: a full disk is the operator's to fix (507); the rest is internal.
+fn blob_error(e: BlobError) -> ServiceError {
+    match e {
+        BlobError::Io(e) => io_error(e),
+        other => ServiceError::Store(StoreError::Task(other.to_string())),
     }
 }
 

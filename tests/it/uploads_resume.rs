@@ -1,8 +1,8 @@
 //! Uploads that break and resume, as clients and operators meet them: a real tus client
 //! (tuspy, `tests/tus/upload.py`) abandoned mid-upload and resumed by a new one; the real
 //! `sealbox` binary killed with SIGKILL while a PATCH streams in, restarted, and the upload
-//! finished from the offset it reports; and a 200 MiB upload and download during which the
-//! server's memory stays flat.
+//! finished from the offset it reports; a 200 MiB upload and download during which the
+//! server's memory stays flat; and disks that fill up under an upload and under finalize.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Lines};
@@ -432,6 +432,109 @@ async fn a_200_mib_upload_and_its_download_keep_server_memory_flat() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_answers_507_and_leaves_nothing_half_written() {
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data");
+    let client = Client::new();
+    // Staging holds 2 MiB, the blob store 1 MiB; the database is on the real disk.
+    let server = Server::start_with_small_disks(home.path(), 2 * MIB, MIB);
+    let token = owner_on(
+        &client,
+        &server.base,
+        server.setup_token.as_deref().unwrap(),
+    )
+    .await;
+    let staged = server.seen(&data.join("uploads"));
+    let stored = server.seen(&data.join("blobs"));
+    let head = |location: String| {
+        client
+            .head(location)
+            .header("Tus-Resumable", "1.0.0")
+            .send()
+    };
+
+    // An upload bigger than the staging disk: the write that meets ENOSPC is answered 507
+    // and the upload is cut back to its last durable offset (none yet), not left half full.
+    let big = payload((2 * MIB + MIB / 2) as usize);
+    let (location, _) = create_tus(&client, &server.base, &token, big.len() as u64).await;
+    let refused = patch(&client, &location, 0, big.into())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 507);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "QUOTA_EXCEEDED", "{body}");
+    let after = head(location.clone()).await.unwrap();
+    assert_eq!(upload_offset(&after), 0);
+    assert_eq!(
+        bytes_under(&staged),
+        0,
+        "the refused bytes are gone from staging"
+    );
+    let terminated = client
+        .delete(&location)
+        .header("Tus-Resumable", "1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(terminated.status(), 204);
+
+    // An upload that fits in staging but not in the blob store: finalize answers 507,
+    // the blob store keeps no partial copy, and the upload stays whole for a retry.
+    let middling = payload((MIB + MIB / 2) as usize);
+    let length = middling.len() as u64;
+    let (location, file_id) = create_tus(&client, &server.base, &token, length).await;
+    let sent = patch(&client, &location, 0, middling.into())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 204);
+    let finalized = client
+        .post(format!("{}/v1/files/{file_id}/finalize", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(finalized.status(), 507);
+    assert_eq!(bytes_under(&stored), 0, "no partial blob is left behind");
+    let kept = head(location).await.unwrap();
+    assert_eq!(
+        upload_offset(&kept),
+        length,
+        "the upload waits whole for a retry"
+    );
+
+    // The server is fine otherwise: a file that fits goes through, byte for byte.
+    let small = payload(200 * 1024);
+    let (location, file_id) = create_tus(&client, &server.base, &token, small.len() as u64).await;
+    let sent = patch(&client, &location, 0, small.clone().into())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 204);
+    let link = finalize_and_link(&client, &server.base, &token, &file_id).await;
+    let downloaded = client.get(link).send().await.unwrap();
+    assert_eq!(downloaded.status(), 200);
+    assert_eq!(downloaded.bytes().await.unwrap(), small);
+}
+
+/// Total length of the files under `dir`, recursively.
+fn bytes_under(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            let meta = entry.metadata().unwrap();
+            if meta.is_dir() {
+                bytes_under(&entry.path())
+            } else {
+                meta.len()
+            }
+        })
+        .sum()
+}
+
 /// The 200 MiB test's bytes: BLAKE3 output of a fixed seed, incompressible and cheap to
 /// make again for the comparison.
 fn generator() -> blake3::OutputReader {
@@ -525,6 +628,42 @@ impl Server {
     /// Starts the server; `fresh` when no account exists yet, so the banner ends with a
     /// setup token.
     fn start(home: &Path, fresh: bool) -> Self {
+        Self::spawn(home, fresh, Command::new(BIN))
+    }
+
+    /// Starts a fresh server whose `uploads/` and `blobs/` directories are tmpfs mounts of
+    /// `uploads` and `blobs` bytes, in a mount namespace of its own (util-linux `unshare`),
+    /// so a disk fills up for real. The rest of the data directory is on the real disk.
+    fn start_with_small_disks(home: &Path, uploads: u64, blobs: u64) -> Self {
+        let data = home.join("data");
+        for dir in [data.clone(), data.join("uploads"), data.join("blobs")] {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                .unwrap();
+        }
+        let mut command = Command::new("unshare");
+        command
+            .args(["--map-root-user", "--mount", "sh", "-c"])
+            .arg(
+                "mount -t tmpfs -o size=\"$1\",mode=0700 tmpfs \"$3/uploads\" && \
+                 mount -t tmpfs -o size=\"$2\",mode=0700 tmpfs \"$3/blobs\" && \
+                 shift 3 && exec \"$@\"",
+            )
+            .args(["sh", &uploads.to_string(), &blobs.to_string()])
+            .arg(&data)
+            .arg(BIN);
+        Self::spawn(home, true, command)
+    }
+
+    /// What `path` holds as the server sees it, inside its own mount namespace.
+    fn seen(&self, path: &Path) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/root", self.child.id()))
+            .join(path.strip_prefix("/").unwrap())
+    }
+
+    /// Runs `command` (the binary, or a wrapper that ends by exec-ing it, given the
+    /// `serve` arguments after its own).
+    fn spawn(home: &Path, fresh: bool, mut command: Command) -> Self {
         let config = home.join("sealbox.toml");
         if !config.exists() {
             let data = toml::Value::from(home.join("data").to_str().unwrap());
@@ -546,9 +685,11 @@ impl Server {
             .append(true)
             .open(home.join("serve.log"))
             .unwrap();
-        let mut child = Command::new(BIN)
+        let mut child = command
             .env_clear()
             .env("HOME", home)
+            // For a wrapper's own lookups (`sh`, `mount`); the server needs no PATH.
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             .args(["serve", "--config"])
             .arg(&config)
             .stdout(Stdio::piped())

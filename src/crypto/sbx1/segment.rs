@@ -15,6 +15,7 @@ use uuid::Uuid;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::header::{HEADER_LEN, Header, NONCE_PREFIX_LEN, SALT_LEN};
+use super::layout::Layout;
 use super::{FileError, TAG_LEN};
 use crate::crypto::dek::Dek;
 use crate::crypto::format::NONCE_LEN;
@@ -308,6 +309,42 @@ impl SegmentDecryptor {
         is_last: bool,
     ) -> Result<usize, FileError> {
         self.cipher.open(index, is_last, sealed)
+    }
+
+    /// Opens the consecutive segments `first..=last`, stored back to back in `sealed` as
+    /// they are in the file, in place: their plaintexts end up together at the front of
+    /// the buffer, and the returned length says how far. On failure the buffer is zeroed,
+    /// so no plaintext of the segments that did open is left in it.
+    pub fn decrypt_segments_in_place(
+        &self,
+        layout: &Layout,
+        first: u32,
+        last: u32,
+        sealed: &mut [u8],
+    ) -> Result<usize, FileError> {
+        let base = layout.segment_range(first).start;
+        let mut opened = 0;
+        for index in first..=last {
+            let range = layout.segment_range(index);
+            let start =
+                usize::try_from(range.start - base).map_err(|_| FileError::InvalidLength)?;
+            let end = usize::try_from(range.end - base).map_err(|_| FileError::InvalidLength)?;
+            let Some(segment) = sealed.get_mut(start..end) else {
+                sealed.zeroize();
+                return Err(FileError::InvalidLength);
+            };
+            match self.decrypt_segment_in_place(index, segment, layout.is_last(index)) {
+                Ok(len) => {
+                    sealed.copy_within(start..start + len, opened);
+                    opened += len;
+                }
+                Err(e) => {
+                    sealed.zeroize();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(opened)
     }
 }
 
@@ -703,5 +740,47 @@ mod tests {
             Err(FileError::Truncated { segment: 0 })
         );
         assert!(sealed[..4096].iter().all(|&b| b == 0));
+    }
+    #[test]
+    fn batches_of_segments_open_like_single_segments() {
+        let header = header(12);
+        let data = plaintext(5 * 4096 + 100);
+        let file = encrypt(&header, &data, usize::MAX);
+        let layout = Layout::from_ciphertext_len(&header, file.len() as u64).unwrap();
+        let decryptor = SegmentDecryptor::new(&dek(), FILE_ID, &header);
+        for (first, last) in [(0, 5), (0, 0), (1, 3), (4, 5), (5, 5)] {
+            let cipher =
+                layout.segment_range(first).start as usize..layout.segment_range(last).end as usize;
+            let mut batch = file[cipher].to_vec();
+            let len = decryptor
+                .decrypt_segments_in_place(&layout, first, last, &mut batch)
+                .unwrap();
+            let plain = layout.segment_plaintext(first).start as usize
+                ..layout.segment_plaintext(last).end as usize;
+            assert_eq!(&batch[..len], &data[plain], "segments {first}..={last}");
+        }
+    }
+
+    #[test]
+    fn a_damaged_batch_fails_and_leaves_no_plaintext_behind() {
+        let header = header(12);
+        let mut file = encrypt(&header, &plaintext(4 * 4096), usize::MAX);
+        let layout = Layout::from_ciphertext_len(&header, file.len() as u64).unwrap();
+        let decryptor = SegmentDecryptor::new(&dek(), FILE_ID, &header);
+        // Segment 2 of 0..=3 is damaged: 0 and 1 opened before it, and are wiped.
+        let third = layout.segment_range(2).start as usize;
+        file[third + 7] ^= 1;
+        let mut batch = file[HEADER_LEN..].to_vec();
+        assert_eq!(
+            decryptor.decrypt_segments_in_place(&layout, 0, 3, &mut batch),
+            Err(FileError::Unauthentic { segment: 2 })
+        );
+        assert!(batch.iter().all(|&b| b == 0));
+        // A buffer shorter than the segments it should hold is refused.
+        let mut short = file[HEADER_LEN..HEADER_LEN + 100].to_vec();
+        assert_eq!(
+            decryptor.decrypt_segments_in_place(&layout, 0, 0, &mut short),
+            Err(FileError::InvalidLength)
+        );
     }
 }
