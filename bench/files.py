@@ -8,9 +8,6 @@ same certificate and key as sealbox), `dav_methods PUT` for uploads and static f
 (`sendfile`) for downloads. Then, for each protocol and --runs times, with `curl` as the
 client on the same random file:
 
-  durable write    the file copied and fdatasync'ed by this script: the disk's durable
-                   write rate, which bounds any upload that is synced before it is
-                   acknowledged
   nginx PUT        curl -T FILE to nginx (written to the page cache, never synced)
   sealbox upload   POST /v1/files/presign, curl -T FILE to the upload URL, POST
                    /v1/files/{id}/finalize: encrypted as it arrives (SBX1, AES-256-GCM),
@@ -95,10 +92,8 @@ def main():
                 for proto in ("http", "https"):
                     sealbox = servers[proto]
                     nginx_url = web.url(proto)
-                    rows = {"durable write": [], "nginx PUT": [], "sealbox upload": [],
-                            "nginx GET": [], "sealbox download": []}
+                    rows = {"nginx PUT": [], "sealbox upload": [], "nginx GET": [], "sealbox download": []}
                     for run in range(args.runs):
-                        rows["durable write"].append(size / timed(lambda: durable_copy(source, work)))
                         rows["nginx PUT"].append(size / timed(lambda: web.put(proto, source, size, cert)))
                         upload_seconds, file_id = sealbox.upload(source, size, cert)
                         rows["sealbox upload"].append(size / upload_seconds)
@@ -147,18 +142,6 @@ def timed(action):
     started = time.perf_counter()
     action()
     return time.perf_counter() - started
-
-
-def durable_copy(source, work):
-    """The disk's own durable write rate, as a second reference: the file copied (from the
-    page cache) and fdatasync'ed, which is what a durable upload must at least wait for."""
-    target = os.path.join(work, "durable.bin")
-    with open(source, "rb") as f, open(target, "wb") as out:
-        while chunk := f.read(8 * MIB):
-            out.write(chunk)
-        out.flush()
-        os.fdatasync(out.fileno())
-    os.remove(target)
 
 
 def curl(args, cert, write_out=""):
@@ -416,25 +399,24 @@ def peak_memory(sealbox, source, size):
 def print_report(results, rss, args):
     print(f"{args.size_mib} MiB file, curl over loopback, median of {args.runs} runs, "
           f"{os.cpu_count()} cores shared by servers and client\n")
-    print(f"{'':24} {'MB/s':>9} {'vs nginx':>9} {'vs durable write':>17}")
+    print(f"{'':24} {'MB/s':>9} {'vs nginx':>9}")
     goals = {"sealbox upload": ("nginx PUT", 0.90), "sealbox download": ("nginx GET", 0.70)}
     verdicts = []
     for proto, rows in results.items():
-        for label in ("durable write", "nginx PUT", "sealbox upload", "nginx GET", "sealbox download"):
+        for label in ("nginx PUT", "sealbox upload", "nginx GET", "sealbox download"):
             rate = rows[label] / 1e6
             if label in goals:
                 reference, goal = goals[label]
                 ratio = rows[label] / rows[reference]
-                durable = f"{rows[label] / rows['durable write']:>16.2f}x" if label == "sealbox upload" else ""
-                print(f"{proto + ' ' + label:24} {rate:>9.1f} {ratio:>8.2f}x {durable}")
+                print(f"{proto + ' ' + label:24} {rate:>9.1f} {ratio:>8.2f}x")
                 verdicts.append(f"{proto} {label}: {ratio:.2f} of {reference} (goal: at least {goal:.2f})")
             else:
                 print(f"{proto + ' ' + label:24} {rate:>9.1f}")
     print()
     for verdict in verdicts:
         print(verdict)
-    print("\nnginx PUT writes into the page cache and returns; a sealbox upload is durable (synced)\n"
-          "before it is acknowledged, so the disk's durable write rate bounds it.")
+    print("\nnginx PUT writes into the page cache and returns; a sealbox upload is encrypted, hashed\n"
+          "and synced to disk before it is acknowledged.")
     if rss:
         before, peak = rss
         print(f"\n{args.rss_mib} MiB upload over http: sealbox resident memory {before / 1024:.1f} MiB "

@@ -76,6 +76,26 @@ fn not_found_as(err: io::Error) -> BlobError {
     }
 }
 
+/// Size and BLAKE3 of the file at `path`.
+async fn hash_file(path: &Path) -> io::Result<BlobInfo> {
+    let mut file = fs::File::open(path).await?;
+    let mut hasher = blake3::Hasher::new();
+    let mut size = 0u64;
+    let mut buf = vec![0u8; COPY_BUFFER];
+    loop {
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok(BlobInfo {
+        size,
+        blake3: hasher.finalize().to_hex().to_string(),
+    })
+}
+
 async fn fsync_dir(dir: &Path) -> io::Result<()> {
     let dir = dir.to_owned();
     tokio::task::spawn_blocking(move || std::fs::File::open(dir)?.sync_all())
@@ -126,20 +146,19 @@ impl BlobStore for LocalBlobStore {
         })
     }
 
-    async fn put_file(&self, key: &BlobKey, path: &Path) -> Result<BlobInfo, BlobError> {
-        // Hash what is there (the BLAKE3 that `doctor --scrub` checks later), then move it.
-        let mut file = fs::File::open(path).await?;
-        let mut hasher = blake3::Hasher::new();
-        let mut size = 0u64;
-        let mut buf = vec![0u8; COPY_BUFFER];
-        loop {
-            let n = file.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            size += n as u64;
-        }
+    async fn put_file(
+        &self,
+        key: &BlobKey,
+        path: &Path,
+        known: Option<BlobInfo>,
+    ) -> Result<BlobInfo, BlobError> {
+        let file = fs::File::open(path).await?;
+        let size = file.metadata().await?.len();
+        let info = match known {
+            Some(known) if known.size == size => known,
+            // Hash what is there (the BLAKE3 that `doctor --scrub` checks later).
+            _ => hash_file(path).await?,
+        };
         file.sync_all().await?;
         drop(file);
         let target = self.path_of(key);
@@ -156,10 +175,7 @@ impl BlobStore for LocalBlobStore {
             Err(e) => return Err(e.into()),
         }
         fsync_dir(shard).await?;
-        Ok(BlobInfo {
-            size,
-            blake3: hasher.finalize().to_hex().to_string(),
-        })
+        Ok(info)
     }
 
     async fn open(&self, key: &BlobKey, offset: u64) -> Result<BlobReader, BlobError> {

@@ -81,8 +81,15 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
 
     /// Moves the complete file at `path` (written by the caller on the same machine, such
     /// as a finished upload) into the blob `key`, durably; returns its size and BLAKE3.
-    /// The file is gone from `path` afterwards.
-    async fn put_file(&self, key: &BlobKey, path: &std::path::Path) -> Result<BlobInfo, BlobError>;
+    /// `known` is the size and BLAKE3 the caller computed while writing it: trusted when
+    /// the size matches, sparing a read of the whole file. The file is gone from `path`
+    /// afterwards.
+    async fn put_file(
+        &self,
+        key: &BlobKey,
+        path: &std::path::Path,
+        known: Option<BlobInfo>,
+    ) -> Result<BlobInfo, BlobError>;
 
     /// Opens the blob for reading from byte `offset`.
     async fn open(&self, key: &BlobKey, offset: u64) -> Result<BlobReader, BlobError>;

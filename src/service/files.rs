@@ -126,6 +126,8 @@ pub struct FileService {
     limits: FileLimits,
     /// Uploads being written right now: one writer per upload.
     busy: Arc<Mutex<std::collections::HashSet<FileId>>>,
+    /// Running BLAKE3 digests of staged uploads (see [`StagedDigest`]).
+    digests: Arc<Mutex<std::collections::HashMap<FileId, StagedDigest>>>,
     /// The organization upload budget (rate limit), checked when an upload is created.
     upload_budget: Arc<dyn Fn(OrgId) -> Result<(), Duration> + Send + Sync>,
 }
@@ -147,6 +149,7 @@ impl FileService {
             keys,
             limits,
             busy: Arc::default(),
+            digests: Arc::default(),
             upload_budget: Arc::new(|_| Ok(())),
         }
     }
@@ -381,6 +384,7 @@ impl FileService {
                 file.seek(std::io::SeekFrom::Start(start))
                     .await
                     .map_err(io_error)?;
+                let mut digest = self.resume_digest(upload.id, start);
                 let mut at = start;
                 let mut recorded = start;
                 let mut syncing = BackgroundSync::default();
@@ -413,6 +417,7 @@ impl FileService {
                         let _ = file.set_len(recorded).await;
                         return Err(io_error(e));
                     }
+                    digest.update(&buf[..n]);
                     at += n as u64;
                     if let Some((offset, _)) = syncing.finished().await? {
                         self.record(upload.id, recorded, offset, false).await?;
@@ -431,6 +436,7 @@ impl FileService {
                 file.sync_data().await.map_err(io_error)?;
                 let complete = at == declared;
                 self.record(upload.id, recorded, at, complete).await?;
+                self.keep_digest(upload.id, digest, at);
                 Ok(Progress {
                     offset: at,
                     length: declared,
@@ -456,8 +462,10 @@ impl FileService {
                 file.seek(std::io::SeekFrom::Start(file_offset))
                     .await
                     .map_err(io_error)?;
+                let mut digest = self.resume_digest(upload.id, file_offset);
                 if start == 0 {
                     file.write_all(&header.to_bytes()).await.map_err(io_error)?;
+                    digest.update(&header.to_bytes());
                 }
                 let mut encryptor =
                     SegmentEncryptor::resume(&dek, upload.id.as_uuid(), &header, first_segment);
@@ -512,6 +520,7 @@ impl FileService {
                         let _ = file.set_len(recorded_file_len).await;
                         return Err(io_error(e));
                     }
+                    digest.update(&sealed);
                     if let Some((offset, file_len)) = syncing.finished().await? {
                         self.record(upload.id, recorded, offset, false).await?;
                         recorded = offset;
@@ -540,6 +549,7 @@ impl FileService {
                         .finish(&mut sealed)
                         .map_err(|_| damaged_upload())?;
                     file.write_all(&sealed).await.map_err(io_error)?;
+                    digest.update(&sealed);
                     declared
                 } else {
                     u64::from(durable_segments) * segment
@@ -553,6 +563,8 @@ impl FileService {
                 }
                 file.sync_data().await.map_err(io_error)?;
                 self.record(upload.id, recorded, offset, complete).await?;
+                let stored = file.metadata().await.map_err(io_error)?.len();
+                self.keep_digest(upload.id, digest, stored);
                 Ok(Progress {
                     offset,
                     length: declared,
@@ -561,6 +573,31 @@ impl FileService {
                 })
             }
         }
+    }
+
+    /// The running digest to continue at `file_offset`: a fresh one from the start of the
+    /// file, the kept one if it covers exactly the bytes before `file_offset`, else none.
+    fn resume_digest(&self, id: FileId, file_offset: u64) -> StagedDigest {
+        let kept = self.digests.lock().expect("digests lock").remove(&id);
+        match kept {
+            _ if file_offset == 0 => StagedDigest::fresh(),
+            Some(digest) if digest.covers(file_offset) => digest,
+            _ => StagedDigest::Lost,
+        }
+    }
+
+    /// Keeps the digest for the next request or finalize, if it covers the `stored` bytes.
+    fn keep_digest(&self, id: FileId, digest: StagedDigest, stored: u64) {
+        if digest.covers(stored) {
+            self.digests
+                .lock()
+                .expect("digests lock")
+                .insert(id, digest);
+        }
+    }
+
+    fn forget_digest(&self, id: FileId) {
+        self.digests.lock().expect("digests lock").remove(&id);
     }
 
     async fn record(
@@ -612,6 +649,7 @@ impl FileService {
         let _writer = WriterGuard::claim(&self.busy, upload.id)?;
         let id = upload.id;
         write(&self.store, move |tx| Ok(files::delete_upload(tx, id)?)).await?;
+        self.forget_digest(id);
         remove_quietly(&self.staged_path(id)).await;
         Ok(())
     }
@@ -637,6 +675,7 @@ impl FileService {
         let path = self.staged_path(upload.id);
         if !upload.complete {
             write(&self.store, move |tx| Ok(files::delete_upload(tx, id)?)).await?;
+            self.forget_digest(id);
             remove_quietly(&path).await;
             return Err(ServiceError::BadRequest(format!(
                 "the upload has {} of its {} declared bytes; it was discarded",
@@ -645,7 +684,18 @@ impl FileService {
         }
         let key = BlobKey::new(format!("file-{}", upload.id.as_uuid().simple()))
             .expect("file blob keys are valid");
-        let info = self.blobs.put_file(&key, &path).await.map_err(blob_error)?;
+        // The digest kept while the bytes were written spares reading them all again.
+        let known = self
+            .digests
+            .lock()
+            .expect("digests lock")
+            .remove(&upload.id)
+            .and_then(StagedDigest::into_info);
+        let info = self
+            .blobs
+            .put_file(&key, &path, known)
+            .await
+            .map_err(blob_error)?;
         let principal = principal.clone();
         write(&self.store, move |tx| {
             let access = access::in_requested_org(tx, &principal)?;
@@ -973,6 +1023,7 @@ impl FileService {
             if write(&self.store, move |tx| Ok(files::delete_upload(tx, id)?)).await? {
                 removed += 1;
             }
+            self.forget_digest(id);
             remove_quietly(&self.staged_path(id)).await;
         }
         Ok(removed)
@@ -1098,6 +1149,48 @@ fn io_error(e: std::io::Error) -> ServiceError {
         ServiceError::DiskFull
     } else {
         ServiceError::Store(StoreError::Task(format!("upload I/O: {e}")))
+    }
+}
+
+/// The BLAKE3 of an upload's staged bytes, updated as they are written, so finalize need
+/// not read a large file again to hash it. It is only good while it covers exactly the
+/// bytes on disk: a request that fails, is cut back or restarts elsewhere loses it, and a
+/// server restart forgets them all; finalize then hashes the file itself.
+enum StagedDigest {
+    Running {
+        hasher: Box<blake3::Hasher>,
+        len: u64,
+    },
+    Lost,
+}
+
+impl StagedDigest {
+    fn fresh() -> Self {
+        Self::Running {
+            hasher: Box::default(),
+            len: 0,
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        if let Self::Running { hasher, len } = self {
+            hasher.update(bytes);
+            *len += bytes.len() as u64;
+        }
+    }
+
+    fn covers(&self, stored: u64) -> bool {
+        matches!(self, Self::Running { len, .. } if *len == stored)
+    }
+
+    fn into_info(self) -> Option<crate::blob::BlobInfo> {
+        match self {
+            Self::Running { hasher, len } => Some(crate::blob::BlobInfo {
+                size: len,
+                blake3: hasher.finalize().to_hex().to_string(),
+            }),
+            Self::Lost => None,
+        }
     }
 }
 

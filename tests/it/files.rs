@@ -536,6 +536,112 @@ async fn tus_uploads_resume_and_check_offsets_and_checksums() {
     assert_eq!(after.status(), 404);
 }
 
+/// A tus upload from the start, PATCHed in `chunks` (each given by its end); returns the
+/// file id once finalized.
+async fn upload_in_patches(o: &Owner, bytes: &[u8], encryption: &str, ends: &[usize]) -> String {
+    let created = o
+        .app
+        .client
+        .post(o.app.url("/v1/uploads"))
+        .bearer_auth(&o.token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", bytes.len().to_string())
+        .header(
+            "Upload-Metadata",
+            format!(
+                "filename {},encryption {}",
+                B64.encode("parts.bin"),
+                B64.encode(encryption)
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    let id = created.headers()["x-sealbox-file-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let mut offset = 0;
+    for &end in ends {
+        let sent = o
+            .app
+            .client
+            .patch(&location)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Content-Type", "application/offset+octet-stream")
+            .header("Upload-Offset", offset.to_string())
+            .body(bytes[offset..end].to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), 204);
+        offset = sent.headers()["upload-offset"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+    }
+    assert_eq!(offset, bytes.len());
+    let finalized = o
+        .app
+        .send_as(
+            Method::POST,
+            &format!("/v1/files/{id}/finalize"),
+            &o.token,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(finalized.status(), 200);
+    id
+}
+
+#[tokio::test]
+async fn the_recorded_blake3_is_the_stored_blobs_however_the_bytes_arrived() {
+    // Finalize uses the digest kept while the bytes were written when it covers them all,
+    // and hashes the file otherwise; either way the row must match the blob.
+    let o = owner().await;
+    let bytes = payload(3 * SEGMENT + 777);
+    let mut ids = vec![
+        upload_whole(&o, "whole.bin", &bytes, "server").await,
+        upload_whole(&o, "whole-client.bin", &bytes, "client").await,
+        // Each PATCH ends mid-segment: the server keeps whole segments, the client resends.
+        upload_in_patches(
+            &o,
+            &bytes,
+            "server",
+            &[100_000, 2 * SEGMENT + 10, bytes.len()],
+        )
+        .await,
+        upload_in_patches(&o, &bytes, "client", &[70_000, 150_000, bytes.len()]).await,
+    ];
+    ids.sort();
+    let mut rows: Vec<(String, String, String)> = o
+        .app
+        .query("SELECT id, blob_key, blake3 FROM files ORDER BY id", |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        });
+    rows.sort();
+    assert_eq!(rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>(), ids);
+    for (id, key, recorded) in rows {
+        let path = walk(&o.app.data_dir.join("blobs"))
+            .into_iter()
+            .find(|p| p.ends_with(&key))
+            .unwrap();
+        let actual = blake3::hash(&std::fs::read(path).unwrap())
+            .to_hex()
+            .to_string();
+        assert_eq!(recorded, actual, "file {id}");
+        let url = download_url(&o, &id).await;
+        assert_eq!(
+            fetch(&o, &url, None).await.bytes().await.unwrap().as_ref(),
+            &bytes[..]
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_flipped_byte_in_a_stored_blob_is_an_error_not_garbage() {
     let o = owner().await;
