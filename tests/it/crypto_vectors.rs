@@ -3,19 +3,13 @@
 //! X-Wing draft's vectors and derives, opens and reseals everything in `vault.json`.
 //! The Rust side of the same vectors is `crypto::vectors` in the library's unit tests.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 const DECODER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/decode.py");
 
 #[test]
 fn an_independent_python_implementation_opens_every_vector() {
-    let venv = std::env::var("SBX_TEST_VENV").unwrap_or_else(|_| {
-        panic!(
-            "SBX_TEST_VENV is not set: run the tests through scripts/test, which creates the venv"
-        )
-    });
-    let output = Command::new(PathBuf::from(venv).join("bin/python"))
+    let output = Command::new(crate::support::venv_python())
         .arg(DECODER)
         .output()
         .expect("the venv's python runs");

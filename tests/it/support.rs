@@ -26,6 +26,17 @@ pub struct TestApp {
     pub setup_token: Option<String>,
 }
 
+/// The Python of the test venv (`$SBX_TEST_VENV`, made by `scripts/test` from
+/// `tests/requirements.txt`), for the external peers the tests drive.
+pub fn venv_python() -> PathBuf {
+    let venv = std::env::var_os("SBX_TEST_VENV").unwrap_or_else(|| {
+        panic!(
+            "SBX_TEST_VENV is not set: run the tests through scripts/test, which creates the venv"
+        )
+    });
+    PathBuf::from(venv).join("bin/python")
+}
+
 /// The first admin created by [`TestApp::setup_admin`].
 pub const ADMIN_EMAIL: &str = "ada@example.com";
 pub const ADMIN_PASSWORD: &str = "violet-anchor-thirty";

@@ -18,7 +18,7 @@ use reqwest::{Client, Response};
 use sealbox::crypto::sbx1::{DEFAULT_SEGMENT_EXPONENT, HEADER_LEN, TAG_LEN};
 use serde_json::{Value, json};
 
-use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, json_of, s};
+use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, json_of, s, venv_python};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sealbox");
 const UPLOADER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tus/upload.py");
@@ -141,11 +141,7 @@ async fn finalize_and_link(client: &Client, base: &str, token: &str, file_id: &s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tuspy_resumes_an_abandoned_upload_from_the_offsets_the_server_reports() {
-    let venv = std::env::var("SBX_TEST_VENV").unwrap_or_else(|_| {
-        panic!(
-            "SBX_TEST_VENV is not set: run the tests through scripts/test, which creates the venv"
-        )
-    });
+    let python = venv_python();
     let app = TestApp::spawn().await;
     let token = owner_on(&app.client, &app.base, app.setup_token.as_deref().unwrap()).await;
     let bytes = payload(MIB as usize + 123);
@@ -159,7 +155,7 @@ async fn tuspy_resumes_an_abandoned_upload_from_the_offsets_the_server_reports()
     let chunk: u64 = 100_000;
     let (base, access) = (app.base.clone(), token.clone());
     let output = tokio::task::spawn_blocking(move || {
-        Command::new(PathBuf::from(venv).join("bin/python"))
+        Command::new(python)
             .arg(UPLOADER)
             .args([&base, &access])
             .arg(&file)
