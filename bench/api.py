@@ -65,10 +65,10 @@ def main():
     print(f"\nauthenticated / health: {worst / reference:.2f} (goal: at least 0.50)")
 
 
-def start_server(work, tls="off"):
+def start_server(work, tls="off", extra=""):
     """Starts the release binary on a fresh data directory under `work`; `tls` is the
-    `[tls] mode` ("off" for plain HTTP, "self-signed" for HTTPS). Returns the process,
-    its URL and the setup token."""
+    `[tls] mode` ("off" for plain HTTP, "self-signed" for HTTPS), `extra` more config
+    sections. Returns the process, its URL and the setup token."""
     config = os.path.join(work, "config.toml")
     with open(config, "w") as f:
         f.write(
@@ -85,7 +85,7 @@ per_token_per_minute = 100000000
 per_api_key_per_minute = 100000000
 [log]
 level = "warn"
-"""
+{extra}"""
         )
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEALBOX_")}
     server = subprocess.Popen(
