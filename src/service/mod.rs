@@ -24,6 +24,7 @@ pub mod shares;
 pub mod system;
 pub mod unlock_cache;
 pub mod users;
+pub mod webhook_targets;
 
 use std::time::Duration;
 
