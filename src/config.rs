@@ -34,6 +34,8 @@ pub fn parse_network(entry: &str) -> Option<ipnet::IpNet> {
 
 /// The longest an invite may stay valid: 30 days.
 pub const MAX_INVITE_TTL_HOURS: u32 = 30 * 24;
+/// The longest a webhook delivery attempt may be allowed to take: 5 minutes.
+pub const MAX_WEBHOOK_TIMEOUT_SECS: u64 = 300;
 
 /// The documented short spelling of `SEALBOX_STORAGE__MASTER_KEY_FILE` (SPEC §5).
 pub const MASTER_KEY_FILE_ENV: &str = "SEALBOX_MASTER_KEY_FILE";
@@ -62,6 +64,7 @@ pub struct Config {
     pub vault: VaultConfig,
     pub smtp: SmtpConfig,
     pub limits: LimitsConfig,
+    pub webhooks: WebhooksConfig,
     pub log: LogConfig,
 }
 
@@ -342,6 +345,50 @@ impl Default for LimitsConfig {
     }
 }
 
+/// Webhook delivery (SPEC §7).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// Networks (addresses or CIDRs) webhooks may reach although they are loopback,
+    /// link-local, private, CGNAT or reserved. Cloud metadata, unspecified, broadcast and
+    /// multicast addresses stay refused whatever is listed.
+    pub allowed_networks: Vec<String>,
+    /// Seconds one delivery attempt may take, from connecting to the end of the response.
+    pub timeout_secs: u64,
+    /// Deliveries in flight at once, over all webhooks.
+    pub max_concurrency: u32,
+    /// Multiplies every retry delay; for tests only (at 0.001 the first retry comes after
+    /// 60 ms instead of 60 s). Must be greater than 0 and at most 1.
+    pub time_scale: f64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            allowed_networks: Vec::new(),
+            timeout_secs: 15,
+            max_concurrency: 16,
+            time_scale: 1.0,
+        }
+    }
+}
+
+impl WebhooksConfig {
+    /// The parsed `allowed_networks`. [`Config::validate`] refuses entries that do not
+    /// parse; any that slipped through are left out, which only refuses more.
+    pub fn allowed_networks(&self) -> Vec<ipnet::IpNet> {
+        self.allowed_networks
+            .iter()
+            .filter_map(|entry| parse_network(entry))
+            .collect()
+    }
+
+    /// `webhooks.timeout_secs` as a duration.
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.timeout_secs)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -489,6 +536,7 @@ impl Config {
             ));
         }
         self.validate_smtp()?;
+        self.validate_webhooks()?;
         for entry in &self.server.trusted_proxies {
             if parse_network(entry).is_none() {
                 return Err(ConfigError::Invalid(format!(
@@ -521,6 +569,35 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "smtp.from `{}` is not a mailbox such as \"sealbox <sealbox@example.com>\"",
                 smtp.from
+            )));
+        }
+        Ok(())
+    }
+
+    fn validate_webhooks(&self) -> Result<(), ConfigError> {
+        let webhooks = &self.webhooks;
+        for entry in &webhooks.allowed_networks {
+            if parse_network(entry).is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "webhooks.allowed_networks: `{entry}` is not an address or CIDR such as 192.168.0.0/16"
+                )));
+            }
+        }
+        if !(1..=MAX_WEBHOOK_TIMEOUT_SECS).contains(&webhooks.timeout_secs) {
+            return Err(ConfigError::Invalid(format!(
+                "webhooks.timeout_secs must be between 1 and {MAX_WEBHOOK_TIMEOUT_SECS}"
+            )));
+        }
+        if webhooks.max_concurrency == 0 {
+            return Err(ConfigError::Invalid(
+                "webhooks.max_concurrency must be at least 1".into(),
+            ));
+        }
+        let scale = webhooks.time_scale;
+        if !(scale.is_finite() && scale > 0.0 && scale <= 1.0) {
+            return Err(ConfigError::Invalid(format!(
+                "webhooks.time_scale must be greater than 0 and at most 1 (it shortens retry \
+                 delays for tests), not {scale}"
             )));
         }
         Ok(())
@@ -746,6 +823,52 @@ mod tests {
             assert!(!rendered.contains("correct-horse"), "{rendered}");
             assert!(rendered.contains("Secret([redacted])"), "{rendered}");
         }
+    }
+
+    #[test]
+    fn webhook_settings_are_checked_at_load() {
+        let refusal = |config: &Config| config.validate().unwrap_err().to_string();
+        let mut config = Config::default();
+        assert_eq!(
+            config.webhooks.timeout(),
+            std::time::Duration::from_secs(15)
+        );
+        config.webhooks.allowed_networks = vec!["127.0.0.0/8".into(), "::1".into()];
+        assert!(config.validate().is_ok());
+        assert_eq!(config.webhooks.allowed_networks().len(), 2);
+        config.webhooks.allowed_networks.push("10.0.0.0/33".into());
+        assert!(
+            refusal(&config).contains("`10.0.0.0/33`"),
+            "{}",
+            refusal(&config)
+        );
+        config.webhooks.allowed_networks.pop();
+        for bad in [0.0, -1.0, 1.5, f64::NAN, f64::INFINITY] {
+            config.webhooks.time_scale = bad;
+            assert!(refusal(&config).contains("webhooks.time_scale"), "{bad}");
+        }
+        config.webhooks.time_scale = 0.001;
+        assert!(config.validate().is_ok());
+        config.webhooks.timeout_secs = 0;
+        assert!(refusal(&config).contains("webhooks.timeout_secs"));
+        config.webhooks.timeout_secs = 15;
+        config.webhooks.max_concurrency = 0;
+        assert!(refusal(&config).contains("webhooks.max_concurrency"));
+
+        let sources = Sources {
+            file: None,
+            env: vec![
+                (
+                    "SEALBOX_WEBHOOKS__ALLOWED_NETWORKS".into(),
+                    r#"["127.0.0.0/8"]"#.into(),
+                ),
+                ("SEALBOX_WEBHOOKS__TIME_SCALE".into(), "0.01".into()),
+            ],
+        };
+        let config = Config::load(&sources).unwrap();
+        assert_eq!(config.webhooks.allowed_networks, vec!["127.0.0.0/8"]);
+        assert_eq!(config.webhooks.time_scale, 0.01);
+        assert!(config.validate().is_ok());
     }
 
     #[test]

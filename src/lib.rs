@@ -14,3 +14,4 @@ pub mod ids;
 pub mod mail;
 pub mod service;
 pub mod store;
+pub mod worker;

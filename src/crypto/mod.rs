@@ -15,6 +15,7 @@ pub mod sealed_value;
 pub mod user_key;
 #[cfg(test)]
 mod vectors;
+pub mod webhook_signature;
 
 pub use dek::Dek;
 pub use envelope::{Envelope, EnvelopeContext, open_dek, seal_dek};

@@ -5,6 +5,7 @@ pub mod access;
 pub mod admin;
 pub mod api_keys;
 pub mod audit;
+pub mod event_catalog;
 pub mod file_shares;
 pub mod files;
 pub mod groups;
@@ -24,6 +25,7 @@ pub mod shares;
 pub mod system;
 pub mod unlock_cache;
 pub mod users;
+pub mod webhook_targets;
 
 use std::time::Duration;
 
