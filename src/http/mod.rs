@@ -45,9 +45,8 @@ use poem_openapi::{OpenApiService, Tags};
 
 use crate::service::{
     AdminService, ApiKeyService, AuditService, FileService, FileShareService, GroupService,
-    IdempotencyService, IdentityService, InviteService, KeyService, KvService,
-    NotificationService, OrgService, RecoveryService, RequestContext, SystemService, UserService,
-    WebhookService,
+    IdempotencyService, IdentityService, InviteService, KeyService, KvService, NotificationService,
+    OrgService, RecoveryService, RequestContext, SystemService, UserService, WebhookService,
 };
 use error::ApiError;
 use middleware::{Conventions, JsonBodyLimit};

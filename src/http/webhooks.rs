@@ -627,7 +627,11 @@ impl WebhooksApi {
     ) -> Result<QueuedDeliveryResponse, ApiError> {
         let id: WebhookId = path_id(&id.0, "webhook")?;
         let body = body.0;
-        if body.id.as_deref().is_some_and(|sent| sent.trim() != id.to_string()) {
+        if body
+            .id
+            .as_deref()
+            .is_some_and(|sent| sent.trim() != id.to_string())
+        {
             return Err(ApiError::validation("the request is invalid")
                 .with_detail("id", "must be the webhook id of the path, or left out"));
         }

@@ -25,7 +25,9 @@ pub mod shares;
 pub mod system;
 pub mod unlock_cache;
 pub mod users;
+pub mod webhook_queue;
 pub mod webhook_targets;
+pub mod webhooks;
 
 use std::time::Duration;
 

@@ -31,7 +31,8 @@ pub struct NotificationService {
 
 impl std::fmt::Debug for NotificationService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NotificationService").finish_non_exhaustive()
+        f.debug_struct("NotificationService")
+            .finish_non_exhaustive()
     }
 }
 
@@ -65,8 +66,7 @@ impl NotificationService {
                     }
                 }
             };
-            let items =
-                notifications::list(conn, org, user, unread_only, cursor, page.limit + 1)?;
+            let items = notifications::list(conn, org, user, unread_only, cursor, page.limit + 1)?;
             Ok(page.finish(items, |n| n.id.to_string()))
         })
         .await

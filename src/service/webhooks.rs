@@ -20,7 +20,9 @@ use super::event_catalog;
 use super::page::{Cursor, Page, PageRequest};
 use super::webhook_queue::DeliveryQueue;
 use super::webhook_targets::TargetPolicy;
-use super::{FieldError, Journal, RequestContext, ServiceError, access, invalid_if_any, read, write};
+use super::{
+    FieldError, Journal, RequestContext, ServiceError, access, invalid_if_any, read, write,
+};
 use crate::auth::{Permission, Principal};
 use crate::crypto::MasterKey;
 use crate::crypto::webhook_signature::WebhookSecret;
@@ -128,7 +130,11 @@ impl WebhookService {
     /// The delivery worker's handle on the queue these webhooks feed (sharing the
     /// wake-up that tests and replays signal).
     pub fn queue(&self) -> DeliveryQueue {
-        DeliveryQueue::new(self.store.clone(), self.master_key.clone(), self.wake.clone())
+        DeliveryQueue::new(
+            self.store.clone(),
+            self.master_key.clone(),
+            self.wake.clone(),
+        )
     }
 
     /// The webhooks of the organization the caller acts in, oldest first.
@@ -333,8 +339,7 @@ impl WebhookService {
             access.require(Permission::WebhooksWrite)?;
             found(webhooks::find_for_org(tx, access.org_id, id)?)?;
             let journal = Journal::new(tx, &ctx, access.actor(), access.org());
-            let until = (grace_hours > 0)
-                .then(|| now_ms() + i64::from(grace_hours) * 3_600_000);
+            let until = (grace_hours > 0).then(|| now_ms() + i64::from(grace_hours) * 3_600_000);
             webhooks::rotate_secret(tx, access.org_id, id, &sealed, until, journal.now())?;
             let until_text = until.map(format_ms);
             journal.audit(
@@ -436,8 +441,7 @@ impl WebhookService {
                 .ok_or(ServiceError::NotFound("delivery"))?;
             if original.status == DeliveryStatus::Pending {
                 return Err(ServiceError::Conflict(
-                    "the delivery is still being attempted; replay it once it has finished"
-                        .into(),
+                    "the delivery is still being attempted; replay it once it has finished".into(),
                 ));
             }
             require_enabled(&hook)?;
@@ -657,7 +661,10 @@ fn in_range(
         None => current,
         Some(n) if (1..=i64::from(max)).contains(&n) => n as u32,
         Some(_) => {
-            problems.push(FieldError::new(path, format!("must be between 1 and {max}")));
+            problems.push(FieldError::new(
+                path,
+                format!("must be between 1 and {max}"),
+            ));
             current
         }
     }

@@ -167,7 +167,9 @@ async fn complete(
         duration: std::time::Duration::from_millis(12),
         status_code,
         response_body: "receiver says hi".to_owned(),
-        error: status_code.is_none().then(|| "connection refused".to_owned()),
+        error: status_code
+            .is_none()
+            .then(|| "connection refused".to_owned()),
         retry_at_ms: now_ms() + 11 * 24 * 3_600_000,
     };
     app.store
@@ -238,7 +240,12 @@ async fn a_webhook_is_created_read_changed_and_deleted_with_its_secret_shown_onc
     assert_not_stored(&app, &secret);
 
     // Defaults: every event, 10 attempts, disabled after 50 failures.
-    let plain = create(&app, &admin, json!({"url": "http://hooks.example.com:8080/in"})).await;
+    let plain = create(
+        &app,
+        &admin,
+        json!({"url": "http://hooks.example.com:8080/in"}),
+    )
+    .await;
     assert_eq!(plain["events"], json!(["*"]));
     assert_eq!(
         plain["retryPolicy"],
@@ -277,7 +284,10 @@ async fn a_webhook_is_created_read_changed_and_deleted_with_its_secret_shown_onc
     assert_eq!(by_body["description"], "renamed");
     assert_eq!(by_body["enabled"], false);
     assert!(by_body["disabledAt"].is_string());
-    assert!(by_body.get("disabledReason").is_none(), "a person disabled it");
+    assert!(
+        by_body.get("disabledReason").is_none(),
+        "a person disabled it"
+    );
     let enabled = json_of(
         send(
             &app,
@@ -296,7 +306,12 @@ async fn a_webhook_is_created_read_changed_and_deleted_with_its_secret_shown_onc
     let actions = audit_actions(&app, &admin, &id).await;
     assert_eq!(
         actions,
-        ["webhook.updated", "webhook.updated", "webhook.updated", "webhook.created"]
+        [
+            "webhook.updated",
+            "webhook.updated",
+            "webhook.updated",
+            "webhook.created"
+        ]
     );
     let events: Vec<(String, String)> = app.query(
         "SELECT type, data FROM outbox_events WHERE type LIKE 'webhook.%' ORDER BY seq",
@@ -350,11 +365,13 @@ async fn a_webhook_is_created_read_changed_and_deleted_with_its_secret_shown_onc
         |r| r.get(0),
     );
     assert_eq!(deleted.len(), 2);
-    assert!(json_of(app.get_as("/v1/webhooks", &admin).await, 200)
-        .await
-        .as_array()
-        .unwrap()
-        .is_empty());
+    assert!(
+        json_of(app.get_as("/v1/webhooks", &admin).await, 200)
+            .await
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }
 
 fn base64_decode(text: &str) -> Vec<u8> {
@@ -398,10 +415,19 @@ async fn invalid_settings_are_422_with_every_problem_named() {
         (json!({"url": "http://10.1.2.3/hook"}), "url"),
         (json!({"url": "ftp://hooks.example.com/x"}), "url"),
         (json!({"url": "not a url"}), "url"),
-        (json!({"url": format!("https://h.example.com/{}", "a".repeat(2048))}), "url"),
+        (
+            json!({"url": format!("https://h.example.com/{}", "a".repeat(2048))}),
+            "url",
+        ),
         (json!({"url": HOOK_URL, "events": []}), "events"),
-        (json!({"url": HOOK_URL, "events": ["*.created"]}), "events[0]"),
-        (json!({"url": HOOK_URL, "retryPolicy": {"maxAttempts": 0}}), "retryPolicy.maxAttempts"),
+        (
+            json!({"url": HOOK_URL, "events": ["*.created"]}),
+            "events[0]",
+        ),
+        (
+            json!({"url": HOOK_URL, "retryPolicy": {"maxAttempts": 0}}),
+            "retryPolicy.maxAttempts",
+        ),
         (
             json!({"url": HOOK_URL, "retryPolicy": {"disableAfterConsecutiveFailures": 10_001}}),
             "retryPolicy.disableAfterConsecutiveFailures",
@@ -409,10 +435,19 @@ async fn invalid_settings_are_422_with_every_problem_named() {
         (json!({"url": HOOK_URL, "enabled": "yes"}), "enabled"),
         (json!({"events": ["*"]}), ""),
     ] {
-        let response = send(&app, Method::POST, "/v1/webhooks", &admin, Some(body.clone())).await;
+        let response = send(
+            &app,
+            Method::POST,
+            "/v1/webhooks",
+            &admin,
+            Some(body.clone()),
+        )
+        .await;
         let paths = invalid_paths(response).await;
         assert!(
-            paths.iter().any(|p| p == path || (path.is_empty() && p.is_empty())),
+            paths
+                .iter()
+                .any(|p| p == path || (path.is_empty() && p.is_empty())),
             "{body}: {paths:?}"
         );
     }
@@ -449,7 +484,14 @@ async fn invalid_settings_are_422_with_every_problem_named() {
     assert_eq!(invalid_paths(refused).await, ["id"]);
     let unknown = WebhookId::new();
     for response in [
-        send(&app, Method::DELETE, "/v1/webhooks", &admin, Some(json!({"id": unknown.to_string()}))).await,
+        send(
+            &app,
+            Method::DELETE,
+            "/v1/webhooks",
+            &admin,
+            Some(json!({"id": unknown.to_string()})),
+        )
+        .await,
         app.get_as("/v1/webhooks/not-an-id", &admin).await,
         app.get_as(&format!("/v1/webhooks/{unknown}"), &admin).await,
     ] {
@@ -494,22 +536,48 @@ async fn another_organizations_webhooks_are_not_found_and_scopes_are_enforced() 
     // Acme's owner, acting in Acme, finds nothing of it.
     for (method, path, body) in [
         (Method::GET, format!("/v1/webhooks/{theirs}"), None),
-        (Method::PATCH, format!("/v1/webhooks/{theirs}"), Some(json!({"enabled": false}))),
-        (Method::PATCH, "/v1/webhooks".into(), Some(json!({"id": theirs, "enabled": false}))),
+        (
+            Method::PATCH,
+            format!("/v1/webhooks/{theirs}"),
+            Some(json!({"enabled": false})),
+        ),
+        (
+            Method::PATCH,
+            "/v1/webhooks".into(),
+            Some(json!({"id": theirs, "enabled": false})),
+        ),
         (Method::DELETE, format!("/v1/webhooks/{theirs}"), None),
-        (Method::DELETE, "/v1/webhooks".into(), Some(json!({"id": theirs}))),
-        (Method::POST, format!("/v1/webhooks/{theirs}/rotate-secret"), Some(json!({}))),
-        (Method::POST, format!("/v1/webhooks/{theirs}/test"), Some(json!({}))),
-        (Method::GET, format!("/v1/webhooks/{theirs}/deliveries"), None),
+        (
+            Method::DELETE,
+            "/v1/webhooks".into(),
+            Some(json!({"id": theirs})),
+        ),
+        (
+            Method::POST,
+            format!("/v1/webhooks/{theirs}/rotate-secret"),
+            Some(json!({})),
+        ),
+        (
+            Method::POST,
+            format!("/v1/webhooks/{theirs}/test"),
+            Some(json!({})),
+        ),
+        (
+            Method::GET,
+            format!("/v1/webhooks/{theirs}/deliveries"),
+            None,
+        ),
     ] {
         let response = send(&app, method.clone(), &path, &owner, body).await;
         assert_envelope(response, 404, "NOT_FOUND").await;
     }
-    assert!(json_of(app.get_as("/v1/webhooks", &owner).await, 200)
-        .await
-        .as_array()
-        .unwrap()
-        .is_empty());
+    assert!(
+        json_of(app.get_as("/v1/webhooks", &owner).await, 200)
+            .await
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     // ...nor may Acme's owner act in Globex.
     let elsewhere = app
         .send_as(Method::GET, "/v1/webhooks", &owner, None, Some(&globex))
@@ -541,10 +609,29 @@ async fn another_organizations_webhooks_are_not_found_and_scopes_are_enforced() 
     let mine = create(&app, &owner, json!({"url": HOOK_URL})).await;
     let mine = s(&mine, "id");
     json_of(app.get_as("/v1/webhooks", &auditor).await, 200).await;
-    json_of(app.get_as(&format!("/v1/webhooks/{mine}/deliveries"), &auditor).await, 200).await;
-    let refused = send(&app, Method::POST, "/v1/webhooks", &auditor, Some(json!({"url": HOOK_URL}))).await;
+    json_of(
+        app.get_as(&format!("/v1/webhooks/{mine}/deliveries"), &auditor)
+            .await,
+        200,
+    )
+    .await;
+    let refused = send(
+        &app,
+        Method::POST,
+        "/v1/webhooks",
+        &auditor,
+        Some(json!({"url": HOOK_URL})),
+    )
+    .await;
     assert_envelope(refused, 403, "FORBIDDEN").await;
-    let refused = send(&app, Method::POST, &format!("/v1/webhooks/{mine}/test"), &auditor, Some(json!({}))).await;
+    let refused = send(
+        &app,
+        Method::POST,
+        &format!("/v1/webhooks/{mine}/test"),
+        &auditor,
+        Some(json!({})),
+    )
+    .await;
     assert_envelope(refused, 403, "FORBIDDEN").await;
 
     let reader = json_of(
@@ -570,12 +657,30 @@ async fn another_organizations_webhooks_are_not_found_and_scopes_are_enforced() 
         }
         request.send()
     };
-    assert_eq!(with_key(Method::GET, "/v1/webhooks", None).await.unwrap().status(), 200);
+    assert_eq!(
+        with_key(Method::GET, "/v1/webhooks", None)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     for (method, path, body) in [
-        (Method::POST, "/v1/webhooks".to_owned(), Some(json!({"url": HOOK_URL}))),
-        (Method::PATCH, format!("/v1/webhooks/{mine}"), Some(json!({"enabled": false}))),
+        (
+            Method::POST,
+            "/v1/webhooks".to_owned(),
+            Some(json!({"url": HOOK_URL})),
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/webhooks/{mine}"),
+            Some(json!({"enabled": false})),
+        ),
         (Method::DELETE, format!("/v1/webhooks/{mine}"), None),
-        (Method::POST, format!("/v1/webhooks/{mine}/rotate-secret"), Some(json!({}))),
+        (
+            Method::POST,
+            format!("/v1/webhooks/{mine}/rotate-secret"),
+            Some(json!({})),
+        ),
     ] {
         let response = with_key(method, &path, body).await.unwrap();
         let error = assert_envelope(response, 403, "FORBIDDEN").await;
@@ -613,7 +718,11 @@ async fn rotation_returns_a_new_secret_once_and_keeps_the_old_one_for_the_grace_
     let path = format!("/v1/webhooks/{id}/rotate-secret");
 
     let before = now_ms();
-    let rotated = json_of(send(&app, Method::POST, &path, &admin, Some(json!({}))).await, 200).await;
+    let rotated = json_of(
+        send(&app, Method::POST, &path, &admin, Some(json!({}))).await,
+        200,
+    )
+    .await;
     let second = s(&rotated, "secret");
     assert!(second.starts_with("whsec_") && second != first);
     let until = time::OffsetDateTime::parse(
@@ -623,10 +732,16 @@ async fn rotation_returns_a_new_secret_once_and_keeps_the_old_one_for_the_grace_
     .unwrap();
     let until_ms = (until.unix_timestamp_nanos() / 1_000_000) as i64;
     let day = 24 * 3_600_000;
-    assert!((before + day..=now_ms() + day).contains(&until_ms), "{rotated}");
+    assert!(
+        (before + day..=now_ms() + day).contains(&until_ms),
+        "{rotated}"
+    );
     let got = json_of(app.get_as(&format!("/v1/webhooks/{id}"), &admin).await, 200).await;
     assert!(got.get("secret").is_none());
-    assert_eq!(got["previousSecretExpiresAt"], rotated["previousSecretExpiresAt"]);
+    assert_eq!(
+        got["previousSecretExpiresAt"],
+        rotated["previousSecretExpiresAt"]
+    );
     let stored: Vec<(String, Option<String>)> = app.query(
         "SELECT secret_sealed, previous_secret_sealed FROM webhooks",
         |r| Ok((r.get(0)?, r.get(1)?)),
@@ -637,17 +752,38 @@ async fn rotation_returns_a_new_secret_once_and_keeps_the_old_one_for_the_grace_
 
     // Bounds: 0 to 168 hours; 0 drops the previous secret at once.
     for hours in [169, -1] {
-        let refused = send(&app, Method::POST, &path, &admin, Some(json!({"graceHours": hours}))).await;
+        let refused = send(
+            &app,
+            Method::POST,
+            &path,
+            &admin,
+            Some(json!({"graceHours": hours})),
+        )
+        .await;
         assert_eq!(invalid_paths(refused).await, ["graceHours"]);
     }
     let max = json_of(
-        send(&app, Method::POST, &path, &admin, Some(json!({"grace_hours": 168}))).await,
+        send(
+            &app,
+            Method::POST,
+            &path,
+            &admin,
+            Some(json!({"grace_hours": 168})),
+        )
+        .await,
         200,
     )
     .await;
     assert!(max["previousSecretExpiresAt"].is_string());
     let none = json_of(
-        send(&app, Method::POST, &path, &admin, Some(json!({"graceHours": 0}))).await,
+        send(
+            &app,
+            Method::POST,
+            &path,
+            &admin,
+            Some(json!({"graceHours": 0})),
+        )
+        .await,
         200,
     )
     .await;
@@ -686,7 +822,11 @@ async fn test_deliveries_are_queued_and_past_deliveries_replay_under_their_webho
     let id = s(&hook, "id");
     let test = format!("/v1/webhooks/{id}/test");
 
-    let ping = json_of(send(&app, Method::POST, &test, &admin, Some(json!({}))).await, 202).await;
+    let ping = json_of(
+        send(&app, Method::POST, &test, &admin, Some(json!({}))).await,
+        202,
+    )
+    .await;
     assert_eq!(ping["eventType"], "ping");
     assert_eq!(ping["isTest"], true);
     assert_eq!(ping["status"], "pending");
@@ -695,7 +835,13 @@ async fn test_deliveries_are_queued_and_past_deliveries_replay_under_their_webho
     assert_eq!(ping["payload"]["type"], "ping");
     assert_eq!(ping["payload"]["data"]["webhookId"], id.as_str());
     assert!(ping["payload"]["timestamp"].is_string());
-    assert!(ping["messageId"].as_str().unwrap().parse::<uuid::Uuid>().is_ok());
+    assert!(
+        ping["messageId"]
+            .as_str()
+            .unwrap()
+            .parse::<uuid::Uuid>()
+            .is_ok()
+    );
 
     // Any catalog type, with custom data; the reference's snake_case and its `id`.
     let custom = json_of(
@@ -704,7 +850,9 @@ async fn test_deliveries_are_queued_and_past_deliveries_replay_under_their_webho
             Method::POST,
             &test,
             &admin,
-            Some(json!({"id": id, "event_type": "file.uploaded", "data": {"fileId": "f-1", "n": 2}})),
+            Some(
+                json!({"id": id, "event_type": "file.uploaded", "data": {"fileId": "f-1", "n": 2}}),
+            ),
         )
         .await,
         202,
@@ -715,18 +863,33 @@ async fn test_deliveries_are_queued_and_past_deliveries_replay_under_their_webho
     assert_ne!(custom["messageId"], ping["messageId"]);
     // The catalog's example by default.
     let example = json_of(
-        send(&app, Method::POST, &test, &admin, Some(json!({"eventType": "kv.created"}))).await,
+        send(
+            &app,
+            Method::POST,
+            &test,
+            &admin,
+            Some(json!({"eventType": "kv.created"})),
+        )
+        .await,
         202,
     )
     .await;
-    assert!(example["payload"]["data"].as_object().is_some_and(|d| !d.is_empty()));
+    assert!(
+        example["payload"]["data"]
+            .as_object()
+            .is_some_and(|d| !d.is_empty())
+    );
     let stored: Vec<(i64, String)> = app.query(
         "SELECT is_test, body FROM webhook_deliveries ORDER BY id",
         |r| Ok((r.get(0)?, r.get(1)?)),
     );
     assert_eq!(stored.len(), 3);
     assert!(stored.iter().all(|(test, _)| *test == 1));
-    assert!(stored[0].1.starts_with(r#"{"type":"ping","timestamp":""#), "{}", stored[0].1);
+    assert!(
+        stored[0].1.starts_with(r#"{"type":"ping","timestamp":""#),
+        "{}",
+        stored[0].1
+    );
 
     for (body, path) in [
         (json!({"eventType": "nope"}), "eventType"),
@@ -752,13 +915,30 @@ async fn test_deliveries_are_queued_and_past_deliveries_replay_under_their_webho
     assert_envelope(pending, 409, "CONFLICT").await;
 
     // Disabling the webhook cancels what is pending and refuses tests.
-    send(&app, Method::PATCH, &format!("/v1/webhooks/{id}"), &admin, Some(json!({"enabled": false}))).await;
+    send(
+        &app,
+        Method::PATCH,
+        &format!("/v1/webhooks/{id}"),
+        &admin,
+        Some(json!({"enabled": false})),
+    )
+    .await;
     let all = deliveries(&app, &admin, &id).await;
     assert!(all.iter().all(|d| d["status"] == "cancelled"), "{all:?}");
-    assert!(all.iter().all(|d| d["completedAt"].is_string() && d.get("nextAttemptAt").is_none()));
+    assert!(
+        all.iter()
+            .all(|d| d["completedAt"].is_string() && d.get("nextAttemptAt").is_none())
+    );
     let refused = send(&app, Method::POST, &test, &admin, Some(json!({}))).await;
     assert_envelope(refused, 409, "CONFLICT").await;
-    send(&app, Method::PATCH, &format!("/v1/webhooks/{id}"), &admin, Some(json!({"enabled": true}))).await;
+    send(
+        &app,
+        Method::PATCH,
+        &format!("/v1/webhooks/{id}"),
+        &admin,
+        Some(json!({"enabled": true})),
+    )
+    .await;
 
     let replay = json_of(
         send(
@@ -779,10 +959,10 @@ async fn test_deliveries_are_queued_and_past_deliveries_replay_under_their_webho
     assert_eq!(replay["eventType"], "file.uploaded");
     assert_eq!(replay["isTest"], true, "a replay of a test stays a test");
     assert_eq!(replay["status"], "pending");
-    let bodies: Vec<(String, String)> = app.query(
-        "SELECT id, body FROM webhook_deliveries ORDER BY id",
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    );
+    let bodies: Vec<(String, String)> = app
+        .query("SELECT id, body FROM webhook_deliveries ORDER BY id", |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        });
     let body_of = |wanted: &Value| {
         bodies
             .iter()
@@ -790,7 +970,11 @@ async fn test_deliveries_are_queued_and_past_deliveries_replay_under_their_webho
             .map(|(_, body)| body.clone())
             .unwrap()
     };
-    assert_eq!(body_of(&replay["id"]), body_of(&custom["id"]), "the same bytes");
+    assert_eq!(
+        body_of(&replay["id"]),
+        body_of(&custom["id"]),
+        "the same bytes"
+    );
 
     let detail = json_of(
         app.get_as(
@@ -832,7 +1016,14 @@ async fn deliveries_page_newest_first_with_link_headers() {
     let mut queued = Vec::new();
     for _ in 0..5 {
         let d = json_of(
-            send(&app, Method::POST, &format!("/v1/webhooks/{id}/test"), &admin, Some(json!({}))).await,
+            send(
+                &app,
+                Method::POST,
+                &format!("/v1/webhooks/{id}/test"),
+                &admin,
+                Some(json!({})),
+            )
+            .await,
             202,
         )
         .await;
@@ -857,20 +1048,37 @@ async fn deliveries_page_newest_first_with_link_headers() {
     assert_eq!(seen, queued);
     // Newer than a cursor, and by status.
     let newer = json_of(
-        app.get_as(&format!("/v1/webhooks/{id}/deliveries?after={}", queued[2]), &admin).await,
+        app.get_as(
+            &format!("/v1/webhooks/{id}/deliveries?after={}", queued[2]),
+            &admin,
+        )
+        .await,
         200,
     )
     .await;
-    let newer: Vec<String> = newer.as_array().unwrap().iter().map(|d| s(d, "id")).collect();
+    let newer: Vec<String> = newer
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| s(d, "id"))
+        .collect();
     assert_eq!(newer, queued[..2]);
     let none = json_of(
-        app.get_as(&format!("/v1/webhooks/{id}/deliveries?status=succeeded"), &admin).await,
+        app.get_as(
+            &format!("/v1/webhooks/{id}/deliveries?status=succeeded"),
+            &admin,
+        )
+        .await,
         200,
     )
     .await;
     assert_eq!(none, json!([]));
     assert_envelope(
-        app.get_as(&format!("/v1/webhooks/{id}/deliveries?status=bogus"), &admin).await,
+        app.get_as(
+            &format!("/v1/webhooks/{id}/deliveries?status=bogus"),
+            &admin,
+        )
+        .await,
         400,
         "BAD_REQUEST",
     )
@@ -896,7 +1104,14 @@ async fn real_events_fan_out_to_matching_webhooks_of_their_organization_only() {
         .await;
     let outsider = s(&outsider, "accessToken");
     let globex = json_of(
-        send(&app, Method::POST, "/v1/organizations", &outsider, Some(json!({"name": "Globex"}))).await,
+        send(
+            &app,
+            Method::POST,
+            "/v1/organizations",
+            &outsider,
+            Some(json!({"name": "Globex"})),
+        )
+        .await,
         201,
     )
     .await;
@@ -904,14 +1119,26 @@ async fn real_events_fan_out_to_matching_webhooks_of_their_organization_only() {
     let hook = |events: Value| {
         let owner = owner.clone();
         let app = &app;
-        async move { s(&create(app, &owner, json!({"url": HOOK_URL, "events": events})).await, "id") }
+        async move {
+            s(
+                &create(app, &owner, json!({"url": HOOK_URL, "events": events})).await,
+                "id",
+            )
+        }
     };
     let all = hook(json!(["*"])).await;
     let keys = hook(json!(["api_key.*"])).await;
     let exact = hook(json!(["api_key.created"])).await;
     let other = hook(json!(["kv.*", "api_key.revoked"])).await;
     let off = hook(json!(["*"])).await;
-    send(&app, Method::PATCH, &format!("/v1/webhooks/{off}"), &owner, Some(json!({"enabled": false}))).await;
+    send(
+        &app,
+        Method::PATCH,
+        &format!("/v1/webhooks/{off}"),
+        &owner,
+        Some(json!({"enabled": false})),
+    )
+    .await;
     let foreign = json_of(
         app.send_as(
             Method::POST,
@@ -930,7 +1157,14 @@ async fn real_events_fan_out_to_matching_webhooks_of_their_organization_only() {
     let baseline: i64 = app.query("SELECT count(*) FROM webhook_deliveries", |r| r.get(0))[0];
 
     let key = json_of(
-        send(&app, Method::POST, "/v1/api-keys", &owner, Some(json!({"name": "CI"}))).await,
+        send(
+            &app,
+            Method::POST,
+            "/v1/api-keys",
+            &owner,
+            Some(json!({"name": "CI"})),
+        )
+        .await,
         201,
     )
     .await;
@@ -955,7 +1189,10 @@ async fn real_events_fan_out_to_matching_webhooks_of_their_organization_only() {
     }
     for silent in [&other, &off] {
         let listed = deliveries(&app, &owner, silent).await;
-        assert!(of_type(&listed, "api_key.created").is_empty(), "{silent}: {listed:?}");
+        assert!(
+            of_type(&listed, "api_key.created").is_empty(),
+            "{silent}: {listed:?}"
+        );
     }
     let theirs = json_of(
         app.send_as(
@@ -969,7 +1206,10 @@ async fn real_events_fan_out_to_matching_webhooks_of_their_organization_only() {
         200,
     )
     .await;
-    assert!(of_type(theirs.as_array().unwrap(), "api_key.created").is_empty(), "{theirs}");
+    assert!(
+        of_type(theirs.as_array().unwrap(), "api_key.created").is_empty(),
+        "{theirs}"
+    );
     // Fan-out happens once per event.
     assert_eq!(fan_out(&app).await, FanOut::default());
 
@@ -1025,12 +1265,19 @@ async fn attempts_retry_then_fail_and_repeated_failures_or_a_410_disable_the_web
     let retried = complete(&app, first, Some(500)).await;
     assert_eq!(
         retried,
-        AttemptOutcome::Recorded { status: DeliveryStatus::Pending, webhook_disabled: false }
+        AttemptOutcome::Recorded {
+            status: DeliveryStatus::Pending,
+            webhook_disabled: false
+        }
     );
     // The lease is spent: recording under it again does nothing.
-    assert_eq!(complete(&app, first, Some(200)).await, AttemptOutcome::Stale);
+    assert_eq!(
+        complete(&app, first, Some(200)).await,
+        AttemptOutcome::Stale
+    );
     let detail = json_of(
-        app.get_as(&format!("/v1/webhooks/{id}/deliveries/{}", first.0), &owner).await,
+        app.get_as(&format!("/v1/webhooks/{id}/deliveries/{}", first.0), &owner)
+            .await,
         200,
     )
     .await;
@@ -1047,7 +1294,10 @@ async fn attempts_retry_then_fail_and_repeated_failures_or_a_410_disable_the_web
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let claimed = webhooks::claim_due(&tx, now_ms() + 12 * 24 * 3_600_000, 60_000, 1000)?;
             tx.commit()?;
-            Ok(claimed.into_iter().find(|d| d.delivery_id == first.0).map(|d| (d.delivery_id, d.lease_until)))
+            Ok(claimed
+                .into_iter()
+                .find(|d| d.delivery_id == first.0)
+                .map(|d| (d.delivery_id, d.lease_until)))
         })
         .await
         .unwrap()
@@ -1055,10 +1305,14 @@ async fn attempts_retry_then_fail_and_repeated_failures_or_a_410_disable_the_web
     let failed = complete(&app, again, None).await;
     assert_eq!(
         failed,
-        AttemptOutcome::Recorded { status: DeliveryStatus::Failed, webhook_disabled: false }
+        AttemptOutcome::Recorded {
+            status: DeliveryStatus::Failed,
+            webhook_disabled: false
+        }
     );
     let detail = json_of(
-        app.get_as(&format!("/v1/webhooks/{id}/deliveries/{}", first.0), &owner).await,
+        app.get_as(&format!("/v1/webhooks/{id}/deliveries/{}", first.0), &owner)
+            .await,
         200,
     )
     .await;
@@ -1066,7 +1320,10 @@ async fn attempts_retry_then_fail_and_repeated_failures_or_a_410_disable_the_web
     assert_eq!(detail["error"], "connection refused");
     assert!(detail.get("responseStatusCode").is_none());
     let log = detail["attemptLog"].as_array().unwrap();
-    assert_eq!((log[0]["attempt"].clone(), log[1]["attempt"].clone()), (json!(1), json!(2)));
+    assert_eq!(
+        (log[0]["attempt"].clone(), log[1]["attempt"].clone()),
+        (json!(1), json!(2))
+    );
     assert_eq!(log[0]["responseStatusCode"], 500);
     assert_eq!(log[1]["error"], "connection refused");
 
@@ -1074,7 +1331,10 @@ async fn attempts_retry_then_fail_and_repeated_failures_or_a_410_disable_the_web
     let ok = claimed_delivery(&app, &acme, &id).await;
     assert_eq!(
         complete(&app, ok, Some(204)).await,
-        AttemptOutcome::Recorded { status: DeliveryStatus::Succeeded, webhook_disabled: false }
+        AttemptOutcome::Recorded {
+            status: DeliveryStatus::Succeeded,
+            webhook_disabled: false
+        }
     );
     let got = json_of(app.get_as(&format!("/v1/webhooks/{id}"), &owner).await, 200).await;
     assert_eq!(got["consecutiveFailures"], 0);
@@ -1086,7 +1346,14 @@ async fn attempts_retry_then_fail_and_repeated_failures_or_a_410_disable_the_web
         let outcome = complete(&app, attempt, Some(503)).await;
         assert_eq!(
             outcome,
-            AttemptOutcome::Recorded { status: if n < 3 { DeliveryStatus::Pending } else { DeliveryStatus::Failed }, webhook_disabled: n == 3 },
+            AttemptOutcome::Recorded {
+                status: if n < 3 {
+                    DeliveryStatus::Pending
+                } else {
+                    DeliveryStatus::Failed
+                },
+                webhook_disabled: n == 3
+            },
             "failure {n}"
         );
     }
@@ -1094,9 +1361,15 @@ async fn attempts_retry_then_fail_and_repeated_failures_or_a_410_disable_the_web
     assert_eq!(got["enabled"], false);
     assert_eq!(got["disabledReason"], "consecutive_failures");
     assert_eq!(got["consecutiveFailures"], 3);
-    assert_eq!(complete(&app, waiting, Some(200)).await, AttemptOutcome::Stale);
+    assert_eq!(
+        complete(&app, waiting, Some(200)).await,
+        AttemptOutcome::Stale
+    );
     let statuses: Vec<String> = app.query(
-        &format!("SELECT status FROM webhook_deliveries WHERE id = '{}'", waiting.0),
+        &format!(
+            "SELECT status FROM webhook_deliveries WHERE id = '{}'",
+            waiting.0
+        ),
         |r| r.get(0),
     );
     assert_eq!(statuses, ["cancelled"]);
@@ -1109,7 +1382,10 @@ async fn attempts_retry_then_fail_and_repeated_failures_or_a_410_disable_the_web
         data,
         json!({"webhookId": id, "reason": "consecutive_failures", "consecutiveFailures": 3})
     );
-    assert_eq!(audit_actions(&app, &owner, &id).await[0], "webhook.disabled");
+    assert_eq!(
+        audit_actions(&app, &owner, &id).await[0],
+        "webhook.disabled"
+    );
 
     // Owners and admins are told; members are not.
     for token in [&owner, &admin] {
@@ -1125,7 +1401,14 @@ async fn attempts_retry_then_fail_and_repeated_failures_or_a_410_disable_the_web
 
     // Enabled again, a 410 disables it at once.
     let enabled = json_of(
-        send(&app, Method::PATCH, &format!("/v1/webhooks/{id}"), &owner, Some(json!({"enabled": true}))).await,
+        send(
+            &app,
+            Method::PATCH,
+            &format!("/v1/webhooks/{id}"),
+            &owner,
+            Some(json!({"enabled": true})),
+        )
+        .await,
         200,
     )
     .await;
@@ -1134,7 +1417,10 @@ async fn attempts_retry_then_fail_and_repeated_failures_or_a_410_disable_the_web
     let gone = claimed_delivery(&app, &acme, &id).await;
     assert_eq!(
         complete(&app, gone, Some(410)).await,
-        AttemptOutcome::Recorded { status: DeliveryStatus::Failed, webhook_disabled: true }
+        AttemptOutcome::Recorded {
+            status: DeliveryStatus::Failed,
+            webhook_disabled: true
+        }
     );
     let got = json_of(app.get_as(&format!("/v1/webhooks/{id}"), &owner).await, 200).await;
     assert_eq!(got["disabledReason"], "endpoint_gone");
@@ -1150,7 +1436,8 @@ async fn notifications_list_newest_first_and_are_marked_read_by_id_or_all() {
     for n in 0..5 {
         app.store
             .call_write(move |conn| {
-                let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 let told = sealbox::service::notifications::notify_org_admins(
                     &tx,
                     org,
@@ -1180,14 +1467,20 @@ async fn notifications_list_newest_first_and_are_marked_read_by_id_or_all() {
             Method::POST,
             "/v1/notifications/read",
             &owner,
-            Some(json!({"ids": [inbox[0]["id"], inbox[1]["id"], uuid::Uuid::now_v7().to_string()]})),
+            Some(
+                json!({"ids": [inbox[0]["id"], inbox[1]["id"], uuid::Uuid::now_v7().to_string()]}),
+            ),
         )
         .await,
         200,
     )
     .await;
     assert_eq!(marked, json!({"updated": 2}));
-    let unread = json_of(app.get_as("/v1/notifications?unread=true", &owner).await, 200).await;
+    let unread = json_of(
+        app.get_as("/v1/notifications?unread=true", &owner).await,
+        200,
+    )
+    .await;
     assert_eq!(unread.as_array().unwrap().len(), 3);
     let all = json_of(app.get_as("/v1/notifications", &owner).await, 200).await;
     assert_eq!(all[0]["read"], true);
@@ -1199,19 +1492,41 @@ async fn notifications_list_newest_first_and_are_marked_read_by_id_or_all() {
         (json!({"ids": ["x"]}), "ids[0]"),
         (json!({"ids": [all[0]["id"]], "all": true}), "all"),
     ] {
-        let refused = send(&app, Method::POST, "/v1/notifications/read", &owner, Some(body.clone())).await;
+        let refused = send(
+            &app,
+            Method::POST,
+            "/v1/notifications/read",
+            &owner,
+            Some(body.clone()),
+        )
+        .await;
         assert_eq!(invalid_paths(refused).await, [path], "{body}");
     }
     let marked = json_of(
-        send(&app, Method::POST, "/v1/notifications/read", &owner, Some(json!({"all": true}))).await,
+        send(
+            &app,
+            Method::POST,
+            "/v1/notifications/read",
+            &owner,
+            Some(json!({"all": true})),
+        )
+        .await,
         200,
     )
     .await;
     assert_eq!(marked, json!({"updated": 3}));
-    let unread = json_of(app.get_as("/v1/notifications?unread=true", &owner).await, 200).await;
+    let unread = json_of(
+        app.get_as("/v1/notifications?unread=true", &owner).await,
+        200,
+    )
+    .await;
     assert_eq!(unread, json!([]));
     assert_envelope(
-        app.get_as(&format!("/v1/notifications?before={}", uuid::Uuid::now_v7()), &owner).await,
+        app.get_as(
+            &format!("/v1/notifications?before={}", uuid::Uuid::now_v7()),
+            &owner,
+        )
+        .await,
         422,
         "VALIDATION",
     )
@@ -1234,9 +1549,17 @@ async fn the_event_catalog_lists_every_type_with_a_description_and_an_example_pa
         assert!(kind["emitted"].is_boolean());
     }
     let names: Vec<&str> = types.iter().map(|k| k["type"].as_str().unwrap()).collect();
-    for wanted in ["ping", "api_key.created", "webhook.disabled", "transfer.downloaded"] {
+    for wanted in [
+        "ping",
+        "api_key.created",
+        "webhook.disabled",
+        "transfer.downloaded",
+    ] {
         assert!(names.contains(&wanted), "{wanted}");
     }
-    let created = types.iter().find(|k| k["type"] == "api_key.created").unwrap();
+    let created = types
+        .iter()
+        .find(|k| k["type"] == "api_key.created")
+        .unwrap();
     assert_eq!(created["emitted"], true);
 }
