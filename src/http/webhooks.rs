@@ -70,9 +70,9 @@ pub struct WebhookView {
 
 impl std::fmt::Debug for WebhookView {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Neither the secret nor the URL, whose path and query often carry a token.
         f.debug_struct("WebhookView")
             .field("id", &self.id)
-            .field("url", &self.url)
             .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
             .finish_non_exhaustive()
     }

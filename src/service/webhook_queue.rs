@@ -412,13 +412,17 @@ fn announce_disabled(
         REASON_GONE => "the endpoint answered 410 Gone".to_owned(),
         _ => format!("{failures} delivery attempts in a row failed"),
     };
+    // Only the origin: a webhook URL's path and query often carry the receiver's token.
+    let origin = url::Url::parse(&url)
+        .map(|parsed| parsed.origin().ascii_serialization())
+        .unwrap_or_default();
     notify_org_admins(
         conn,
         org,
         "webhook.disabled",
         "A webhook was disabled",
         &format!(
-            "Deliveries to {url} stopped because {why}. Fix the endpoint, then enable the \
+            "Deliveries to {origin} stopped because {why}. Fix the endpoint, then enable the \
              webhook again (PATCH /v1/webhooks/{id} {{\"enabled\": true}}); replay the \
              deliveries it missed from its delivery log."
         ),

@@ -13,8 +13,9 @@ use super::StoreError;
 use crate::ids::{DeliveryId, OrgId, UserId, WebhookId};
 
 /// A webhook's settings and state. The sealed secrets are deliberately not here: only
-/// [`claim_due`] and [`sealed_secret`] read them, so no listing can carry one.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// [`claim_due`] and [`sealed_secret`] read them, so no listing can carry one. `Debug`
+/// leaves the URL out: its path and query often carry the receiver's token.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Webhook {
     pub id: WebhookId,
     pub org_id: OrgId,
@@ -34,6 +35,17 @@ pub struct Webhook {
     pub created_by: Option<UserId>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("id", &self.id)
+            .field("org_id", &self.org_id)
+            .field("enabled", &self.enabled)
+            .field("events", &self.events)
+            .finish_non_exhaustive()
+    }
 }
 
 const WEBHOOK_COLUMNS: &str = "id, org_id, url, description, enabled, disabled_reason, \
@@ -463,8 +475,9 @@ pub fn set_dispatch_cursor(conn: &Connection, seq: i64) -> Result<(), StoreError
     Ok(())
 }
 
-/// What sending a claimed delivery needs. The secrets are still sealed here.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What sending a claimed delivery needs. The secrets are still sealed here (and `Debug`
+/// leaves them out all the same).
+#[derive(Clone, PartialEq, Eq)]
 pub struct DueDelivery {
     pub delivery_id: DeliveryId,
     pub webhook_id: WebhookId,
@@ -482,6 +495,18 @@ pub struct DueDelivery {
     pub max_attempts: u32,
     /// The lease this claim holds (unix ms); completing the attempt presents it.
     pub lease_until: i64,
+}
+
+impl std::fmt::Debug for DueDelivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DueDelivery")
+            .field("delivery_id", &self.delivery_id)
+            .field("webhook_id", &self.webhook_id)
+            .field("event_type", &self.event_type)
+            .field("attempts", &self.attempts)
+            .field("lease_until", &self.lease_until)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Takes up to `limit` pending deliveries of enabled webhooks that are due at `now` (unix

@@ -1394,7 +1394,9 @@ async fn attempts_retry_then_fail_and_repeated_failures_or_a_410_disable_the_web
         assert_eq!(inbox[0]["kind"], "webhook.disabled");
         assert_eq!(inbox[0]["data"]["webhookId"], id.as_str());
         assert_eq!(inbox[0]["read"], false);
-        assert!(s(&inbox[0], "body").contains(HOOK_URL));
+        let body = s(&inbox[0], "body");
+        assert!(body.contains("https://hooks.example.com"), "{body}");
+        assert!(!body.contains("/sealbox"), "only the origin: {body}");
     }
     let inbox = json_of(app.get_as("/v1/notifications", &member).await, 200).await;
     assert_eq!(inbox, json!([]));
