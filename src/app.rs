@@ -24,10 +24,11 @@ use crate::mail::{MailError, Mailer};
 use crate::service::FileService;
 use crate::service::files::FileLimits;
 use crate::service::unlock_cache::UnlockCache;
+use crate::service::webhook_targets::TargetPolicy;
 use crate::service::{
     AdminService, ApiKeyService, AuditService, FileShareService, GroupService, IdempotencyService,
-    IdentityService, InviteService, KeyService, KvService, OrgService, PasswordResetService,
-    RecoveryService, SystemService, UserService,
+    IdentityService, InviteService, KeyService, KvService, NotificationService, OrgService,
+    PasswordResetService, RecoveryService, SystemService, UserService, WebhookService,
 };
 use crate::store::{Store, StoreError, StoreOptions, instance::Instance};
 
@@ -74,6 +75,7 @@ pub struct App {
     idempotency: IdempotencyService,
     keys: KeyService,
     files: FileService,
+    webhooks: WebhookService,
     rate_limits: http::rate_limit::RateLimits,
     /// `None` when mail is off (`smtp.host` empty).
     mailer: Option<Mailer>,
@@ -141,6 +143,11 @@ impl App {
             )
             .with_upload_budget(move |org| budget.count_org_upload(org))
         };
+        let webhooks = WebhookService::new(
+            store.clone(),
+            master_key.clone(),
+            TargetPolicy::new(config.webhooks.allowed_networks()),
+        );
         let identity = IdentityService::new(store.clone(), AccessTokens::new(&master_key))
             .with_registration(config.auth.registration)
             .with_unlock_cache(unlock_cache);
@@ -163,6 +170,7 @@ impl App {
             idempotency,
             keys,
             files,
+            webhooks,
             rate_limits,
             mailer,
             setup_token,
@@ -186,6 +194,10 @@ impl App {
     }
     pub fn instance(&self) -> &Instance {
         &self.instance
+    }
+    /// The webhook service; `webhooks().queue()` is the delivery worker's handle.
+    pub fn webhooks(&self) -> &WebhookService {
+        &self.webhooks
     }
 
     /// While no user exists: the one-time token for `POST /v1/setup`, new at every start
@@ -231,6 +243,8 @@ impl App {
                 self.keys.clone(),
                 self.files.clone(),
             ),
+            webhooks: self.webhooks.clone(),
+            notifications: NotificationService::new(self.store.clone()),
             public_url: public_url.trim_end_matches('/').to_owned(),
             json_file_limit: self.config.limits.json_file_bytes,
             kv_value_limit: self.config.limits.kv_value_bytes,

@@ -105,6 +105,18 @@ id_type!(
     /// A read-only share of a KV secret or a file with one recipient.
     ShareId
 );
+id_type!(
+    /// A webhook: an endpoint an organization subscribed to events.
+    WebhookId
+);
+id_type!(
+    /// One delivery of one message to one webhook (a replay is a new delivery).
+    DeliveryId
+);
+id_type!(
+    /// An in-app notification of one user.
+    NotificationId
+);
 
 /// The current time as stored and sent: RFC 3339 UTC with millisecond precision, so
 /// stored timestamps sort as text.

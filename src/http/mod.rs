@@ -18,6 +18,7 @@ pub mod json_body;
 pub mod keys;
 pub mod kv;
 pub mod middleware;
+pub mod notifications;
 pub mod organizations;
 pub mod pagination;
 pub mod password_reset;
@@ -33,6 +34,7 @@ pub mod ui;
 pub mod uploads;
 pub mod users;
 pub mod vault;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -43,8 +45,8 @@ use poem_openapi::{OpenApiService, Tags};
 
 use crate::service::{
     AdminService, ApiKeyService, AuditService, FileService, FileShareService, GroupService,
-    IdempotencyService, IdentityService, InviteService, KeyService, KvService, OrgService,
-    RecoveryService, RequestContext, SystemService, UserService,
+    IdempotencyService, IdentityService, InviteService, KeyService, KvService, NotificationService,
+    OrgService, RecoveryService, RequestContext, SystemService, UserService, WebhookService,
 };
 use error::ApiError;
 use middleware::{Conventions, JsonBodyLimit};
@@ -83,6 +85,10 @@ pub enum ApiTags {
     Recovery,
     /// Encrypted files: small ones whole, any size through presigned uploads
     Files,
+    /// Webhooks: signed event deliveries, their secrets, tests, replays and delivery log
+    Webhooks,
+    /// The caller's in-app notifications
+    Notifications,
 }
 
 /// What the HTTP layer needs from the running app.
@@ -104,6 +110,8 @@ pub struct HttpState {
     pub recovery: RecoveryService,
     pub files: FileService,
     pub file_shares: FileShareService,
+    pub webhooks: WebhookService,
+    pub notifications: NotificationService,
     /// The public base URL that upload and download links are built on.
     pub public_url: String,
     /// Largest file sent whole as JSON, in bytes: its route accepts a body to fit.
@@ -138,6 +146,7 @@ type Apis = (
         files::FilesApi,
         file_shares::FileSharesApi,
     ),
+    (webhooks::WebhooksApi, notifications::NotificationsApi),
 );
 
 /// The OpenAPI service: every operation, with the document generated from the code.
@@ -203,6 +212,14 @@ pub fn api_service(state: &HttpState) -> OpenApiService<Apis, ()> {
                 file_shares::FileSharesApi {
                     shares: state.file_shares.clone(),
                     public_url: state.public_url.clone(),
+                },
+            ),
+            (
+                webhooks::WebhooksApi {
+                    webhooks: state.webhooks.clone(),
+                },
+                notifications::NotificationsApi {
+                    notifications: state.notifications.clone(),
                 },
             ),
         ),

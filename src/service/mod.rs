@@ -15,6 +15,7 @@ pub mod invites;
 pub mod keys;
 pub mod kv;
 pub mod login_throttle;
+pub mod notifications;
 pub mod organizations;
 pub mod page;
 pub mod password_reset;
@@ -24,7 +25,9 @@ pub mod shares;
 pub mod system;
 pub mod unlock_cache;
 pub mod users;
+pub mod webhook_queue;
 pub mod webhook_targets;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -45,11 +48,13 @@ pub use identity::IdentityService;
 pub use invites::InviteService;
 pub use keys::KeyService;
 pub use kv::KvService;
+pub use notifications::NotificationService;
 pub use organizations::OrgService;
 pub use password_reset::PasswordResetService;
 pub use recovery::RecoveryService;
 pub use system::SystemService;
 pub use users::UserService;
+pub use webhooks::WebhookService;
 
 /// Failures a service reports; `http::error` maps each to a status and code.
 #[derive(Debug, thiserror::Error)]

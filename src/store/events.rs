@@ -18,3 +18,37 @@ pub fn record(
     )?;
     Ok(())
 }
+
+/// One outbox row, as fan-out reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEvent {
+    pub seq: i64,
+    /// The event id: the `webhook-id` of every delivery of this event.
+    pub id: String,
+    pub event_type: String,
+    pub org_id: Option<String>,
+    /// The event's data as JSON text.
+    pub data: String,
+    pub created_at: String,
+}
+
+/// Up to `limit` events recorded after `seq`, oldest first. SQLite runs one write
+/// transaction at a time, so events commit in `seq` order: a cursor that moved past an
+/// event can never miss one that commits later with a lower `seq`.
+pub fn after(conn: &Connection, seq: i64, limit: u32) -> Result<Vec<OutboxEvent>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, id, type, org_id, data, created_at FROM outbox_events
+         WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![seq, limit], |row| {
+        Ok(OutboxEvent {
+            seq: row.get(0)?,
+            id: row.get(1)?,
+            event_type: row.get(2)?,
+            org_id: row.get(3)?,
+            data: row.get(4)?,
+            created_at: row.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -81,6 +81,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0010_files.sql"),
         then: None,
     },
+    Migration {
+        version: 11,
+        name: "webhooks",
+        sql: include_str!("migrations/0011_webhooks.sql"),
+        then: None,
+    },
 ];
 
 /// The schema version this binary creates and understands.

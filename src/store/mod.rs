@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod instance;
 pub mod invites;
 pub mod kv;
+pub mod notifications;
 pub mod organizations;
 pub mod password_resets;
 pub mod recovery;
@@ -24,6 +25,7 @@ pub mod setup;
 pub mod shares;
 pub mod user_keys;
 pub mod users;
+pub mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -292,3 +292,16 @@ pub fn count_with_role(conn: &Connection, org: OrgId, role: &str) -> Result<i64,
         |row| row.get(0),
     )?)
 }
+
+/// The active members (with active accounts) of `org` whose role is `owner` or `admin`:
+/// who is told about problems with the organization's integrations.
+pub fn admin_ids(conn: &Connection, org: OrgId) -> Result<Vec<UserId>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT m.user_id FROM memberships m JOIN users u ON u.id = m.user_id
+         WHERE m.org_id = ?1 AND m.status = 'active' AND u.status = 'active'
+           AND m.role IN ('owner', 'admin')
+         ORDER BY m.user_id",
+    )?;
+    let rows = stmt.query_map([org], |row| row.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -26,3 +26,4 @@ mod tls;
 mod uploads_resume;
 mod vault;
 mod web_ui;
+mod webhooks_api;
