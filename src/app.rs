@@ -31,6 +31,8 @@ use crate::service::{
     PasswordResetService, RecoveryService, SystemService, UserService, WebhookService,
 };
 use crate::store::{Store, StoreError, StoreOptions, instance::Instance};
+use crate::worker::webhook_sender::WebhookSender;
+use crate::worker::webhooks::{DeliverySettings, DeliveryWorker};
 
 /// Why the appliance could not start. Each message tells the operator what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +61,8 @@ pub enum AppError {
     },
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    #[error(transparent)]
+    Webhooks(#[from] crate::worker::webhook_sender::SenderError),
 }
 
 /// The assembled appliance, ready to bind.
@@ -76,6 +80,8 @@ pub struct App {
     keys: KeyService,
     files: FileService,
     webhooks: WebhookService,
+    /// The HTTP client of webhook deliveries (built at open: it loads the CA store).
+    webhook_sender: WebhookSender,
     rate_limits: http::rate_limit::RateLimits,
     /// `None` when mail is off (`smtp.host` empty).
     mailer: Option<Mailer>,
@@ -143,6 +149,7 @@ impl App {
             )
             .with_upload_budget(move |org| budget.count_org_upload(org))
         };
+        let webhook_sender = WebhookSender::from_config(&config.webhooks)?;
         let webhooks = WebhookService::new(
             store.clone(),
             master_key.clone(),
@@ -171,6 +178,7 @@ impl App {
             keys,
             files,
             webhooks,
+            webhook_sender,
             rate_limits,
             mailer,
             setup_token,
@@ -338,11 +346,30 @@ impl App {
             }
             .run(),
         );
+        let (stop_deliveries, deliveries_stopped) = watch::channel(false);
+        let deliveries = tokio::spawn(
+            DeliveryWorker::new(
+                self.webhooks.queue(),
+                self.webhook_sender.clone(),
+                DeliverySettings {
+                    concurrency: self.config.webhooks.max_concurrency as usize,
+                    timeout: self.config.webhooks.timeout(),
+                    time_scale: self.config.webhooks.time_scale,
+                },
+            )
+            .run(deliveries_stopped),
+        );
         let served = Server::new_with_acceptor(bound.acceptor)
             .name("sealbox")
             .run_with_graceful_shutdown(endpoint, shutdown, Some(timeout))
             .await;
         flusher.abort();
+        // Deliveries in flight finish (each within the webhook timeout) and are recorded
+        // before the store closes.
+        let _ = stop_deliveries.send(true);
+        if let Err(e) = deliveries.await {
+            tracing::error!(error = %e, "the webhook delivery loop failed");
+        }
         if let Err(e) = self.api_keys.flush_last_use().await {
             tracing::warn!(error = %e, "could not record the last use of API keys");
         }

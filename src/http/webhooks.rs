@@ -205,7 +205,7 @@ pub enum TestAction {
 }
 
 /// `POST /v1/webhooks/{id}/test`. With `action: "replay"` and a `deliveryId`, replays that
-/// delivery instead (`eventType` and `data` do not apply).
+/// delivery instead (`event_type` and `data` do not apply).
 #[derive(Object, Deserialize)]
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
@@ -213,9 +213,10 @@ pub struct TestWebhookRequest {
     /// The webhook's id, as the reference's sandbox sends it; if present it must be the
     /// id in the path.
     pub id: Option<String>,
-    /// A catalog type (`GET /v1/webhooks/events`); default `ping`.
-    #[oai(validator(max_length = 100))]
-    #[serde(alias = "event_type")]
+    /// A catalog type (`GET /v1/webhooks/events`); default `ping`. Spelled `event_type`
+    /// as the reference's sandbox does (`eventType` is accepted too).
+    #[oai(rename = "event_type", validator(max_length = 100))]
+    #[serde(rename = "event_type", alias = "eventType")]
     pub event_type: Option<String>,
     /// The payload's `data` (a JSON object); default the catalog's example.
     pub data: Option<serde_json::Value>,

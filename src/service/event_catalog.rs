@@ -48,7 +48,7 @@ pub enum EmittedBy {
 pub const WILDCARD: &str = "*";
 
 const TRANSFERS: EmittedBy = EmittedBy::Later("transfers (issue 7)");
-const WEBHOOKS: EmittedBy = EmittedBy::Later("webhooks (issue 8)");
+const WEBHOOKS: EmittedBy = EmittedBy::Now;
 const MESSAGES: EmittedBy = EmittedBy::Later("messages and devices (not yet filed)");
 const ACCOUNT_DISABLING: EmittedBy =
     EmittedBy::Later("disabling user accounts (no endpoint does it yet)");
@@ -487,7 +487,7 @@ static CATALOG: &[EventKind] = &[
         name: "ping",
         description: "A test delivery sent by POST /v1/webhooks/{id}/test, to check that an endpoint receives and verifies deliveries.",
         example: || json!({"webhookId": WEBHOOK, "message": "Test delivery from sealbox"}),
-        emitted_by: EmittedBy::Later("webhook test deliveries (issue 8)"),
+        emitted_by: EmittedBy::Now,
     },
 ];
 

@@ -696,7 +696,7 @@ fn example_for(kind: &event_catalog::EventKind, webhook: WebhookId) -> Value {
 }
 
 /// The Standard Webhooks payload: `{"type", "timestamp", "data"}`, in that order.
-pub(super) fn payload(event_type: &str, timestamp: &str, data: &Value) -> String {
+pub fn payload(event_type: &str, timestamp: &str, data: &Value) -> String {
     #[derive(Serialize)]
     struct Payload<'a> {
         #[serde(rename = "type")]

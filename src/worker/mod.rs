@@ -1,9 +1,11 @@
 //! Background work (SPEC §2): loops that run beside the HTTP server.
 //!
-//! Webhook delivery is built from the pieces here: [`webhook_sender`] makes one HTTP
-//! attempt (headers, signatures, the SSRF-checked client) and reports what happened;
-//! [`retry`] says when to try again. What to deliver, to whom and when (the durable
-//! queue) lives in the store and the delivery loop.
+//! Webhook delivery: [`webhooks`] is the loop (fan-out, leases, bounded concurrency,
+//! attempts recorded in batches, graceful stop); [`webhook_sender`] makes one HTTP attempt
+//! (headers, signatures, the SSRF-checked client) and reports what happened; [`retry`]
+//! says when to try again. What to deliver, to whom and when (the durable queue) is
+//! `service::webhook_queue`'s.
 
 pub mod retry;
 pub mod webhook_sender;
+pub mod webhooks;

@@ -20,8 +20,9 @@
 //! - every attempt is bounded by `webhooks.timeout_secs`, from connecting to the end of
 //!   what is read of the response, and reads at most [`RESPONSE_PREFIX_LEN`] bytes of body.
 //!
-//! The caller (the delivery loop) builds the payload with [`event_body`] and the headers
-//! with [`delivery_headers`], sends, and records the [`AttemptOutcome`].
+//! The caller (the delivery loop) takes the payload the queue stored at fan-out
+//! (`service::webhooks::payload`), builds the headers with [`delivery_headers`], sends,
+//! and records the [`AttemptOutcome`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -51,26 +52,9 @@ pub const SEALBOX_EVENT_TYPE: &str = "x-sealbox-event-type";
 /// `true` on deliveries made by `POST /v1/webhooks/{id}/test`; absent otherwise.
 pub const SEALBOX_TEST_DELIVERY: &str = "x-sealbox-test-delivery";
 /// How much of a response body is kept (and read) for the deliveries listing.
-pub const RESPONSE_PREFIX_LEN: usize = 4096;
+pub const RESPONSE_PREFIX_LEN: usize = crate::service::webhook_queue::RESPONSE_BODY_PREFIX;
 /// The `User-Agent` of every delivery.
 pub const USER_AGENT: &str = concat!("sealbox-webhooks/", env!("CARGO_PKG_VERSION"));
-
-/// The Standard Webhooks payload: `{"type", "timestamp", "data"}`, serialized in that
-/// order. `timestamp` is when the event happened (RFC 3339), not when it is delivered.
-pub fn event_body(event_type: &str, timestamp: &str, data: &serde_json::Value) -> Vec<u8> {
-    #[derive(serde::Serialize)]
-    struct Payload<'a> {
-        r#type: &'a str,
-        timestamp: &'a str,
-        data: &'a serde_json::Value,
-    }
-    serde_json::to_vec(&Payload {
-        r#type: event_type,
-        timestamp,
-        data,
-    })
-    .expect("a JSON value always serializes")
-}
 
 /// The headers of one attempt. `msg_id` is the event's id (`webhook-id` and
 /// `X-Sealbox-Event-Id`), `timestamp` the unix seconds of this attempt, `body` the exact
@@ -522,11 +506,12 @@ mod tests {
 
     fn new_attempt(url: String) -> (Attempt, WebhookSecret) {
         let secret = WebhookSecret::generate();
-        let body = event_body(
+        let body = crate::service::webhooks::payload(
             "file.uploaded",
             "2026-11-24T18:30:00.000Z",
             &serde_json::json!({"fileId": "f1"}),
-        );
+        )
+        .into_bytes();
         let headers = delivery_headers(
             "evt_1",
             "file.uploaded",

@@ -27,3 +27,4 @@ mod uploads_resume;
 mod vault;
 mod web_ui;
 mod webhooks_api;
+mod webhooks_delivery;
