@@ -20,8 +20,9 @@ use crate::service::webhook_queue::{AttemptReport, DeliveryQueue, DueDelivery};
 const POLL: Duration = Duration::from_millis(25);
 /// Events fanned out per transaction.
 const FAN_OUT_BATCH: u32 = 500;
-/// A lease outlives the longest send by this much, so a live send is never leased twice.
-const LEASE_MARGIN: Duration = Duration::from_secs(30);
+/// Leases last this many request timeouts: a live send (bounded by one timeout) is never
+/// leased twice, and a send lost with its process is tried again soon after.
+const LEASE_TIMEOUTS: u32 = 2;
 
 /// The delivery loop's settings (config `[webhooks]`).
 #[derive(Debug, Clone)]
@@ -52,7 +53,7 @@ impl DeliveryWorker {
     /// Runs until `stop` turns true, then finishes and records the sends in flight.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let concurrency = self.settings.concurrency.max(1);
-        let lease = self.settings.timeout + LEASE_MARGIN;
+        let lease = self.settings.timeout * LEASE_TIMEOUTS;
         let wake = self.queue.wakeup();
         let (done, mut finished) = mpsc::channel::<AttemptReport>(concurrency);
         let mut in_flight = 0usize;

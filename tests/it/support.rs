@@ -1,7 +1,10 @@
 //! `TestApp`: the whole appliance on a free port with its own data directory.
 
+use std::fs::File;
+use std::io::{BufRead, BufReader, Lines};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
 
 use sealbox::app::{App, AppError};
 use sealbox::config::{Config, TlsMode};
@@ -344,4 +347,127 @@ pub async fn json_of(response: reqwest::Response, status: u16) -> serde_json::Va
     let body: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
     assert_eq!(code, status, "{body}");
     body
+}
+
+/// The `sealbox` binary Cargo built for these tests.
+pub const SEALBOX_BIN: &str = env!("CARGO_BIN_EXE_sealbox");
+
+/// The real `sealbox serve` on `<home>/sealbox.toml` (written on first use, unless the test
+/// wrote its own): plain HTTP on a free loopback port, data in `<home>/data`, logs in
+/// `<home>/serve.log`. Killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    /// The setup token the banner printed (only while no account exists).
+    pub setup_token: Option<String>,
+    /// Kept open so the server never writes to a closed pipe.
+    _stdout: Lines<BufReader<ChildStdout>>,
+}
+
+impl Server {
+    /// Starts the server; `fresh` when no account exists yet, so the banner ends with a
+    /// setup token.
+    pub fn start(home: &Path, fresh: bool) -> Self {
+        Self::spawn(home, fresh, Command::new(SEALBOX_BIN))
+    }
+
+    /// Starts a fresh server whose `uploads/` and `blobs/` directories are tmpfs mounts of
+    /// `uploads` and `blobs` bytes, in a mount namespace of its own (util-linux `unshare`),
+    /// so a disk fills up for real. The rest of the data directory is on the real disk.
+    pub fn start_with_small_disks(home: &Path, uploads: u64, blobs: u64) -> Self {
+        let data = home.join("data");
+        for dir in [data.clone(), data.join("uploads"), data.join("blobs")] {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                .unwrap();
+        }
+        let mut command = Command::new("unshare");
+        command
+            .args(["--map-root-user", "--mount", "sh", "-c"])
+            .arg(
+                "mount -t tmpfs -o size=\"$1\",mode=0700 tmpfs \"$3/uploads\" && \
+                 mount -t tmpfs -o size=\"$2\",mode=0700 tmpfs \"$3/blobs\" && \
+                 shift 3 && exec \"$@\"",
+            )
+            .args(["sh", &uploads.to_string(), &blobs.to_string()])
+            .arg(&data)
+            .arg(SEALBOX_BIN);
+        Self::spawn(home, true, command)
+    }
+
+    /// What `path` holds as the server sees it, inside its own mount namespace.
+    pub fn seen(&self, path: &Path) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/root", self.child.id()))
+            .join(path.strip_prefix("/").unwrap())
+    }
+
+    /// Runs `command` (the binary, or a wrapper that ends by exec-ing it, given the
+    /// `serve` arguments after its own).
+    fn spawn(home: &Path, fresh: bool, mut command: Command) -> Self {
+        let config = home.join("sealbox.toml");
+        if !config.exists() {
+            let data = toml::Value::from(home.join("data").to_str().unwrap());
+            std::fs::write(
+                &config,
+                format!(
+                    "[server]\nlisten = \"127.0.0.1:0\"\n\
+                     [storage]\ndata_dir = {data}\n\
+                     [tls]\nmode = \"off\"\n\
+                     [rate_limits]\nper_ip_per_minute = 100000\n\
+                     per_token_per_minute = 100000\nper_api_key_per_minute = 100000\n\
+                     [log]\nlevel = \"warn\"\n"
+                ),
+            )
+            .unwrap();
+        }
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(home.join("serve.log"))
+            .unwrap();
+        let mut child = command
+            .env_clear()
+            .env("HOME", home)
+            // For a wrapper's own lookups (`sh`, `mount`); the server needs no PATH.
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut line = || stdout.next().expect("a banner line").unwrap();
+        let first = line();
+        assert!(first.contains(" serving http://"), "{first}");
+        let base = first.split_whitespace().last().unwrap().to_owned();
+        let setup_token = fresh.then(|| {
+            loop {
+                let next = line();
+                if let Some(token) = next.trim().strip_prefix("setup token:") {
+                    break token.trim().to_owned();
+                }
+            }
+        });
+        Self {
+            child,
+            base,
+            setup_token,
+            _stdout: stdout,
+        }
+    }
+
+    /// SIGKILL, and the status the process ended with.
+    pub fn kill(&mut self) -> std::process::ExitStatus {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.kill();
+        }
+    }
 }

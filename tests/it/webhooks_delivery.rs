@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, json_of, s, venv_python};
+use std::os::unix::process::ExitStatusExt;
+
+use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, Server, TestApp, json_of, s, venv_python};
 
 const RECEIVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/webhooks/receiver.py");
 
@@ -626,4 +628,129 @@ async fn a_graceful_shutdown_finishes_the_sends_in_flight() {
         status, "succeeded",
         "and its attempt was recorded before the stop"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_pending_at_a_sigkill_are_all_sent_after_the_restart() {
+    let home = tempfile::tempdir().unwrap();
+    // A port with nothing listening yet: every attempt fails until the receiver starts.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let data = toml::Value::from(home.path().join("data").to_str().unwrap());
+    std::fs::write(
+        home.path().join("sealbox.toml"),
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n\
+             [storage]\ndata_dir = {data}\n\
+             [tls]\nmode = \"off\"\n\
+             [webhooks]\nallowed_networks = [\"127.0.0.0/8\"]\ntimeout_secs = 1\n\
+             time_scale = 0.0001\n\
+             [log]\nlevel = \"warn\"\n"
+        ),
+    )
+    .unwrap();
+    let client = reqwest::Client::new();
+    let mut server = Server::start(home.path(), true);
+    let pair = json_of(
+        client
+            .post(format!("{}/v1/setup", server.base))
+            .json(&json!({
+                "token": server.setup_token.as_deref().unwrap(),
+                "email": ADMIN_EMAIL,
+                "password": ADMIN_PASSWORD,
+                "displayName": "Ada Lovelace",
+                "organizationName": "Acme",
+            }))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await;
+    let token = s(&pair, "accessToken");
+    let hook = json_of(
+        client
+            .post(format!("{}/v1/webhooks", server.base))
+            .bearer_auth(&token)
+            .json(&json!({"url": format!("http://127.0.0.1:{port}/ok/killed"),
+                          "events": ["api_key.created"]}))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await;
+    let id = s(&hook, "id");
+    for n in 0..10 {
+        let created = client
+            .post(format!("{}/v1/api-keys", server.base))
+            .bearer_auth(&token)
+            .json(&json!({"name": format!("killed-{n}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+    }
+    // Every delivery has failed at least once (connection refused) and waits to retry.
+    let list_of = |base: String| {
+        let (client, token, id) = (&client, &token, &id);
+        async move {
+            json_of(
+                client
+                    .get(format!("{base}/v1/webhooks/{id}/deliveries?limit=100"))
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .unwrap(),
+                200,
+            )
+            .await
+            .as_array()
+            .cloned()
+            .unwrap()
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let pending = loop {
+        let list = list_of(server.base.clone()).await;
+        if list.len() == 10
+            && list
+                .iter()
+                .all(|d| d["attempts"].as_u64() >= Some(1) && d["status"] == "pending")
+        {
+            break list;
+        }
+        assert!(Instant::now() < deadline, "{list:#?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let mut expected: Vec<String> = pending.iter().map(|d| s(d, "messageId")).collect();
+    expected.sort();
+
+    assert_eq!(server.kill().signal(), Some(9));
+    let receiver = Receiver::start(Some(port));
+    receiver
+        .verify_with("killed", &[("current", &s(&hook, "secret"))])
+        .await;
+    let server = Server::start(home.path(), false);
+    let got = receiver.wait_for("killed", 10).await;
+    let mut ids: Vec<String> = got
+        .iter()
+        .map(|d| d["headers"]["webhook-id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids, expected, "every event, with its original webhook-id");
+    assert!(got.iter().all(|d| d["verified"]["current"] == true));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let list = list_of(server.base.clone()).await;
+        if list.iter().all(|d| d["status"] == "succeeded") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{list:#?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
