@@ -24,6 +24,7 @@ use crate::mail::{MailError, Mailer};
 use crate::service::FileService;
 use crate::service::files::FileLimits;
 use crate::service::unlock_cache::UnlockCache;
+use crate::service::webhook_queue::DeliveryQueue;
 use crate::service::webhook_targets::TargetPolicy;
 use crate::service::{
     AdminService, ApiKeyService, AuditService, FileShareService, GroupService, IdempotencyService,
@@ -340,6 +341,8 @@ impl App {
                 rate_limits: self.rate_limits.clone(),
                 audit: self.audit.clone(),
                 audit_retention: retention(self.config.audit.retention_days),
+                webhooks: self.webhooks.queue(),
+                webhook_retention: retention(self.config.webhooks.retention_days),
                 idempotency: self.idempotency.clone(),
                 unlocked: self.keys.cache().clone(),
                 files: self.files.clone(),
@@ -383,13 +386,15 @@ impl App {
 
 /// Background upkeep while serving. Every few seconds: writes API keys' last use (so
 /// using a key costs no write of its own) and forgets rate budgets that are whole again.
-/// Every few minutes: drops expired idempotency keys; hourly: prunes the audit log past
-/// its retention.
+/// Every few minutes: drops expired idempotency keys; hourly: prunes the audit log, and
+/// finished webhook deliveries with the outbox events behind them, past their retention.
 struct Housekeeping {
     keys: ApiKeyService,
     rate_limits: http::rate_limit::RateLimits,
     audit: AuditService,
     audit_retention: Option<Duration>,
+    webhooks: DeliveryQueue,
+    webhook_retention: Option<Duration>,
     idempotency: IdempotencyService,
     unlocked: UnlockCache,
     files: FileService,
@@ -423,11 +428,19 @@ impl Housekeeping {
                     }
                 }
                 _ = pruning.tick() => {
-                    let Some(retention) = self.audit_retention else { continue };
-                    match self.audit.prune(retention).await {
-                        Ok(0) => {}
-                        Ok(removed) => tracing::info!(removed, "pruned audit entries past retention"),
-                        Err(e) => tracing::warn!(error = %e, "could not prune the audit log"),
+                    if let Some(retention) = self.audit_retention {
+                        match self.audit.prune(retention).await {
+                            Ok(0) => {}
+                            Ok(removed) => tracing::info!(removed, "pruned audit entries past retention"),
+                            Err(e) => tracing::warn!(error = %e, "could not prune the audit log"),
+                        }
+                    }
+                    if let Some(retention) = self.webhook_retention {
+                        match self.webhooks.prune(retention).await {
+                            Ok((0, 0)) => {}
+                            Ok((deliveries, events)) => tracing::info!(deliveries, events, "pruned webhook deliveries and events past retention"),
+                            Err(e) => tracing::warn!(error = %e, "could not prune webhook deliveries"),
+                        }
                     }
                 }
             }

@@ -360,6 +360,8 @@ pub struct WebhooksConfig {
     /// Multiplies every retry delay; for tests only (at 0.001 the first retry comes after
     /// 60 ms instead of 60 s). Must be greater than 0 and at most 1.
     pub time_scale: f64,
+    /// Days finished deliveries and fanned-out outbox events are kept; 0 keeps them.
+    pub retention_days: u32,
 }
 
 impl Default for WebhooksConfig {
@@ -369,6 +371,7 @@ impl Default for WebhooksConfig {
             timeout_secs: 15,
             max_concurrency: 16,
             time_scale: 1.0,
+            retention_days: 30,
         }
     }
 }

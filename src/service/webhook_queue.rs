@@ -247,6 +247,30 @@ impl DeliveryQueue {
     pub async fn next_due_at(&self) -> Result<Option<i64>, ServiceError> {
         read(&self.store, |conn| Ok(webhooks::next_due_at(conn)?)).await
     }
+
+    /// Deletes finished deliveries (with their attempts) and fanned-out outbox events older
+    /// than `retention`, a batch per transaction so writers are never held up for long.
+    /// Returns (deliveries, events) removed.
+    pub async fn prune(&self, retention: Duration) -> Result<(usize, usize), ServiceError> {
+        const BATCH: i64 = 5_000;
+        let cutoff = crate::ids::format_rfc3339(time::OffsetDateTime::now_utc() - retention);
+        let mut removed = (0, 0);
+        loop {
+            let at = cutoff.clone();
+            let (deliveries, events) = write(&self.store, move |tx| {
+                let deliveries = webhooks::prune_finished(tx, &at, BATCH)?;
+                let fanned_out = webhooks::dispatch_cursor(tx)?;
+                let events = events::prune_fanned_out(tx, fanned_out, &at, BATCH)?;
+                Ok((deliveries, events))
+            })
+            .await?;
+            removed.0 += deliveries;
+            removed.1 += events;
+            if deliveries < BATCH as usize && events < BATCH as usize {
+                return Ok(removed);
+            }
+        }
+    }
 }
 
 /// Fans out up to `limit` outbox events after the cursor, inside the caller's

@@ -52,3 +52,22 @@ pub fn after(conn: &Connection, seq: i64, limit: u32) -> Result<Vec<OutboxEvent>
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+/// Deletes up to `limit` outbox events created before `cutoff` (RFC 3339) that fan-out
+/// has already read (`seq` at most `fanned_out`): nothing else reads the outbox, and the
+/// deliveries made from them carry their own copy of the payload.
+pub fn prune_fanned_out(
+    conn: &Connection,
+    fanned_out: i64,
+    cutoff: &str,
+    limit: i64,
+) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "DELETE FROM outbox_events WHERE seq IN (
+                 SELECT seq FROM outbox_events
+                  WHERE seq <= ?1 AND created_at < ?2
+                  ORDER BY seq LIMIT ?3)",
+        )?
+        .execute(params![fanned_out, cutoff, limit])?)
+}

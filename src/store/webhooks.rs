@@ -722,3 +722,17 @@ pub fn cancel_pending(
         )?
         .execute(params![id, why, now])?)
 }
+
+/// Deletes up to `limit` finished deliveries (succeeded, failed or cancelled) completed
+/// before `cutoff` (RFC 3339), with their attempts; replays of them keep their own rows
+/// (`original_delivery_id` becomes NULL). Returns how many went.
+pub fn prune_finished(conn: &Connection, cutoff: &str, limit: i64) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "DELETE FROM webhook_deliveries WHERE id IN (
+                 SELECT id FROM webhook_deliveries
+                  WHERE status != 'pending' AND completed_at < ?1
+                  ORDER BY completed_at LIMIT ?2)",
+        )?
+        .execute(params![cutoff, limit])?)
+}

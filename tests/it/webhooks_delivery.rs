@@ -754,3 +754,96 @@ async fn deliveries_pending_at_a_sigkill_are_all_sent_after_the_restart() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_postpones_the_next_attempt() {
+    let receiver = Receiver::start(None);
+    let (app, token) = app().await;
+    // 503 with Retry-After: 300 s (300 ms at 1/1000), where the schedule alone would wait
+    // 60 s ± 20% (48-72 ms).
+    let hook = create_webhook(
+        &app,
+        &token,
+        json!({"url": receiver.url("/retry-after/300/later"), "events": ["api_key.created"],
+               "retryPolicy": {"maxAttempts": 2}}),
+    )
+    .await;
+    make_event(&app, &token, "later").await;
+    let got = receiver.wait_for("later", 2).await;
+    let at: Vec<f64> = got
+        .iter()
+        .map(|d| d["receivedAt"].as_f64().unwrap())
+        .collect();
+    assert!(
+        at[1] - at[0] >= 0.3,
+        "the second attempt came {} s later",
+        at[1] - at[0]
+    );
+    let list = wait_deliveries(&app, &token, &s(&hook, "id"), |list| {
+        list.first().is_some_and(|d| d["status"] == "failed")
+    })
+    .await;
+    assert_eq!(list[0]["attempts"], 2);
+    assert_eq!(list[0]["responseStatusCode"], 503);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_deliveries_and_fanned_out_events_past_retention_are_pruned() {
+    let receiver = Receiver::start(None);
+    let (app, token) = app().await;
+    let hook = create_webhook(
+        &app,
+        &token,
+        json!({"url": receiver.url("/ok/kept"), "events": ["api_key.created"]}),
+    )
+    .await;
+    let id = s(&hook, "id");
+    make_event(&app, &token, "old").await;
+    make_event(&app, &token, "new").await;
+    let list = wait_deliveries(&app, &token, &id, |list| {
+        list.len() == 2 && list.iter().all(|d| d["status"] == "succeeded")
+    })
+    .await;
+    let old = s(&list[1], "id");
+    // One delivery and the events before it finished long ago.
+    let conn = rusqlite::Connection::open(app.data_dir.join("sealbox.db")).unwrap();
+    conn.execute(
+        "UPDATE webhook_deliveries SET completed_at = '2000-01-01T00:00:00.000Z' WHERE id = ?1",
+        [&old],
+    )
+    .unwrap();
+    conn.execute(
+        "UPDATE outbox_events SET created_at = '2000-01-01T00:00:00.000Z'
+          WHERE seq < (SELECT max(seq) FROM outbox_events)",
+        [],
+    )
+    .unwrap();
+    let events_before: i64 = conn
+        .query_row("SELECT count(*) FROM outbox_events", [], |r| r.get(0))
+        .unwrap();
+    let cutoff = "2001-01-01T00:00:00.000Z";
+    let (pruned, events) = app
+        .store
+        .call(move |conn| {
+            let fanned_out = sealbox::store::webhooks::dispatch_cursor(conn)?;
+            Ok((
+                sealbox::store::webhooks::prune_finished(conn, cutoff, 100)?,
+                sealbox::store::events::prune_fanned_out(conn, fanned_out, cutoff, 100)?,
+            ))
+        })
+        .await
+        .unwrap();
+    assert_eq!(pruned, 1);
+    assert_eq!(events as i64, events_before - 1, "all but the newest event");
+    let left = deliveries(&app, &token, &id).await;
+    assert_eq!(left.len(), 1);
+    assert_ne!(s(&left[0], "id"), old);
+    let attempts: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM webhook_attempts WHERE delivery_id = ?1",
+            [&old],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(attempts, 0, "its attempts went with it");
+}

@@ -71,6 +71,9 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_due
     ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX webhook_deliveries_by_webhook ON webhook_deliveries (webhook_id, id);
+-- What retention pruning asks: finished deliveries, oldest first.
+CREATE INDEX webhook_deliveries_finished
+    ON webhook_deliveries (completed_at) WHERE status != 'pending';
 -- Backs the self-reference of replays (deleting a webhook deletes its deliveries).
 CREATE INDEX webhook_deliveries_by_original ON webhook_deliveries (original_delivery_id);
 
