@@ -248,6 +248,15 @@ impl DeliveryQueue {
         read(&self.store, |conn| Ok(webhooks::next_due_at(conn)?)).await
     }
 
+    /// Whether there are outbox events to fan out, and deliveries due now: a read, so an
+    /// idle loop does not take the write lock every time it looks.
+    pub async fn work_waiting(&self) -> Result<(bool, bool), ServiceError> {
+        read(&self.store, |conn| {
+            Ok(webhooks::work_waiting(conn, now_ms())?)
+        })
+        .await
+    }
+
     /// Deletes finished deliveries (with their attempts) and fanned-out outbox events older
     /// than `retention`, a batch per transaction so writers are never held up for long.
     /// Returns (deliveries, events) removed.

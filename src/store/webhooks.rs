@@ -568,6 +568,22 @@ pub fn next_due_at(conn: &Connection) -> Result<Option<i64>, StoreError> {
     )?)
 }
 
+/// Whether the delivery loop has anything to do at `now` (unix ms): outbox events fan-out
+/// has not read, and pending deliveries that are due and not leased. Cheap (a primary-key
+/// range and the partial index of pending deliveries), so an idle loop polls it instead of
+/// taking the write lock.
+pub fn work_waiting(conn: &Connection, now: i64) -> Result<(bool, bool), StoreError> {
+    Ok(conn.query_row_cached(
+        "SELECT EXISTS (SELECT 1 FROM outbox_events
+                         WHERE seq > (SELECT last_seq FROM webhook_dispatch)),
+                EXISTS (SELECT 1 FROM webhook_deliveries
+                         WHERE status = 'pending' AND next_attempt_at <= ?1
+                           AND (lease_until IS NULL OR lease_until <= ?1))",
+        [now],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?)
+}
+
 /// A claimed delivery and its webhook, as recording an attempt needs them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Leased {

@@ -59,6 +59,7 @@ impl DeliveryWorker {
         let mut in_flight = 0usize;
         let mut stopping = *stop.borrow();
         let mut reports = Vec::new();
+        let mut busy = false;
         loop {
             // Record what finished, all in one transaction.
             while let Ok(report) = finished.try_recv() {
@@ -82,13 +83,29 @@ impl DeliveryWorker {
                 continue;
             }
 
-            let mut busy = false;
-            match self.queue.fan_out(FAN_OUT_BATCH).await {
-                Ok(fanned) => busy |= fanned.events == FAN_OUT_BATCH as usize,
-                Err(e) => tracing::error!(error = %e, "could not fan webhook events out"),
+            // Look first (a read); take the write lock only for work that is there. After a
+            // busy round, go straight to work.
+            let (events, due) = if busy {
+                (true, true)
+            } else {
+                self.queue.work_waiting().await.unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "could not look for webhook work");
+                    (false, false)
+                })
+            };
+            busy = false;
+            let mut fanned_out = 0;
+            if events {
+                match self.queue.fan_out(FAN_OUT_BATCH).await {
+                    Ok(fanned) => {
+                        busy |= fanned.events == FAN_OUT_BATCH as usize;
+                        fanned_out = fanned.deliveries;
+                    }
+                    Err(e) => tracing::error!(error = %e, "could not fan webhook events out"),
+                }
             }
             let free = concurrency - in_flight;
-            if free > 0 {
+            if free > 0 && (due || fanned_out > 0) {
                 match self.queue.claim_due(lease, free as u32).await {
                     Ok(due) => {
                         busy |= due.len() == free;
