@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sealbox");
+use crate::support::SEALBOX_BIN as BIN;
 
 /// A command with a clean environment: no inherited SEALBOX_* variables, no config file
 /// from the developer's home.

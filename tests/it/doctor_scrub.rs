@@ -7,7 +7,7 @@ use std::process::Command;
 
 use crate::support::{TestApp, json_of, s};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sealbox");
+use crate::support::SEALBOX_BIN as BIN;
 const SECRET: &str = "owner-secret-phrase";
 
 /// Runs `sealbox doctor` (with `--scrub` when asked) on `config`; its success and output.

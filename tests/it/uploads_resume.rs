@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, Server, TestApp, json_of, s, venv_python};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sealbox");
+use crate::support::SEALBOX_BIN as BIN;
 const UPLOADER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tus/upload.py");
 const SECRET: &str = "owner-secret-phrase";
 /// With server-side encryption, the durable offset is a whole number of these segments
