@@ -302,6 +302,17 @@ pub fn find_upload_by_token(
         .optional()?)
 }
 
+/// An upload by id alone: for a transfer's finalize, which checked the transfer lists it.
+pub fn find_upload(conn: &Connection, id: FileId) -> Result<Option<Upload>, StoreError> {
+    Ok(conn
+        .query_row_cached(
+            &format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE id = ?1"),
+            [id],
+            upload_from_row,
+        )
+        .optional()?)
+}
+
 /// The owner's unexpired upload of file `id`.
 pub fn find_upload_for_owner(
     conn: &Connection,
