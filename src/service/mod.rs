@@ -54,6 +54,7 @@ pub use organizations::OrgService;
 pub use password_reset::PasswordResetService;
 pub use recovery::RecoveryService;
 pub use system::SystemService;
+pub use transfers::TransferService;
 pub use users::UserService;
 pub use webhooks::WebhookService;
 

@@ -180,7 +180,6 @@ impl TransferService {
         files: FileService,
         master_key: MasterKey,
         mailer: Option<Mailer>,
-        public_url: &str,
         limits: TransferLimits,
     ) -> Self {
         Self {
@@ -188,11 +187,17 @@ impl TransferService {
             files,
             master_key,
             mailer,
-            public_url: public_url.trim_end_matches('/').to_owned(),
+            public_url: String::new(),
             limits,
             throttle: Arc::default(),
             argon2: Argon2Params::default(),
         }
+    }
+
+    /// With the public base URL that links (and mails) are built on.
+    pub fn with_public_url(mut self, public_url: &str) -> Self {
+        self.public_url = public_url.trim_end_matches('/').to_owned();
+        self
     }
 
     /// The link of a transfer (`/t/{id}`); in e2e mode the client appends `#k=...`.
