@@ -126,9 +126,8 @@ impl From<Status> for TransferState {
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct TransferFileView {
     pub id: String,
-    /// Server mode: the name, when the key is at hand (always for the sender... and for
-    /// link holders without a password or with a download token). E2e: the encrypted
-    /// name as the client sent it.
+    /// Server mode: the name, when the key is at hand (no password, or a link holder's
+    /// download token; absent otherwise). E2e: the encrypted name as the client sent it.
     pub name: Option<String>,
     /// Bytes as stored by the client in e2e mode (ciphertext); plaintext bytes otherwise.
     pub size: i64,

@@ -332,7 +332,7 @@ impl TransferService {
         .await?;
         let mut views = Vec::with_capacity(items.items.len());
         for transfer in items.items {
-            views.push(self.view_of(transfer, None).await?);
+            views.push(self.sender_view(transfer).await?);
         }
         Ok(Page {
             items: views,
@@ -345,7 +345,17 @@ impl TransferService {
         let transfer = self
             .find_for(principal, id, Permission::TransfersRead)
             .await?;
-        self.view_of(transfer, None).await
+        self.sender_view(transfer).await
+    }
+
+    /// The sender's view: server-mode names are shown while the server holds the DEK
+    /// (no password); with a password only the link holders' unlock opens them.
+    async fn sender_view(&self, transfer: Transfer) -> Result<TransferView, ServiceError> {
+        let dek = match (transfer.mode, &transfer.master_sealed_dek) {
+            (Mode::Server, Some(_)) => self.master_dek(&transfer).ok(),
+            _ => None,
+        };
+        self.view_of(transfer, dek.as_ref()).await
     }
 
     /// Creates an upload of one file of the pending transfer whose upload token is
@@ -421,7 +431,15 @@ impl TransferService {
         for file in ids {
             match self.files.file_by_id(file).await? {
                 Some(done) => files.push(done),
-                None => files.push(self.files.finalize_transfer_upload(file).await?),
+                None => match self.files.finalize_transfer_upload(file).await {
+                    Ok(done) => files.push(done),
+                    Err(ServiceError::NotFound(_)) => {
+                        return Err(ServiceError::Conflict(format!(
+                            "upload {file} expired before it was finished; create a new transfer"
+                        )));
+                    }
+                    Err(e) => return Err(e),
+                },
             }
         }
         let drop_master = transfer.password.is_some();
@@ -453,7 +471,7 @@ impl TransferService {
             Ok(transfer)
         })
         .await?;
-        let view = self.view_of(transfer, None).await?;
+        let view = self.sender_view(transfer).await?;
         let mailed = self.mail_recipients(&view);
         Ok(FinalizedTransfer { view, mailed })
     }
@@ -521,7 +539,12 @@ impl TransferService {
             if expired {
                 ended += 1;
             }
-            // Also retried for a transfer whose earlier deletion was cut short.
+            self.delete_bytes(id).await?;
+        }
+        // Ended transfers whose bytes a failure left behind (a crash between the status
+        // change and the deletion) are cleaned up here too.
+        let leftovers = read(&self.store, |conn| Ok(transfers::ended_with_bytes(conn)?)).await?;
+        for id in leftovers {
             self.delete_bytes(id).await?;
         }
         Ok(ended)

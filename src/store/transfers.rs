@@ -390,3 +390,19 @@ pub fn due_to_expire(conn: &Connection, now: &str) -> Result<Vec<(TransferId, Or
     let rows = stmt.query_map([now], |row| Ok((row.get(0)?, row.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+/// Revoked or expired transfers that still have files or uploads (their deletion was
+/// interrupted).
+pub fn ended_with_bytes(conn: &Connection) -> Result<Vec<TransferId>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT t.id FROM transfers t
+         WHERE t.status IN ('expired', 'revoked')
+           AND EXISTS (SELECT 1 FROM transfer_files tf
+                       WHERE tf.transfer_id = t.id
+                         AND (EXISTS (SELECT 1 FROM files f WHERE f.id = tf.file_id)
+                              OR EXISTS (SELECT 1 FROM uploads u WHERE u.id = tf.file_id)))
+         LIMIT 100",
+    )?;
+    let rows = stmt.query_map([], |row| row.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
