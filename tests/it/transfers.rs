@@ -232,6 +232,10 @@ async fn server_sealed_transfer_round_trip_with_range_counting_events_and_notifi
     assert_eq!(mine["downloads"], 1);
     assert_eq!(mine["remainingDownloads"], 4);
     assert_eq!(mine["recipients"][0]["email"], "legal@example.com");
+    assert_eq!(
+        mine["files"][0]["name"], "report.pdf",
+        "the sender sees the names"
+    );
 
     // The bytes on disk are SBX1 ciphertext.
     let blob = walk(&o.app.data_dir.join("blobs"))
@@ -638,4 +642,35 @@ async fn another_organizations_transfer_is_404() {
     )
     .await;
     assert!(theirs.as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn recipients_with_an_email_are_mailed_the_link_when_smtp_is_configured() {
+    use crate::password_reset::{SmtpSink, body, spawn_with_mail};
+    let sink = SmtpSink::start().await;
+    let app = spawn_with_mail(&sink).await;
+    let pair = app.setup_admin().await;
+    let o = Sender {
+        token: s(&pair, "accessToken"),
+        org: s(&pair["user"]["organizations"][0], "id"),
+        app,
+    };
+    let (transfer, _) = ready(
+        &o,
+        json!({"name": "Board pack", "recipients": [{"email": "carol@example.com"}]}),
+        &payload(70_000),
+    )
+    .await;
+    let mine = json_of(
+        o.app
+            .get_as(&format!("/v1/transfers/{}", s(&transfer, "id")), &o.token)
+            .await,
+        200,
+    )
+    .await;
+    let messages = sink.wait_for_messages(1).await;
+    assert!(messages[0].contains("carol@example.com"));
+    let text = body(&messages[0]);
+    assert!(text.contains("Board pack"), "{text}");
+    assert!(text.contains(&s(&mine, "link")), "{text}");
 }
