@@ -13,7 +13,7 @@
 //!   cannot read. A password, if set, only gates the download.
 //!
 //! Files go up through the files machinery: the upload token returned at creation
-//! authorizes tus creations for this transfer (`POST /v1/transfers/uploads/{token}`), whose
+//! authorizes tus creations for this transfer (`POST /v1/transfer-uploads/{token}`), whose
 //! uploads are then written like any other. Finalize turns every upload into a file.
 //!
 //! Counting (`maxDownloads`): every file response that starts at byte 0 counts one
@@ -234,24 +234,29 @@ impl TransferService {
             None => None,
         };
         let now = time::OffsetDateTime::now_utc();
-        let transfer = Transfer {
+        let sealed_message = input
+            .message
+            .as_deref()
+            .map(|m| self.master_key.seal(&bound(MESSAGE_AAD, id), m.as_bytes()));
+        let master_sealed_dek = dek.as_ref().map(|dek| {
+            self.master_key
+                .seal(&bound(DEK_AAD, id), dek.expose_bytes())
+        });
+        let sender_id = principal.user_id;
+        let max_downloads = input.max_downloads;
+        // The organization is known once the transaction has checked the caller's access.
+        let draft = move |org_id| Transfer {
             id,
-            org_id: crate::ids::OrgId::from(uuid::Uuid::nil()),
-            sender_id: principal.user_id,
+            org_id,
+            sender_id,
             name: checked.name,
-            sealed_message: input
-                .message
-                .as_deref()
-                .map(|m| self.master_key.seal(&bound(MESSAGE_AAD, id), m.as_bytes())),
+            sealed_message,
             mode,
             status: Status::Pending,
             expires_at: format_rfc3339(now + time::Duration::hours(checked.expires_in_hours)),
-            max_downloads: input.max_downloads,
+            max_downloads,
             downloads: 0,
-            master_sealed_dek: dek.as_ref().map(|dek| {
-                self.master_key
-                    .seal(&bound(DEK_AAD, id), dek.expose_bytes())
-            }),
+            master_sealed_dek,
             password,
             created_at: format_rfc3339(now),
             updated_at: format_rfc3339(now),
@@ -264,10 +269,7 @@ impl TransferService {
             let access = access::in_requested_org(tx, &principal)?;
             access.require(Permission::TransfersWrite)?;
             let recipients = resolve_recipients(tx, access.org_id, raw_recipients)?;
-            let transfer = Transfer {
-                org_id: access.org_id,
-                ..transfer
-            };
+            let transfer = draft(access.org_id);
             transfers::insert(tx, &transfer, &token_hash, &recipients)?;
             let journal = Journal::new(tx, &ctx, access.actor(), access.org());
             journal.audit(
