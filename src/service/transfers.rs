@@ -1149,3 +1149,70 @@ fn damaged() -> ServiceError {
         "a transfer's stored key material is damaged".to_owned(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FAST: Argon2Params = Argon2Params {
+        m_cost_kib: 64,
+        t_cost: 1,
+        p_cost: 1,
+    };
+
+    #[test]
+    fn the_password_gate_opens_with_the_password_only_and_on_its_transfer_only() {
+        let id = TransferId::new();
+        let key = [7u8; 32];
+        let gate = seal_gate(id, "correct horse", &key, FAST).unwrap();
+        let opened = open_gate(id, "correct horse", &gate).unwrap().unwrap();
+        assert_eq!(*opened, key);
+        assert!(open_gate(id, "wrong horse", &gate).unwrap().is_none());
+        assert!(
+            open_gate(TransferId::new(), "correct horse", &gate)
+                .unwrap()
+                .is_none(),
+            "a gate copied onto another transfer does not open"
+        );
+        assert_eq!(format!("{gate:?}"), "PasswordGate([redacted])");
+    }
+
+    #[test]
+    fn debug_never_prints_the_password() {
+        let input = NewTransfer {
+            name: "x".to_owned(),
+            password: Some(Zeroizing::new("hunter2-hunter2".to_owned())),
+            ..NewTransfer::default()
+        };
+        let printed = format!("{input:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("[redacted]"), "{printed}");
+    }
+
+    #[test]
+    fn input_limits_are_checked_together() {
+        let limits = TransferLimits { max_hours: 720 };
+        let input = NewTransfer {
+            name: String::new(),
+            expires_in_hours: Some(721),
+            max_downloads: Some(0),
+            recipients: vec![RecipientInput::Email("nope".to_owned())],
+            password: Some(Zeroizing::new("short".to_owned())),
+            ..NewTransfer::default()
+        };
+        let Err(ServiceError::Invalid(problems)) = Checked::new(&input, limits) else {
+            panic!("invalid input was accepted");
+        };
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "name",
+                "expiresInHours",
+                "maxDownloads",
+                "recipients[0].email",
+                "password"
+            ]
+        );
+    }
+}
