@@ -674,3 +674,63 @@ async fn recipients_with_an_email_are_mailed_the_link_when_smtp_is_configured() 
     assert!(text.contains("Board pack"), "{text}");
     assert!(text.contains(&s(&mine, "link")), "{text}");
 }
+
+#[tokio::test]
+async fn an_end_to_end_transfer_with_a_password_gates_the_download_only() {
+    let o = sender().await;
+    let ciphertext = payload(90_000);
+    let transfer = created(
+        &o,
+        json!({"name": "Gated", "e2e": true, "password": "open sesame please"}),
+    )
+    .await;
+    let id = s(&transfer, "id");
+    let file = uploaded(&o, &transfer, "bmFtZQ", &ciphertext, "client").await;
+    json_of(finalize(&o, &id).await, 200).await;
+    let public = json_of(o.app.get(&format!("/v1/public/transfers/{id}")).await, 200).await;
+    assert_eq!(public["passwordRequired"], true);
+    assert_eq!(public["files"][0]["name"], "bmFtZQ");
+    assert_envelope(
+        download(&o.app, &id, &file, None).await,
+        401,
+        "UNAUTHORIZED",
+    )
+    .await;
+    let wrong = o
+        .app
+        .post_json(
+            &format!("/v1/public/transfers/{id}/unlock"),
+            &json!({"password": "not the password"}),
+        )
+        .await;
+    assert_envelope(wrong, 401, "UNAUTHORIZED").await;
+    let token = s(
+        &json_of(
+            o.app
+                .post_json(
+                    &format!("/v1/public/transfers/{id}/unlock"),
+                    &json!({"password": "open sesame please"}),
+                )
+                .await,
+            200,
+        )
+        .await,
+        "downloadToken",
+    );
+    let got = download(&o.app, &id, &file, Some(&token)).await;
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.unwrap().as_ref(), ciphertext.as_slice());
+    // A token is bound to its transfer.
+    let (other, other_file) = ready(
+        &o,
+        json!({"name": "Other", "password": "another password"}),
+        &payload(70_000),
+    )
+    .await;
+    assert_envelope(
+        download(&o.app, &s(&other, "id"), &other_file, Some(&token)).await,
+        401,
+        "UNAUTHORIZED",
+    )
+    .await;
+}
