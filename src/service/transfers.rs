@@ -202,7 +202,7 @@ impl TransferService {
 
     /// The link of a transfer (`/t/{id}`); in e2e mode the client appends `#k=...`.
     pub fn link(&self, id: TransferId) -> String {
-        format!("{}/t/{id}", self.public_url)
+        link_of(&self.public_url, id)
     }
 
     /// Creates a pending transfer and its upload token.
@@ -446,6 +446,7 @@ impl TransferService {
         }
         let drop_master = transfer.password.is_some();
         let principal = principal.clone();
+        let public_url = self.public_url.clone();
         let (count, total) = (files.len(), files.iter().map(|f| f.size).sum::<i64>());
         let transfer = write(&self.store, move |tx| {
             let access = access::in_requested_org(tx, &principal)?;
@@ -470,6 +471,28 @@ impl TransferService {
                        "fileCount": count, "totalSize": total,
                        "expiresAt": transfer.expires_at}),
             )?;
+            // Recipients in the organization hear of it in the app (with the link; in
+            // e2e mode the sender passes the key on).
+            for recipient in transfers::recipients(tx, tid)? {
+                let Recipient::User(user) = recipient else {
+                    continue;
+                };
+                notifications::insert(
+                    tx,
+                    &Notification {
+                        id: crate::ids::NotificationId::new(),
+                        org_id: transfer.org_id,
+                        user_id: user,
+                        kind: "transfer.received".to_owned(),
+                        title: "Files were sent to you".to_owned(),
+                        body: format!("\"{}\" is ready to download.", transfer.name),
+                        data: json!({"transferId": tid, "link": link_of(&public_url, tid)})
+                            .to_string(),
+                        read_at: None,
+                        created_at: journal.now().to_owned(),
+                    },
+                )?;
+            }
             Ok(transfer)
         })
         .await?;
@@ -1085,6 +1108,10 @@ fn recipients_json(recipients: &[Recipient]) -> serde_json::Value {
             Recipient::User(user) => json!({"userId": user}),
         })
         .collect()
+}
+
+fn link_of(public_url: &str, id: TransferId) -> String {
+    format!("{public_url}/t/{id}")
 }
 
 /// AAD binding a sealed value to its transfer.

@@ -655,12 +655,28 @@ async fn recipients_with_an_email_are_mailed_the_link_when_smtp_is_configured() 
         org: s(&pair["user"]["organizations"][0], "id"),
         app,
     };
+    let me = json_of(o.app.get_as("/v1/users/me", &o.token).await, 200).await;
     let (transfer, _) = ready(
         &o,
-        json!({"name": "Board pack", "recipients": [{"email": "carol@example.com"}]}),
+        json!({"name": "Board pack",
+               "recipients": [{"email": "carol@example.com"}, {"userId": s(&me, "id")}]}),
         &payload(70_000),
     )
     .await;
+    // The recipient in the organization is told in the app.
+    let notes = json_of(o.app.get_as("/v1/notifications", &o.token).await, 200).await;
+    let received = notes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["kind"] == "transfer.received")
+        .unwrap_or_else(|| panic!("{notes}"));
+    assert!(
+        received["data"]["link"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/t/{}", s(&transfer, "id")))
+    );
     let mine = json_of(
         o.app
             .get_as(&format!("/v1/transfers/{}", s(&transfer, "id")), &o.token)
