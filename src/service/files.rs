@@ -45,6 +45,9 @@ pub const DOWNLOAD_TTL: Duration = Duration::from_secs(15 * 60);
 /// Durable progress is recorded at least this often during one long request.
 const CHECKPOINT_BYTES: u64 = 64 * 1024 * 1024;
 const MAX_NAME_CHARS: usize = 255;
+/// A client-encrypted file's name is ciphertext (base64 of a sealed value holding the
+/// name and more), so it may be longer than a plain name.
+const MAX_ENCRYPTED_NAME_CHARS: usize = 1024;
 
 /// Size limits of files (config `[limits]`).
 #[derive(Debug, Clone, Copy)]
@@ -258,7 +261,7 @@ impl FileService {
     }
 
     fn check_new_upload(&self, input: &NewUpload) -> Result<(String, String, i64), ServiceError> {
-        let name = check_file_name(&input.filename)?;
+        let name = check_file_name(&input.filename, input.encryption)?;
         let content_type = content_type_or_default(input.content_type.as_deref())?;
         if input.size > self.limits.max_file_bytes {
             return Err(ServiceError::TooLarge(self.limits.max_file_bytes));
@@ -1435,13 +1438,18 @@ async fn remove_quietly(path: &std::path::Path) {
     }
 }
 
-/// File names: 1 to 255 characters, no control characters.
-fn check_file_name(name: &str) -> Result<String, ServiceError> {
+/// File names: 1 to 255 characters (1,024 when the client encrypted them), no control
+/// characters.
+fn check_file_name(name: &str, encryption: Encryption) -> Result<String, ServiceError> {
+    let max = match encryption {
+        Encryption::Server => MAX_NAME_CHARS,
+        Encryption::Client => MAX_ENCRYPTED_NAME_CHARS,
+    };
     let chars = name.chars().count();
-    if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+    if chars == 0 || chars > max || name.chars().any(char::is_control) {
         return Err(ServiceError::Invalid(vec![FieldError::new(
             "filename",
-            format!("1 to {MAX_NAME_CHARS} characters, no control characters"),
+            format!("1 to {max} characters, no control characters"),
         )]));
     }
     Ok(name.to_owned())
