@@ -23,6 +23,7 @@ use crate::http::{self, HttpState, tls};
 use crate::mail::{MailError, Mailer};
 use crate::service::FileService;
 use crate::service::files::FileLimits;
+use crate::service::transfers::{TransferLimits, TransferService};
 use crate::service::unlock_cache::UnlockCache;
 use crate::service::webhook_queue::DeliveryQueue;
 use crate::service::webhook_targets::TargetPolicy;
@@ -81,6 +82,7 @@ pub struct App {
     keys: KeyService,
     files: FileService,
     webhooks: WebhookService,
+    transfers: TransferService,
     /// The HTTP client of webhook deliveries (built at open: it loads the CA store).
     webhook_sender: WebhookSender,
     rate_limits: http::rate_limit::RateLimits,
@@ -150,6 +152,15 @@ impl App {
             )
             .with_upload_budget(move |org| budget.count_org_upload(org))
         };
+        let transfers = TransferService::new(
+            store.clone(),
+            files.clone(),
+            master_key.clone(),
+            mailer.clone(),
+            TransferLimits {
+                max_hours: i64::from(config.limits.transfer_max_hours),
+            },
+        );
         let webhook_sender = WebhookSender::from_config(&config.webhooks)?;
         let webhooks = WebhookService::new(
             store.clone(),
@@ -179,6 +190,7 @@ impl App {
             keys,
             files,
             webhooks,
+            transfers,
             webhook_sender,
             rate_limits,
             mailer,
@@ -254,6 +266,7 @@ impl App {
             ),
             webhooks: self.webhooks.clone(),
             notifications: NotificationService::new(self.store.clone()),
+            transfers: self.transfers.clone().with_public_url(public_url),
             public_url: public_url.trim_end_matches('/').to_owned(),
             json_file_limit: self.config.limits.json_file_bytes,
             kv_value_limit: self.config.limits.kv_value_bytes,
@@ -346,6 +359,7 @@ impl App {
                 idempotency: self.idempotency.clone(),
                 unlocked: self.keys.cache().clone(),
                 files: self.files.clone(),
+                transfers: self.transfers.clone(),
             }
             .run(),
         );
@@ -398,6 +412,7 @@ struct Housekeeping {
     idempotency: IdempotencyService,
     unlocked: UnlockCache,
     files: FileService,
+    transfers: TransferService,
 }
 
 impl Housekeeping {
@@ -416,6 +431,12 @@ impl Housekeeping {
                     }
                     self.rate_limits.forget_idle();
                     self.unlocked.evict_expired();
+                    // Expired transfers lose their bytes within this interval.
+                    match self.transfers.sweep_expired().await {
+                        Ok(0) => {}
+                        Ok(ended) => tracing::info!(ended, "ended expired transfers and deleted their bytes"),
+                        Err(e) => tracing::warn!(error = %e, "could not sweep expired transfers"),
+                    }
                 }
                 _ = sweeps.tick() => {
                     if let Err(e) = self.idempotency.sweep(false).await {

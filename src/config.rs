@@ -331,6 +331,8 @@ pub struct LimitsConfig {
     pub max_file_bytes: u64,
     /// Bytes an organization may store (files and uploads in progress); 0: no quota.
     pub org_quota_bytes: u64,
+    /// Longest expiry of a transfer, in hours.
+    pub transfer_max_hours: u32,
 }
 
 impl Default for LimitsConfig {
@@ -341,6 +343,7 @@ impl Default for LimitsConfig {
             json_file_bytes: 16 * 1024 * 1024,
             max_file_bytes: 50 * 1024 * 1024 * 1024,
             org_quota_bytes: 0,
+            transfer_max_hours: 720,
         }
     }
 }

@@ -114,6 +114,10 @@ id_type!(
     DeliveryId
 );
 id_type!(
+    /// A transfer: a bundle of files sent to people, possibly without an account.
+    TransferId
+);
+id_type!(
     /// An in-app notification of one user.
     NotificationId
 );

@@ -263,6 +263,7 @@ impl From<ServiceError> for ApiError {
                 format!("{what} is spent; retry after the delay"),
             )
             .with_retry_after(retry_after),
+            ServiceError::Gone(why) => ApiError::new(StatusCode::GONE, code::GONE, why),
             ServiceError::TooManyAttempts { retry_after } => ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 code::RATE_LIMITED,

@@ -30,6 +30,7 @@ pub mod sessions;
 pub mod system;
 pub mod tls;
 pub mod tls_acceptor;
+pub mod transfers;
 pub mod ui;
 pub mod uploads;
 pub mod users;
@@ -46,7 +47,8 @@ use poem_openapi::{OpenApiService, Tags};
 use crate::service::{
     AdminService, ApiKeyService, AuditService, FileService, FileShareService, GroupService,
     IdempotencyService, IdentityService, InviteService, KeyService, KvService, NotificationService,
-    OrgService, RecoveryService, RequestContext, SystemService, UserService, WebhookService,
+    OrgService, RecoveryService, RequestContext, SystemService, TransferService, UserService,
+    WebhookService,
 };
 use error::ApiError;
 use middleware::{Conventions, JsonBodyLimit};
@@ -85,6 +87,8 @@ pub enum ApiTags {
     Recovery,
     /// Encrypted files: small ones whole, any size through presigned uploads
     Files,
+    /// Transfers: files sent to anyone with a link, server-sealed or end-to-end encrypted
+    Transfers,
     /// Webhooks: signed event deliveries, their secrets, tests, replays and delivery log
     Webhooks,
     /// The caller's in-app notifications
@@ -112,6 +116,7 @@ pub struct HttpState {
     pub file_shares: FileShareService,
     pub webhooks: WebhookService,
     pub notifications: NotificationService,
+    pub transfers: TransferService,
     /// The public base URL that upload and download links are built on.
     pub public_url: String,
     /// Largest file sent whole as JSON, in bytes: its route accepts a body to fit.
@@ -146,7 +151,11 @@ type Apis = (
         files::FilesApi,
         file_shares::FileSharesApi,
     ),
-    (webhooks::WebhooksApi, notifications::NotificationsApi),
+    (
+        webhooks::WebhooksApi,
+        notifications::NotificationsApi,
+        transfers::TransfersApi,
+    ),
 );
 
 /// The OpenAPI service: every operation, with the document generated from the code.
@@ -221,6 +230,10 @@ pub fn api_service(state: &HttpState) -> OpenApiService<Apis, ()> {
                 notifications::NotificationsApi {
                     notifications: state.notifications.clone(),
                 },
+                transfers::TransfersApi {
+                    transfers: state.transfers.clone(),
+                    public_url: state.public_url.clone(),
+                },
             ),
         ),
         "sealbox",
@@ -289,12 +302,21 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
             format!("{}/:token", files::DOWNLOADS_PATH),
             poem::get(uploads::download).head(uploads::download),
         )
+        .at(
+            format!("{}/:token", transfers::TRANSFER_UPLOADS_PATH),
+            poem::post(uploads::transfer_tus_create).options(uploads::tus_options),
+        )
+        .at(
+            format!("{}/:id/files/:file", transfers::PUBLIC_TRANSFERS_PATH),
+            poem::get(uploads::transfer_download).head(uploads::transfer_download),
+        )
         .nest_no_strip("/v1", limited.clone())
         .nest_no_strip("/admin", limited)
         .at("/health", api)
         .at("/assets/*path", ui::WebUi)
         .data(uploads::ByteRoutes {
             files: state.files.clone(),
+            transfers: state.transfers.clone(),
             public_url: state.public_url.clone(),
         })
         .data(state.identity.clone())

@@ -6,6 +6,9 @@
 //!   plain `PUT` of the whole body. The URL's last segment is the upload's capability.
 //! - `/v1/downloads/{token}`: a short-lived download link; streams the file, decrypting
 //!   only the SBX1 segments a `Range` touches.
+//! - `/v1/transfer-uploads/{token}`: tus creation for a transfer (its upload token), and
+//!   `/v1/public/transfers/{id}/files/{fileId}`: a link holder's download, streamed by the
+//!   same code as the download links and counted by the transfer.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -23,8 +26,8 @@ use super::error::{ApiError, code};
 use super::files::{UPLOADS_PATH, parse_encryption};
 use super::request_context;
 use crate::crypto::sbx1::{HEADER_LEN, Header, Layout, SegmentDecryptor, Span};
-use crate::service::FileService;
-use crate::service::files::{Download, NewUpload, Progress, WriteMode};
+use crate::service::files::{CreatedUpload, Download, NewUpload, Progress, WriteMode};
+use crate::service::{FileService, TransferService};
 use crate::store::files::Encryption;
 
 const TUS_VERSION: &str = "1.0.0";
@@ -35,6 +38,7 @@ const OFFSET_OCTET_STREAM: &str = "application/offset+octet-stream";
 #[derive(Clone)]
 pub struct ByteRoutes {
     pub files: FileService,
+    pub transfers: TransferService,
     pub public_url: String,
 }
 
@@ -129,8 +133,44 @@ pub async fn tus_create(req: &Request, body: Body) -> Response {
         Ok(principal) => principal,
         Err(e) => return tus_error(e),
     };
+    let input = match creation_input(req) {
+        Ok(input) => input,
+        Err(e) => return tus_error(e),
+    };
+    let created = routes
+        .files
+        .create_upload(&principal, input, request_context(req))
+        .await;
+    finish_creation(&routes, req, body, created).await
+}
+
+/// `POST /v1/transfer-uploads/{token}`: tus creation of one file of a pending transfer,
+/// authorized by the transfer's upload token. The upload then continues at its own URL.
+#[handler]
+pub async fn transfer_tus_create(req: &Request, Path(token): Path<String>, body: Body) -> Response {
+    let routes = req
+        .data::<ByteRoutes>()
+        .expect("byte routes are attached")
+        .clone();
+    if let Err(refused) = require_tus(req.headers()) {
+        return *refused;
+    }
+    let input = match creation_input(req) {
+        Ok(input) => input,
+        Err(e) => return tus_error(e),
+    };
+    let created = routes
+        .transfers
+        .create_upload(&token, input, request_context(req))
+        .await;
+    finish_creation(&routes, req, body, created).await
+}
+
+/// The upload a tus creation asks for: `Upload-Length` and `Upload-Metadata`
+/// (`filename`, `filetype`, `encryption`).
+fn creation_input(req: &Request) -> Result<NewUpload, ApiError> {
     let Some(length) = header_u64(req.headers(), "Upload-Length") else {
-        return tus_error(ApiError::bad_request(
+        return Err(ApiError::bad_request(
             "Upload-Length is required (deferred lengths are not supported)",
         ));
     };
@@ -139,38 +179,36 @@ pub async fn tus_create(req: &Request, body: Body) -> Response {
         .get("Upload-Metadata")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let fields = match parse_metadata(metadata.as_deref().unwrap_or("")) {
-        Ok(fields) => fields,
-        Err(e) => return tus_error(e),
-    };
+    let fields = parse_metadata(metadata.as_deref().unwrap_or(""))?;
     let get = |key: &str| {
         fields
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.clone())
     };
-    let encryption = match parse_encryption(get("encryption").as_deref()) {
-        Ok(e) => e,
-        Err(e) => return tus_error(e),
-    };
-    let created = routes
-        .files
-        .create_upload(
-            &principal,
-            NewUpload {
-                filename: get("filename").unwrap_or_else(|| "upload".to_owned()),
-                content_type: get("filetype").or_else(|| get("contentType")),
-                size: length,
-                encryption,
-                metadata,
-            },
-            request_context(req),
-        )
-        .await;
+    let encryption = parse_encryption(get("encryption").as_deref())?;
+    Ok(NewUpload {
+        filename: get("filename").unwrap_or_else(|| "upload".to_owned()),
+        content_type: get("filetype").or_else(|| get("contentType")),
+        size: length,
+        encryption,
+        metadata,
+    })
+}
+
+/// Answers a tus creation: writes the first chunk if one came with it, then `201` with
+/// the upload's `Location`.
+async fn finish_creation(
+    routes: &ByteRoutes,
+    req: &Request,
+    body: Body,
+    created: Result<CreatedUpload, crate::service::ServiceError>,
+) -> Response {
     let created = match created {
         Ok(created) => created,
         Err(e) => return tus_error(e),
     };
+    let length = header_u64(req.headers(), "Upload-Length").unwrap_or(0);
     let location = format!(
         "{}{UPLOADS_PATH}/{}",
         routes.public_url,
@@ -371,13 +409,55 @@ pub async fn download(req: &Request, Path(token): Path<String>) -> Response {
         Ok(link) => link,
         Err(e) => return error(e),
     };
-    match serve(routes, req, link).await {
+    let count = routes
+        .files
+        .record_download(&link.file, request_context(req));
+    match serve(routes, req, &link, count).await {
         Ok(response) => response,
         Err(e) => error(e),
     }
 }
 
-async fn serve(routes: &ByteRoutes, req: &Request, link: Download) -> Result<Response, ApiError> {
+/// `GET` and `HEAD /v1/public/transfers/{id}/files/{fileId}`: a link holder's download.
+/// `?token=` carries the download token of a password-protected transfer. A response
+/// from byte 0 counts one download (410 once the limit is reached).
+#[handler]
+pub async fn transfer_download(
+    req: &Request,
+    Path((id, file)): Path<(String, String)>,
+) -> Response {
+    let routes = req.data::<ByteRoutes>().expect("byte routes are attached");
+    let token = req
+        .uri()
+        .query()
+        .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("token=")))
+        .map(str::to_owned);
+    let link = match routes
+        .transfers
+        .open_public_file(&id, &file, token.as_deref())
+        .await
+    {
+        Ok(link) => link,
+        Err(e) => return error(e),
+    };
+    let count = routes
+        .transfers
+        .count_download(&id, &link.file, request_context(req));
+    match serve(routes, req, &link, count).await {
+        Ok(response) => response,
+        Err(e) => error(e),
+    }
+}
+
+/// Streams `link`'s file with `Range`, decrypting only the segments a range touches.
+/// `count` is awaited (and may refuse) only for a response that starts at byte 0: how
+/// downloads are counted, by the file links and by transfers alike.
+async fn serve(
+    routes: &ByteRoutes,
+    req: &Request,
+    link: &Download,
+    count: impl std::future::Future<Output = Result<(), crate::service::ServiceError>>,
+) -> Result<Response, ApiError> {
     let file = &link.file;
     let (length, plan) = match (&link.dek, file.encryption) {
         (Some(dek), Encryption::Server) => {
@@ -465,10 +545,7 @@ async fn serve(routes: &ByteRoutes, req: &Request, link: Download) -> Result<Res
         return Ok(response);
     }
     if range.start == 0 {
-        routes
-            .files
-            .record_download(file, request_context(req))
-            .await?;
+        count.await?;
     }
     let body = match plan {
         Plan::Raw => {

@@ -47,7 +47,7 @@ pub enum EmittedBy {
 /// The filter that matches every event type.
 pub const WILDCARD: &str = "*";
 
-const TRANSFERS: EmittedBy = EmittedBy::Later("transfers (issue 7)");
+const TRANSFERS: EmittedBy = EmittedBy::Now;
 const WEBHOOKS: EmittedBy = EmittedBy::Now;
 const MESSAGES: EmittedBy = EmittedBy::Later("messages and devices (not yet filed)");
 const ACCOUNT_DISABLING: EmittedBy =

@@ -28,7 +28,7 @@ use crate::crypto::{
     Dek, Envelope, EnvelopeContext, MasterKey, SealedValue, UserKeyPair, ValueContext, open_dek,
     open_value, seal_dek, seal_value,
 };
-use crate::ids::{FileId, OrgId, format_rfc3339, now_rfc3339};
+use crate::ids::{FileId, OrgId, UserId, format_rfc3339, now_rfc3339};
 use crate::store::files::{self, Encryption, File, Upload};
 use crate::store::{Store, StoreError, user_keys};
 
@@ -45,6 +45,9 @@ pub const DOWNLOAD_TTL: Duration = Duration::from_secs(15 * 60);
 /// Durable progress is recorded at least this often during one long request.
 const CHECKPOINT_BYTES: u64 = 64 * 1024 * 1024;
 const MAX_NAME_CHARS: usize = 255;
+/// A client-encrypted file's name is ciphertext (base64 of a sealed value holding the
+/// name and more), so it may be longer than a plain name.
+const MAX_ENCRYPTED_NAME_CHARS: usize = 1024;
 
 /// Size limits of files (config `[limits]`).
 #[derive(Debug, Clone, Copy)]
@@ -179,13 +182,7 @@ impl FileService {
         input: NewUpload,
         ctx: RequestContext,
     ) -> Result<CreatedUpload, ServiceError> {
-        let name = check_file_name(&input.filename)?;
-        let content_type = content_type_or_default(input.content_type.as_deref())?;
-        if input.size > self.limits.max_file_bytes {
-            return Err(ServiceError::TooLarge(self.limits.max_file_bytes));
-        }
-        let size = i64::try_from(input.size)
-            .map_err(|_| ServiceError::TooLarge(self.limits.max_file_bytes))?;
+        let (name, content_type, size) = self.check_new_upload(&input)?;
         let id = FileId::new();
         let lookup = principal.clone();
         let owner_key = read(&self.store, move |conn| {
@@ -195,29 +192,9 @@ impl FileService {
         })
         .await?;
         let (org, keys_row) = owner_key;
-        (self.upload_budget)(org).map_err(|retry_after| ServiceError::BudgetSpent {
-            what: "the organization's budget of uploads an hour",
-            retry_after,
-        })?;
-        let mut upload = Upload {
-            id,
-            org_id: org,
-            owner_id: principal.user_id,
-            encryption: input.encryption,
-            sealed_name: None,
-            client_name: None,
-            content_type,
-            declared_size: size,
-            received: 0,
-            sbx1_header: None,
-            master_sealed_dek: None,
-            owner_envelope: None,
-            metadata: input.metadata,
-            complete: false,
-            expires_at: format_rfc3339(time::OffsetDateTime::now_utc() + UPLOAD_TTL),
-            created_at: now_rfc3339(),
-        };
-        match input.encryption {
+        self.spend_upload_budget(org)?;
+        let mut upload = new_upload_row(id, org, principal.user_id, input, content_type, size);
+        match upload.encryption {
             Encryption::Server => {
                 let keys_row = keys_row.ok_or_else(no_key_material)?;
                 let owner_key = crate::crypto::UserPublicKey::from_bytes(&keys_row.public_key)
@@ -230,27 +207,111 @@ impl FileService {
                         .as_bytes()
                         .to_vec(),
                 );
-                upload.sealed_name = Some(
-                    seal_value(&dek, &name_context(id), name.as_bytes())
-                        .as_bytes()
-                        .to_vec(),
-                );
-                upload.sbx1_header = Some(Header::generate().to_bytes().to_vec());
-                upload.master_sealed_dek = Some(
-                    self.master_key
-                        .seal(&upload_dek_aad(id), dek.expose_bytes()),
-                );
+                self.seal_upload_with(&mut upload, &dek, &name);
             }
             Encryption::Client => upload.client_name = Some(name),
         }
-        let token = opaque::generate();
-        let token_hash = token.hash;
         let principal = principal.clone();
-        let limits = self.limits;
-        write(&self.store, move |tx| {
+        self.insert_upload(upload, ctx, move |tx| {
             let access = access::in_requested_org(tx, &principal)?;
             access.require(Permission::FilesWrite)?;
-            let used = files::org_usage(tx, access.org_id)?;
+            Ok((access.actor(), access.org()))
+        })
+        .await
+    }
+
+    /// Creates an upload that belongs to a transfer (its files are the transfer's, not
+    /// their sender's, so there is no owner envelope): encrypted under the transfer's
+    /// `dek` (server mode) or stored as the client encrypted it (`dek` is `None`, e2e).
+    /// `attach` runs in the transaction that stores the upload and links it.
+    pub(crate) async fn create_transfer_upload(
+        &self,
+        org: OrgId,
+        sender: UserId,
+        dek: Option<&Dek>,
+        input: NewUpload,
+        ctx: RequestContext,
+        attach: impl FnOnce(&rusqlite::Connection, FileId) -> Result<(), ServiceError> + Send + 'static,
+    ) -> Result<CreatedUpload, ServiceError> {
+        let (name, content_type, size) = self.check_new_upload(&input)?;
+        self.spend_upload_budget(org)?;
+        let id = FileId::new();
+        let mut upload = new_upload_row(id, org, sender, input, content_type, size);
+        match (upload.encryption, dek) {
+            (Encryption::Server, Some(dek)) => self.seal_upload_with(&mut upload, dek, &name),
+            (Encryption::Client, None) => upload.client_name = Some(name),
+            (Encryption::Server, None) => {
+                return Err(ServiceError::Invalid(vec![FieldError::new(
+                    "encryption",
+                    "an end-to-end transfer takes only client-encrypted uploads (encryption client)",
+                )]));
+            }
+            (Encryption::Client, Some(_)) => {
+                return Err(ServiceError::Invalid(vec![FieldError::new(
+                    "encryption",
+                    "a server-sealed transfer takes only uploads the server encrypts (encryption server)",
+                )]));
+            }
+        }
+        self.insert_upload(upload, ctx, move |tx| {
+            attach(tx, id)?;
+            Ok((Some(sender.to_string()), Some(org.to_string())))
+        })
+        .await
+    }
+
+    fn check_new_upload(&self, input: &NewUpload) -> Result<(String, String, i64), ServiceError> {
+        let name = check_file_name(&input.filename, input.encryption)?;
+        let content_type = content_type_or_default(input.content_type.as_deref())?;
+        if input.size > self.limits.max_file_bytes {
+            return Err(ServiceError::TooLarge(self.limits.max_file_bytes));
+        }
+        let size = i64::try_from(input.size)
+            .map_err(|_| ServiceError::TooLarge(self.limits.max_file_bytes))?;
+        Ok((name, content_type, size))
+    }
+
+    fn spend_upload_budget(&self, org: OrgId) -> Result<(), ServiceError> {
+        (self.upload_budget)(org).map_err(|retry_after| ServiceError::BudgetSpent {
+            what: "the organization's budget of uploads an hour",
+            retry_after,
+        })
+    }
+
+    /// Prepares server-side encryption of `upload` under `dek`: its sealed name, its SBX1
+    /// header, and the DEK sealed by the master key while the upload runs.
+    fn seal_upload_with(&self, upload: &mut Upload, dek: &Dek, name: &str) {
+        upload.sealed_name = Some(
+            seal_value(dek, &name_context(upload.id), name.as_bytes())
+                .as_bytes()
+                .to_vec(),
+        );
+        upload.sbx1_header = Some(Header::generate().to_bytes().to_vec());
+        upload.master_sealed_dek = Some(
+            self.master_key
+                .seal(&upload_dek_aad(upload.id), dek.expose_bytes()),
+        );
+    }
+
+    /// Stores `upload` after the quota check, with its audit entry; `authorize` runs first
+    /// in the transaction and names the actor and the organization of the entry.
+    async fn insert_upload(
+        &self,
+        upload: Upload,
+        ctx: RequestContext,
+        authorize: impl FnOnce(
+            &rusqlite::Connection,
+        ) -> Result<(Option<String>, Option<String>), ServiceError>
+        + Send
+        + 'static,
+    ) -> Result<CreatedUpload, ServiceError> {
+        let token = opaque::generate();
+        let token_hash = token.hash;
+        let limits = self.limits;
+        let id = upload.id;
+        write(&self.store, move |tx| {
+            let (actor, org) = authorize(tx)?;
+            let used = files::org_usage(tx, upload.org_id)?;
             let quota = limits.org_quota_bytes;
             if quota > 0 && used.saturating_add(upload.declared_size) as u64 > quota {
                 return Err(ServiceError::QuotaExceeded(format!(
@@ -261,7 +322,7 @@ impl FileService {
                 )));
             }
             files::insert_upload(tx, &upload, &token_hash)?;
-            let journal = Journal::new(tx, &ctx, access.actor(), access.org());
+            let journal = Journal::new(tx, &ctx, actor, org);
             journal.audit(
                 "file.upload_created",
                 "file",
@@ -672,8 +733,8 @@ impl FileService {
         })
         .await?;
         let _writer = WriterGuard::claim(&self.busy, upload.id)?;
-        let path = self.staged_path(upload.id);
         if !upload.complete {
+            let path = self.staged_path(upload.id);
             write(&self.store, move |tx| Ok(files::delete_upload(tx, id)?)).await?;
             self.forget_digest(id);
             remove_quietly(&path).await;
@@ -682,41 +743,11 @@ impl FileService {
                 upload.received, upload.declared_size
             )));
         }
-        let key = BlobKey::new(format!("file-{}", upload.id.as_uuid().simple()))
-            .expect("file blob keys are valid");
-        // The digest kept while the bytes were written spares reading them all again.
-        let known = self
-            .digests
-            .lock()
-            .expect("digests lock")
-            .remove(&upload.id)
-            .and_then(StagedDigest::into_info);
-        let info = self
-            .blobs
-            .put_file(&key, &path, known)
-            .await
-            .map_err(blob_error)?;
+        let (key, info) = self.move_into_storage(&upload).await?;
         let principal = principal.clone();
         write(&self.store, move |tx| {
             let access = access::in_requested_org(tx, &principal)?;
-            let now = now_rfc3339();
-            let file = File {
-                id: upload.id,
-                org_id: upload.org_id,
-                owner_id: upload.owner_id,
-                encryption: upload.encryption,
-                sealed_name: upload.sealed_name,
-                client_name: upload.client_name,
-                content_type: upload.content_type,
-                size: upload.declared_size,
-                stored_size: info.size as i64,
-                blake3: info.blake3,
-                owner_envelope: upload.owner_envelope,
-                dek_generation: 1,
-                blob_key: key.as_str().to_owned(),
-                created_at: now.clone(),
-                updated_at: now,
-            };
+            let file = file_of(upload, &key, info);
             files::delete_upload(tx, file.id)?;
             files::insert(tx, &file)?;
             let journal = Journal::new(tx, &ctx, access.actor(), access.org());
@@ -734,6 +765,92 @@ impl FileService {
             Ok(file)
         })
         .await
+    }
+
+    /// Moves a complete upload's bytes into blob storage (with their BLAKE3).
+    async fn move_into_storage(
+        &self,
+        upload: &Upload,
+    ) -> Result<(BlobKey, crate::blob::BlobInfo), ServiceError> {
+        let key = BlobKey::new(format!("file-{}", upload.id.as_uuid().simple()))
+            .expect("file blob keys are valid");
+        // The digest kept while the bytes were written spares reading them all again.
+        let known = self
+            .digests
+            .lock()
+            .expect("digests lock")
+            .remove(&upload.id)
+            .and_then(StagedDigest::into_info);
+        let info = self
+            .blobs
+            .put_file(&key, &self.staged_path(upload.id), known)
+            .await
+            .map_err(blob_error)?;
+        Ok((key, info))
+    }
+
+    /// Turns a transfer's complete upload into its file (the transfer's finalize does this
+    /// for each of its uploads). An incomplete upload is a conflict: it stays, so the
+    /// client may finish it and finalize again.
+    pub(crate) async fn finalize_transfer_upload(&self, id: FileId) -> Result<File, ServiceError> {
+        let upload = read(&self.store, move |conn| Ok(files::find_upload(conn, id)?))
+            .await?
+            .ok_or(ServiceError::NotFound("upload"))?;
+        let _writer = WriterGuard::claim(&self.busy, upload.id)?;
+        if !upload.complete {
+            return Err(ServiceError::Conflict(format!(
+                "upload {} has {} of its {} declared bytes; finish it, then finalize",
+                upload.id, upload.received, upload.declared_size
+            )));
+        }
+        let (key, info) = self.move_into_storage(&upload).await?;
+        write(&self.store, move |tx| {
+            let file = file_of(upload, &key, info);
+            files::delete_upload(tx, file.id)?;
+            files::insert(tx, &file)?;
+            Ok(file)
+        })
+        .await
+    }
+
+    /// Deletes the rows and bytes of a transfer's uploads and files (revocation, expiry).
+    /// Bytes that cannot be removed now are logged and left orphaned for `doctor`.
+    pub(crate) async fn delete_transfer_bytes(&self, ids: Vec<FileId>) -> Result<(), ServiceError> {
+        let listed = ids.clone();
+        let stored = write(&self.store, move |tx| {
+            let mut blobs = Vec::new();
+            for id in listed {
+                files::delete_upload(tx, id)?;
+                if let Some(file) = files::find_by_id(tx, id)? {
+                    files::delete(tx, id)?;
+                    blobs.push(file.blob_key);
+                }
+            }
+            Ok(blobs)
+        })
+        .await?;
+        for id in ids {
+            self.forget_digest(id);
+            remove_quietly(&self.staged_path(id)).await;
+        }
+        for blob in stored {
+            if let Ok(key) = BlobKey::new(blob)
+                && let Err(e) = self.blobs.delete(&key).await
+            {
+                tracing::warn!(error = %e, blob = %key, "could not delete a transfer's blob; it is left orphaned");
+            }
+        }
+        Ok(())
+    }
+
+    /// An upload by id, for a transfer that lists it (the caller checked that).
+    pub(crate) async fn upload_by_id(&self, id: FileId) -> Result<Option<Upload>, ServiceError> {
+        read(&self.store, move |conn| Ok(files::find_upload(conn, id)?)).await
+    }
+
+    /// A stored file by id, for a transfer that lists it (the caller checked that).
+    pub(crate) async fn file_by_id(&self, id: FileId) -> Result<Option<File>, ServiceError> {
+        read(&self.store, move |conn| Ok(files::find_by_id(conn, id)?)).await
     }
 
     /// A short-lived capability for downloading one of the caller's files. For a file
@@ -1048,6 +1165,57 @@ impl FileService {
     }
 }
 
+/// The file a complete upload becomes once its bytes are in blob storage under `key`.
+fn file_of(upload: Upload, key: &BlobKey, info: crate::blob::BlobInfo) -> File {
+    let now = now_rfc3339();
+    File {
+        id: upload.id,
+        org_id: upload.org_id,
+        owner_id: upload.owner_id,
+        encryption: upload.encryption,
+        sealed_name: upload.sealed_name,
+        client_name: upload.client_name,
+        content_type: upload.content_type,
+        size: upload.declared_size,
+        stored_size: info.size as i64,
+        blake3: info.blake3,
+        owner_envelope: upload.owner_envelope,
+        dek_generation: 1,
+        blob_key: key.as_str().to_owned(),
+        created_at: now.clone(),
+        updated_at: now,
+    }
+}
+
+/// A new upload's row, before its encryption is prepared.
+fn new_upload_row(
+    id: FileId,
+    org: OrgId,
+    owner: UserId,
+    input: NewUpload,
+    content_type: String,
+    size: i64,
+) -> Upload {
+    Upload {
+        id,
+        org_id: org,
+        owner_id: owner,
+        encryption: input.encryption,
+        sealed_name: None,
+        client_name: None,
+        content_type,
+        declared_size: size,
+        received: 0,
+        sbx1_header: None,
+        master_sealed_dek: None,
+        owner_envelope: None,
+        metadata: input.metadata,
+        complete: false,
+        expires_at: format_rfc3339(time::OffsetDateTime::now_utc() + UPLOAD_TTL),
+        created_at: now_rfc3339(),
+    }
+}
+
 fn progress_of(upload: &Upload) -> Progress {
     Progress {
         offset: upload.received as u64,
@@ -1270,13 +1438,18 @@ async fn remove_quietly(path: &std::path::Path) {
     }
 }
 
-/// File names: 1 to 255 characters, no control characters.
-fn check_file_name(name: &str) -> Result<String, ServiceError> {
+/// File names: 1 to 255 characters (1,024 when the client encrypted them), no control
+/// characters.
+fn check_file_name(name: &str, encryption: Encryption) -> Result<String, ServiceError> {
+    let max = match encryption {
+        Encryption::Server => MAX_NAME_CHARS,
+        Encryption::Client => MAX_ENCRYPTED_NAME_CHARS,
+    };
     let chars = name.chars().count();
-    if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+    if chars == 0 || chars > max || name.chars().any(char::is_control) {
         return Err(ServiceError::Invalid(vec![FieldError::new(
             "filename",
-            format!("1 to {MAX_NAME_CHARS} characters, no control characters"),
+            format!("1 to {max} characters, no control characters"),
         )]));
     }
     Ok(name.to_owned())

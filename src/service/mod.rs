@@ -23,6 +23,7 @@ pub mod recovery;
 pub mod scrub;
 pub mod shares;
 pub mod system;
+pub mod transfers;
 pub mod unlock_cache;
 pub mod users;
 pub mod webhook_queue;
@@ -53,6 +54,7 @@ pub use organizations::OrgService;
 pub use password_reset::PasswordResetService;
 pub use recovery::RecoveryService;
 pub use system::SystemService;
+pub use transfers::TransferService;
 pub use users::UserService;
 pub use webhooks::WebhookService;
 
@@ -99,6 +101,9 @@ pub enum ServiceError {
         what: &'static str,
         retry_after: Duration,
     },
+    /// The object existed but is gone for good (a revoked, expired or used-up transfer).
+    #[error("{0}")]
+    Gone(String),
     /// Too many failed attempts; try again after the delay.
     #[error("too many attempts")]
     TooManyAttempts { retry_after: Duration },

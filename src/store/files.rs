@@ -107,6 +107,11 @@ pub fn insert(conn: &Connection, file: &File) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A transfer's files are the transfer's, not their sender's: the files API does not see
+/// them (they are read, counted and deleted through the transfer).
+const NOT_IN_TRANSFER: &str =
+    "NOT EXISTS (SELECT 1 FROM transfer_files t WHERE t.file_id = files.id)";
+
 /// The owner's file.
 pub fn find_for_owner(
     conn: &Connection,
@@ -117,7 +122,8 @@ pub fn find_for_owner(
     Ok(conn
         .query_row_cached(
             &format!(
-                "SELECT {FILE_COLUMNS} FROM files WHERE org_id = ?1 AND owner_id = ?2 AND id = ?3"
+                "SELECT {FILE_COLUMNS} FROM files WHERE org_id = ?1 AND owner_id = ?2 AND id = ?3
+                   AND {NOT_IN_TRANSFER}"
             ),
             params![org, owner, id],
             file_from_row,
@@ -144,6 +150,7 @@ pub fn list_for_owner(
 ) -> Result<Vec<File>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {FILE_COLUMNS} FROM files WHERE org_id = ?1 AND owner_id = ?2
+           AND {NOT_IN_TRANSFER}
          ORDER BY created_at DESC, id DESC"
     ))?;
     let rows = stmt.query_map(params![org, owner], file_from_row)?;
@@ -295,6 +302,17 @@ pub fn find_upload_by_token(
         .optional()?)
 }
 
+/// An upload by id alone: for a transfer's finalize, which checked the transfer lists it.
+pub fn find_upload(conn: &Connection, id: FileId) -> Result<Option<Upload>, StoreError> {
+    Ok(conn
+        .query_row_cached(
+            &format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE id = ?1"),
+            [id],
+            upload_from_row,
+        )
+        .optional()?)
+}
+
 /// The owner's unexpired upload of file `id`.
 pub fn find_upload_for_owner(
     conn: &Connection,
@@ -307,7 +325,8 @@ pub fn find_upload_for_owner(
         .query_row_cached(
             &format!(
                 "SELECT {UPLOAD_COLUMNS} FROM uploads
-                 WHERE org_id = ?1 AND owner_id = ?2 AND id = ?3 AND expires_at > ?4"
+                 WHERE org_id = ?1 AND owner_id = ?2 AND id = ?3 AND expires_at > ?4
+                   AND NOT EXISTS (SELECT 1 FROM transfer_files t WHERE t.file_id = uploads.id)"
             ),
             params![org, owner, id, now],
             upload_from_row,

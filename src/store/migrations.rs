@@ -87,6 +87,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0011_webhooks.sql"),
         then: None,
     },
+    Migration {
+        version: 12,
+        name: "transfers",
+        sql: include_str!("migrations/0012_transfers.sql"),
+        then: None,
+    },
 ];
 
 /// The schema version this binary creates and understands.

@@ -23,6 +23,7 @@ pub mod roles;
 pub mod sessions;
 pub mod setup;
 pub mod shares;
+pub mod transfers;
 pub mod user_keys;
 pub mod users;
 pub mod webhooks;

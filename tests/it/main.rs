@@ -23,6 +23,7 @@ mod rate_limits;
 mod recovery;
 mod store;
 mod tls;
+mod transfers;
 mod uploads_resume;
 mod vault;
 mod web_ui;

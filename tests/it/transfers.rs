@@ -1,0 +1,752 @@
+//! Transfers: both modes end to end (server-sealed and end-to-end), the password gate and
+//! its lockout, `maxDownloads` under concurrent downloads, expiry, revocation, validation
+//! and organization scoping.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, assert_envelope, json_of, s};
+use sealbox::service::login_throttle::FREE_FAILURES;
+use sealbox::service::transfers::MAX_RECIPIENTS;
+
+struct Sender {
+    app: TestApp,
+    token: String,
+    org: String,
+}
+
+async fn sender() -> Sender {
+    let app = TestApp::spawn().await;
+    let pair = app.setup_admin().await;
+    let org = s(&pair["user"]["organizations"][0], "id");
+    Sender {
+        token: s(&pair, "accessToken"),
+        app,
+        org,
+    }
+}
+
+/// Bytes that do not repeat within a segment, with a marker to look for on disk.
+fn payload(len: usize) -> Vec<u8> {
+    let mut bytes: Vec<u8> = (0..len)
+        .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_be_bytes()[1])
+        .collect();
+    let marker = b"PLAINTEXT-MARKER-7f3a9c";
+    bytes[1000..1000 + marker.len()].copy_from_slice(marker);
+    bytes
+}
+
+async fn create(o: &Sender, body: Value) -> reqwest::Response {
+    o.app
+        .send_as(Method::POST, "/v1/transfers", &o.token, Some(&body), None)
+        .await
+}
+
+async fn created(o: &Sender, body: Value) -> Value {
+    json_of(create(o, body).await, 201).await
+}
+
+/// tus creation with the whole body at the transfer's upload URL.
+async fn upload(
+    o: &Sender,
+    transfer: &Value,
+    name: &str,
+    bytes: &[u8],
+    encryption: &str,
+) -> reqwest::Response {
+    let metadata = format!(
+        "filename {},encryption {}",
+        B64.encode(name),
+        B64.encode(encryption)
+    );
+    o.app
+        .client
+        .post(s(transfer, "uploadUrl"))
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", bytes.len().to_string())
+        .header("Upload-Metadata", metadata)
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn uploaded(
+    o: &Sender,
+    transfer: &Value,
+    name: &str,
+    bytes: &[u8],
+    encryption: &str,
+) -> String {
+    let response = upload(o, transfer, name, bytes, encryption).await;
+    assert_eq!(response.status(), 201);
+    assert_eq!(
+        response.headers()["Upload-Offset"].to_str().unwrap(),
+        bytes.len().to_string()
+    );
+    response.headers()["X-Sealbox-File-Id"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn finalize(o: &Sender, id: &str) -> reqwest::Response {
+    o.app
+        .send_as(
+            Method::POST,
+            &format!("/v1/transfers/{id}/finalize"),
+            &o.token,
+            None,
+            None,
+        )
+        .await
+}
+
+/// A ready transfer of one file; returns (transfer, file id).
+async fn ready(o: &Sender, body: Value, bytes: &[u8]) -> (Value, String) {
+    let transfer = created(o, body).await;
+    let file = uploaded(o, &transfer, "report.pdf", bytes, "server").await;
+    json_of(finalize(o, &s(&transfer, "id")).await, 200).await;
+    (transfer, file)
+}
+
+async fn download(
+    app: &TestApp,
+    transfer: &str,
+    file: &str,
+    token: Option<&str>,
+) -> reqwest::Response {
+    let mut url = app.url(&format!("/v1/public/transfers/{transfer}/files/{file}"));
+    if let Some(token) = token {
+        url.push_str(&format!("?token={token}"));
+    }
+    app.client.get(url).send().await.unwrap()
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn events(app: &TestApp, kind: &str) -> Vec<Value> {
+    app.query(
+        &format!("SELECT data FROM outbox_events WHERE type = '{kind}' ORDER BY seq"),
+        |r| r.get::<_, String>(0),
+    )
+    .into_iter()
+    .map(|d| serde_json::from_str(&d).unwrap())
+    .collect()
+}
+
+#[tokio::test]
+async fn server_sealed_transfer_round_trip_with_range_counting_events_and_notification() {
+    let o = sender().await;
+    let bytes = payload(200_000);
+    let transfer = created(
+        &o,
+        json!({"name": "Q3 contracts", "message": "Signed copies", "maxDownloads": 5,
+               "recipients": [{"email": "legal@example.com"}]}),
+    )
+    .await;
+    let id = s(&transfer, "id");
+    assert_eq!(transfer["status"], "pending");
+    assert_eq!(transfer["mode"], "server");
+    assert!(s(&transfer, "link").ends_with(&format!("/t/{id}")));
+    // Not visible to link holders before finalize.
+    assert_eq!(
+        o.app
+            .get(&format!("/v1/public/transfers/{id}"))
+            .await
+            .status(),
+        404
+    );
+    let file = uploaded(&o, &transfer, "report.pdf", &bytes, "server").await;
+    // A server-sealed transfer takes no client ciphertext.
+    assert_envelope(
+        upload(&o, &transfer, "x.bin", b"abc", "client").await,
+        422,
+        "VALIDATION",
+    )
+    .await;
+    let done = json_of(finalize(&o, &id).await, 200).await;
+    assert_eq!(done["status"], "ready");
+    assert_eq!(
+        done["mailed"], false,
+        "mail is off: the sender passes the link on"
+    );
+    // The upload token stops working at finalize.
+    assert_eq!(
+        upload(&o, &transfer, "late.bin", b"late", "server")
+            .await
+            .status(),
+        404
+    );
+
+    let public = json_of(o.app.get(&format!("/v1/public/transfers/{id}")).await, 200).await;
+    assert_eq!(public["name"], "Q3 contracts");
+    assert_eq!(public["message"], "Signed copies");
+    assert_eq!(public["passwordRequired"], false);
+    assert_eq!(public["remainingDownloads"], 5);
+    assert_eq!(public["files"][0]["name"], "report.pdf");
+    assert_eq!(public["files"][0]["size"], bytes.len());
+
+    let whole = download(&o.app, &id, &file, None).await;
+    assert_eq!(whole.status(), 200);
+    assert_eq!(whole.bytes().await.unwrap().as_ref(), bytes.as_slice());
+    // A range that continues a download is not counted again.
+    let part = o
+        .app
+        .client
+        .get(
+            o.app
+                .url(&format!("/v1/public/transfers/{id}/files/{file}")),
+        )
+        .header("Range", "bytes=70000-70999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.bytes().await.unwrap().as_ref(), &bytes[70_000..71_000]);
+    let mine = json_of(
+        o.app.get_as(&format!("/v1/transfers/{id}"), &o.token).await,
+        200,
+    )
+    .await;
+    assert_eq!(mine["downloads"], 1);
+    assert_eq!(mine["remainingDownloads"], 4);
+    assert_eq!(mine["recipients"][0]["email"], "legal@example.com");
+    assert_eq!(
+        mine["files"][0]["name"], "report.pdf",
+        "the sender sees the names"
+    );
+
+    // The bytes on disk are SBX1 ciphertext.
+    let blob = walk(&o.app.data_dir.join("blobs"))
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains(&file.replace('-', "")))
+        .expect("the transfer's blob");
+    let stored = std::fs::read(blob).unwrap();
+    assert_eq!(&stored[..4], b"SBX1");
+    assert!(!contains(&stored, b"PLAINTEXT-MARKER-7f3a9c"));
+
+    // Lists: status filter; and the files API cannot reach (here: delete) a transfer's file.
+    let listed = json_of(
+        o.app.get_as("/v1/transfers?status=ready", &o.token).await,
+        200,
+    )
+    .await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let none = json_of(
+        o.app.get_as("/v1/transfers?status=revoked", &o.token).await,
+        200,
+    )
+    .await;
+    assert!(none.as_array().unwrap().is_empty());
+    assert_eq!(
+        o.app
+            .delete_as(&format!("/v1/files/{file}"), &o.token)
+            .await
+            .status(),
+        404
+    );
+
+    for kind in ["transfer.created", "transfer.ready", "transfer.downloaded"] {
+        assert_eq!(events(&o.app, kind).len(), 1, "{kind}");
+    }
+    assert_eq!(
+        events(&o.app, "transfer.downloaded")[0]["fileId"],
+        file.as_str()
+    );
+    let notes = json_of(o.app.get_as("/v1/notifications", &o.token).await, 200).await;
+    assert!(
+        notes
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "transfer.downloaded"),
+        "{notes}"
+    );
+}
+
+#[tokio::test]
+async fn end_to_end_transfer_stores_only_ciphertext_and_never_the_key() {
+    use sealbox::crypto::Dek;
+    use sealbox::crypto::sbx1::{decrypt_stream, encrypt_stream};
+    let o = sender().await;
+    let plaintext = payload(300_000);
+    let transfer = created(&o, json!({"name": "Holiday photos", "e2e": true})).await;
+    let id = s(&transfer, "id");
+    assert_eq!(transfer["e2e"], true);
+    // The client's key and its encryption; the key would travel in the link's fragment.
+    let key = Dek::generate();
+    let file_uuid: uuid::Uuid = id.parse().unwrap();
+    let mut ciphertext = Vec::new();
+    encrypt_stream(plaintext.as_slice(), &mut ciphertext, &key, file_uuid).unwrap();
+    let encrypted_name = "ZW5jcnlwdGVkLW5hbWU";
+    // An e2e transfer refuses uploads the server would encrypt.
+    assert_envelope(
+        upload(&o, &transfer, "x", b"abc", "server").await,
+        422,
+        "VALIDATION",
+    )
+    .await;
+    let file = uploaded(&o, &transfer, encrypted_name, &ciphertext, "client").await;
+    json_of(finalize(&o, &id).await, 200).await;
+
+    let public = json_of(o.app.get(&format!("/v1/public/transfers/{id}")).await, 200).await;
+    assert_eq!(public["e2e"], true);
+    assert_eq!(public["files"][0]["name"], encrypted_name);
+    assert_eq!(public["files"][0]["size"], ciphertext.len());
+    let served = download(&o.app, &id, &file, None).await;
+    assert_eq!(served.status(), 200);
+    let served = served.bytes().await.unwrap();
+    assert_eq!(served.as_ref(), ciphertext.as_slice());
+    let mut opened = Vec::new();
+    decrypt_stream(served.as_ref(), &mut opened, &key, file_uuid).unwrap();
+    assert_eq!(opened, plaintext);
+
+    // Nothing in the data directory (database, WAL, blobs, uploads) holds the plaintext
+    // or the key.
+    let files = walk(&o.app.data_dir);
+    assert!(files.iter().any(|p| p.ends_with("sealbox.db")));
+    for path in files {
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !contains(&bytes, b"PLAINTEXT-MARKER-7f3a9c"),
+            "plaintext in {}",
+            path.display()
+        );
+        assert!(
+            !contains(&bytes, key.expose_bytes()),
+            "the key in {}",
+            path.display()
+        );
+    }
+}
+
+#[tokio::test]
+async fn password_gate_unlocks_with_a_token_and_locks_after_repeated_failures() {
+    let o = sender().await;
+    let bytes = payload(100_000);
+    let (transfer, file) = ready(
+        &o,
+        json!({"name": "Payroll", "password": "correct horse battery"}),
+        &bytes,
+    )
+    .await;
+    let id = s(&transfer, "id");
+    // Finalized with a password: only the password's key opens the file key now.
+    let master_copies: Vec<Option<String>> = o.app.query(
+        &format!("SELECT master_sealed_dek FROM transfers WHERE id = '{id}'"),
+        |r| r.get(0),
+    );
+    assert_eq!(master_copies, vec![None]);
+
+    let public = json_of(o.app.get(&format!("/v1/public/transfers/{id}")).await, 200).await;
+    assert_eq!(public["passwordRequired"], true);
+    assert!(public["files"][0].get("name").is_none(), "{public}");
+    assert_envelope(
+        download(&o.app, &id, &file, None).await,
+        401,
+        "UNAUTHORIZED",
+    )
+    .await;
+    assert_envelope(
+        download(&o.app, &id, &file, Some("bm90LWEtdG9rZW4")).await,
+        401,
+        "UNAUTHORIZED",
+    )
+    .await;
+
+    let unlock = |password: &'static str| {
+        let app = &o.app;
+        let id = id.clone();
+        async move {
+            app.post_json(
+                &format!("/v1/public/transfers/{id}/unlock"),
+                &json!({"password": password}),
+            )
+            .await
+        }
+    };
+    assert_envelope(unlock("wrong password!").await, 401, "UNAUTHORIZED").await;
+    let token = s(
+        &json_of(unlock("correct horse battery").await, 200).await,
+        "downloadToken",
+    );
+    let named = json_of(
+        o.app
+            .get(&format!("/v1/public/transfers/{id}?token={token}"))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(named["files"][0]["name"], "report.pdf");
+    let got = download(&o.app, &id, &file, Some(&token)).await;
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.unwrap().as_ref(), bytes.as_slice());
+
+    // Repeated failures lock the transfer: 429 with Retry-After, even for the right one.
+    for _ in 0..FREE_FAILURES {
+        assert_eq!(unlock("wrong password!").await.status(), 401);
+    }
+    let locked = unlock("correct horse battery").await;
+    assert_eq!(locked.status(), 429);
+    let wait: u64 = locked.headers()["Retry-After"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(wait >= 1);
+    assert_envelope(locked, 429, "RATE_LIMITED").await;
+}
+
+#[tokio::test]
+async fn max_downloads_is_exact_under_twenty_concurrent_downloads() {
+    let o = sender().await;
+    let bytes = payload(150_000);
+    let (transfer, file) = ready(&o, json!({"name": "Limited", "maxDownloads": 3}), &bytes).await;
+    let id = s(&transfer, "id");
+    let attempts = (0..20).map(|_| {
+        let (app, id, file) = (&o.app, id.clone(), file.clone());
+        async move {
+            let response = download(app, &id, &file, None).await;
+            let status = response.status().as_u16();
+            let body = response.bytes().await.unwrap();
+            (status, body)
+        }
+    });
+    let results = futures_util::future::join_all(attempts).await;
+    let ok: Vec<_> = results
+        .iter()
+        .filter(|(status, _)| *status == 200)
+        .collect();
+    assert_eq!(
+        ok.len(),
+        3,
+        "{:?}",
+        results.iter().map(|r| r.0).collect::<Vec<_>>()
+    );
+    assert!(ok.iter().all(|(_, body)| body.as_ref() == bytes.as_slice()));
+    assert_eq!(
+        results.iter().filter(|(status, _)| *status == 410).count(),
+        17
+    );
+    assert_envelope(
+        o.app.get(&format!("/v1/public/transfers/{id}")).await,
+        410,
+        "GONE",
+    )
+    .await;
+    assert_eq!(events(&o.app, "transfer.downloaded").len(), 3);
+    assert_eq!(events(&o.app, "transfer.download_limit_reached").len(), 1);
+}
+
+#[tokio::test]
+async fn an_expired_transfer_answers_410_and_its_bytes_are_swept() {
+    let o = sender().await;
+    let (transfer, file) = ready(
+        &o,
+        json!({"name": "Soon gone", "expiresInHours": 1}),
+        &payload(80_000),
+    )
+    .await;
+    let id = s(&transfer, "id");
+    let blob_name = file.replace('-', "");
+    let has_blob = |app: &TestApp| {
+        walk(&app.data_dir.join("blobs"))
+            .iter()
+            .any(|p| p.to_string_lossy().contains(&blob_name))
+    };
+    assert!(has_blob(&o.app));
+    let conn = rusqlite::Connection::open(o.app.data_dir.join("sealbox.db")).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    conn.execute(
+        "UPDATE transfers SET expires_at = '2020-01-01T00:00:00.000Z' WHERE id = ?1",
+        [&id],
+    )
+    .unwrap();
+    assert_envelope(
+        o.app.get(&format!("/v1/public/transfers/{id}")).await,
+        410,
+        "GONE",
+    )
+    .await;
+    assert_envelope(download(&o.app, &id, &file, None).await, 410, "GONE").await;
+    // The sweeper runs every few seconds and deletes the bytes.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while has_blob(&o.app) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the blob is still there"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let mine = json_of(
+        o.app.get_as(&format!("/v1/transfers/{id}"), &o.token).await,
+        200,
+    )
+    .await;
+    assert_eq!(mine["status"], "expired");
+    assert_eq!(events(&o.app, "transfer.expired").len(), 1);
+}
+
+#[tokio::test]
+async fn revocation_deletes_the_bytes_and_links_answer_410() {
+    let o = sender().await;
+    let (transfer, file) = ready(&o, json!({"name": "Oops"}), &payload(80_000)).await;
+    let id = s(&transfer, "id");
+    let path = format!("/v1/transfers/{id}");
+    let revoke = || o.app.delete_as(&path, &o.token);
+    assert_eq!(revoke().await.status(), 204);
+    assert!(
+        !walk(&o.app.data_dir.join("blobs"))
+            .iter()
+            .any(|p| p.to_string_lossy().contains(&file.replace('-', "")))
+    );
+    assert_envelope(
+        o.app.get(&format!("/v1/public/transfers/{id}")).await,
+        410,
+        "GONE",
+    )
+    .await;
+    assert_envelope(download(&o.app, &id, &file, None).await, 410, "GONE").await;
+    assert_envelope(revoke().await, 410, "GONE").await;
+    let mine = json_of(
+        o.app.get_as(&format!("/v1/transfers/{id}"), &o.token).await,
+        200,
+    )
+    .await;
+    assert_eq!(mine["status"], "revoked");
+    assert_eq!(events(&o.app, "transfer.revoked").len(), 1);
+}
+
+#[tokio::test]
+async fn bad_input_is_422_and_unknown_is_404() {
+    let o = sender().await;
+    let too_many: Vec<Value> = (0..=MAX_RECIPIENTS)
+        .map(|i| json!({"email": format!("r{i}@example.com")}))
+        .collect();
+    for (body, path) in [
+        (json!({"name": "x", "expiresInHours": 0}), "expiresInHours"),
+        (
+            json!({"name": "x", "expiresInHours": 721}),
+            "expiresInHours",
+        ),
+        (json!({"name": "x", "maxDownloads": 0}), "maxDownloads"),
+        (json!({"name": "x", "maxDownloads": -3}), "maxDownloads"),
+        (json!({"name": "x", "recipients": too_many}), "recipients"),
+        (
+            json!({"name": "x", "recipients": [{"email": "not an email"}]}),
+            "recipients[0].email",
+        ),
+        (
+            json!({"name": "x", "recipients": [{"userId": "0193a1f0-5c2e-7b3a-9d41-2f6e8c0b1a27"}]}),
+            "recipients[0].userId",
+        ),
+        (
+            json!({"name": "x", "recipients": [{"email": "a@example.com", "userId": "0193a1f0-5c2e-7b3a-9d41-2f6e8c0b1a27"}]}),
+            "recipients[0]",
+        ),
+        (json!({"name": "x", "password": "short"}), "password"),
+        (json!({"name": "  "}), "name"),
+    ] {
+        let error = assert_envelope(create(&o, body.clone()).await, 422, "VALIDATION").await;
+        assert!(
+            error["details"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["path"] == path),
+            "{body}: {error}"
+        );
+    }
+    // A member of the organization is a valid recipient.
+    let me = json_of(o.app.get_as("/v1/users/me", &o.token).await, 200).await;
+    created(
+        &o,
+        json!({"name": "x", "recipients": [{"userId": s(&me, "id")}]}),
+    )
+    .await;
+    // Finalizing without files, or with an unfinished upload, is a conflict.
+    let empty = created(&o, json!({"name": "empty"})).await;
+    assert_envelope(finalize(&o, &s(&empty, "id")).await, 409, "CONFLICT").await;
+
+    for path in [
+        "/v1/public/transfers/not-a-uuid".to_owned(),
+        "/v1/public/transfers/0193a1f0-5c2e-7b3a-9d41-2f6e8c0b1a27".to_owned(),
+        "/v1/public/transfers/0193a1f0-5c2e-7b3a-9d41-2f6e8c0b1a27/files/0193a1f0-5c2e-7b3a-9d41-2f6e8c0b1a27".to_owned(),
+    ] {
+        assert_envelope(o.app.get(&path).await, 404, "NOT_FOUND").await;
+    }
+}
+
+#[tokio::test]
+async fn another_organizations_transfer_is_404() {
+    let o = sender().await;
+    let (transfer, _) = ready(&o, json!({"name": "Acme only"}), &payload(70_000)).await;
+    let id = s(&transfer, "id");
+    let outsider = o
+        .app
+        .invite_and_register(&o.token, &o.org, "out@example.com", "member")
+        .await;
+    let outsider = s(&outsider, "accessToken");
+    let globex = json_of(
+        o.app
+            .send_as(
+                Method::POST,
+                "/v1/organizations",
+                &outsider,
+                Some(&json!({"name": "Globex"})),
+                None,
+            )
+            .await,
+        201,
+    )
+    .await;
+    let globex = s(&globex, "id");
+    for (method, path) in [
+        (Method::GET, format!("/v1/transfers/{id}")),
+        (Method::DELETE, format!("/v1/transfers/{id}")),
+        (Method::POST, format!("/v1/transfers/{id}/finalize")),
+    ] {
+        let response = o
+            .app
+            .send_as(method, &path, &outsider, None, Some(&globex))
+            .await;
+        assert_envelope(response, 404, "NOT_FOUND").await;
+    }
+    let theirs = json_of(
+        o.app
+            .send_as(Method::GET, "/v1/transfers", &outsider, None, Some(&globex))
+            .await,
+        200,
+    )
+    .await;
+    assert!(theirs.as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn recipients_with_an_email_are_mailed_the_link_when_smtp_is_configured() {
+    use crate::password_reset::{SmtpSink, body, spawn_with_mail};
+    let sink = SmtpSink::start().await;
+    let app = spawn_with_mail(&sink).await;
+    let pair = app.setup_admin().await;
+    let o = Sender {
+        token: s(&pair, "accessToken"),
+        org: s(&pair["user"]["organizations"][0], "id"),
+        app,
+    };
+    let me = json_of(o.app.get_as("/v1/users/me", &o.token).await, 200).await;
+    let (transfer, _) = ready(
+        &o,
+        json!({"name": "Board pack",
+               "recipients": [{"email": "carol@example.com"}, {"userId": s(&me, "id")}]}),
+        &payload(70_000),
+    )
+    .await;
+    // The recipient in the organization is told in the app.
+    let notes = json_of(o.app.get_as("/v1/notifications", &o.token).await, 200).await;
+    let received = notes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["kind"] == "transfer.received")
+        .unwrap_or_else(|| panic!("{notes}"));
+    assert!(
+        received["data"]["link"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/t/{}", s(&transfer, "id")))
+    );
+    let mine = json_of(
+        o.app
+            .get_as(&format!("/v1/transfers/{}", s(&transfer, "id")), &o.token)
+            .await,
+        200,
+    )
+    .await;
+    let messages = sink.wait_for_messages(1).await;
+    assert!(messages[0].contains("carol@example.com"));
+    let text = body(&messages[0]);
+    assert!(text.contains("Board pack"), "{text}");
+    assert!(text.contains(&s(&mine, "link")), "{text}");
+}
+
+#[tokio::test]
+async fn an_end_to_end_transfer_with_a_password_gates_the_download_only() {
+    let o = sender().await;
+    let ciphertext = payload(90_000);
+    let transfer = created(
+        &o,
+        json!({"name": "Gated", "e2e": true, "password": "open sesame please"}),
+    )
+    .await;
+    let id = s(&transfer, "id");
+    let file = uploaded(&o, &transfer, "bmFtZQ", &ciphertext, "client").await;
+    json_of(finalize(&o, &id).await, 200).await;
+    let public = json_of(o.app.get(&format!("/v1/public/transfers/{id}")).await, 200).await;
+    assert_eq!(public["passwordRequired"], true);
+    assert_eq!(public["files"][0]["name"], "bmFtZQ");
+    assert_envelope(
+        download(&o.app, &id, &file, None).await,
+        401,
+        "UNAUTHORIZED",
+    )
+    .await;
+    let wrong = o
+        .app
+        .post_json(
+            &format!("/v1/public/transfers/{id}/unlock"),
+            &json!({"password": "not the password"}),
+        )
+        .await;
+    assert_envelope(wrong, 401, "UNAUTHORIZED").await;
+    let token = s(
+        &json_of(
+            o.app
+                .post_json(
+                    &format!("/v1/public/transfers/{id}/unlock"),
+                    &json!({"password": "open sesame please"}),
+                )
+                .await,
+            200,
+        )
+        .await,
+        "downloadToken",
+    );
+    let got = download(&o.app, &id, &file, Some(&token)).await;
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.unwrap().as_ref(), ciphertext.as_slice());
+    // A token is bound to its transfer.
+    let (other, other_file) = ready(
+        &o,
+        json!({"name": "Other", "password": "another password"}),
+        &payload(70_000),
+    )
+    .await;
+    assert_envelope(
+        download(&o.app, &s(&other, "id"), &other_file, Some(&token)).await,
+        401,
+        "UNAUTHORIZED",
+    )
+    .await;
+}
