@@ -75,8 +75,9 @@ pub struct CreateTransferRequest {
     /// 168 when left out.
     #[serde(alias = "expires_in_hours")]
     pub expires_in_hours: Option<i64>,
-    /// Downloads allowed (each file response starting at byte 0 counts one); unlimited
-    /// when left out.
+    /// Whole-transfer downloads allowed (1 or more; unlimited when left out). A download
+    /// is the files fetched under one download token from unlock, counted once by its
+    /// first response from byte 0; without a token each response from byte 0 counts.
     #[serde(alias = "max_downloads")]
     pub max_downloads: Option<i64>,
     /// Gates the download (8 characters or more). Server mode: the file key is then
@@ -531,8 +532,10 @@ impl TransfersApi {
 
     /// Unlock a transfer with its password
     ///
-    /// Returns a short-lived download token. A wrong password is 401; repeated failures
-    /// (per transfer and per client address) answer 429 with `Retry-After`.
+    /// Returns a short-lived download token (also without a password, with any password
+    /// given): the files fetched under one token are one download for `maxDownloads`. A
+    /// wrong password is 401; repeated failures (per transfer and per client address)
+    /// answer 429 with `Retry-After`; 410 once the downloads are used up.
     #[oai(
         path = "/v1/public/transfers/:id/unlock",
         method = "post",

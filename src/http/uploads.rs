@@ -419,8 +419,9 @@ pub async fn download(req: &Request, Path(token): Path<String>) -> Response {
 }
 
 /// `GET` and `HEAD /v1/public/transfers/{id}/files/{fileId}`: a link holder's download.
-/// `?token=` carries the download token of a password-protected transfer. A response
-/// from byte 0 counts one download (410 once the limit is reached).
+/// `?token=` carries the download token from unlock (needed with a password): all files
+/// fetched under one token are one download, counted by the first response from byte 0
+/// (410 once the limit is reached). Without a token each response from byte 0 counts.
 #[handler]
 pub async fn transfer_download(
     req: &Request,
@@ -432,17 +433,17 @@ pub async fn transfer_download(
         .query()
         .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("token=")))
         .map(str::to_owned);
-    let link = match routes
+    let (link, session) = match routes
         .transfers
         .open_public_file(&id, &file, token.as_deref())
         .await
     {
-        Ok(link) => link,
+        Ok(opened) => (opened.download, opened.session),
         Err(e) => return error(e),
     };
     let count = routes
         .transfers
-        .count_download(&id, &link.file, request_context(req));
+        .count_download(&id, &link.file, session, request_context(req));
     match serve(routes, req, &link, count).await {
         Ok(response) => response,
         Err(e) => error(e),

@@ -16,11 +16,13 @@
 //! authorizes tus creations for this transfer (`POST /v1/transfer-uploads/{token}`), whose
 //! uploads are then written like any other. Finalize turns every upload into a file.
 //!
-//! Counting (`maxDownloads`): every file response that starts at byte 0 counts one
-//! download, in one conditional UPDATE, so the limit is exact under concurrency; ranged
-//! requests that continue a download are free. A transfer of one file is thus downloaded
-//! whole `maxDownloads` times; a transfer of n files takes n counts for one whole
-//! download, which is why `remainingDownloads` is shown to link holders.
+//! Counting (`maxDownloads`): a download of the whole transfer counts once. A download is
+//! a download session: the token `unlock` issues (to anyone, when there is no password).
+//! The first file response from byte 0 under a token counts the transfer's download, in
+//! one transaction with a conditional UPDATE, so the limit is exact under concurrency;
+//! the token's other files, re-fetches and ranged requests are free, and keep working
+//! after the limit was reached by others. A file response from byte 0 without a token
+//! (a passwordless transfer fetched file by file) counts one download by itself.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,6 +61,8 @@ pub const ACCESS_TTL: Duration = Duration::from_secs(15 * 60);
 /// Files one transfer may hold.
 pub const MAX_FILES: usize = 1000;
 
+/// A download token's capability without the DEK: transfer id, expiry, session id.
+const ACCESS_LEN: usize = 16 + 8 + 16;
 const DEK_AAD: &[u8] = b"sealbox/v1/transfer-dek\0";
 const MESSAGE_AAD: &[u8] = b"sealbox/v1/transfer-message\0";
 const ACCESS_AAD: &[u8] = b"sealbox/v1/transfer-access\0";
@@ -101,6 +105,21 @@ impl std::fmt::Debug for NewTransfer {
             .field("e2e", &self.e2e)
             .finish_non_exhaustive()
     }
+}
+
+/// A link holder's file download: the file, and the download session (from the download
+/// token) it belongs to, if a token was given.
+pub struct PublicDownload {
+    pub download: Download,
+    pub session: Option<[u8; 16]>,
+}
+
+/// What a valid download token grants.
+struct Access {
+    /// One download of the transfer: counted once, by its first response from byte 0.
+    session: [u8; 16],
+    /// Server mode: the transfer's DEK.
+    dek: Option<Dek>,
 }
 
 /// One file of a transfer as shown.
@@ -572,6 +591,12 @@ impl TransferService {
         for id in leftovers {
             self.delete_bytes(id).await?;
         }
+        // Download sessions whose tokens have expired can never be used again.
+        let before = format_rfc3339(time::OffsetDateTime::now_utc() - ACCESS_TTL);
+        write(&self.store, move |tx| {
+            Ok(transfers::prune_download_sessions(tx, &before)?)
+        })
+        .await?;
         Ok(ended)
     }
 
@@ -583,12 +608,14 @@ impl TransferService {
         token: Option<&str>,
     ) -> Result<PublicView, ServiceError> {
         let transfer = self.live_public(id).await?;
+        refuse_if_exhausted(&transfer)?;
         let dek = match (transfer.mode, &transfer.password, token) {
             (Mode::E2e, _, _) => None,
             (Mode::Server, None, _) => Some(self.master_dek(&transfer)?),
-            (Mode::Server, Some(_), Some(token)) => {
-                self.open_access(&transfer, token).ok().flatten()
-            }
+            (Mode::Server, Some(_), Some(token)) => self
+                .open_access(&transfer, token)
+                .ok()
+                .and_then(|access| access.dek),
             (Mode::Server, Some(_), None) => None,
         };
         let password_required = transfer.password.is_some();
@@ -609,6 +636,7 @@ impl TransferService {
         ctx: RequestContext,
     ) -> Result<(Zeroizing<String>, Duration), ServiceError> {
         let transfer = self.live_public(id).await?;
+        refuse_if_exhausted(&transfer)?;
         let Some(gate) = transfer.password.clone() else {
             return Ok(self.access_token(&transfer, None));
         };
@@ -644,35 +672,47 @@ impl TransferService {
     }
 
     /// Opens one file of a live transfer for a link holder: 404 if unknown, 410 if the
-    /// transfer ended, expired or is exhausted, 401 without a needed download token.
+    /// transfer ended or expired, 401 without a needed download token or with an invalid
+    /// one. Once the downloads are used up, only the sessions already counted go on.
     pub async fn open_public_file(
         &self,
         id: &str,
         file: &str,
         token: Option<&str>,
-    ) -> Result<Download, ServiceError> {
+    ) -> Result<PublicDownload, ServiceError> {
         let transfer = self.live_public(id).await?;
         let file_id: FileId = file.parse().map_err(|_| ServiceError::NotFound("file"))?;
-        let tid = transfer.id;
-        let listed = read(&self.store, move |conn| {
-            Ok(transfers::has_file(conn, tid, file_id)?)
+        let access = match token {
+            Some(token) => Some(self.open_access(&transfer, token)?),
+            None if transfer.password.is_some() => {
+                return Err(ServiceError::Unauthorized(
+                    "this transfer has a password: unlock it for a download token",
+                ));
+            }
+            None => None,
+        };
+        let session = access.as_ref().map(|access| access.session);
+        let (tid, exhausted) = (transfer.id, is_exhausted(&transfer));
+        let (listed, counted) = read(&self.store, move |conn| {
+            let counted = match (&session, exhausted) {
+                (Some(session), true) => transfers::download_session_counted(conn, tid, session)?,
+                _ => false,
+            };
+            Ok((transfers::has_file(conn, tid, file_id)?, counted))
         })
         .await?;
         if !listed {
             return Err(ServiceError::NotFound("file"));
         }
-        let dek = match (&transfer.password, token) {
-            (Some(_), None) => {
-                return Err(ServiceError::Unauthorized(
-                    "this transfer has a password: unlock it for a download token",
-                ));
-            }
-            (Some(_), Some(token)) => self
-                .open_access(&transfer, token)?
-                .filter(|_| transfer.mode == Mode::Server),
-            (None, _) => match transfer.mode {
-                Mode::Server => Some(self.master_dek(&transfer)?),
-                Mode::E2e => None,
+        if exhausted && !counted {
+            refuse_if_exhausted(&transfer)?;
+        }
+        let dek = match transfer.mode {
+            Mode::E2e => None,
+            Mode::Server => match access.and_then(|access| access.dek) {
+                Some(dek) => Some(dek),
+                None if transfer.password.is_none() => Some(self.master_dek(&transfer)?),
+                None => return Err(ServiceError::Unauthorized("the download token is invalid")),
             },
         };
         let file = self
@@ -684,13 +724,14 @@ impl TransferService {
             (Some(dek), Some(sealed)) => super::files::open_name(dek, &file, sealed).ok(),
             _ => file.client_name.clone(),
         };
-        if transfer.mode == Mode::Server && dek.is_none() {
-            return Err(ServiceError::Unauthorized("the download token is invalid"));
-        }
-        Ok(Download { file, name, dek })
+        Ok(PublicDownload {
+            download: Download { file, name, dek },
+            session,
+        })
     }
 
-    /// Counts one download of `file` (a response from byte 0), exactly: refused with 410
+    /// Counts the download that a response from byte 0 of `file` belongs to, exactly:
+    /// once per download session (and once per response without one), refused with 410
     /// once the limit is reached or the transfer ended. Emits `transfer.downloaded`, and
     /// `transfer.download_limit_reached` on the last one; notifies the sender in the app
     /// on the first.
@@ -698,6 +739,7 @@ impl TransferService {
         &self,
         transfer: &str,
         file: &File,
+        session: Option<[u8; 16]>,
         ctx: RequestContext,
     ) -> Result<(), ServiceError> {
         let tid: TransferId = transfer
@@ -706,6 +748,13 @@ impl TransferService {
         let (fid, org) = (file.id, file.org_id);
         write(&self.store, move |tx| {
             let journal = Journal::new(tx, &ctx, None, Some(org.to_string()));
+            if let Some(session) = &session
+                && !transfers::start_download_session(tx, tid, session, journal.now())?
+            {
+                // This download was counted by an earlier file of the session.
+                return Ok(());
+            }
+            // Refused: the write rolls back, so a refused session is not recorded.
             let Some(count) = transfers::count_download(tx, tid, journal.now())? else {
                 return Err(ServiceError::Gone(
                     "the transfer's downloads are used up, or it ended".to_owned(),
@@ -771,8 +820,9 @@ impl TransferService {
         .await
     }
 
-    /// A transfer link holders may use: 404 unknown or not yet ready, 410 ended, expired
-    /// or exhausted.
+    /// A transfer link holders may use: 404 unknown or not yet ready, 410 ended or expired.
+    /// Whether its downloads are used up is the caller's question
+    /// ([`refuse_if_exhausted`]): a counted session may finish its download.
     async fn live_public(&self, id: &str) -> Result<Transfer, ServiceError> {
         let id: TransferId = id.parse().map_err(|_| ServiceError::NotFound("transfer"))?;
         let transfer = read(&self.store, move |conn| {
@@ -786,15 +836,6 @@ impl TransferService {
             Status::Revoked => Err(ServiceError::Gone("the transfer was revoked".to_owned())),
             Status::Ready if transfer.expires_at <= now_rfc3339() => {
                 Err(ServiceError::Gone("the transfer has expired".to_owned()))
-            }
-            Status::Ready
-                if transfer
-                    .max_downloads
-                    .is_some_and(|max| transfer.downloads >= max) =>
-            {
-                Err(ServiceError::Gone(
-                    "the transfer's downloads are used up".to_owned(),
-                ))
             }
             Status::Ready => Ok(transfer),
         }
@@ -875,17 +916,20 @@ impl TransferService {
         Ok(Dek::from_bytes(bytes))
     }
 
-    /// A download token: the transfer id, its expiry and (server mode) the DEK, sealed by
-    /// the master key. It stands for one successful unlock until it expires.
+    /// A download token: the transfer id, its expiry, a random session id (one download
+    /// of the transfer) and (server mode) the DEK, sealed by the master key. It stands for
+    /// one successful unlock until it expires.
     fn access_token(
         &self,
         transfer: &Transfer,
         dek: Option<&Dek>,
     ) -> (Zeroizing<String>, Duration) {
         let expires = time::OffsetDateTime::now_utc() + ACCESS_TTL;
-        let mut capability = Zeroizing::new(Vec::with_capacity(16 + 8 + 32));
+        let session: [u8; 16] = crate::crypto::random_bytes();
+        let mut capability = Zeroizing::new(Vec::with_capacity(ACCESS_LEN + 32));
         capability.extend_from_slice(transfer.id.as_uuid().as_bytes());
         capability.extend_from_slice(&expires.unix_timestamp().to_be_bytes());
+        capability.extend_from_slice(&session);
         if let Some(dek) = dek {
             capability.extend_from_slice(dek.expose_bytes());
         }
@@ -895,9 +939,9 @@ impl TransferService {
         (Zeroizing::new(token), ACCESS_TTL)
     }
 
-    /// Opens a download token of `transfer`: `Ok(dek)` (the DEK in server mode), 401 if it
-    /// is invalid, expired or of another transfer.
-    fn open_access(&self, transfer: &Transfer, token: &str) -> Result<Option<Dek>, ServiceError> {
+    /// Opens a download token of `transfer`: its session and (server mode) the DEK; 401 if
+    /// it is invalid, expired or of another transfer.
+    fn open_access(&self, transfer: &Transfer, token: &str) -> Result<Access, ServiceError> {
         use base64::Engine as _;
         let invalid = || ServiceError::Unauthorized("the download token is invalid or expired");
         let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -909,7 +953,7 @@ impl TransferService {
             .master_key
             .open(ACCESS_AAD, &sealed)
             .map_err(|_| invalid())?;
-        if capability.len() != 24 && capability.len() != 56 {
+        if capability.len() != ACCESS_LEN && capability.len() != ACCESS_LEN + 32 {
             return Err(invalid());
         }
         if !opaque::hashes_equal(&capability[..16], transfer.id.as_uuid().as_bytes()) {
@@ -920,11 +964,14 @@ impl TransferService {
         if i64::from_be_bytes(expires) <= time::OffsetDateTime::now_utc().unix_timestamp() {
             return Err(invalid());
         }
-        Ok((capability.len() == 56).then(|| {
+        let mut session = [0u8; 16];
+        session.copy_from_slice(&capability[24..ACCESS_LEN]);
+        let dek = (capability.len() == ACCESS_LEN + 32).then(|| {
             let mut dek = [0u8; 32];
-            dek.copy_from_slice(&capability[24..56]);
+            dek.copy_from_slice(&capability[ACCESS_LEN..]);
             Dek::from_bytes(dek)
-        }))
+        });
+        Ok(Access { session, dek })
     }
 
     async fn delete_bytes(&self, id: TransferId) -> Result<(), ServiceError> {
@@ -1169,6 +1216,23 @@ fn open_gate(
         }
         Err(_) => Ok(None),
     }
+}
+
+/// Whether a transfer's downloads are used up.
+fn is_exhausted(transfer: &Transfer) -> bool {
+    transfer
+        .max_downloads
+        .is_some_and(|max| transfer.downloads >= max)
+}
+
+/// 410 once a transfer's downloads are used up.
+fn refuse_if_exhausted(transfer: &Transfer) -> Result<(), ServiceError> {
+    if is_exhausted(transfer) {
+        return Err(ServiceError::Gone(
+            "the transfer's downloads are used up".to_owned(),
+        ));
+    }
+    Ok(())
 }
 
 fn damaged() -> ServiceError {

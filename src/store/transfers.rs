@@ -330,6 +330,45 @@ pub fn count_download(
         .optional()?)
 }
 
+/// Records that download session `session` (a download token) started its counted
+/// download. Returns false if it had already: that download was counted before.
+pub fn start_download_session(
+    conn: &Connection,
+    transfer: TransferId,
+    session: &[u8; 16],
+    now: &str,
+) -> Result<bool, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO transfer_download_sessions (transfer_id, session, counted_at)
+         VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+    )?;
+    Ok(stmt.execute(params![transfer, &session[..], now])? == 1)
+}
+
+/// Whether download session `session` has started a counted download of `transfer`.
+pub fn download_session_counted(
+    conn: &Connection,
+    transfer: TransferId,
+    session: &[u8; 16],
+) -> Result<bool, StoreError> {
+    Ok(conn
+        .query_row_cached(
+            "SELECT 1 FROM transfer_download_sessions WHERE transfer_id = ?1 AND session = ?2",
+            params![transfer, &session[..]],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+/// Forgets download sessions counted before `before` (their tokens have expired).
+pub fn prune_download_sessions(conn: &Connection, before: &str) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "DELETE FROM transfer_download_sessions WHERE counted_at < ?1",
+        [before],
+    )?)
+}
+
 /// Links an upload (and the file it becomes) to a transfer.
 pub fn attach_file(
     conn: &Connection,

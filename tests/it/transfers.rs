@@ -418,45 +418,181 @@ async fn password_gate_unlocks_with_a_token_and_locks_after_repeated_failures() 
     assert_envelope(locked, 429, "RATE_LIMITED").await;
 }
 
+async fn unlock(app: &TestApp, id: &str, password: &str) -> reqwest::Response {
+    app.post_json(
+        &format!("/v1/public/transfers/{id}/unlock"),
+        &json!({"password": password}),
+    )
+    .await
+}
+
+/// One recipient's download of the whole transfer: unlock for a token, then every file
+/// under it. Returns the status of each step, and the bytes of the files that came.
+async fn download_whole(app: &TestApp, id: &str, files: &[String]) -> (Vec<u16>, Vec<Vec<u8>>) {
+    let response = unlock(app, id, "").await;
+    if response.status() != 200 {
+        return (vec![response.status().as_u16()], Vec::new());
+    }
+    let token = s(&response.json::<Value>().await.unwrap(), "downloadToken");
+    let (mut statuses, mut bodies) = (vec![200], Vec::new());
+    for file in files {
+        let response = download(app, id, file, Some(&token)).await;
+        statuses.push(response.status().as_u16());
+        if response.status() != 200 {
+            break;
+        }
+        bodies.push(response.bytes().await.unwrap().to_vec());
+    }
+    (statuses, bodies)
+}
+
 #[tokio::test]
 async fn max_downloads_is_exact_under_twenty_concurrent_downloads() {
     let o = sender().await;
-    let bytes = payload(150_000);
-    let (transfer, file) = ready(&o, json!({"name": "Limited", "maxDownloads": 3}), &bytes).await;
+    let (first, second) = (payload(150_000), payload(90_000));
+    let transfer = created(&o, json!({"name": "Limited", "maxDownloads": 3})).await;
     let id = s(&transfer, "id");
-    let attempts = (0..20).map(|_| {
-        let (app, id, file) = (&o.app, id.clone(), file.clone());
-        async move {
-            let response = download(app, &id, &file, None).await;
-            let status = response.status().as_u16();
-            let body = response.bytes().await.unwrap();
-            (status, body)
-        }
-    });
+    let files = vec![
+        uploaded(&o, &transfer, "a.bin", &first, "server").await,
+        uploaded(&o, &transfer, "b.bin", &second, "server").await,
+    ];
+    json_of(finalize(&o, &id).await, 200).await;
+
+    // Twenty recipients download the whole transfer (both files) at once: exactly three
+    // downloads are counted and complete; the others get 410, at unlock or at their first
+    // file. A download's second file is not counted again.
+    let attempts = (0..20).map(|_| download_whole(&o.app, &id, &files));
     let results = futures_util::future::join_all(attempts).await;
-    let ok: Vec<_> = results
+    let complete: Vec<_> = results
         .iter()
-        .filter(|(status, _)| *status == 200)
+        .filter(|(statuses, _)| statuses == &[200, 200, 200])
         .collect();
-    assert_eq!(
-        ok.len(),
-        3,
-        "{:?}",
-        results.iter().map(|r| r.0).collect::<Vec<_>>()
+    let statuses: Vec<_> = results.iter().map(|r| r.0.clone()).collect();
+    assert_eq!(complete.len(), 3, "{statuses:?}");
+    for (_, bodies) in &complete {
+        assert_eq!(bodies[0], first);
+        assert_eq!(bodies[1], second);
+    }
+    assert!(
+        results
+            .iter()
+            .filter(|(statuses, _)| statuses != &[200, 200, 200])
+            .all(|(statuses, _)| statuses.last() == Some(&410)),
+        "{statuses:?}"
     );
-    assert!(ok.iter().all(|(_, body)| body.as_ref() == bytes.as_slice()));
-    assert_eq!(
-        results.iter().filter(|(status, _)| *status == 410).count(),
-        17
-    );
+    let mine = json_of(
+        o.app.get_as(&format!("/v1/transfers/{id}"), &o.token).await,
+        200,
+    )
+    .await;
+    assert_eq!(mine["downloads"], 3);
+    assert_eq!(mine["remainingDownloads"], 0);
     assert_envelope(
         o.app.get(&format!("/v1/public/transfers/{id}")).await,
         410,
         "GONE",
     )
     .await;
+    assert_envelope(unlock(&o.app, &id, "").await, 410, "GONE").await;
+    // Without a token nobody starts a new download.
+    assert_envelope(download(&o.app, &id, &files[0], None).await, 410, "GONE").await;
     assert_eq!(events(&o.app, "transfer.downloaded").len(), 3);
     assert_eq!(events(&o.app, "transfer.download_limit_reached").len(), 1);
+}
+
+#[tokio::test]
+async fn a_download_session_counts_once_and_may_finish_after_the_limit() {
+    let o = sender().await;
+    let bytes = payload(120_000);
+    let transfer = created(&o, json!({"name": "Two", "maxDownloads": 2})).await;
+    let id = s(&transfer, "id");
+    let a = uploaded(&o, &transfer, "a.bin", &bytes, "server").await;
+    let b = uploaded(&o, &transfer, "b.bin", &bytes[..5000], "server").await;
+    json_of(finalize(&o, &id).await, 200).await;
+    let downloads = || async {
+        json_of(
+            o.app.get_as(&format!("/v1/transfers/{id}"), &o.token).await,
+            200,
+        )
+        .await["downloads"]
+            .as_i64()
+            .unwrap()
+    };
+
+    let token = s(
+        &json_of(unlock(&o.app, &id, "").await, 200).await,
+        "downloadToken",
+    );
+    assert_eq!(download(&o.app, &id, &a, Some(&token)).await.status(), 200);
+    assert_eq!(download(&o.app, &id, &b, Some(&token)).await.status(), 200);
+    // Fetching a file again under the same token is the same download.
+    assert_eq!(download(&o.app, &id, &a, Some(&token)).await.status(), 200);
+    assert_eq!(downloads().await, 1);
+
+    // A file fetched without a token counts by itself: the limit (2) is reached.
+    assert_eq!(download(&o.app, &id, &b, None).await.status(), 200);
+    assert_eq!(downloads().await, 2);
+    assert_envelope(download(&o.app, &id, &b, None).await, 410, "GONE").await;
+
+    // The session counted earlier still finishes (a file again, and a resumed range).
+    let again = download(&o.app, &id, &a, Some(&token)).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.bytes().await.unwrap().as_ref(), bytes.as_slice());
+    let resumed = o
+        .app
+        .client
+        .get(o.app.url(&format!(
+            "/v1/public/transfers/{id}/files/{a}?token={token}"
+        )))
+        .header("Range", "bytes=100000-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resumed.status(), 206);
+    assert_eq!(resumed.bytes().await.unwrap().as_ref(), &bytes[100_000..]);
+    assert_eq!(downloads().await, 2);
+    // A token of another transfer, or a forged one, is refused even without a password.
+    assert_envelope(
+        download(&o.app, &id, &a, Some("bm90LWEtdG9rZW4")).await,
+        401,
+        "UNAUTHORIZED",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn repeated_failures_from_one_address_lock_its_unlocks_of_every_transfer() {
+    let o = sender().await;
+    let bytes = payload(10_000);
+    let (first, _) = ready(
+        &o,
+        json!({"name": "One", "password": "correct horse battery"}),
+        &bytes,
+    )
+    .await;
+    let (second, _) = ready(
+        &o,
+        json!({"name": "Two", "password": "staple battery horse"}),
+        &bytes,
+    )
+    .await;
+    let (first, second) = (s(&first, "id"), s(&second, "id"));
+    for _ in 0..FREE_FAILURES {
+        assert_eq!(
+            unlock(&o.app, &first, "wrong password!").await.status(),
+            401
+        );
+    }
+    // The next guess from this address, at another transfer, waits too.
+    let locked = unlock(&o.app, &second, "staple battery horse").await;
+    assert_eq!(locked.status(), 429);
+    assert!(locked.headers().contains_key("Retry-After"));
+    assert_envelope(locked, 429, "RATE_LIMITED").await;
+    let audited: Vec<i64> = o.app.query(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'transfer.unlock_failed'",
+        |r| r.get(0),
+    );
+    assert_eq!(audited, vec![FREE_FAILURES as i64]);
 }
 
 #[tokio::test]

@@ -47,3 +47,17 @@ CREATE TABLE transfer_recipients (
     PRIMARY KEY (transfer_id, position),
     CHECK ((email IS NULL) <> (user_id IS NULL))
 ) STRICT;
+
+-- Download sessions: one per download token (from unlock) that has started a counted
+-- download. The first file response from byte 0 under a token counts the transfer's
+-- download once and records the session; later files of the same download (and
+-- re-fetches) under that token are not counted again, and keep working after the limit
+-- was reached. Rows outlive their token by nothing: the sweeper drops them once the
+-- token has expired.
+CREATE TABLE transfer_download_sessions (
+    transfer_id TEXT NOT NULL REFERENCES transfers (id) ON DELETE CASCADE,
+    session     BLOB NOT NULL,
+    counted_at  TEXT NOT NULL,
+    PRIMARY KEY (transfer_id, session)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX transfer_download_sessions_by_age ON transfer_download_sessions (counted_at);
