@@ -886,3 +886,74 @@ async fn an_end_to_end_transfer_with_a_password_gates_the_download_only() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn api_key_scopes_gate_reading_and_writing_transfers() {
+    let o = sender().await;
+    let key = |scopes: Value| {
+        let app = &o.app;
+        let token = o.token.clone();
+        async move {
+            let body = json!({"name": "script", "scopes": scopes});
+            s(
+                &json_of(
+                    app.send_as(Method::POST, "/v1/api-keys", &token, Some(&body), None)
+                        .await,
+                    201,
+                )
+                .await,
+                "key",
+            )
+        }
+    };
+    let reader = key(json!(["transfers:read"])).await;
+    let writer = key(json!(["transfers:read", "transfers:write"])).await;
+    let other = key(json!(["files:read"])).await;
+    let body = json!({"name": "From a script"});
+    let post = |key: String| {
+        let (app, body) = (&o.app, body.clone());
+        async move {
+            app.send_as(Method::POST, "/v1/transfers", &key, Some(&body), None)
+                .await
+        }
+    };
+    assert_envelope(post(reader.clone()).await, 403, "FORBIDDEN").await;
+    assert_envelope(post(other.clone()).await, 403, "FORBIDDEN").await;
+    let made = json_of(post(writer.clone()).await, 201).await;
+    let id = s(&made, "id");
+    let seen = json_of(
+        o.app.get_as(&format!("/v1/transfers/{id}"), &reader).await,
+        200,
+    )
+    .await;
+    assert_eq!(seen["name"], "From a script");
+    assert_eq!(
+        json_of(o.app.get_as("/v1/transfers", &reader).await, 200)
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_envelope(
+        o.app.get_as("/v1/transfers", &other).await,
+        403,
+        "FORBIDDEN",
+    )
+    .await;
+    assert_envelope(
+        o.app
+            .delete_as(&format!("/v1/transfers/{id}"), &reader)
+            .await,
+        403,
+        "FORBIDDEN",
+    )
+    .await;
+    assert_eq!(
+        o.app
+            .delete_as(&format!("/v1/transfers/{id}"), &writer)
+            .await
+            .status(),
+        204
+    );
+}
