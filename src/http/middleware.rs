@@ -114,7 +114,11 @@ impl<E: Endpoint> Endpoint for ConventionsEndpoint<E> {
 /// `path` with the bearer capability of an upload or download URL (whoever has the URL
 /// may use it) replaced by `[redacted]`, for logs.
 pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
-    for prefix in [super::files::UPLOADS_PATH, super::files::DOWNLOADS_PATH] {
+    for prefix in [
+        super::files::UPLOADS_PATH,
+        super::files::DOWNLOADS_PATH,
+        super::transfers::TRANSFER_UPLOADS_PATH,
+    ] {
         if let Some(rest) = path.strip_prefix(prefix)
             && rest.len() > 1
             && rest.starts_with('/')
@@ -212,6 +216,10 @@ mod capability_tests {
         assert_eq!(
             loggable_path("/v1/downloads/x.y"),
             "/v1/downloads/[redacted]"
+        );
+        assert_eq!(
+            loggable_path("/v1/transfer-uploads/tok"),
+            "/v1/transfer-uploads/[redacted]"
         );
         assert_eq!(loggable_path("/v1/uploads"), "/v1/uploads");
         assert_eq!(loggable_path("/v1/files/1"), "/v1/files/1");

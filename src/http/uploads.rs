@@ -409,9 +409,17 @@ pub async fn download(req: &Request, Path(token): Path<String>) -> Response {
         Ok(link) => link,
         Err(e) => return error(e),
     };
-    let count = routes
-        .files
-        .record_download(&link.file, request_context(req));
+    // A file link counts the responses that start at byte 0; later ranges continue one.
+    let file = &link.file;
+    let count = |start: u64| async move {
+        if start > 0 {
+            return Ok(());
+        }
+        routes
+            .files
+            .record_download(file, request_context(req))
+            .await
+    };
     match serve(routes, req, &link, count).await {
         Ok(response) => response,
         Err(e) => error(e),
@@ -420,8 +428,9 @@ pub async fn download(req: &Request, Path(token): Path<String>) -> Response {
 
 /// `GET` and `HEAD /v1/public/transfers/{id}/files/{fileId}`: a link holder's download.
 /// `?token=` carries the download token from unlock (needed with a password): all files
-/// fetched under one token are one download, counted by the first response from byte 0
-/// (410 once the limit is reached). Without a token each response from byte 0 counts.
+/// fetched under one token are one download, counted by the token's first response with a
+/// body, whatever its range (410 once the limit is reached). Without a token each
+/// response counts, so it must start at byte 0: continuing a download needs a token.
 #[handler]
 pub async fn transfer_download(
     req: &Request,
@@ -441,9 +450,18 @@ pub async fn transfer_download(
         Ok(opened) => (opened.download, opened.session),
         Err(e) => return error(e),
     };
-    let count = routes
-        .transfers
-        .count_download(&id, &link.file, session, request_context(req));
+    let (file, id) = (&link.file, &id);
+    let count = |start: u64| async move {
+        if session.is_none() && start > 0 {
+            return Err(crate::service::ServiceError::Unauthorized(
+                "a range that does not start at byte 0 needs a download token: unlock the transfer first",
+            ));
+        }
+        routes
+            .transfers
+            .count_download(id, file, session, request_context(req))
+            .await
+    };
     match serve(routes, req, &link, count).await {
         Ok(response) => response,
         Err(e) => error(e),
@@ -451,14 +469,18 @@ pub async fn transfer_download(
 }
 
 /// Streams `link`'s file with `Range`, decrypting only the segments a range touches.
-/// `count` is awaited (and may refuse) only for a response that starts at byte 0: how
-/// downloads are counted, by the file links and by transfers alike.
-async fn serve(
+/// `count` is called with the range's first byte before a body is sent (not for `HEAD`
+/// or an empty range), and may refuse: how the file links and transfers count downloads.
+async fn serve<F, C>(
     routes: &ByteRoutes,
     req: &Request,
     link: &Download,
-    count: impl std::future::Future<Output = Result<(), crate::service::ServiceError>>,
-) -> Result<Response, ApiError> {
+    count: C,
+) -> Result<Response, ApiError>
+where
+    C: FnOnce(u64) -> F,
+    F: std::future::Future<Output = Result<(), crate::service::ServiceError>>,
+{
     let file = &link.file;
     let (length, plan) = match (&link.dek, file.encryption) {
         (Some(dek), Encryption::Server) => {
@@ -545,9 +567,7 @@ async fn serve(
     if req.method() == Method::HEAD || range.is_empty() {
         return Ok(response);
     }
-    if range.start == 0 {
-        count.await?;
-    }
+    count(range.start).await?;
     let body = match plan {
         Plan::Raw => {
             let reader = routes.files.open_blob(file, range.start).await?;

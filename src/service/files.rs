@@ -223,13 +223,17 @@ impl FileService {
     /// Creates an upload that belongs to a transfer (its files are the transfer's, not
     /// their sender's, so there is no owner envelope): encrypted under the transfer's
     /// `dek` (server mode) or stored as the client encrypted it (`dek` is `None`, e2e).
-    /// `attach` runs in the transaction that stores the upload and links it.
+    /// `attach` runs in the transaction that stores the upload and links it. The upload
+    /// lives as long as the transfer (`expires_at`), not the usual 24 hours: a sender may
+    /// upload on Monday and finalize on Wednesday.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn create_transfer_upload(
         &self,
         org: OrgId,
         sender: UserId,
         dek: Option<&Dek>,
         input: NewUpload,
+        expires_at: String,
         ctx: RequestContext,
         attach: impl FnOnce(&rusqlite::Connection, FileId) -> Result<(), ServiceError> + Send + 'static,
     ) -> Result<CreatedUpload, ServiceError> {
@@ -237,6 +241,7 @@ impl FileService {
         self.spend_upload_budget(org)?;
         let id = FileId::new();
         let mut upload = new_upload_row(id, org, sender, input, content_type, size);
+        upload.expires_at = expires_at;
         match (upload.encryption, dek) {
             (Encryption::Server, Some(dek)) => self.seal_upload_with(&mut upload, dek, &name),
             (Encryption::Client, None) => upload.client_name = Some(name),
@@ -781,12 +786,45 @@ impl FileService {
             .expect("digests lock")
             .remove(&upload.id)
             .and_then(StagedDigest::into_info);
+        let staged = self.staged_path(upload.id);
+        if !tokio::fs::try_exists(&staged).await.map_err(io_error)? {
+            // Moved already by a finalize cut short before its rows were committed (a
+            // crash, a full disk): `put_file` moves only a whole staged file, atomically,
+            // so the blob is the upload's bytes; finish with it.
+            return match self.blob_info(&key).await {
+                Ok(info) => Ok((key, info)),
+                Err(_) => Err(ServiceError::Conflict(format!(
+                    "upload {}'s bytes are gone; upload the file again",
+                    upload.id
+                ))),
+            };
+        }
         let info = self
             .blobs
-            .put_file(&key, &self.staged_path(upload.id), known)
+            .put_file(&key, &staged, known)
             .await
             .map_err(blob_error)?;
         Ok((key, info))
+    }
+
+    /// Size and BLAKE3 of a stored blob, read through.
+    async fn blob_info(&self, key: &BlobKey) -> Result<crate::blob::BlobInfo, ServiceError> {
+        let mut reader = self.blobs.open(key, 0).await.map_err(blob_error)?;
+        let mut hasher = blake3::Hasher::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut size = 0u64;
+        loop {
+            let n = reader.read(&mut buf).await.map_err(io_error)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            size += n as u64;
+        }
+        Ok(crate::blob::BlobInfo {
+            size,
+            blake3: hasher.finalize().to_hex().to_string(),
+        })
     }
 
     /// Turns a transfer's complete upload into its file (the transfer's finalize does this
@@ -805,6 +843,10 @@ impl FileService {
         }
         let (key, info) = self.move_into_storage(&upload).await?;
         write(&self.store, move |tx| {
+            // A concurrent finalize of the same transfer may have committed it first.
+            if let Some(done) = files::find_by_id(tx, upload.id)? {
+                return Ok(done);
+            }
             let file = file_of(upload, &key, info);
             files::delete_upload(tx, file.id)?;
             files::insert(tx, &file)?;
@@ -813,34 +855,45 @@ impl FileService {
         .await
     }
 
-    /// Deletes the rows and bytes of a transfer's uploads and files (revocation, expiry).
-    /// Bytes that cannot be removed now are logged and left orphaned for `doctor`.
+    /// Deletes the bytes, then the rows, of a transfer's uploads and files (revocation,
+    /// expiry). Bytes go first so that a deletion cut short (a crash, a failing disk)
+    /// leaves rows behind, which the next sweep finds and finishes; a file whose blob
+    /// could not be deleted keeps its row for that retry.
     pub(crate) async fn delete_transfer_bytes(&self, ids: Vec<FileId>) -> Result<(), ServiceError> {
         let listed = ids.clone();
-        let stored = write(&self.store, move |tx| {
+        let stored = read(&self.store, move |conn| {
             let mut blobs = Vec::new();
             for id in listed {
-                files::delete_upload(tx, id)?;
-                if let Some(file) = files::find_by_id(tx, id)? {
-                    files::delete(tx, id)?;
-                    blobs.push(file.blob_key);
+                if let Some(file) = files::find_by_id(conn, id)? {
+                    blobs.push((id, file.blob_key));
                 }
             }
             Ok(blobs)
         })
         .await?;
-        for id in ids {
-            self.forget_digest(id);
-            remove_quietly(&self.staged_path(id)).await;
+        for id in &ids {
+            self.forget_digest(*id);
+            remove_quietly(&self.staged_path(*id)).await;
         }
-        for blob in stored {
+        let mut kept = Vec::new();
+        for (id, blob) in stored {
             if let Ok(key) = BlobKey::new(blob)
                 && let Err(e) = self.blobs.delete(&key).await
             {
-                tracing::warn!(error = %e, blob = %key, "could not delete a transfer's blob; it is left orphaned");
+                tracing::warn!(error = %e, blob = %key, "could not delete a transfer's blob; the next sweep retries");
+                kept.push(id);
             }
         }
-        Ok(())
+        write(&self.store, move |tx| {
+            for id in ids {
+                files::delete_upload(tx, id)?;
+                if !kept.contains(&id) {
+                    files::delete(tx, id)?;
+                }
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// An upload by id, for a transfer that lists it (the caller checked that).

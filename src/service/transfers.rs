@@ -191,7 +191,15 @@ pub struct TransferService {
     limits: TransferLimits,
     throttle: Arc<LoginThrottle>,
     argon2: Argon2Params,
+    /// Argon2id runs (19 MiB, ~80 ms each) at a time: a burst of unlocks or creations
+    /// with a password queues here instead of taking every core and a block of memory
+    /// per request. Unlock also checks its throttle while holding a permit, so at most
+    /// this many guesses are in flight past the check.
+    password_work: Arc<tokio::sync::Semaphore>,
 }
+
+/// Argon2id hashes of transfer passwords that run at once.
+const PASSWORD_WORKERS: usize = 2;
 
 impl TransferService {
     pub fn new(
@@ -210,6 +218,7 @@ impl TransferService {
             limits,
             throttle: Arc::default(),
             argon2: Argon2Params::default(),
+            password_work: Arc::new(tokio::sync::Semaphore::new(PASSWORD_WORKERS)),
         }
     }
 
@@ -232,6 +241,12 @@ impl TransferService {
         ctx: RequestContext,
     ) -> Result<CreatedTransfer, ServiceError> {
         let checked = Checked::new(&input, self.limits)?;
+        // Refuse a caller without the permission before spending an Argon2id run.
+        let lookup = principal.clone();
+        read(&self.store, move |conn| {
+            access::in_requested_org(conn, &lookup)?.require(Permission::TransfersWrite)
+        })
+        .await?;
         let id = TransferId::new();
         let mode = if input.e2e { Mode::E2e } else { Mode::Server };
         let dek = (mode == Mode::Server).then(Dek::generate);
@@ -242,6 +257,7 @@ impl TransferService {
                     None => Zeroizing::new(*Dek::generate().expose_bytes()),
                 };
                 let (argon2, password) = (self.argon2, password.clone());
+                let _permit = self.password_permit().await?;
                 Some(
                     tokio::task::spawn_blocking(move || seal_gate(id, &password, &key, argon2))
                         .await
@@ -404,6 +420,7 @@ impl TransferService {
                 transfer.sender_id,
                 dek.as_ref(),
                 input,
+                transfer.expires_at.clone(),
                 ctx,
                 move |tx, file| {
                     // The transfer may have been finalized or revoked meanwhile.
@@ -449,19 +466,22 @@ impl TransferService {
             ));
         }
         let mut files = Vec::with_capacity(ids.len());
+        let mut vanished = Vec::new();
         for file in ids {
             match self.files.file_by_id(file).await? {
                 Some(done) => files.push(done),
                 None => match self.files.finalize_transfer_upload(file).await {
                     Ok(done) => files.push(done),
-                    Err(ServiceError::NotFound(_)) => {
-                        return Err(ServiceError::Conflict(format!(
-                            "upload {file} expired before it was finished; create a new transfer"
-                        )));
-                    }
+                    // Terminated by its client (tus DELETE): not part of the transfer.
+                    Err(ServiceError::NotFound(_)) => vanished.push(file),
                     Err(e) => return Err(e),
                 },
             }
+        }
+        if files.is_empty() {
+            return Err(ServiceError::Conflict(
+                "the transfer has no files; upload at least one, then finalize".to_owned(),
+            ));
         }
         let drop_master = transfer.password.is_some();
         let principal = principal.clone();
@@ -471,9 +491,20 @@ impl TransferService {
             let access = access::in_requested_org(tx, &principal)?;
             access.require(Permission::TransfersWrite)?;
             let journal = Journal::new(tx, &ctx, access.actor(), access.org());
+            for file in &vanished {
+                transfers::detach_file(tx, tid, *file)?;
+            }
+            // An upload created while this finalize ran is not among `files`: finalizing
+            // now would leave it out of the ready transfer.
+            if transfers::has_unfinished_files(tx, tid)? {
+                return Err(ServiceError::Conflict(
+                    "a file was added while finalizing; finish its upload, then finalize again"
+                        .to_owned(),
+                ));
+            }
             if !transfers::mark_ready(tx, tid, drop_master, journal.now())? {
                 return Err(ServiceError::Conflict(
-                    "the transfer is no longer pending".to_owned(),
+                    "the transfer is no longer pending, or has expired".to_owned(),
                 ));
             }
             let transfer = transfers::find_for_org(tx, access.org_id, tid)?
@@ -608,15 +639,27 @@ impl TransferService {
         token: Option<&str>,
     ) -> Result<PublicView, ServiceError> {
         let transfer = self.live_public(id).await?;
-        refuse_if_exhausted(&transfer)?;
-        let dek = match (transfer.mode, &transfer.password, token) {
+        let access = token.and_then(|token| self.open_access(&transfer, token).ok());
+        if is_exhausted(&transfer) {
+            // A download already counted may still list its files.
+            let (tid, session) = (transfer.id, access.as_ref().map(|a| a.session));
+            let counted = match session {
+                Some(session) => {
+                    read(&self.store, move |conn| {
+                        Ok(transfers::download_session_counted(conn, tid, &session)?)
+                    })
+                    .await?
+                }
+                None => false,
+            };
+            if !counted {
+                refuse_if_exhausted(&transfer)?;
+            }
+        }
+        let dek = match (transfer.mode, &transfer.password, access) {
             (Mode::E2e, _, _) => None,
             (Mode::Server, None, _) => Some(self.master_dek(&transfer)?),
-            (Mode::Server, Some(_), Some(token)) => self
-                .open_access(&transfer, token)
-                .ok()
-                .and_then(|access| access.dek),
-            (Mode::Server, Some(_), None) => None,
+            (Mode::Server, Some(_), access) => access.and_then(|access| access.dek),
         };
         let password_required = transfer.password.is_some();
         let view = self.view_of(transfer, dek.as_ref()).await?;
@@ -645,6 +688,7 @@ impl TransferService {
             format!("transfer-ip:{}", ctx.ip.as_deref().unwrap_or("-")),
         ];
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let _permit = self.password_permit().await?;
         if let Some(retry_after) = self.throttle.wait_for(&keys) {
             return Err(ServiceError::TooManyAttempts { retry_after });
         }
@@ -802,6 +846,13 @@ impl TransferService {
     }
 
     // Helpers.
+
+    async fn password_permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ServiceError> {
+        self.password_work
+            .acquire()
+            .await
+            .map_err(|_| ServiceError::Store(crate::store::StoreError::Task("closed".to_owned())))
+    }
 
     async fn find_for(
         &self,

@@ -227,9 +227,9 @@ pub fn find_by_upload_token(
         .query_row_cached(
             &format!(
                 "SELECT {COLUMNS} FROM transfers
-                 WHERE upload_token_hash = ?1 AND status = 'pending'"
+                 WHERE upload_token_hash = ?1 AND status = 'pending' AND expires_at > ?2"
             ),
-            [token_hash.as_slice()],
+            params![token_hash.as_slice(), crate::ids::now_rfc3339()],
             from_row,
         )
         .optional()?)
@@ -288,7 +288,7 @@ pub fn mark_ready(
     Ok(conn.execute(
         "UPDATE transfers SET status = 'ready', upload_token_hash = NULL, updated_at = ?3,
                 master_sealed_dek = CASE WHEN ?2 THEN NULL ELSE master_sealed_dek END
-         WHERE id = ?1 AND status = 'pending'",
+         WHERE id = ?1 AND status = 'pending' AND expires_at > ?3",
         params![id, drop_master_dek, now],
     )? == 1)
 }
@@ -367,6 +367,32 @@ pub fn prune_download_sessions(conn: &Connection, before: &str) -> Result<usize,
         "DELETE FROM transfer_download_sessions WHERE counted_at < ?1",
         [before],
     )?)
+}
+
+/// Unlinks a file id whose upload is gone (terminated by its client) from a transfer.
+pub fn detach_file(
+    conn: &Connection,
+    transfer: TransferId,
+    file: FileId,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "DELETE FROM transfer_files WHERE transfer_id = ?1 AND file_id = ?2",
+        params![transfer, file],
+    )?;
+    Ok(())
+}
+
+/// Whether any of a transfer's file ids is not (yet) a stored file.
+pub fn has_unfinished_files(conn: &Connection, transfer: TransferId) -> Result<bool, StoreError> {
+    Ok(conn
+        .query_row_cached(
+            "SELECT 1 FROM transfer_files tf WHERE tf.transfer_id = ?1
+               AND NOT EXISTS (SELECT 1 FROM files f WHERE f.id = tf.file_id) LIMIT 1",
+            [transfer],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
 }
 
 /// Links an upload (and the file it becomes) to a transfer.

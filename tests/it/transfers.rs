@@ -207,23 +207,32 @@ async fn server_sealed_transfer_round_trip_with_range_counting_events_and_notifi
     assert_eq!(public["files"][0]["name"], "report.pdf");
     assert_eq!(public["files"][0]["size"], bytes.len());
 
-    let whole = download(&o.app, &id, &file, None).await;
+    let token = s(
+        &json_of(unlock(&o.app, &id, "").await, 200).await,
+        "downloadToken",
+    );
+    let whole = download(&o.app, &id, &file, Some(&token)).await;
     assert_eq!(whole.status(), 200);
     assert_eq!(whole.bytes().await.unwrap().as_ref(), bytes.as_slice());
-    // A range that continues a download is not counted again.
-    let part = o
-        .app
-        .client
-        .get(
-            o.app
-                .url(&format!("/v1/public/transfers/{id}/files/{file}")),
-        )
-        .header("Range", "bytes=70000-70999")
-        .send()
-        .await
-        .unwrap();
+    let ranged = |token: Option<String>| {
+        let mut url = o
+            .app
+            .url(&format!("/v1/public/transfers/{id}/files/{file}"));
+        if let Some(token) = token {
+            url.push_str(&format!("?token={token}"));
+        }
+        o.app
+            .client
+            .get(url)
+            .header("Range", "bytes=70000-70999")
+            .send()
+    };
+    // A range that continues the download under its token is not counted again.
+    let part = ranged(Some(token.clone())).await.unwrap();
     assert_eq!(part.status(), 206);
     assert_eq!(part.bytes().await.unwrap().as_ref(), &bytes[70_000..71_000]);
+    // Without a token a range must start at byte 0 (else it would skip the count).
+    assert_envelope(ranged(None).await.unwrap(), 401, "UNAUTHORIZED").await;
     let mine = json_of(
         o.app.get_as(&format!("/v1/transfers/{id}"), &o.token).await,
         200,
@@ -956,4 +965,99 @@ async fn api_key_scopes_gate_reading_and_writing_transfers() {
             .status(),
         204
     );
+}
+
+#[tokio::test]
+async fn a_download_that_starts_mid_file_is_counted_too() {
+    let o = sender().await;
+    let bytes = payload(50_000);
+    let (transfer, file) = ready(&o, json!({"name": "Once", "maxDownloads": 1}), &bytes).await;
+    let id = s(&transfer, "id");
+    let skip_first_byte = |token: String| {
+        o.app
+            .client
+            .get(o.app.url(&format!(
+                "/v1/public/transfers/{id}/files/{file}?token={token}"
+            )))
+            .header("Range", "bytes=1-")
+            .send()
+    };
+    // Skipping byte 0 (a known magic number) does not skip the count.
+    let first = s(
+        &json_of(unlock(&o.app, &id, "").await, 200).await,
+        "downloadToken",
+    );
+    let rest = skip_first_byte(first.clone()).await.unwrap();
+    assert_eq!(rest.status(), 206);
+    assert_eq!(rest.bytes().await.unwrap().as_ref(), &bytes[1..]);
+    let mine = json_of(
+        o.app.get_as(&format!("/v1/transfers/{id}"), &o.token).await,
+        200,
+    )
+    .await;
+    assert_eq!(mine["downloads"], 1);
+    assert_envelope(unlock(&o.app, &id, "").await, 410, "GONE").await;
+    // The counted session may still list the files and fetch the first byte.
+    let listed = json_of(
+        o.app
+            .get(&format!("/v1/public/transfers/{id}?token={first}"))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(listed["remainingDownloads"], 0);
+    assert_eq!(
+        download(&o.app, &id, &file, Some(&first)).await.status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn finalize_leaves_out_terminated_uploads_and_refuses_an_expired_transfer() {
+    let o = sender().await;
+    let bytes = payload(40_000);
+    let transfer = created(&o, json!({"name": "Edges"})).await;
+    let id = s(&transfer, "id");
+    let kept = uploaded(&o, &transfer, "kept.bin", &bytes, "server").await;
+    // A second upload the client abandons with tus DELETE.
+    let dropped = upload(&o, &transfer, "dropped.bin", &bytes[..10], "server").await;
+    assert_eq!(dropped.status(), 201);
+    let location = dropped.headers()["Location"].to_str().unwrap().to_owned();
+    let url = if location.starts_with("http") {
+        location
+    } else {
+        o.app.url(&location)
+    };
+    let deleted = o
+        .app
+        .client
+        .delete(url)
+        .header("Tus-Resumable", "1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let done = json_of(finalize(&o, &id).await, 200).await;
+    let files = done["files"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "{done}");
+    assert_eq!(files[0]["id"], kept.as_str());
+
+    // A pending transfer past its expiry takes no uploads and cannot be finalized, even
+    // before the sweeper has seen it.
+    let late = created(&o, json!({"name": "Late"})).await;
+    let late_id = s(&late, "id");
+    uploaded(&o, &late, "a.bin", &bytes, "server").await;
+    let conn = rusqlite::Connection::open(o.app.data_dir.join("sealbox.db")).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    conn.execute(
+        "UPDATE transfers SET expires_at = '2020-01-01T00:00:00.000Z' WHERE id = ?1",
+        [&late_id],
+    )
+    .unwrap();
+    assert_eq!(
+        upload(&o, &late, "b.bin", &bytes, "server").await.status(),
+        404
+    );
+    assert_envelope(finalize(&o, &late_id).await, 409, "CONFLICT").await;
 }
