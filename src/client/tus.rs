@@ -159,6 +159,12 @@ pub async fn upload(
                 Err(Attempt::Fatal(e)) => return Err(e),
             }
             bar.set_position(offset);
+            bar.suspend(|| {
+                eprintln!(
+                    "sealbox: the server holds {offset} of {total} bytes of {}; resuming there",
+                    source.path.display()
+                );
+            });
             if offset >= total {
                 break;
             }
@@ -172,10 +178,12 @@ pub async fn upload(
             }
             Err(Attempt::Retry(e)) => {
                 failures += 1;
-                eprintln!(
-                    "sealbox: upload of {} interrupted at byte {offset} ({e}); resuming",
-                    source.path.display()
-                );
+                bar.suspend(|| {
+                    eprintln!(
+                        "sealbox: the upload of {} was interrupted ({e}); retrying",
+                        source.path.display()
+                    );
+                });
                 last_error = e;
             }
             Err(Attempt::Fatal(e)) => return Err(e),
