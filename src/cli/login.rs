@@ -203,12 +203,8 @@ pub fn run_login(args: LoginArgs) -> CliResult {
             &path,
             &Credentials {
                 server: api.base.to_string(),
-                pin: server_args
-                    .pin
-                    .as_deref()
-                    .map(Pin::parse)
-                    .transpose()?
-                    .map(|p| p.to_colon_hex()),
+                // The pin this login verified: --pin, or the one saved for this server.
+                pin: api.pin.map(|p| p.to_colon_hex()),
                 email: email.clone(),
                 organization_id: org.clone(),
                 api_key_id: id.to_owned(),

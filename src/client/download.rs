@@ -12,7 +12,7 @@ use url::Url;
 use uuid::Uuid;
 
 use super::ClientError;
-use super::http::{Api, error_message};
+use super::http::{Api, error_chain, error_message};
 use crate::crypto::Dek;
 use crate::crypto::sbx1::{HEADER_LEN, Header, Layout, SegmentDecryptor};
 
@@ -89,7 +89,8 @@ async fn download_to_part(
     loop {
         let chunk = response.chunk().await.map_err(|e| {
             ClientError::Api(format!(
-                "the download broke off after {received} of {size} bytes: {e}"
+                "the download broke off after {received} of {size} bytes: {}",
+                error_chain(e).join(": ")
             ))
         })?;
         let Some(chunk) = chunk else { break };

@@ -160,14 +160,22 @@ pub fn build_client(pin: Option<Pin>) -> Result<reqwest::Client, ClientError> {
         .map_err(|e| ClientError::local("HTTP client setup", e))
 }
 
-/// Turns a failed request into a message: certificate problems get their own advice.
-pub fn transport_error(server: &Url, pinned: bool, err: &reqwest::Error) -> ClientError {
+/// The messages of `err` and its sources, without the URL (upload and download URLs
+/// carry tokens).
+pub fn error_chain(err: reqwest::Error) -> Vec<String> {
+    let err = err.without_url();
     let mut chain = Vec::new();
-    let mut source: Option<&dyn std::error::Error> = Some(err);
+    let mut source: Option<&dyn std::error::Error> = Some(&err);
     while let Some(e) = source {
         chain.push(e.to_string());
         source = e.source();
     }
+    chain
+}
+
+/// Turns a failed request into a message: certificate problems get their own advice.
+pub fn transport_error(server: &Url, pinned: bool, err: reqwest::Error) -> ClientError {
+    let chain = error_chain(err);
     let server = origin(server);
     if let Some(detail) = chain
         .iter()
@@ -182,7 +190,7 @@ pub fn transport_error(server: &Url, pinned: bool, err: &reqwest::Error) -> Clie
     }
     ClientError::Connection {
         server,
-        detail: chain.last().cloned().unwrap_or_default(),
+        detail: chain.join(": "),
     }
 }
 
@@ -197,7 +205,8 @@ pub struct Api {
     pub client: reqwest::Client,
     /// The server's base URL (scheme, host, port and any path prefix, ending in `/`).
     pub base: Url,
-    pub pinned: bool,
+    /// The pinned certificate, if any.
+    pub pin: Option<Pin>,
     pub key: Option<ApiKey>,
 }
 
@@ -206,7 +215,7 @@ impl Api {
         Ok(Self {
             client: build_client(pin)?,
             base,
-            pinned: pin.is_some(),
+            pin,
             key,
         })
     }
@@ -233,7 +242,7 @@ impl Api {
         request
             .send()
             .await
-            .map_err(|e| transport_error(&self.base, self.pinned, &e))
+            .map_err(|e| transport_error(&self.base, self.pin.is_some(), e))
     }
 }
 

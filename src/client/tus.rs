@@ -26,7 +26,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::ClientError;
-use super::http::{Api, error_message};
+use super::http::{Api, error_chain, error_message};
 use crate::crypto::Dek;
 use crate::crypto::sbx1::{HEADER_LEN, Header, Layout, SegmentEncryptor};
 
@@ -209,7 +209,7 @@ async fn head_offset(api: &Api, location: &Url) -> Result<u64, Attempt> {
         .header("Tus-Resumable", "1.0.0")
         .send()
         .await
-        .map_err(|e| Attempt::Retry(e.to_string()))?;
+        .map_err(|e| Attempt::Retry(error_chain(e).join(": ")))?;
     if response.status().is_server_error() {
         return Err(Attempt::Retry(format!("HTTP {}", response.status())));
     }
@@ -267,7 +267,7 @@ async fn patch(
         Ok(_) => {}
         Err(e) => return Err(Attempt::Fatal(ClientError::Local(e.to_string()))),
     }
-    let response = sent.map_err(|e| Attempt::Retry(transport_detail(&e)))?;
+    let response = sent.map_err(|e| Attempt::Retry(error_chain(e).join(": ")))?;
     let status = response.status();
     if status == StatusCode::NO_CONTENT || status == StatusCode::OK {
         return upload_offset(&response)
@@ -281,16 +281,6 @@ async fn patch(
         source.path.display(),
         error_message(response).await
     ))))
-}
-
-fn transport_detail(err: &reqwest::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(e) = source {
-        text = format!("{text}: {e}");
-        source = e.source();
-    }
-    text
 }
 
 /// Why the encrypting thread stopped early.
