@@ -49,8 +49,7 @@ pub async fn download(
         if overwrite {
             std::fs::rename(&part, destination)
         } else {
-            // A hard link fails if the destination exists: no file is ever replaced.
-            std::fs::hard_link(&part, destination).and_then(|()| std::fs::remove_file(&part))
+            move_no_clobber(&part, destination)
         }
         .map_err(|e| ClientError::local(destination.display(), e))
     });
@@ -58,6 +57,17 @@ pub async fn download(
         let _ = std::fs::remove_file(&part);
     }
     result
+}
+
+/// Moves `from` to `to` unless `to` exists. A hard link is atomic about that; where the
+/// file system has no hard links, a check then a rename.
+fn move_no_clobber(from: &Path, to: &Path) -> std::io::Result<()> {
+    match std::fs::hard_link(from, to) {
+        Ok(()) => std::fs::remove_file(from),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(e),
+        Err(_) if to.symlink_metadata().is_err() => std::fs::rename(from, to),
+        Err(e) => Err(e),
+    }
 }
 
 async fn download_to_part(

@@ -370,3 +370,73 @@ fn produce(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::sbx1::encrypt_stream_with_header;
+
+    /// What `produce` sends for ciphertext bytes `start..end`.
+    fn produced(source: &SourceFile, encryption: &Encryption, start: u64, end: u64) -> Vec<u8> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
+        let result = produce(source, encryption, start, end, &tx, &ProgressBar::hidden());
+        assert!(result.is_ok(), "{start}..{end}");
+        drop(tx);
+        let mut got = Vec::new();
+        while let Ok(chunk) = rx.try_recv() {
+            got.extend_from_slice(&chunk.unwrap());
+        }
+        got
+    }
+
+    #[test]
+    fn any_resumed_range_is_exactly_those_bytes_of_the_whole_encryption() {
+        let dir = tempfile::tempdir().unwrap();
+        for len in [0usize, 1, 65_536, 300_000] {
+            let path = dir.path().join(format!("f{len}"));
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            std::fs::write(&path, &data).unwrap();
+            let source = SourceFile::stat(path).unwrap();
+            let encryption = Encryption {
+                key: Arc::new(Dek::generate()),
+                file_id: Uuid::from_u128(5),
+                header: Header::generate(),
+            };
+            let mut whole = Vec::new();
+            encrypt_stream_with_header(
+                &data[..],
+                &mut whole,
+                &encryption.key,
+                encryption.file_id,
+                &encryption.header,
+            )
+            .unwrap();
+            let total = whole.len();
+            let segment = encryption.header.sealed_segment_size();
+            let mut ranges = vec![(0, total), (0, 10), (10, total), (total - 1, total)];
+            if total > HEADER_LEN + segment + 100 {
+                ranges.extend([
+                    (40, 70_000),
+                    (HEADER_LEN + segment, total),
+                    (HEADER_LEN + segment - 1, HEADER_LEN + segment + 1),
+                    (131_000, total.min(200_000)),
+                ]);
+            }
+            for (start, end) in ranges {
+                assert_eq!(
+                    produced(&source, &encryption, start as u64, end as u64),
+                    &whole[start..end],
+                    "length {len}, bytes {start}..{end}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn directories_and_missing_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = SourceFile::stat(dir.path().to_owned()).unwrap_err();
+        assert!(err.to_string().contains("is a directory"), "{err}");
+        assert!(SourceFile::stat(dir.path().join("missing")).is_err());
+    }
+}
