@@ -273,7 +273,12 @@ async fn patch(
         return upload_offset(&response)
             .ok_or_else(|| Attempt::Retry("the answer has no Upload-Offset".into()));
     }
-    if status.is_server_error() || status == StatusCode::CONFLICT {
+    // A full disk does not free itself within the retries: say so at once.
+    let retryable = status != StatusCode::INSUFFICIENT_STORAGE
+        && (status.is_server_error()
+            || status == StatusCode::CONFLICT
+            || status == StatusCode::TOO_MANY_REQUESTS);
+    if retryable {
         return Err(Attempt::Retry(error_message(response).await));
     }
     Err(Attempt::Fatal(ClientError::Api(format!(
