@@ -130,17 +130,28 @@ fn hostname() -> String {
 }
 
 pub fn run_login(args: LoginArgs) -> CliResult {
-    let mut server_args = args.server.clone();
-    if server_args.server.is_none() {
-        server_args.server = std::env::var("SEALBOX_SERVER")
+    let Some(server) = args.server.server.clone().or_else(|| {
+        std::env::var("SEALBOX_SERVER")
             .ok()
-            .filter(|s| !s.is_empty());
-    }
-    if server_args.server.is_none() {
+            .filter(|s| !s.is_empty())
+    }) else {
         return Err(ClientError::Usage("pass --server URL (or set SEALBOX_SERVER)".into()).into());
-    }
-    let mut api = connect(&server_args, false)?;
-    api.key = None;
+    };
+    let server = parse_server(&server)?;
+    // A pin saved for this server is reused; an unreadable old file is about to be replaced.
+    let saved_pin = credentials::load(&credentials::path()?)
+        .ok()
+        .flatten()
+        .filter(|s| parse_server(&s.server).is_ok_and(|s| s == server))
+        .and_then(|s| s.pin);
+    let pin = args
+        .server
+        .pin
+        .as_deref()
+        .or(saved_pin.as_deref())
+        .map(Pin::parse)
+        .transpose()?;
+    let api = Api::new(server, pin, None)?;
     let email = match args.email {
         Some(email) => email,
         None => {
