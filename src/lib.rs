@@ -6,6 +6,7 @@ pub mod app;
 pub mod auth;
 pub mod blob;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod crypto;
 pub mod data_dir;

@@ -4,6 +4,9 @@ mod admin;
 mod audit;
 mod doctor;
 mod init;
+mod login;
+mod receive;
+mod send;
 mod serve;
 mod version;
 
@@ -39,6 +42,14 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Print the version, API version and database schema version
     Version,
+    /// Sign in to a server and save an API key for send and receive
+    Login(login::LoginArgs),
+    /// Revoke the saved API key and delete the saved credentials
+    Logout(login::LogoutArgs),
+    /// Send files end to end encrypted; prints the link (with its key) on stdout
+    Send(send::SendArgs),
+    /// Download a transfer's files from its link
+    Receive(receive::ReceiveArgs),
 }
 
 /// Options every subcommand that reads the configuration accepts.
@@ -77,6 +88,10 @@ pub fn run() -> ExitCode {
         Command::Admin(args) => admin::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Version => version::run(),
+        Command::Login(args) => login::run_login(args),
+        Command::Logout(args) => login::run_logout(args),
+        Command::Send(args) => send::run(args),
+        Command::Receive(args) => receive::run(args),
     };
     match result {
         Ok(code) => code,

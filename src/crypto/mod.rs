@@ -13,6 +13,7 @@ pub mod master_key;
 pub mod sbx1;
 pub mod sealed_seed;
 pub mod sealed_value;
+pub mod transfer_e2e;
 pub mod user_key;
 #[cfg(test)]
 mod vectors;

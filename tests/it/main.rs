@@ -8,6 +8,7 @@ mod api_keys;
 mod audit;
 mod blob_store;
 mod cli;
+mod cli_transfers;
 mod config_layers;
 mod crypto_vectors;
 mod doctor_scrub;

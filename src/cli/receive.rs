@@ -1,0 +1,295 @@
+//! `sealbox receive LINK`: downloads a transfer's files into a directory. End-to-end links
+//! carry the key after `#k=`: names and contents are decrypted and verified here, segment
+//! by segment. Server-mode links (no fragment) get the files as the server decrypts them.
+//! The saved paths are printed on stdout, one per line.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::login::{connect_public, secret};
+use super::send::PASSWORD_ENV;
+use super::{CliResult, runtime};
+use crate::client::ClientError;
+use crate::client::download::{Contents, download, part_path};
+use crate::client::http::{Api, error_message};
+use crate::client::link::parse;
+use crate::client::progress::bytes_bar;
+use crate::crypto::transfer_e2e::open_name;
+
+#[derive(Debug, Args)]
+pub struct ReceiveArgs {
+    /// The transfer's link, including the part after # for an end-to-end transfer
+    #[arg(value_name = "LINK")]
+    link: String,
+    /// The directory to save the files in (default: the current directory)
+    #[arg(short = 'o', long = "output", value_name = "DIR", default_value = ".")]
+    output: PathBuf,
+    /// Replace files that already exist
+    #[arg(long)]
+    force: bool,
+    /// SHA-256 fingerprint of the server's certificate, for a self-signed server
+    #[arg(long, value_name = "SHA256")]
+    pin: Option<String>,
+}
+
+/// A file name from a transfer made safe to create in the output directory: no path
+/// separators, no `..`, no control characters, not empty, not hidden.
+pub fn sanitize(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| match c {
+            '/' | '\\' => '_',
+            c if c.is_control() => '_',
+            c => c,
+        })
+        .collect();
+    let trimmed = cleaned.trim().trim_start_matches('.').trim();
+    if trimmed.is_empty() {
+        "file".into()
+    } else {
+        trimmed.chars().take(200).collect()
+    }
+}
+
+/// `name`, or `name (2)`, `name (3)`... (before the extension) if taken in `used`.
+pub fn unique(name: &str, used: &mut HashSet<String>) -> String {
+    let (stem, ext) = match name.rfind('.') {
+        Some(dot) if dot > 0 => (&name[..dot], &name[dot..]),
+        _ => (name, ""),
+    };
+    let mut candidate = name.to_owned();
+    let mut n = 2;
+    while !used.insert(candidate.clone()) {
+        candidate = format!("{stem} ({n}){ext}");
+        n += 1;
+    }
+    candidate
+}
+
+/// The message for a public-transfer answer that is not a success.
+async fn public_error(response: reqwest::Response) -> ClientError {
+    let status = response.status();
+    let retry = response
+        .headers()
+        .get("Retry-After")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    ClientError::Api(match status {
+        StatusCode::NOT_FOUND => {
+            "no such transfer: check the link (a transfer is only visible once its sender \
+             finished uploading)"
+                .into()
+        }
+        StatusCode::GONE => {
+            "the transfer is gone: it expired, was revoked, or has no downloads left".into()
+        }
+        StatusCode::UNAUTHORIZED => "wrong password for this transfer".into(),
+        StatusCode::TOO_MANY_REQUESTS => format!(
+            "too many wrong passwords: try again in {} seconds",
+            retry.as_deref().unwrap_or("a few")
+        ),
+        _ => error_message(response).await,
+    })
+}
+
+async fn get_public(api: &Api, id: Uuid, token: Option<&str>) -> Result<Value, ClientError> {
+    let mut url = api.url(&format!("v1/public/transfers/{id}"))?;
+    if let Some(token) = token {
+        url.query_pairs_mut().append_pair("token", token);
+    }
+    let response = api.send(api.request(Method::GET, url)).await?;
+    if response.status() != StatusCode::OK {
+        return Err(public_error(response).await);
+    }
+    response
+        .json()
+        .await
+        .map_err(|e| ClientError::Api(format!("the server's answer is not JSON: {e}")))
+}
+
+/// One file to fetch.
+struct Incoming {
+    id: String,
+    size: u64,
+    destination: PathBuf,
+    /// The client file id of an end-to-end file.
+    file_id: Option<Uuid>,
+}
+
+pub fn run(args: ReceiveArgs) -> CliResult {
+    let link = parse(&args.link)?;
+    let api = connect_public(link.server.clone(), args.pin.as_deref())?;
+    let dir = &args.output;
+    if !dir.is_dir() {
+        return Err(ClientError::Usage(format!("{} is not a directory", dir.display())).into());
+    }
+    let saved = runtime()?.block_on(async {
+        let public = get_public(&api, link.transfer_id, None).await?;
+        let e2e = public["e2e"].as_bool().unwrap_or(false);
+        if e2e && link.key.is_none() {
+            return Err(ClientError::Usage(
+                "this is an end-to-end transfer and the link has no key: use the whole link, \
+                 including the part from #k="
+                    .into(),
+            ));
+        }
+        let password = if public["passwordRequired"].as_bool().unwrap_or(false) {
+            secret(PASSWORD_ENV, "Transfer password: ")?
+        } else {
+            Default::default()
+        };
+        // One token for the whole download: the server counts a download per token.
+        let unlocked = api
+            .send(
+                api.request(
+                    Method::POST,
+                    api.url(&format!("v1/public/transfers/{}/unlock", link.transfer_id))?,
+                )
+                .json(&json!({"password": password.as_str()})),
+            )
+            .await?;
+        if unlocked.status() != StatusCode::OK {
+            return Err(public_error(unlocked).await);
+        }
+        let unlocked: Value = unlocked
+            .json()
+            .await
+            .map_err(|e| ClientError::Api(format!("the unlock answer is not JSON: {e}")))?;
+        let token = unlocked["downloadToken"]
+            .as_str()
+            .ok_or_else(|| ClientError::Api("the unlock answer has no downloadToken".into()))?
+            .to_owned();
+        let public = if e2e {
+            public
+        } else {
+            get_public(&api, link.transfer_id, Some(&token)).await?
+        };
+        let files = plan(&public, &link, dir, args.force)?;
+        let mut saved = Vec::new();
+        for file in files {
+            let mut url = api.url(&format!(
+                "v1/public/transfers/{}/files/{}",
+                link.transfer_id, file.id
+            ))?;
+            url.query_pairs_mut().append_pair("token", &token);
+            let label = file
+                .destination
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let bar = bytes_bar(file.size, &label);
+            let contents = match (&link.key, file.file_id) {
+                (Some(key), Some(file_id)) => Contents::Sbx1 { key, file_id },
+                _ => Contents::Plain,
+            };
+            download(
+                &api,
+                url,
+                file.size,
+                contents,
+                &file.destination,
+                args.force,
+                &bar,
+            )
+            .await
+            .map_err(|e| match e {
+                ClientError::Local(m) => ClientError::Local(m),
+                other => ClientError::Api(format!("{}: {other}", label)),
+            })?;
+            bar.finish_and_clear();
+            println!("{}", file.destination.display());
+            saved.push(file.destination);
+        }
+        Ok(saved)
+    })?;
+    eprintln!("received {} file(s)", saved.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Names, sizes and destinations of every file, checked before the first byte is fetched.
+fn plan(
+    public: &Value,
+    link: &crate::client::link::TransferLink,
+    dir: &Path,
+    force: bool,
+) -> Result<Vec<Incoming>, ClientError> {
+    let files = public["files"]
+        .as_array()
+        .ok_or_else(|| ClientError::Api("the transfer lists no files".into()))?;
+    let mut used = HashSet::new();
+    let mut planned = Vec::new();
+    for (index, file) in files.iter().enumerate() {
+        let id = file["id"]
+            .as_str()
+            .ok_or_else(|| ClientError::Api("a file has no id".into()))?
+            .to_owned();
+        let size = file["size"]
+            .as_u64()
+            .ok_or_else(|| ClientError::Api("a file has no size".into()))?;
+        let listed = file["name"].as_str();
+        let (name, file_id) = match &link.key {
+            Some(key) if public["e2e"].as_bool() == Some(true) => {
+                let (file_id, name) = open_name(key, link.transfer_id, listed.unwrap_or(""))
+                    .map_err(|e| ClientError::Api(format!("file {}: {e}", index + 1)))?;
+                (name, Some(file_id))
+            }
+            _ => (
+                listed
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| format!("file-{}", index + 1)),
+                None,
+            ),
+        };
+        let name = unique(&sanitize(&name), &mut used);
+        let destination = dir.join(&name);
+        if !force && destination.exists() {
+            return Err(ClientError::Usage(format!(
+                "{} exists: remove it, choose another directory with -o, or pass --force",
+                destination.display()
+            )));
+        }
+        if part_path(&destination).exists() {
+            std::fs::remove_file(part_path(&destination))
+                .map_err(|e| ClientError::local(destination.display(), e))?;
+        }
+        planned.push(Incoming {
+            id,
+            size,
+            destination,
+            file_id,
+        });
+    }
+    Ok(planned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_made_safe() {
+        assert_eq!(sanitize("report.pdf"), "report.pdf");
+        assert_eq!(sanitize("../../etc/passwd"), "_.._etc_passwd");
+        assert_eq!(sanitize(".."), "file");
+        assert_eq!(sanitize(""), "file");
+        assert_eq!(sanitize(".bashrc"), "bashrc");
+        assert_eq!(sanitize("a\\b\nc\u{7}"), "a_b_c_");
+        assert_eq!(sanitize("C:\\x"), "C:_x");
+    }
+
+    #[test]
+    fn duplicates_get_a_number_before_the_extension() {
+        let mut used = HashSet::new();
+        assert_eq!(unique("a.txt", &mut used), "a.txt");
+        assert_eq!(unique("a.txt", &mut used), "a (2).txt");
+        assert_eq!(unique("a.txt", &mut used), "a (3).txt");
+        assert_eq!(unique("README", &mut used), "README");
+        assert_eq!(unique("README", &mut used), "README (2)");
+    }
+}
