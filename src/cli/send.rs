@@ -35,7 +35,7 @@ pub struct SendArgs {
     /// A recipient's email address (repeat for several); anyone with the link can download
     #[arg(long = "to", value_name = "EMAIL")]
     to: Vec<String>,
-    /// The transfer's name (default: the file's name, or "N files")
+    /// The transfer's name, stored unencrypted (default: "1 file" or "N files")
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
     /// A message for the recipients (stored sealed by the server, which can read it)
@@ -124,9 +124,11 @@ pub fn run(args: SendArgs) -> CliResult {
     let files = check_files(args.files)?;
     let api = connect(&args.server, true)?;
     let password = transfer_password(args.password)?;
-    let name = args.name.unwrap_or_else(|| match files.as_slice() {
-        [one] => one.name.clone(),
-        many => format!("{} files", many.len()),
+    // The transfer's name is stored as sent, so the default names no file: the file
+    // names themselves go up encrypted.
+    let name = args.name.unwrap_or_else(|| match files.len() {
+        1 => "1 file".to_owned(),
+        many => format!("{many} files"),
     });
     let mut body = json!({"name": name, "e2e": true});
     if let Some(message) = args.message {

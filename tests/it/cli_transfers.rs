@@ -282,9 +282,16 @@ async fn cli_sends_and_receives_300_mib_over_pinned_tls_and_the_server_sees_no_p
         "no part files left"
     );
 
-    // Neither the plaintext nor the key is anywhere in the server's data directory.
+    // Neither the plaintext, the file names nor the key is anywhere in the server's
+    // data directory.
     let encoded_key = link.split_once("#k=").unwrap().1.as_bytes().to_vec();
-    let needles: [&[u8]; 3] = [MARKER, &key, &encoded_key];
+    let needles: [&[u8]; 5] = [
+        MARKER,
+        &key,
+        &encoded_key,
+        b"Q3 report (final)",
+        b"notes.txt",
+    ];
     let scanned = walk(&app.data_dir);
     assert!(scanned.iter().any(|p| p.ends_with("sealbox.db")));
     for path in scanned {

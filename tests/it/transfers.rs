@@ -296,19 +296,22 @@ async fn server_sealed_transfer_round_trip_with_range_counting_events_and_notifi
 
 #[tokio::test]
 async fn end_to_end_transfer_stores_only_ciphertext_and_never_the_key() {
-    use sealbox::crypto::Dek;
     use sealbox::crypto::sbx1::{decrypt_stream, encrypt_stream};
+    use sealbox::crypto::transfer_e2e;
     let o = sender().await;
     let plaintext = payload(300_000);
-    let transfer = created(&o, json!({"name": "Holiday photos", "e2e": true})).await;
+    let transfer = created(&o, json!({"name": "1 file", "e2e": true})).await;
     let id = s(&transfer, "id");
     assert_eq!(transfer["e2e"], true);
-    // The client's key and its encryption; the key would travel in the link's fragment.
-    let key = Dek::generate();
-    let file_uuid: uuid::Uuid = id.parse().unwrap();
+    // The client's key and its encryption (docs/crypto.md, "End-to-end transfers"); the
+    // key travels only in the link's fragment.
+    let key = transfer_e2e::generate_key();
+    let transfer_uuid: uuid::Uuid = id.parse().unwrap();
+    let client_file_id = transfer_e2e::new_file_id();
     let mut ciphertext = Vec::new();
-    encrypt_stream(plaintext.as_slice(), &mut ciphertext, &key, file_uuid).unwrap();
-    let encrypted_name = "ZW5jcnlwdGVkLW5hbWU";
+    encrypt_stream(plaintext.as_slice(), &mut ciphertext, &key, client_file_id).unwrap();
+    let encrypted_name =
+        transfer_e2e::seal_name(&key, transfer_uuid, client_file_id, "holiday-secret.jpg");
     // An e2e transfer refuses uploads the server would encrypt.
     assert_envelope(
         upload(&o, &transfer, "x", b"abc", "server").await,
@@ -316,19 +319,26 @@ async fn end_to_end_transfer_stores_only_ciphertext_and_never_the_key() {
         "VALIDATION",
     )
     .await;
-    let file = uploaded(&o, &transfer, encrypted_name, &ciphertext, "client").await;
+    let file = uploaded(&o, &transfer, &encrypted_name, &ciphertext, "client").await;
     json_of(finalize(&o, &id).await, 200).await;
 
     let public = json_of(o.app.get(&format!("/v1/public/transfers/{id}")).await, 200).await;
     assert_eq!(public["e2e"], true);
-    assert_eq!(public["files"][0]["name"], encrypted_name);
+    assert_eq!(public["files"][0]["name"], encrypted_name.as_str());
     assert_eq!(public["files"][0]["size"], ciphertext.len());
     let served = download(&o.app, &id, &file, None).await;
     assert_eq!(served.status(), 200);
     let served = served.bytes().await.unwrap();
     assert_eq!(served.as_ref(), ciphertext.as_slice());
+    // A link holder with the key opens the name, and with the file id in it, the bytes.
+    let (opened_id, opened_name) =
+        transfer_e2e::open_name(&key, transfer_uuid, &s(&public["files"][0], "name")).unwrap();
+    assert_eq!(
+        (opened_id, opened_name.as_str()),
+        (client_file_id, "holiday-secret.jpg")
+    );
     let mut opened = Vec::new();
-    decrypt_stream(served.as_ref(), &mut opened, &key, file_uuid).unwrap();
+    decrypt_stream(served.as_ref(), &mut opened, &key, opened_id).unwrap();
     assert_eq!(opened, plaintext);
 
     // Nothing in the data directory (database, WAL, blobs, uploads) holds the plaintext
@@ -340,6 +350,11 @@ async fn end_to_end_transfer_stores_only_ciphertext_and_never_the_key() {
         assert!(
             !contains(&bytes, b"PLAINTEXT-MARKER-7f3a9c"),
             "plaintext in {}",
+            path.display()
+        );
+        assert!(
+            !contains(&bytes, b"holiday-secret"),
+            "the file name in {}",
             path.display()
         );
         assert!(
