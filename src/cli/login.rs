@@ -262,44 +262,13 @@ pub fn run_logout(_args: LogoutArgs) -> CliResult {
     }
 }
 
-/// Revokes the saved key: with the key itself when the server allows it, else (a key
-/// scoped to transfers may not manage keys) by signing in as its owner once more.
+/// Revokes the saved key with the key itself (a key may always revoke itself).
 async fn revoke(api: &Api, saved: &Credentials) -> Result<Result<(), String>, ClientError> {
     let url = api.url(&format!("v1/api-keys/{}", saved.api_key_id))?;
-    let response = api.send(api.request(Method::DELETE, url.clone())).await?;
-    match response.status() {
-        // Revoked now, or the key no longer works (revoked or expired) anyway.
-        StatusCode::NO_CONTENT | StatusCode::UNAUTHORIZED => return Ok(Ok(())),
-        StatusCode::FORBIDDEN => {}
-        _ => return Ok(Err(error_message(response).await)),
-    }
-    eprintln!(
-        "The CLI's key may only send and receive; sign in as {} to revoke it.",
-        saved.email
-    );
-    let password = secret("SEALBOX_PASSWORD", "Password: ")?;
-    let signed_in = api
-        .send(
-            api.client
-                .post(api.url("v1/auth/login")?)
-                .json(&json!({"email": saved.email, "password": password.as_str()})),
-        )
-        .await?;
-    if signed_in.status() != StatusCode::OK {
-        return Ok(Err(error_message(signed_in).await));
-    }
-    let pair = expect_json(signed_in, StatusCode::OK, "signing in").await?;
-    let access = Zeroizing::new(pair["accessToken"].as_str().unwrap_or_default().to_owned());
-    let response = api
-        .send(
-            api.client
-                .delete(url)
-                .bearer_auth(access.as_str())
-                .header("X-Organization-Id", &saved.organization_id),
-        )
-        .await?;
+    let response = api.send(api.request(Method::DELETE, url)).await?;
     Ok(match response.status() {
-        StatusCode::NO_CONTENT => Ok(()),
+        // Revoked now, or the key no longer works (revoked or expired) anyway.
+        StatusCode::NO_CONTENT | StatusCode::UNAUTHORIZED => Ok(()),
         _ => Err(error_message(response).await),
     })
 }

@@ -213,6 +213,9 @@ impl ApiKeysApi {
     }
 
     /// Revoke an API key
+    ///
+    /// Needs `api_keys:write`, except for a key revoking itself (signing out), which any
+    /// key may do whatever its scopes.
     #[oai(
         path = "/v1/api-keys/:id",
         method = "delete",

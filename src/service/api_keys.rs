@@ -303,9 +303,14 @@ impl ApiKeyService {
         ctx: RequestContext,
     ) -> Result<(), ServiceError> {
         let principal = principal.clone();
+        // A key may always revoke itself, whatever its scopes: a client signing out (the
+        // CLI's `logout`) gives up its own credential without needing `api_keys:write`.
+        let revoking_itself = principal.key().is_some_and(|grant| grant.key_id == id);
         write(&self.store, move |tx| {
             let access = access::in_requested_org(tx, &principal)?;
-            access.require(Permission::ApiKeysWrite)?;
+            if !revoking_itself {
+                access.require(Permission::ApiKeysWrite)?;
+            }
             let key = api_keys::find_for_owner(tx, access.org_id, access.user_id, id)?
                 .ok_or(ServiceError::NotFound("API key"))?;
             let journal = Journal::new(tx, &ctx, access.actor(), access.org());

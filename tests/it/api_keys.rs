@@ -638,3 +638,36 @@ async fn instance_admins_rotate_or_issue_a_users_key() {
         .await;
     assert_eq!(too_long.status().as_u16() / 100, 4);
 }
+
+#[tokio::test]
+async fn a_key_may_revoke_itself_but_no_other_key_without_the_scope() {
+    let (app, admin, _) = acme().await;
+    let narrow = create_key(
+        &app,
+        &admin,
+        json!({"name": "cli", "scopes": ["transfers:read", "transfers:write"]}),
+    )
+    .await;
+    let other = create_key(&app, &admin, json!({"name": "other"})).await;
+    let key = s(&narrow, "key");
+    let delete = |id: String| {
+        let (app, key) = (&app, key.clone());
+        async move {
+            app.client
+                .delete(app.url(&format!("/v1/api-keys/{id}")))
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_envelope(delete(s(&other, "id")).await, 403, "FORBIDDEN").await;
+    assert_eq!(delete(s(&narrow, "id")).await.status(), 204);
+    assert_eq!(
+        me_with_header(&app, "X-Api-Key", &key).await.status(),
+        401,
+        "revoked"
+    );
+    let other_still = me_with_header(&app, "X-Api-Key", &s(&other, "key")).await;
+    assert_eq!(other_still.status(), 200);
+}
