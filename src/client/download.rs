@@ -3,6 +3,8 @@
 //! download leaves nothing behind.
 
 use std::io::Write;
+
+use futures_util::FutureExt as _;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -89,6 +91,8 @@ async fn download_to_part(
         .mode(0o600)
         .open(part)
         .map_err(|e| ClientError::local(part.display(), e))?;
+    let mut syncer =
+        BackgroundSync::new(&file).map_err(|e| ClientError::local(part.display(), e))?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
     let write_err = |e: std::io::Error| ClientError::local(part.display(), e);
     let mut received = 0u64;
@@ -115,6 +119,9 @@ async fn download_to_part(
             None => out.write_all(&chunk).map_err(write_err)?,
             Some(reader) => reader.feed(&chunk, &mut out)?,
         }
+        syncer
+            .written(chunk.len() as u64, &mut out)
+            .map_err(write_err)?;
     }
     if received != size {
         return Err(ClientError::Api(format!(
@@ -127,7 +134,63 @@ async fn download_to_part(
     let file = out
         .into_inner()
         .map_err(|e| ClientError::local(part.display(), e.into_error()))?;
+    syncer.finish().await.map_err(write_err)?;
     file.sync_all().map_err(write_err)
+}
+
+/// Flushes a download to disk while it arrives: every [`SYNC_EVERY`] bytes, an `fdatasync`
+/// on a blocking thread (one at a time), so the final sync before the rename has little
+/// left to write instead of the whole file.
+struct BackgroundSync {
+    file: std::fs::File,
+    since: u64,
+    running: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// Bytes written between background syncs.
+const SYNC_EVERY: u64 = 64 * 1024 * 1024;
+
+impl BackgroundSync {
+    fn new(file: &std::fs::File) -> std::io::Result<Self> {
+        Ok(Self {
+            file: file.try_clone()?,
+            since: 0,
+            running: None,
+        })
+    }
+
+    /// Counts `n` bytes written through `out`; starts a sync when enough piled up and
+    /// none is running (an error of an earlier one is reported here).
+    fn written<W: Write>(
+        &mut self,
+        n: u64,
+        out: &mut std::io::BufWriter<W>,
+    ) -> std::io::Result<()> {
+        self.since += n;
+        if self.since < SYNC_EVERY {
+            return Ok(());
+        }
+        if let Some(running) = &self.running {
+            if !running.is_finished() {
+                return Ok(());
+            }
+            if let Some(Ok(Err(e))) = self.running.take().and_then(|h| h.now_or_never()) {
+                return Err(e);
+            }
+        }
+        out.flush()?;
+        self.since = 0;
+        let file = self.file.try_clone()?;
+        self.running = Some(tokio::task::spawn_blocking(move || file.sync_data()));
+        Ok(())
+    }
+
+    async fn finish(self) -> std::io::Result<()> {
+        match self.running {
+            Some(running) => running.await.map_err(std::io::Error::other)?,
+            None => Ok(()),
+        }
+    }
 }
 
 /// The message for a file answer that is not 200.
