@@ -3,11 +3,10 @@
 //! download leaves nothing behind.
 
 use std::io::Write;
-
-use futures_util::FutureExt as _;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use futures_util::FutureExt as _;
 use indicatif::ProgressBar;
 use reqwest::{Method, StatusCode};
 use url::Url;
