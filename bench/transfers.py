@@ -50,13 +50,7 @@ def main():
     parser.add_argument("--no-build", action="store_true", help="use the existing release binary")
     args = parser.parse_args()
 
-    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
-    if nginx is None:
-        sys.exit("nginx is missing: apt-get install nginx-light")
-    if shutil.which("curl") is None:
-        sys.exit("curl is missing: apt-get install curl")
-    if not args.no_build:
-        subprocess.run(["cargo", "build", "--release", "--locked", "--quiet"], cwd=ROOT, check=True)
+    nginx = files.reference_tools(args.no_build)
 
     size = args.size_mib * MIB
     with tempfile.TemporaryDirectory(prefix="sealbox-bench-transfers-", dir=files.bench_dir()) as work:

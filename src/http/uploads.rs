@@ -570,38 +570,37 @@ where
     count(range.start).await?;
     let body = match plan {
         Plan::Raw => {
-            let mut chunks = Box::pin(raw_chunks(routes.files.clone(), file.clone(), range));
-            // Read the first chunk before answering, so a missing blob is an error status.
-            let first = match chunks.next().await {
-                Some(Ok(first)) => first,
-                _ => return Err(integrity()),
-            };
-            Body::from_bytes_stream(
-                futures_util::stream::once(std::future::ready(Ok(first))).chain(chunks),
-            )
+            body_from_first_chunk(raw_chunks(routes.files.clone(), file.clone(), range)).await?
         }
         Plan::Decrypt { layout, decryptor } => {
             let span = layout.span(range.clone()).map_err(|_| integrity())?;
-            let mut batches = Box::pin(decrypted_batches(
+            body_from_first_chunk(decrypted_batches(
                 routes.files.clone(),
                 file.clone(),
                 Arc::from(decryptor),
                 layout,
                 span,
-            ));
-            // Open the first batch before answering, so damage there is an error status
-            // rather than a cut-off body.
-            let first = match batches.next().await {
-                Some(Ok(first)) => first,
-                _ => return Err(integrity()),
-            };
-            Body::from_bytes_stream(
-                futures_util::stream::once(std::future::ready(Ok(first))).chain(batches),
-            )
+            ))
+            .await?
         }
     };
     response.set_body(body);
     Ok(response)
+}
+
+/// A streamed body whose first chunk is read (and opened) before answering, so a missing
+/// blob or damage there is an error status rather than a cut-off body.
+async fn body_from_first_chunk(
+    chunks: impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static,
+) -> Result<Body, ApiError> {
+    let mut chunks = Box::pin(chunks);
+    let first = match chunks.next().await {
+        Some(Ok(first)) => first,
+        _ => return Err(integrity()),
+    };
+    Ok(Body::from_bytes_stream(
+        futures_util::stream::once(std::future::ready(Ok(first))).chain(chunks),
+    ))
 }
 
 /// Segments read and opened as one chunk of a download: large enough that per-chunk costs

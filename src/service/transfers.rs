@@ -640,22 +640,9 @@ impl TransferService {
     ) -> Result<PublicView, ServiceError> {
         let transfer = self.live_public(id).await?;
         let access = token.and_then(|token| self.open_access(&transfer, token).ok());
-        if is_exhausted(&transfer) {
-            // A download already counted may still list its files.
-            let (tid, session) = (transfer.id, access.as_ref().map(|a| a.session));
-            let counted = match session {
-                Some(session) => {
-                    read(&self.store, move |conn| {
-                        Ok(transfers::download_session_counted(conn, tid, &session)?)
-                    })
-                    .await?
-                }
-                None => false,
-            };
-            if !counted {
-                refuse_if_exhausted(&transfer)?;
-            }
-        }
+        // A download already counted may still list its files.
+        self.refuse_new_download_if_exhausted(&transfer, access.as_ref().map(|a| a.session))
+            .await?;
         let dek = match (transfer.mode, &transfer.password, access) {
             (Mode::E2e, _, _) => None,
             (Mode::Server, None, _) => Some(self.master_dek(&transfer)?),
@@ -736,21 +723,16 @@ impl TransferService {
             None => None,
         };
         let session = access.as_ref().map(|access| access.session);
-        let (tid, exhausted) = (transfer.id, is_exhausted(&transfer));
-        let (listed, counted) = read(&self.store, move |conn| {
-            let counted = match (&session, exhausted) {
-                (Some(session), true) => transfers::download_session_counted(conn, tid, session)?,
-                _ => false,
-            };
-            Ok((transfers::has_file(conn, tid, file_id)?, counted))
+        let tid = transfer.id;
+        let listed = read(&self.store, move |conn| {
+            Ok(transfers::has_file(conn, tid, file_id)?)
         })
         .await?;
         if !listed {
             return Err(ServiceError::NotFound("file"));
         }
-        if exhausted && !counted {
-            refuse_if_exhausted(&transfer)?;
-        }
+        self.refuse_new_download_if_exhausted(&transfer, session)
+            .await?;
         let dek = match transfer.mode {
             Mode::E2e => None,
             Mode::Server => match access.and_then(|access| access.dek) {
@@ -847,6 +829,33 @@ impl TransferService {
 
     // Helpers.
 
+    /// 410 once the transfer's downloads are used up, unless `session` is a download
+    /// that was already counted: it may finish (and list its files).
+    async fn refuse_new_download_if_exhausted(
+        &self,
+        transfer: &Transfer,
+        session: Option<[u8; 16]>,
+    ) -> Result<(), ServiceError> {
+        if !is_exhausted(transfer) {
+            return Ok(());
+        }
+        let tid = transfer.id;
+        let counted = match session {
+            Some(session) => {
+                read(&self.store, move |conn| {
+                    Ok(transfers::download_session_counted(conn, tid, &session)?)
+                })
+                .await?
+            }
+            None => false,
+        };
+        if counted {
+            Ok(())
+        } else {
+            refuse_if_exhausted(transfer)
+        }
+    }
+
     async fn password_permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ServiceError> {
         self.password_work
             .acquire()
@@ -873,7 +882,7 @@ impl TransferService {
 
     /// A transfer link holders may use: 404 unknown or not yet ready, 410 ended or expired.
     /// Whether its downloads are used up is the caller's question
-    /// ([`refuse_if_exhausted`]): a counted session may finish its download.
+    /// ([`Self::refuse_new_download_if_exhausted`]): a counted session may finish.
     async fn live_public(&self, id: &str) -> Result<Transfer, ServiceError> {
         let id: TransferId = id.parse().map_err(|_| ServiceError::NotFound("transfer"))?;
         let transfer = read(&self.store, move |conn| {

@@ -126,6 +126,28 @@ async fn download(
     app.client.get(url).send().await.unwrap()
 }
 
+/// The sender's view of a transfer (`GET /v1/transfers/{id}`).
+async fn sender_view(o: &Sender, id: &str) -> Value {
+    json_of(
+        o.app.get_as(&format!("/v1/transfers/{id}"), &o.token).await,
+        200,
+    )
+    .await
+}
+
+/// Moves a transfer's expiry into the past, as if its time had run out (the sweeper has
+/// not necessarily seen it yet).
+fn expire_now(app: &TestApp, id: &str) {
+    let conn = rusqlite::Connection::open(app.data_dir.join("sealbox.db")).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    conn.execute(
+        "UPDATE transfers SET expires_at = '2020-01-01T00:00:00.000Z' WHERE id = ?1",
+        [id],
+    )
+    .unwrap();
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
@@ -233,11 +255,7 @@ async fn server_sealed_transfer_round_trip_with_range_counting_events_and_notifi
     assert_eq!(part.bytes().await.unwrap().as_ref(), &bytes[70_000..71_000]);
     // Without a token a range must start at byte 0 (else it would skip the count).
     assert_envelope(ranged(None).await.unwrap(), 401, "UNAUTHORIZED").await;
-    let mine = json_of(
-        o.app.get_as(&format!("/v1/transfers/{id}"), &o.token).await,
-        200,
-    )
-    .await;
+    let mine = sender_view(&o, &id).await;
     assert_eq!(mine["downloads"], 1);
     assert_eq!(mine["remainingDownloads"], 4);
     assert_eq!(mine["recipients"][0]["email"], "legal@example.com");
@@ -504,11 +522,7 @@ async fn max_downloads_is_exact_under_twenty_concurrent_downloads() {
             .all(|(statuses, _)| statuses.last() == Some(&410)),
         "{statuses:?}"
     );
-    let mine = json_of(
-        o.app.get_as(&format!("/v1/transfers/{id}"), &o.token).await,
-        200,
-    )
-    .await;
+    let mine = sender_view(&o, &id).await;
     assert_eq!(mine["downloads"], 3);
     assert_eq!(mine["remainingDownloads"], 0);
     assert_envelope(
@@ -533,15 +547,7 @@ async fn a_download_session_counts_once_and_may_finish_after_the_limit() {
     let a = uploaded(&o, &transfer, "a.bin", &bytes, "server").await;
     let b = uploaded(&o, &transfer, "b.bin", &bytes[..5000], "server").await;
     json_of(finalize(&o, &id).await, 200).await;
-    let downloads = || async {
-        json_of(
-            o.app.get_as(&format!("/v1/transfers/{id}"), &o.token).await,
-            200,
-        )
-        .await["downloads"]
-            .as_i64()
-            .unwrap()
-    };
+    let downloads = || async { sender_view(&o, &id).await["downloads"].as_i64().unwrap() };
 
     let token = s(
         &json_of(unlock(&o.app, &id, "").await, 200).await,
@@ -636,14 +642,7 @@ async fn an_expired_transfer_answers_410_and_its_bytes_are_swept() {
             .any(|p| p.to_string_lossy().contains(&blob_name))
     };
     assert!(has_blob(&o.app));
-    let conn = rusqlite::Connection::open(o.app.data_dir.join("sealbox.db")).unwrap();
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .unwrap();
-    conn.execute(
-        "UPDATE transfers SET expires_at = '2020-01-01T00:00:00.000Z' WHERE id = ?1",
-        [&id],
-    )
-    .unwrap();
+    expire_now(&o.app, &id);
     assert_envelope(
         o.app.get(&format!("/v1/public/transfers/{id}")).await,
         410,
@@ -660,11 +659,7 @@ async fn an_expired_transfer_answers_410_and_its_bytes_are_swept() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
-    let mine = json_of(
-        o.app.get_as(&format!("/v1/transfers/{id}"), &o.token).await,
-        200,
-    )
-    .await;
+    let mine = sender_view(&o, &id).await;
     assert_eq!(mine["status"], "expired");
     assert_eq!(events(&o.app, "transfer.expired").len(), 1);
 }
@@ -690,11 +685,7 @@ async fn revocation_deletes_the_bytes_and_links_answer_410() {
     .await;
     assert_envelope(download(&o.app, &id, &file, None).await, 410, "GONE").await;
     assert_envelope(revoke().await, 410, "GONE").await;
-    let mine = json_of(
-        o.app.get_as(&format!("/v1/transfers/{id}"), &o.token).await,
-        200,
-    )
-    .await;
+    let mine = sender_view(&o, &id).await;
     assert_eq!(mine["status"], "revoked");
     assert_eq!(events(&o.app, "transfer.revoked").len(), 1);
 }
@@ -1005,11 +996,7 @@ async fn a_download_that_starts_mid_file_is_counted_too() {
     let rest = skip_first_byte(first.clone()).await.unwrap();
     assert_eq!(rest.status(), 206);
     assert_eq!(rest.bytes().await.unwrap().as_ref(), &bytes[1..]);
-    let mine = json_of(
-        o.app.get_as(&format!("/v1/transfers/{id}"), &o.token).await,
-        200,
-    )
-    .await;
+    let mine = sender_view(&o, &id).await;
     assert_eq!(mine["downloads"], 1);
     assert_envelope(unlock(&o.app, &id, "").await, 410, "GONE").await;
     // The counted session may still list the files and fetch the first byte.
@@ -1062,14 +1049,7 @@ async fn finalize_leaves_out_terminated_uploads_and_refuses_an_expired_transfer(
     let late = created(&o, json!({"name": "Late"})).await;
     let late_id = s(&late, "id");
     uploaded(&o, &late, "a.bin", &bytes, "server").await;
-    let conn = rusqlite::Connection::open(o.app.data_dir.join("sealbox.db")).unwrap();
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .unwrap();
-    conn.execute(
-        "UPDATE transfers SET expires_at = '2020-01-01T00:00:00.000Z' WHERE id = ?1",
-        [&late_id],
-    )
-    .unwrap();
+    expire_now(&o.app, &late_id);
     assert_eq!(
         upload(&o, &late, "b.bin", &bytes, "server").await.status(),
         404
