@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use poem::Server;
 use poem::listener::{Acceptor, AcceptorExt, BoxAcceptor, Listener, TcpListener};
 use tokio::sync::watch;
 use zeroize::Zeroizing;
@@ -106,6 +105,10 @@ impl App {
     /// key on first start, opens and migrates the database, opens blob storage.
     pub async fn open(config: Config) -> Result<Self, AppError> {
         config.validate()?;
+        crate::service::argon2_pool::configure(
+            config.server.argon2_slots(),
+            Duration::from_millis(config.server.argon2_queue_timeout_ms),
+        );
         let data = DataDir::from_config(&config).map_err(|source| AppError::DataDir {
             path: config.storage.data_dir.clone(),
             source,
@@ -280,6 +283,7 @@ impl App {
                     .collect(),
             )),
             json_body_limit: self.config.limits.json_body_bytes,
+            body_idle_timeout: Duration::from_secs(self.config.server.body_idle_timeout_secs),
         })
     }
 
@@ -376,10 +380,19 @@ impl App {
             )
             .run(deliveries_stopped),
         );
-        let served = Server::new_with_acceptor(bound.acceptor)
-            .name("sealbox")
-            .run_with_graceful_shutdown(endpoint, shutdown, Some(timeout))
-            .await;
+        let served = http::connections::serve(
+            bound.acceptor,
+            endpoint,
+            http::connections::ConnectionLimits {
+                header_read_timeout: Duration::from_secs(
+                    self.config.server.header_read_timeout_secs,
+                ),
+                max_connections: self.config.server.max_connections as usize,
+            },
+            shutdown,
+            timeout,
+        )
+        .await;
         flusher.abort();
         // Deliveries in flight finish (each within the webhook timeout) and are recorded
         // before the store closes.

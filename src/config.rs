@@ -79,6 +79,21 @@ pub struct ServerConfig {
     pub shutdown_timeout_secs: u64,
     /// Reverse proxies (addresses or CIDRs) whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<String>,
+    /// Seconds a client may take to send a whole request head (request line and headers),
+    /// counted from when the connection waits for one; also how long an idle keep-alive
+    /// connection stays open.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a request body may send nothing while the server waits for it. Idle time,
+    /// not total: a slow upload that keeps sending bytes is never cut off.
+    pub body_idle_timeout_secs: u64,
+    /// Connections served at once; further ones wait to be accepted until one closes.
+    pub max_connections: u32,
+    /// Argon2id runs (passwords, user secrets, transfer passwords; 19 MiB each) at once,
+    /// over the whole process. 0: the number of CPU cores.
+    pub argon2_concurrency: u32,
+    /// Milliseconds a request waits for an Argon2id slot before it is refused with 503
+    /// and `Retry-After`.
+    pub argon2_queue_timeout_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -88,6 +103,21 @@ impl Default for ServerConfig {
             public_url: String::new(),
             shutdown_timeout_secs: 30,
             trusted_proxies: Vec::new(),
+            header_read_timeout_secs: 30,
+            body_idle_timeout_secs: 60,
+            max_connections: 512,
+            argon2_concurrency: 0,
+            argon2_queue_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// `argon2_concurrency`, with 0 resolved to the number of CPU cores.
+    pub fn argon2_slots(&self) -> usize {
+        match self.argon2_concurrency {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n as usize,
         }
     }
 }
@@ -533,6 +563,19 @@ impl Config {
             if value == 0 {
                 return Err(ConfigError::Invalid(format!(
                     "rate_limits.{key} must be at least 1"
+                )));
+            }
+        }
+        let server = &self.server;
+        for (key, value) in [
+            ("header_read_timeout_secs", server.header_read_timeout_secs),
+            ("body_idle_timeout_secs", server.body_idle_timeout_secs),
+            ("max_connections", u64::from(server.max_connections)),
+            ("argon2_queue_timeout_ms", server.argon2_queue_timeout_ms),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "server.{key} must be at least 1"
                 )));
             }
         }

@@ -271,6 +271,9 @@ impl From<ServiceError> for ApiError {
             )
             .with_retry_after(retry_after),
             ServiceError::Unavailable(what) => ApiError::unavailable(what),
+            ServiceError::Overloaded { what, retry_after } => {
+                ApiError::unavailable(what).with_retry_after(retry_after)
+            }
             ServiceError::Store(StoreError::Conflict) => ApiError::new(
                 StatusCode::CONFLICT,
                 code::CONFLICT,

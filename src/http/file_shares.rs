@@ -7,7 +7,7 @@
 
 use poem::Request;
 use poem::http::StatusCode;
-use poem_openapi::param::{Header, Path};
+use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Deserialize;
@@ -20,7 +20,7 @@ use super::kv::{
     OwnerSharesResponse, RemovedResponse, RemovedView, RevokedResponse, RevokedView,
     ShareCreatedResponse,
 };
-use super::vault::{USER_SECRET_HEADER, b64, required_secret};
+use super::vault::{SecretHeader, USER_SECRET_HEADER, b64, required_secret};
 use super::{ApiTags, request_context};
 use crate::service::file_shares::{NewFileShare, ReceivedFile};
 use crate::service::{FileShareService, ServiceError};
@@ -119,7 +119,7 @@ impl FileSharesApi {
         req: &Request,
         auth: Authenticated,
         id: Path<String>,
-        #[oai(name = "X-User-Secret")] secret: Header<Option<String>>,
+        #[oai(name = "X-User-Secret")] secret: SecretHeader,
         body: JsonBody<CreateFileShareRequest>,
     ) -> Result<ShareCreatedResponse, ApiError> {
         let secret = required_secret(secret.0, USER_SECRET_HEADER)?;
@@ -189,7 +189,7 @@ impl FileSharesApi {
     async fn received(
         &self,
         auth: Authenticated,
-        #[oai(name = "X-User-Secret")] secret: Header<Option<String>>,
+        #[oai(name = "X-User-Secret")] secret: SecretHeader,
     ) -> Result<SharedFilesResponse, ApiError> {
         let secret = required_secret(secret.0, USER_SECRET_HEADER)?;
         let files = self.shares.received(&auth.0, &secret).await?;
@@ -214,7 +214,7 @@ impl FileSharesApi {
         req: &Request,
         auth: Authenticated,
         #[oai(name = "shareId")] share_id: Path<String>,
-        #[oai(name = "X-User-Secret")] secret: Header<Option<String>>,
+        #[oai(name = "X-User-Secret")] secret: SecretHeader,
     ) -> Result<SharedFileContentResponse, ApiError> {
         let secret = required_secret(secret.0, USER_SECRET_HEADER)?;
         let shared = self
@@ -258,7 +258,7 @@ impl FileSharesApi {
         req: &Request,
         auth: Authenticated,
         #[oai(name = "shareId")] share_id: Path<String>,
-        #[oai(name = "X-User-Secret")] secret: Header<Option<String>>,
+        #[oai(name = "X-User-Secret")] secret: SecretHeader,
     ) -> Result<DownloadLinkResponse, ApiError> {
         let secret = required_secret(secret.0, USER_SECRET_HEADER)?;
         let (token, ttl) = self

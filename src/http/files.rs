@@ -3,7 +3,7 @@
 //! see `uploads.rs`), finalized, and downloaded through a short-lived link.
 
 use poem::Request;
-use poem_openapi::param::{Header, Path};
+use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Deserialize;
@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::authn::Authenticated;
 use super::error::ApiError;
 use super::json_body::JsonBody;
-use super::vault::{USER_SECRET_HEADER, b64, optional_secret, required_secret};
+use super::vault::{SecretHeader, USER_SECRET_HEADER, b64, optional_secret, required_secret};
 use super::{ApiTags, request_context};
 use crate::service::FileService;
 use crate::service::files::{FileInfo, NewUpload};
@@ -205,7 +205,7 @@ impl FilesApi {
     async fn list(
         &self,
         auth: Authenticated,
-        #[oai(name = "X-User-Secret")] secret: Header<Option<String>>,
+        #[oai(name = "X-User-Secret")] secret: SecretHeader,
     ) -> Result<FilesResponse, ApiError> {
         let secret = required_secret(secret.0, USER_SECRET_HEADER)?;
         let files = self.files.list(&auth.0, &secret).await?;
@@ -220,7 +220,7 @@ impl FilesApi {
         &self,
         auth: Authenticated,
         id: Path<String>,
-        #[oai(name = "X-User-Secret")] secret: Header<Option<String>>,
+        #[oai(name = "X-User-Secret")] secret: SecretHeader,
     ) -> Result<FileContentResponse, ApiError> {
         let secret = required_secret(secret.0, USER_SECRET_HEADER)?;
         let (info, content) = self.files.read_whole(&auth.0, &id.0, &secret).await?;
@@ -322,7 +322,7 @@ impl FilesApi {
         &self,
         auth: Authenticated,
         id: Path<String>,
-        #[oai(name = "X-User-Secret")] secret: Header<Option<String>>,
+        #[oai(name = "X-User-Secret")] secret: SecretHeader,
     ) -> Result<DownloadLinkResponse, ApiError> {
         let secret = optional_secret(secret.0);
         let (token, ttl) = self

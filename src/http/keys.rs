@@ -1,13 +1,14 @@
 //! `/v1/keys`: the caller's X-Wing key pair: generate, status, rekey.
 
 use poem::Request;
-use poem_openapi::param::Header;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::authn::Authenticated;
 use super::error::ApiError;
-use super::vault::{NEW_USER_SECRET_HEADER, USER_SECRET_HEADER, b64, required_secret};
+use super::vault::{
+    NEW_USER_SECRET_HEADER, SecretHeader, USER_SECRET_HEADER, b64, required_secret,
+};
 use super::{ApiTags, request_context};
 use crate::crypto::{Argon2Params, UserPublicKey};
 use crate::service::KeyService;
@@ -134,7 +135,7 @@ impl KeysApi {
         &self,
         req: &Request,
         auth: Authenticated,
-        #[oai(name = "X-User-Secret")] secret: Header<Option<String>>,
+        #[oai(name = "X-User-Secret")] secret: SecretHeader,
     ) -> Result<GeneratedResponse, ApiError> {
         let secret = required_secret(secret.0, USER_SECRET_HEADER)?;
         let public = self
@@ -161,8 +162,8 @@ impl KeysApi {
         &self,
         req: &Request,
         auth: Authenticated,
-        #[oai(name = "X-User-Secret")] secret: Header<Option<String>>,
-        #[oai(name = "X-New-User-Secret")] new_secret: Header<Option<String>>,
+        #[oai(name = "X-User-Secret")] secret: SecretHeader,
+        #[oai(name = "X-New-User-Secret")] new_secret: SecretHeader,
     ) -> Result<RekeyedResponse, ApiError> {
         let old = required_secret(secret.0, USER_SECRET_HEADER)?;
         let new = required_secret(new_secret.0, NEW_USER_SECRET_HEADER)?;

@@ -2,7 +2,7 @@
 //! KV and KV Sharing sections: routes, fields and error statuses as written there).
 
 use poem::Request;
-use poem_openapi::param::{Header, Path};
+use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Deserialize;
@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::authn::Authenticated;
 use super::error::ApiError;
 use super::json_body::JsonBody;
-use super::vault::{USER_SECRET_HEADER, b64, optional_secret, required_secret};
+use super::vault::{SecretHeader, USER_SECRET_HEADER, b64, optional_secret, required_secret};
 use super::{ApiTags, request_context};
 use crate::service::KvService;
 use crate::service::kv::{NewShare, ReceivedShare};
@@ -247,7 +247,7 @@ impl KvApi {
         req: &Request,
         auth: Authenticated,
         key: Path<String>,
-        #[oai(name = "X-User-Secret")] secret: Header<Option<String>>,
+        #[oai(name = "X-User-Secret")] secret: SecretHeader,
         body: JsonBody<PutValueRequest>,
     ) -> Result<PutResponse, ApiError> {
         let stored = self
@@ -281,7 +281,7 @@ impl KvApi {
         &self,
         auth: Authenticated,
         key: Path<String>,
-        #[oai(name = "X-User-Secret")] secret: Header<Option<String>>,
+        #[oai(name = "X-User-Secret")] secret: SecretHeader,
     ) -> Result<ValueResponse, ApiError> {
         let secret = required_secret(secret.0, USER_SECRET_HEADER)?;
         let value = self.kv.get(&auth.0, key.0, &secret).await?;
@@ -324,7 +324,7 @@ impl KvApi {
         req: &Request,
         auth: Authenticated,
         key: Path<String>,
-        #[oai(name = "X-User-Secret")] secret: Header<Option<String>>,
+        #[oai(name = "X-User-Secret")] secret: SecretHeader,
         body: JsonBody<CreateShareRequest>,
     ) -> Result<ShareCreatedResponse, ApiError> {
         let secret = required_secret(secret.0, USER_SECRET_HEADER)?;
@@ -394,7 +394,7 @@ impl KvApi {
     async fn received(
         &self,
         auth: Authenticated,
-        #[oai(name = "X-User-Secret")] secret: Header<Option<String>>,
+        #[oai(name = "X-User-Secret")] secret: SecretHeader,
     ) -> Result<ReceivedSharesResponse, ApiError> {
         let secret = required_secret(secret.0, USER_SECRET_HEADER)?;
         let shares = self.kv.received(&auth.0, &secret).await?;
@@ -417,7 +417,7 @@ impl KvApi {
         req: &Request,
         auth: Authenticated,
         #[oai(name = "shareId")] share_id: Path<String>,
-        #[oai(name = "X-User-Secret")] secret: Header<Option<String>>,
+        #[oai(name = "X-User-Secret")] secret: SecretHeader,
     ) -> Result<SharedValueResponse, ApiError> {
         let secret = required_secret(secret.0, USER_SECRET_HEADER)?;
         let shared = self

@@ -2,16 +2,23 @@
 //!
 //! [`Conventions`] is the outermost layer: it assigns the request id, logs the request,
 //! turns every error into the JSON envelope and stamps the common headers.
-//! [`JsonBodyLimit`] guards the JSON API against oversized bodies, declared or chunked.
+//! [`JsonBodyLimit`] guards the JSON API against oversized bodies, declared or chunked,
+//! authenticating first so a stranger's body is never read past a few KiB.
+//! [`BodyIdleTimeout`] fails request bodies that stop sending.
 
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use futures_util::Stream;
 use poem::http::{HeaderValue, Method, StatusCode, header};
 use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response, Result};
 use tracing::Instrument;
 
 use super::allow::AllowIndex;
+use super::authn::authenticate_once;
 use super::error::{ApiError, error_response};
 use super::request_id::{REQUEST_ID_HEADER, RequestId};
 
@@ -129,22 +136,46 @@ pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
     path.into()
 }
 
-/// Refuses JSON API bodies over `limit` bytes with 413: at once when `Content-Length`
-/// says so, otherwise while reading a chunked body (which is then handed on in memory,
-/// bounded by the same limit). Routes whose JSON carries a base64 payload with its own
-/// limit (a KV value) get a larger one from `larger`: (path prefix, limit).
+/// Bytes a request body may have while the request presents no valid credential: enough
+/// for the public operations (setup, sign-in, registration, refresh, password reset, a
+/// transfer's password), and all a stranger can make the server read before it refuses.
+pub const UNAUTHENTICATED_BODY_BYTES: u64 = 8 * 1024;
+
+/// Refuses JSON API bodies over their limit with 413: at once when `Content-Length` says
+/// so, otherwise while reading a chunked body (which is then handed on in memory, bounded
+/// by the same limit).
+///
+/// The request is authenticated first (the principal is kept for the handler, so the
+/// credential is checked once). Without a valid credential the limit is
+/// [`UNAUTHENTICATED_BODY_BYTES`]; with one, `limit`, or for the exact operations in
+/// `larger` (whose JSON carries a base64 payload with a limit of its own: a KV value, a
+/// file sent whole) theirs.
 #[derive(Clone)]
 pub struct JsonBodyLimit {
     pub limit: u64,
-    pub larger: Arc<Vec<(&'static str, u64)>>,
+    /// (method, path pattern with `:name` segments, limit).
+    pub larger: Arc<Vec<(Method, &'static str, u64)>>,
 }
 
 impl JsonBodyLimit {
-    fn limit_for(&self, path: &str) -> u64 {
+    fn limit_for(&self, method: &Method, path: &str) -> u64 {
         self.larger
             .iter()
-            .find(|(prefix, _)| path.starts_with(prefix))
-            .map_or(self.limit, |(_, limit)| (*limit).max(self.limit))
+            .find(|(m, pattern, _)| m == method && path_matches(pattern, path))
+            .map_or(self.limit, |(_, _, limit)| (*limit).max(self.limit))
+    }
+}
+
+/// Whether `path` is an instance of `pattern`, whose `:name` segments match one segment.
+fn path_matches(pattern: &str, path: &str) -> bool {
+    let (mut pattern, mut path) = (pattern.split('/'), path.split('/'));
+    loop {
+        match (pattern.next(), path.next()) {
+            (None, None) => return true,
+            (Some(p), Some(s)) if p.starts_with(':') && !s.is_empty() => {}
+            (Some(p), Some(s)) if p == s => {}
+            _ => return false,
+        }
     }
 }
 
@@ -171,16 +202,39 @@ impl<E: Endpoint> Endpoint for JsonBodyLimitEndpoint<E> {
         if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
             return self.inner.call(req).await;
         }
-        let limit = self.limits.limit_for(req.uri().path());
         let declared = req
             .headers()
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        match declared {
-            Some(length) if length > limit => {
-                return Err(ApiError::payload_too_large(limit).into());
+        if declared == Some(0) {
+            return self.inner.call(req).await;
+        }
+        let route_limit = self.limits.limit_for(req.method(), req.uri().path());
+        // A failed check is left for the handler to report (a public operation may be
+        // called with a stale token); it only means the small limit applies.
+        let authenticated = presents_credential(&req) && authenticate_once(&mut req).await.is_ok();
+        let limit = if authenticated {
+            route_limit
+        } else {
+            route_limit.min(UNAUTHENTICATED_BODY_BYTES)
+        };
+        let too_large = || {
+            if limit < route_limit {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    super::error::code::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "request body exceeds the limit of {limit} bytes for a request without \
+                         valid credentials; authenticate to send more"
+                    ),
+                )
+            } else {
+                ApiError::payload_too_large(limit)
             }
+        };
+        match declared {
+            Some(length) if length > limit => return Err(too_large().into()),
             // hyper enforces a declared length, so the body cannot grow past it.
             Some(_) => {}
             None => {
@@ -189,9 +243,7 @@ impl<E: Endpoint> Endpoint for JsonBodyLimitEndpoint<E> {
                     .into_bytes_limit(usize::try_from(limit).unwrap_or(usize::MAX))
                     .await
                     .map_err(|err| match err {
-                        poem::error::ReadBodyError::PayloadTooLarge => {
-                            ApiError::payload_too_large(limit)
-                        }
+                        poem::error::ReadBodyError::PayloadTooLarge => too_large(),
                         other => {
                             ApiError::bad_request(format!("could not read request body: {other}"))
                         }
@@ -203,9 +255,141 @@ impl<E: Endpoint> Endpoint for JsonBodyLimitEndpoint<E> {
     }
 }
 
+/// Whether the request carries a credential header at all (checking one costs a lookup).
+fn presents_credential(req: &Request) -> bool {
+    req.headers().contains_key(header::AUTHORIZATION)
+        || req.headers().contains_key(super::authn::API_KEY_HEADER)
+}
+
+/// Fails a request body that sends nothing for `timeout` while the server waits for it,
+/// so a stalled upload or JSON body cannot hold its connection and task forever. Idle
+/// time, not total: the clock runs only while the handler waits for the next bytes, and
+/// starts over with every chunk, so a slow upload that keeps sending is never cut off.
+#[derive(Clone, Copy)]
+pub struct BodyIdleTimeout(pub Duration);
+
+impl<E: Endpoint> Middleware<E> for BodyIdleTimeout {
+    type Output = BodyIdleTimeoutEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        BodyIdleTimeoutEndpoint {
+            inner,
+            timeout: self.0,
+        }
+    }
+}
+
+pub struct BodyIdleTimeoutEndpoint<E> {
+    inner: E,
+    timeout: Duration,
+}
+
+impl<E: Endpoint> Endpoint for BodyIdleTimeoutEndpoint<E> {
+    type Output = E::Output;
+
+    async fn call(&self, mut req: Request) -> Result<Self::Output> {
+        let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
+            || req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .is_some_and(|v| v.as_bytes() != b"0");
+        if has_body {
+            let body = req.take_body().into_bytes_stream();
+            req.set_body(Body::from_bytes_stream(IdleTimeout::new(
+                Box::pin(body),
+                self.timeout,
+            )));
+        }
+        self.inner.call(req).await
+    }
+}
+
+type BodyStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+
+/// A body stream that fails with `TimedOut` after `timeout` without bytes while polled.
+struct IdleTimeout {
+    inner: Option<BodyStream>,
+    timeout: Duration,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    /// Whether the clock is running: between asking for the next chunk and getting it.
+    waiting: bool,
+}
+
+impl IdleTimeout {
+    fn new(inner: BodyStream, timeout: Duration) -> Self {
+        Self {
+            inner: Some(inner),
+            timeout,
+            sleep: Box::pin(tokio::time::sleep(timeout)),
+            waiting: false,
+        }
+    }
+}
+
+impl Stream for IdleTimeout {
+    type Item = std::io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        if !this.waiting {
+            let deadline = tokio::time::Instant::now() + this.timeout;
+            this.sleep.as_mut().reset(deadline);
+            this.waiting = true;
+        }
+        match inner.as_mut().poll_next(cx) {
+            Poll::Ready(Some(item)) => {
+                this.waiting = false;
+                Poll::Ready(Some(item))
+            }
+            Poll::Ready(None) => {
+                this.inner = None;
+                Poll::Ready(None)
+            }
+            Poll::Pending => match this.sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    this.inner = None;
+                    tracing::info!(
+                        idle_secs = this.timeout.as_secs(),
+                        "request body stalled; giving up on it"
+                    );
+                    Poll::Ready(Some(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!(
+                            "the request body sent nothing for {} s",
+                            this.timeout.as_secs()
+                        ),
+                    ))))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod capability_tests {
-    use super::loggable_path;
+    use super::{loggable_path, path_matches};
+
+    #[test]
+    fn larger_limits_match_exact_routes_only() {
+        assert!(path_matches("/v1/kv/:key", "/v1/kv/db-password"));
+        assert!(path_matches("/v1/files", "/v1/files"));
+        for other in [
+            "/v1/kv/",
+            "/v1/kv/a/b",
+            "/v1/files/x",
+            "/v1/filesx",
+            "/v1/kv",
+        ] {
+            assert!(
+                !path_matches("/v1/kv/:key", other) && !path_matches("/v1/files", other),
+                "{other}"
+            );
+        }
+    }
 
     #[test]
     fn capability_urls_are_masked_in_logs() {

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod authn;
 pub mod client_ip;
+pub mod connections;
 pub mod error;
 pub mod file_shares;
 pub mod files;
@@ -51,7 +52,7 @@ use crate::service::{
     WebhookService,
 };
 use error::ApiError;
-use middleware::{Conventions, JsonBodyLimit};
+use middleware::{BodyIdleTimeout, Conventions, JsonBodyLimit};
 
 pub const OPENAPI_PATH: &str = "/v1/openapi.json";
 pub const DOCS_PATH: &str = "/docs";
@@ -126,6 +127,8 @@ pub struct HttpState {
     pub trusted_proxies: client_ip::TrustedProxies,
     pub rate_limits: rate_limit::RateLimits,
     pub json_body_limit: u64,
+    /// How long a request body may send nothing (`server.body_idle_timeout_secs`).
+    pub body_idle_timeout: std::time::Duration,
 }
 
 /// Every API struct, one per resource.
@@ -269,18 +272,26 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
         api.with(idempotency::Idempotency(state.idempotency.clone()))
             .with(JsonBodyLimit {
                 limit: state.json_body_limit,
-                // base64 takes 4 bytes for 3, plus the JSON around it.
+                // The two operations whose JSON carries a payload with its own limit, and
+                // only they; base64 takes 4 bytes for 3, plus the JSON around it.
                 larger: Arc::new(vec![
-                    ("/v1/kv/", state.kv_value_limit / 3 * 4 + 8192),
-                    ("/v1/files", state.json_file_limit / 3 * 4 + 8192),
+                    (
+                        poem::http::Method::PUT,
+                        "/v1/kv/:key",
+                        state.kv_value_limit / 3 * 4 + 8192,
+                    ),
+                    (
+                        poem::http::Method::POST,
+                        "/v1/files",
+                        state.json_file_limit / 3 * 4 + 8192,
+                    ),
                 ]),
             }),
     );
-    // Budgets apply to the API; /health stays free for probes and load balancers.
-    let limited = Arc::new(
-        api.clone()
-            .with(rate_limit::RateLimited(state.rate_limits.clone())),
-    );
+    // Budgets apply to the API and the byte routes; /health stays free for probes and
+    // load balancers.
+    let budgets = rate_limit::RateLimited(state.rate_limits.clone());
+    let limited = Arc::new(api.clone().with(budgets.clone()));
 
     ui::PAGES
         .iter()
@@ -289,26 +300,35 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
         .nest(DOCS_PATH, poem::get(docs))
         .at(
             files::UPLOADS_PATH,
-            poem::post(uploads::tus_create).options(uploads::tus_options),
+            poem::post(uploads::tus_create)
+                .options(uploads::tus_options)
+                .with(budgets.clone()),
         )
         .at(
             format!("{}/:token", files::UPLOADS_PATH),
             poem::put(uploads::put_whole)
                 .patch(uploads::tus_patch)
                 .head(uploads::tus_head)
-                .delete(uploads::tus_delete),
+                .delete(uploads::tus_delete)
+                .with(budgets.clone()),
         )
         .at(
             format!("{}/:token", files::DOWNLOADS_PATH),
-            poem::get(uploads::download).head(uploads::download),
+            poem::get(uploads::download)
+                .head(uploads::download)
+                .with(budgets.clone()),
         )
         .at(
             format!("{}/:token", transfers::TRANSFER_UPLOADS_PATH),
-            poem::post(uploads::transfer_tus_create).options(uploads::tus_options),
+            poem::post(uploads::transfer_tus_create)
+                .options(uploads::tus_options)
+                .with(budgets.clone()),
         )
         .at(
             format!("{}/:id/files/:file", transfers::PUBLIC_TRANSFERS_PATH),
-            poem::get(uploads::transfer_download).head(uploads::transfer_download),
+            poem::get(uploads::transfer_download)
+                .head(uploads::transfer_download)
+                .with(budgets),
         )
         .nest_no_strip("/v1", limited.clone())
         .nest_no_strip("/admin", limited)
@@ -326,6 +346,7 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
             tracing::error!("handler panicked");
             poem::error::ResponseError::as_response(&ApiError::internal()).into_response()
         }))
+        .with(BodyIdleTimeout(state.body_idle_timeout))
         .with(Conventions {
             allow: Arc::new(allow),
         })

@@ -176,6 +176,14 @@ enum Credential {
     ApiKey([u8; 32]),
 }
 
+/// The SHA-256 of the credential the request presents (a bearer token or an API key),
+/// whether or not it is valid.
+pub(crate) fn credential_digest(req: &Request) -> Option<[u8; 32]> {
+    match credential(req)? {
+        Credential::Token(hash) | Credential::ApiKey(hash) => Some(hash),
+    }
+}
+
 fn credential(req: &Request) -> Option<Credential> {
     let digest = |s: &str| -> [u8; 32] { Sha256::digest(s.as_bytes()).into() };
     if let Some(value) = req.headers().get(header::AUTHORIZATION) {
@@ -239,6 +247,7 @@ fn set_headers(response: &mut Response, standing: &Standing) {
 }
 
 /// Applies the budgets to the API routes.
+#[derive(Clone)]
 pub struct RateLimited(pub RateLimits);
 
 impl<E: Endpoint> Middleware<E> for RateLimited {

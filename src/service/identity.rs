@@ -339,18 +339,21 @@ impl IdentityService {
         password: String,
         ctx: RequestContext,
     ) -> Result<SignedIn, ServiceError> {
-        let account_key = format!("account:{}", users::email_key(&email));
-        let ip_key = format!("ip:{}", ctx.ip.as_deref().unwrap_or("unknown"));
-        if let Some(wait) = self.throttle.wait_for(&[&account_key, &ip_key]) {
-            return Err(ServiceError::TooManyAttempts { retry_after: wait });
-        }
+        // Reserved before anything is checked, so parallel guesses cannot race the count.
+        let attempt = self
+            .throttle
+            .begin_login(
+                &users::email_key(&email),
+                ctx.ip.as_deref().unwrap_or("unknown"),
+            )
+            .map_err(|retry_after| ServiceError::TooManyAttempts { retry_after })?;
 
         let lookup_email = email.clone();
         let found = self
             .store
             .call(move |conn| users::find_with_password(conn, &lookup_email))
             .await?;
-        let (user, verified) = tokio::task::spawn_blocking(move || match found {
+        let (user, verified) = super::argon2_pool::run(move || match found {
             Some((user, Some(hash))) => {
                 let ok = password::verify(&password, &hash);
                 (Some(user), ok)
@@ -364,15 +367,14 @@ impl IdentityService {
                 (None, false)
             }
         })
-        .await
-        .map_err(|e| ServiceError::Store(StoreError::Task(e.to_string())))?;
+        .await?;
 
         let signed_in = verified
             && user
                 .as_ref()
                 .is_some_and(|u| u.status == users::UserStatus::Active);
         let Some(user) = user.clone().filter(|_| signed_in) else {
-            self.throttle.record_failure(&[&account_key, &ip_key]);
+            attempt.failed();
             self.store
                 .call_write(move |conn| {
                     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -408,7 +410,7 @@ impl IdentityService {
                 "the email or password is incorrect",
             ));
         };
-        self.throttle.clear(&account_key);
+        attempt.succeeded();
 
         let refresh = opaque::generate();
         let refresh_hash = refresh.hash;
@@ -691,9 +693,7 @@ fn record_revocation(
 
 pub(crate) async fn hash_password(password: String) -> Result<String, ServiceError> {
     let password = Zeroizing::new(password);
-    tokio::task::spawn_blocking(move || password::hash(&password))
-        .await
-        .map_err(|e| ServiceError::Store(StoreError::Task(e.to_string())))
+    super::argon2_pool::run(move || password::hash(&password)).await
 }
 
 pub(crate) fn check_email(email: &str, path: &str, problems: &mut Vec<FieldError>) {

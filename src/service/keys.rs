@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde_json::json;
 use zeroize::Zeroizing;
 
+use super::login_throttle::{Attempt, LoginThrottle};
 use super::unlock_cache::UnlockCache;
 use super::{Journal, RequestContext, ServiceError, access, read, write};
 use crate::auth::{Permission, Principal};
@@ -19,15 +20,35 @@ use crate::store::user_keys::{self, UserKeys};
 use crate::store::{Store, StoreError};
 
 /// A user secret from `X-User-Secret`. Zeroized on drop; `Debug` prints `[redacted]`.
-pub struct UserSecret(Zeroizing<Vec<u8>>);
+pub struct UserSecret {
+    bytes: Zeroizing<Vec<u8>>,
+    /// A digest of the credential the request presented, which wrong guesses are counted
+    /// against (with the user); not secret.
+    credential: Option<String>,
+}
 
 impl UserSecret {
     pub fn new(bytes: Vec<u8>) -> Self {
-        Self(Zeroizing::new(bytes))
+        Self {
+            bytes: Zeroizing::new(bytes),
+            credential: None,
+        }
+    }
+
+    /// A secret sent with a request that presented `credential` (a digest of it).
+    pub fn presented(bytes: Vec<u8>, credential: Option<String>) -> Self {
+        Self {
+            bytes: Zeroizing::new(bytes),
+            credential,
+        }
     }
 
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        &self.bytes
+    }
+
+    fn credential(&self) -> &str {
+        self.credential.as_deref().unwrap_or("-")
     }
 }
 
@@ -87,6 +108,8 @@ pub struct KeyService {
     store: Store,
     cache: UnlockCache,
     params: Argon2Params,
+    /// Growing delays after wrong secrets, per user and credential and per user.
+    throttle: Arc<LoginThrottle>,
 }
 
 impl KeyService {
@@ -95,7 +118,16 @@ impl KeyService {
             store,
             cache,
             params: Argon2Params::default(),
+            throttle: Arc::default(),
         }
+    }
+
+    /// Reserves a guess of `user`'s secret (429 with the wait when delayed); resolve it
+    /// with [`judge`].
+    fn begin_guess(&self, user: UserId, secret: &UserSecret) -> Result<Attempt, ServiceError> {
+        self.throttle
+            .begin_user_secret(&user.to_string(), secret.credential())
+            .map_err(|retry_after| ServiceError::TooManyAttempts { retry_after })
     }
 
     /// With other Argon2 costs for new seals (tests use small ones).
@@ -196,13 +228,17 @@ impl KeyService {
             .ok_or_else(no_key_material)?;
         let params = self.params;
         let generation = row.generation;
-        let (sealed, salt, restored) = blocking(move || {
-            let (seed, restored) = open_any_seal(&row, &old)?;
-            let salt: [u8; KEK_SALT_LEN] = crypto::random_bytes();
-            let kek = derive_kek(new.as_bytes(), &salt, &params).map_err(|_| damaged())?;
-            Ok((seal_seed(&kek, user, &seed), salt, restored))
-        })
-        .await?;
+        let guess = self.begin_guess(user, &old)?;
+        let (sealed, salt, restored) = judge(
+            guess,
+            blocking(move || {
+                let (seed, restored) = open_any_seal(&row, &old)?;
+                let salt: [u8; KEK_SALT_LEN] = crypto::random_bytes();
+                let kek = derive_kek(new.as_bytes(), &salt, &params).map_err(|_| damaged())?;
+                Ok((seal_seed(&kek, user, &seed), salt, restored))
+            })
+            .await,
+        )?;
         let principal = principal.clone();
         write(&self.store, move |tx| {
             let access = access::in_requested_org(tx, &principal)?;
@@ -265,16 +301,21 @@ impl KeyService {
             return Ok(keys);
         }
         let (user, generation) = (row.user_id, row.generation);
+        // A cached unlock needed the right secret; anything else is a guess to count.
+        let guess = self.begin_guess(user, secret)?;
         let copy = UserSecret::new(secret.as_bytes().to_vec());
-        let keys = blocking(move || {
-            let seed = open_current_seal(&row, &copy)?;
-            let pair = UserKeyPair::from_seed(seed);
-            if pair.public_key().as_bytes().as_slice() != row.public_key.as_slice() {
-                return Err(damaged());
-            }
-            Ok(Arc::new(pair))
-        })
-        .await?;
+        let keys = judge(
+            guess,
+            blocking(move || {
+                let seed = open_current_seal(&row, &copy)?;
+                let pair = UserKeyPair::from_seed(seed);
+                if pair.public_key().as_bytes().as_slice() != row.public_key.as_slice() {
+                    return Err(damaged());
+                }
+                Ok(Arc::new(pair))
+            })
+            .await,
+        )?;
         self.cache
             .insert(user, secret.as_bytes(), generation, keys.clone());
         Ok(keys)
@@ -362,12 +403,22 @@ fn unlock_error(e: UnlockError) -> ServiceError {
     }
 }
 
+/// Resolves a reserved guess by what opening the seal said: a wrong secret counts as a
+/// failure, an opened seal as a success; any other failure (damaged material, a full
+/// Argon2id queue) was no guess and counts as nothing.
+fn judge<T>(guess: Attempt, outcome: Result<T, ServiceError>) -> Result<T, ServiceError> {
+    match &outcome {
+        Ok(_) => guess.succeeded(),
+        Err(ServiceError::Unauthorized(_)) => guess.failed(),
+        Err(_) => drop(guess),
+    }
+    outcome
+}
+
 /// Runs CPU-heavy key work (Argon2id, key generation) off the async runtime and off the
-/// database threads.
+/// database threads, in a slot of the process's Argon2id pool.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ServiceError> + Send + 'static,
 ) -> Result<T, ServiceError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| ServiceError::Store(StoreError::Task(e.to_string())))?
+    super::argon2_pool::run(work).await?
 }

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod admin;
 pub mod api_keys;
+pub mod argon2_pool;
 pub mod audit;
 pub mod event_catalog;
 pub mod file_shares;
@@ -110,6 +111,13 @@ pub enum ServiceError {
     /// A dependency did not answer in time; the client may retry.
     #[error("{0}")]
     Unavailable(&'static str),
+    /// The server is at a bound it keeps (such as Argon2id runs at once); retry after the
+    /// delay (503 with `Retry-After`).
+    #[error("{what}")]
+    Overloaded {
+        what: &'static str,
+        retry_after: Duration,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }

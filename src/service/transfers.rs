@@ -191,15 +191,7 @@ pub struct TransferService {
     limits: TransferLimits,
     throttle: Arc<LoginThrottle>,
     argon2: Argon2Params,
-    /// Argon2id runs (19 MiB, ~80 ms each) at a time: a burst of unlocks or creations
-    /// with a password queues here instead of taking every core and a block of memory
-    /// per request. Unlock also checks its throttle while holding a permit, so at most
-    /// this many guesses are in flight past the check.
-    password_work: Arc<tokio::sync::Semaphore>,
 }
-
-/// Argon2id hashes of transfer passwords that run at once.
-const PASSWORD_WORKERS: usize = 2;
 
 impl TransferService {
     pub fn new(
@@ -218,7 +210,6 @@ impl TransferService {
             limits,
             throttle: Arc::default(),
             argon2: Argon2Params::default(),
-            password_work: Arc::new(tokio::sync::Semaphore::new(PASSWORD_WORKERS)),
         }
     }
 
@@ -257,13 +248,9 @@ impl TransferService {
                     None => Zeroizing::new(*Dek::generate().expose_bytes()),
                 };
                 let (argon2, password) = (self.argon2, password.clone());
-                let _permit = self.password_permit().await?;
                 Some(
-                    tokio::task::spawn_blocking(move || seal_gate(id, &password, &key, argon2))
-                        .await
-                        .map_err(|e| {
-                            ServiceError::Store(crate::store::StoreError::Task(e.to_string()))
-                        })??,
+                    super::argon2_pool::run(move || seal_gate(id, &password, &key, argon2))
+                        .await??,
                 )
             }
             None => None,
@@ -675,15 +662,16 @@ impl TransferService {
             format!("transfer-ip:{}", ctx.ip.as_deref().unwrap_or("-")),
         ];
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let _permit = self.password_permit().await?;
+        // The throttle is checked while holding a slot of the process's Argon2id pool, so
+        // at most that many guesses are in flight past the check.
+        let permit = super::argon2_pool::permit().await?;
         if let Some(retry_after) = self.throttle.wait_for(&keys) {
             return Err(ServiceError::TooManyAttempts { retry_after });
         }
         let password = Zeroizing::new(password.to_owned());
         let tid = transfer.id;
-        let opened = tokio::task::spawn_blocking(move || open_gate(tid, &password, &gate))
-            .await
-            .map_err(|e| ServiceError::Store(crate::store::StoreError::Task(e.to_string())))??;
+        let opened = super::argon2_pool::run_with(permit, move || open_gate(tid, &password, &gate))
+            .await??;
         let Some(key) = opened else {
             self.throttle.record_failure(&keys);
             let org = transfer.org_id;
@@ -854,13 +842,6 @@ impl TransferService {
         } else {
             refuse_if_exhausted(transfer)
         }
-    }
-
-    async fn password_permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ServiceError> {
-        self.password_work
-            .acquire()
-            .await
-            .map_err(|_| ServiceError::Store(crate::store::StoreError::Task("closed".to_owned())))
     }
 
     async fn find_for(

@@ -12,7 +12,7 @@ use crate::ids::{OrgId, UserId};
 use crate::store::organizations::Organization;
 use crate::store::user_keys::{self, Colleague};
 use crate::store::users::{self, ProfileChanges, User};
-use crate::store::{Store, StoreError, organizations, sessions};
+use crate::store::{Store, organizations, sessions};
 
 const MAX_AVATAR_URL_BYTES: usize = 2048;
 const MAX_PREFERENCES_BYTES: usize = 16 * 1024;
@@ -122,15 +122,14 @@ impl UserService {
                     .store
                     .call(move |conn| users::password_hash(conn, user_id))
                     .await?;
-                let verified = tokio::task::spawn_blocking(move || match stored {
+                let verified = super::argon2_pool::run(move || match stored {
                     Some(hash) => password::verify(&current, &hash),
                     None => {
                         password::verify_nothing(&current);
                         false
                     }
                 })
-                .await
-                .map_err(|e| StoreError::Task(e.to_string()))?;
+                .await?;
                 if !verified {
                     return Err(ServiceError::Invalid(vec![FieldError::new(
                         "currentPassword",
