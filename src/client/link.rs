@@ -12,8 +12,7 @@ use super::ClientError;
 use crate::crypto::Dek;
 use crate::crypto::transfer_e2e::{decode_key, encode_key};
 
-/// A parsed transfer link.
-#[derive(Debug)]
+/// A parsed transfer link. `Debug` hides the secret and the key.
 pub struct TransferLink {
     /// The server's base URL (what came before `/t/`), ending in `/`.
     pub server: Url,
@@ -22,6 +21,17 @@ pub struct TransferLink {
     pub secret: Option<Zeroizing<String>>,
     /// The transfer key from `k=`, for an end-to-end transfer.
     pub key: Option<Dek>,
+}
+
+impl std::fmt::Debug for TransferLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransferLink")
+            .field("server", &self.server.as_str())
+            .field("transfer_id", &self.transfer_id)
+            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .field("key", &self.key.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 /// The link to print for an end-to-end transfer: the server's link (with its `#s=`
@@ -133,6 +143,11 @@ mod tests {
         assert!(server_only.key.is_none());
         // Appending the key twice keeps one.
         assert_eq!(with_key(&printed, &key), printed);
+        let debug = format!("{:?}", parse(&printed).unwrap());
+        assert!(
+            !debug.contains(SECRET) && !debug.contains(&encode_key(&key)),
+            "{debug}"
+        );
     }
 
     #[test]
