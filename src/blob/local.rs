@@ -3,7 +3,8 @@
 //! their leading timestamp bytes, so sharding by id prefix would not spread).
 //!
 //! Writes go to `blobs/.tmp/`, are fsynced, renamed into place, and the shard directory is
-//! fsynced: a reader sees no blob or the whole blob, and so does a crash.
+//! fsynced (and, when the shard is new, the root that lists it): a reader sees no blob or
+//! the whole blob, and so does a crash.
 
 use std::io::{self, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -29,6 +30,8 @@ pub fn blob_path(root: &Path, key: &BlobKey) -> PathBuf {
 #[derive(Debug, Clone)]
 pub struct LocalBlobStore {
     root: PathBuf,
+    /// Shard directories whose entry in `root` is known to be durable.
+    synced_shards: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<PathBuf>>>,
 }
 
 impl LocalBlobStore {
@@ -42,7 +45,10 @@ impl LocalBlobStore {
             tracing::info!(path = %entry.path().display(), "removing interrupted blob write");
             fs::remove_file(entry.path()).await?;
         }
-        Ok(Self { root })
+        Ok(Self {
+            root,
+            synced_shards: std::sync::Arc::default(),
+        })
     }
 
     /// Where the blob for `key` lives.
@@ -96,6 +102,32 @@ async fn hash_file(path: &Path) -> io::Result<BlobInfo> {
     })
 }
 
+/// Creates a blob's shard directory if needed and makes its entry in the store's root
+/// durable before a blob is renamed into it: a blob in a directory that a crash forgets
+/// is lost with it, however well the blob and its shard were synced. Each shard's root
+/// entry is synced once per process (`synced` remembers which), whoever created it, so
+/// a shard another request is still creating is never taken as durable.
+async fn ensure_shard(
+    shard: &Path,
+    synced: &std::sync::Mutex<std::collections::HashSet<PathBuf>>,
+) -> io::Result<()> {
+    if synced.lock().expect("never poisoned").contains(shard) {
+        return Ok(());
+    }
+    fs::create_dir_all(shard).await?;
+    fsync_dir(
+        shard
+            .parent()
+            .expect("a shard directory has the store's root as parent"),
+    )
+    .await?;
+    synced
+        .lock()
+        .expect("never poisoned")
+        .insert(shard.to_owned());
+    Ok(())
+}
+
 async fn fsync_dir(dir: &Path) -> io::Result<()> {
     let dir = dir.to_owned();
     tokio::task::spawn_blocking(move || std::fs::File::open(dir)?.sync_all())
@@ -136,7 +168,7 @@ impl BlobStore for LocalBlobStore {
 
         let target = self.path_of(key);
         let shard = target.parent().expect("blob paths have a shard directory");
-        fs::create_dir_all(shard).await?;
+        ensure_shard(shard, &self.synced_shards).await?;
         fs::rename(&tmp, &target).await?;
         guard.0 = None;
         fsync_dir(shard).await?;
@@ -163,7 +195,7 @@ impl BlobStore for LocalBlobStore {
         drop(file);
         let target = self.path_of(key);
         let shard = target.parent().expect("blob paths have a shard directory");
-        fs::create_dir_all(shard).await?;
+        ensure_shard(shard, &self.synced_shards).await?;
         match fs::rename(path, &target).await {
             Ok(()) => {}
             // Another filesystem: copy durably through a temporary file instead.

@@ -1,6 +1,7 @@
-//! `sealbox receive LINK`: downloads a transfer's files into a directory. End-to-end links
-//! carry the key after `#k=`: names and contents are decrypted and verified here, segment
-//! by segment. Server-mode links (no fragment) get the files as the server decrypts them.
+//! `sealbox receive LINK`: downloads a transfer's files into a directory. A link's `s=`
+//! (its secret) is sent as `X-Transfer-Secret`; end-to-end links also carry the key as
+//! `k=`: names and contents are decrypted and verified here, segment by segment.
+//! Server-mode links (no `k=`) get the files as the server decrypts them.
 //! The saved paths are printed on stdout, one per line.
 
 use std::collections::HashSet;
@@ -18,7 +19,7 @@ use super::{CliResult, runtime};
 use crate::client::ClientError;
 use crate::client::download::{Contents, download, part_path};
 use crate::client::http::{Api, error_message};
-use crate::client::link::parse;
+use crate::client::link::{TransferLink, parse};
 use crate::client::progress::bytes_bar;
 use crate::crypto::transfer_e2e::open_name;
 
@@ -82,8 +83,8 @@ async fn public_error(response: reqwest::Response) -> ClientError {
         .map(str::to_owned);
     ClientError::Api(match status {
         StatusCode::NOT_FOUND => {
-            "no such transfer: check the link (a transfer is only visible once its sender \
-             finished uploading)"
+            "no such transfer: check the link, all of it, with its #s= part (a transfer is \
+             only visible once its sender finished uploading)"
                 .into()
         }
         StatusCode::GONE => {
@@ -98,12 +99,35 @@ async fn public_error(response: reqwest::Response) -> ClientError {
     })
 }
 
-async fn get_public(api: &Api, id: Uuid, token: Option<&str>) -> Result<Value, ClientError> {
-    let mut url = api.url(&format!("v1/public/transfers/{id}"))?;
+/// The header that carries the link's secret (the `s=` of its fragment).
+const TRANSFER_SECRET_HEADER: &str = "X-Transfer-Secret";
+
+/// A request to a public transfer route, with the link's secret when it has one.
+fn public_request(
+    api: &Api,
+    method: Method,
+    url: url::Url,
+    link: &TransferLink,
+) -> reqwest::RequestBuilder {
+    let request = api.request(method, url);
+    match &link.secret {
+        Some(secret) => request.header(TRANSFER_SECRET_HEADER, secret.as_str()),
+        None => request,
+    }
+}
+
+async fn get_public(
+    api: &Api,
+    link: &TransferLink,
+    token: Option<&str>,
+) -> Result<Value, ClientError> {
+    let mut url = api.url(&format!("v1/public/transfers/{}", link.transfer_id))?;
     if let Some(token) = token {
         url.query_pairs_mut().append_pair("token", token);
     }
-    let response = api.send(api.request(Method::GET, url)).await?;
+    let response = api
+        .send(public_request(api, Method::GET, url, link))
+        .await?;
     if response.status() != StatusCode::OK {
         return Err(public_error(response).await);
     }
@@ -130,12 +154,12 @@ pub fn run(args: ReceiveArgs) -> CliResult {
         return Err(ClientError::Usage(format!("{} is not a directory", dir.display())).into());
     }
     let saved = runtime()?.block_on(async {
-        let public = get_public(&api, link.transfer_id, None).await?;
+        let public = get_public(&api, &link, None).await?;
         let e2e = public["e2e"].as_bool().unwrap_or(false);
         if e2e && link.key.is_none() {
             return Err(ClientError::Usage(
                 "this is an end-to-end transfer and the link has no key: use the whole link, \
-                 including the part from #k="
+                 including its k= part"
                     .into(),
             ));
         }
@@ -147,9 +171,11 @@ pub fn run(args: ReceiveArgs) -> CliResult {
         // One token for the whole download: the server counts a download per token.
         let unlocked = api
             .send(
-                api.request(
+                public_request(
+                    &api,
                     Method::POST,
                     api.url(&format!("v1/public/transfers/{}/unlock", link.transfer_id))?,
+                    &link,
                 )
                 .json(&json!({"password": password.as_str()})),
             )
@@ -168,7 +194,7 @@ pub fn run(args: ReceiveArgs) -> CliResult {
         let public = if e2e {
             public
         } else {
-            get_public(&api, link.transfer_id, Some(&token)).await?
+            get_public(&api, &link, Some(&token)).await?
         };
         let files = plan(&public, &link, dir, args.force)?;
         let mut saved = Vec::new();

@@ -1,6 +1,7 @@
 //! `sealbox send FILE...`: an end-to-end transfer. The files are encrypted here (SBX1
 //! under a fresh transfer key) as they stream to the server, which never sees the key;
-//! the link, with the key in its `#k=` fragment, is the only thing printed on stdout.
+//! the link, with the server's link secret and the key in its fragment (`#s=...&k=...`), is
+//! the only thing printed on stdout.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -6,6 +6,7 @@
 
 pub mod argon2_memory;
 pub mod dek;
+pub mod download_token;
 pub mod envelope;
 pub mod format;
 pub mod kek;

@@ -266,7 +266,7 @@ impl FileSharesApi {
             .download_link(&auth.0, &share_id.0, &secret, request_context(req))
             .await?;
         Ok(DownloadLinkResponse::Ok(Json(DownloadLink {
-            url: format!("{}{DOWNLOADS_PATH}/{token}", self.public_url),
+            url: format!("{}{DOWNLOADS_PATH}/{}", self.public_url, token.as_str()),
             expires_in: ttl.as_secs(),
         })))
     }

@@ -330,7 +330,7 @@ impl FilesApi {
             .download_link(&auth.0, &id.0, secret.as_ref())
             .await?;
         Ok(DownloadLinkResponse::Ok(Json(DownloadLink {
-            url: format!("{}{DOWNLOADS_PATH}/{token}", self.public_url),
+            url: format!("{}{DOWNLOADS_PATH}/{}", self.public_url, token.as_str()),
             expires_in: ttl.as_secs(),
         })))
     }

@@ -8,7 +8,7 @@
 //! stays in the link's fragment, sealbox stores bytes it cannot read).
 
 use poem::Request;
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use serde::Deserialize;
@@ -27,6 +27,8 @@ use crate::store::transfers::{Mode, Recipient, Status};
 
 /// Where a transfer's upload token creates uploads (tus creation; outside the JSON API).
 pub const TRANSFER_UPLOADS_PATH: &str = "/v1/transfer-uploads";
+/// The header that carries a transfer link's secret (its `#s=` part) on the public routes.
+pub const TRANSFER_SECRET_HEADER: &str = "X-Transfer-Secret";
 /// Where link holders download a transfer's files.
 pub const PUBLIC_TRANSFERS_PATH: &str = "/v1/public/transfers";
 
@@ -66,8 +68,9 @@ impl From<Recipient> for RecipientView {
 #[serde(rename_all = "camelCase")]
 pub struct CreateTransferRequest {
     pub name: String,
-    /// Shown to link holders. Stored sealed by the master key; in e2e mode, encrypt it
-    /// yourself if the server must not read it.
+    /// Shown to link holders (with a password, only once they unlock). Stored sealed by
+    /// the master key, or with a password sealed under the key the password opens; in
+    /// e2e mode, encrypt it yourself if the server must not read it.
     pub message: Option<String>,
     #[serde(default)]
     pub recipients: Option<Vec<RecipientView>>,
@@ -158,7 +161,8 @@ pub struct TransferDetail {
     pub password_required: bool,
     pub recipients: Vec<RecipientView>,
     pub files: Vec<TransferFileView>,
-    /// The link for recipients; in e2e mode append `#k=<key>` yourself.
+    /// The link for recipients, `/t/{id}#s=<link secret>` (the secret is what link
+    /// holders send as `X-Transfer-Secret`); in e2e mode append `&k=<key>` yourself.
     pub link: String,
     pub created_at: String,
     pub updated_at: String,
@@ -394,7 +398,7 @@ impl TransfersApi {
             .transfers
             .create(&auth.0, input, request_context(req))
             .await?;
-        let link = self.transfers.link(view.transfer.id);
+        let link = self.transfers.link(&view.transfer);
         Ok(CreatedTransferResponse::Created(Json(
             CreatedTransferView {
                 transfer: detail(view, link),
@@ -435,7 +439,7 @@ impl TransfersApi {
                 page.items
                     .into_iter()
                     .map(|v| {
-                        let link = self.transfers.link(v.transfer.id);
+                        let link = self.transfers.link(&v.transfer);
                         detail(v, link)
                     })
                     .collect(),
@@ -456,7 +460,7 @@ impl TransfersApi {
         id: Path<String>,
     ) -> Result<TransferResponse, ApiError> {
         let view = self.transfers.get(&auth.0, &id.0).await?;
-        let link = self.transfers.link(view.transfer.id);
+        let link = self.transfers.link(&view.transfer);
         Ok(TransferResponse::Ok(Json(detail(view, link))))
     }
 
@@ -500,7 +504,7 @@ impl TransfersApi {
             .transfers
             .finalize(&auth.0, &id.0, request_context(req))
             .await?;
-        let link = self.transfers.link(done.view.transfer.id);
+        let link = self.transfers.link(&done.view.transfer);
         Ok(FinalizedTransferResponse::Ok(Json(FinalizedTransferView {
             transfer: detail(done.view, link),
             mailed: done.mailed,
@@ -520,12 +524,17 @@ impl TransfersApi {
     async fn public_view(
         &self,
         id: Path<String>,
-        /// A download token from unlock: server-mode names are then shown.
+        /// The link's secret (its `#s=` part). Without it (or a download token) the
+        /// answer is 404, as for an unknown transfer.
+        #[oai(name = "X-Transfer-Secret")]
+        secret: Header<Option<String>>,
+        /// A download token from unlock: server-mode names are then shown (and, with a
+        /// password, the message).
         token: Query<Option<String>>,
     ) -> Result<PublicTransferResponse, ApiError> {
         let view = self
             .transfers
-            .public_view(&id.0, token.0.as_deref())
+            .public_view(&id.0, secret.0.as_deref(), token.0.as_deref())
             .await?;
         Ok(PublicTransferResponse::Ok(Json(view.into())))
     }
@@ -545,12 +554,15 @@ impl TransfersApi {
         &self,
         req: &Request,
         id: Path<String>,
+        /// The link's secret (its `#s=` part); without it the answer is 404.
+        #[oai(name = "X-Transfer-Secret")]
+        secret: Header<Option<String>>,
         body: JsonBody<UnlockRequest>,
     ) -> Result<UnlockResponse, ApiError> {
         let password = Zeroizing::new(body.0.password);
         let (token, ttl) = self
             .transfers
-            .unlock(&id.0, &password, request_context(req))
+            .unlock(&id.0, secret.0.as_deref(), &password, request_context(req))
             .await?;
         Ok(UnlockResponse::Ok(Json(UnlockedView {
             download_token: token.as_str().to_owned(),

@@ -405,19 +405,17 @@ fn parse_metadata(text: &str) -> Result<Vec<(String, String)>, ApiError> {
 #[handler]
 pub async fn download(req: &Request, Path(token): Path<String>) -> Response {
     let routes = req.data::<ByteRoutes>().expect("byte routes are attached");
-    let link = match routes.files.open_link(&token).await {
-        Ok(link) => link,
+    let (link, session) = match routes.files.open_link(&token).await {
+        Ok(opened) => opened,
         Err(e) => return error(e),
     };
-    // A file link counts the responses that start at byte 0; later ranges continue one.
+    // A link is one download session: its first response with a body is recorded, the
+    // requests and ranges that follow are not.
     let file = &link.file;
-    let count = |start: u64| async move {
-        if start > 0 {
-            return Ok(());
-        }
+    let count = |_start: u64| async move {
         routes
             .files
-            .record_download(file, request_context(req))
+            .record_download(file, session, request_context(req))
             .await
     };
     match serve(routes, req, &link, count).await {
@@ -427,6 +425,7 @@ pub async fn download(req: &Request, Path(token): Path<String>) -> Response {
 }
 
 /// `GET` and `HEAD /v1/public/transfers/{id}/files/{fileId}`: a link holder's download.
+/// `X-Transfer-Secret` carries the link's secret (needed without a token: 404 otherwise);
 /// `?token=` carries the download token from unlock (needed with a password): all files
 /// fetched under one token are one download, counted by the token's first response with a
 /// body, whatever its range (410 once the limit is reached). Without a token each
@@ -442,9 +441,14 @@ pub async fn transfer_download(
         .query()
         .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("token=")))
         .map(str::to_owned);
+    let secret = req
+        .headers()
+        .get(super::transfers::TRANSFER_SECRET_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let (link, session) = match routes
         .transfers
-        .open_public_file(&id, &file, token.as_deref())
+        .open_public_file(&id, &file, secret.as_deref(), token.as_deref())
         .await
     {
         Ok(opened) => (opened.download, opened.session),

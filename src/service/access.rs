@@ -83,6 +83,31 @@ pub fn in_org(
     })
 }
 
+/// Whether a capability issued on behalf of `user` in `org` may still be used: a public
+/// transfer link or download token (the sender), an upload token or upload URL (the
+/// uploader), a file download link (the user it was issued to). Suspended organization:
+/// 403 `ORG_SUSPENDED`. Membership removed or disabled, or account disabled or gone: 404
+/// `what`, as if the object did not exist. Checked on every use, in the use's own read or
+/// transaction, so a suspension or disablement stops everything issued before at once.
+pub fn issuer_in_good_standing(
+    conn: &Connection,
+    org: OrgId,
+    user: UserId,
+    what: &'static str,
+) -> Result<(), ServiceError> {
+    let member = organizations::member_access(conn, org, user)?
+        .filter(|m| m.membership_status == "active")
+        .ok_or(ServiceError::NotFound(what))?;
+    if member.org_status != "active" {
+        return Err(ServiceError::OrgSuspended);
+    }
+    let active = users::find(conn, user)?.is_some_and(|u| u.status == users::UserStatus::Active);
+    if !active {
+        return Err(ServiceError::NotFound(what));
+    }
+    Ok(())
+}
+
 /// The caller acting in the organization they asked for with `X-Organization-Id`, or else
 /// their default organization (or, if that membership is gone, their oldest active one).
 pub fn in_requested_org(conn: &Connection, principal: &Principal) -> Result<Access, ServiceError> {

@@ -302,9 +302,12 @@ impl FileShareService {
         share_id: &str,
         secret: &UserSecret,
         ctx: RequestContext,
-    ) -> Result<(String, Duration), ServiceError> {
+    ) -> Result<(Zeroizing<String>, Duration), ServiceError> {
         let (share, file, dek) = self.open_received(principal, share_id, secret).await?;
-        let link = self.files.link_token(&file, Some(&dek));
+        let link = self
+            .files
+            .issue_link(&file, principal.user_id, Some(&dek))
+            .await?;
         self.record_access(principal, share.id, file.id, Via::DownloadLink, ctx)
             .await?;
         Ok(link)

@@ -23,19 +23,20 @@ use super::keys::{KeyService, UserSecret, no_key_material};
 use super::{FieldError, Journal, RequestContext, ServiceError, access, read, write};
 use crate::auth::{Permission, Principal, opaque};
 use crate::blob::{BlobError, BlobKey, BlobStore};
+use crate::crypto::download_token::DownloadToken;
 use crate::crypto::sbx1::{Header, SegmentEncryptor};
 use crate::crypto::{
     Dek, Envelope, EnvelopeContext, MasterKey, SealedValue, UserKeyPair, ValueContext, open_dek,
     open_value, seal_dek, seal_value,
 };
 use crate::ids::{FileId, OrgId, UserId, format_rfc3339, now_rfc3339};
+use crate::store::download_tokens;
 use crate::store::files::{self, Encryption, File, Upload};
 use crate::store::{Store, StoreError, user_keys};
 
 const ENVELOPE_KIND: &str = "file";
 const NAME_KIND: &str = "file-name";
 const UPLOAD_DEK_AAD: &[u8] = b"sealbox/v1/upload-dek\0";
-const DOWNLOAD_AAD: &[u8] = b"sealbox/v1/download-link\0";
 /// An upload's bytes are `<data>/uploads/<file id>.part`.
 pub const PART_SUFFIX: &str = ".part";
 /// How long an upload URL stays usable.
@@ -344,12 +345,16 @@ impl FileService {
         })
     }
 
-    /// The unexpired upload a token opens (404 otherwise), complete or not.
+    /// The unexpired upload a token opens (404 otherwise), complete or not, while its
+    /// uploader may still act in its organization: 403 `ORG_SUSPENDED` once it is
+    /// suspended, 404 once the uploader is disabled or no longer a member.
     async fn upload_for(&self, token: &str) -> Result<Upload, ServiceError> {
         let hash = opaque::hash(token);
         read(&self.store, move |conn| {
-            files::find_upload_by_token(conn, &hash, &now_rfc3339())?
-                .ok_or(ServiceError::NotFound("upload"))
+            let upload = files::find_upload_by_token(conn, &hash, &now_rfc3339())?
+                .ok_or(ServiceError::NotFound("upload"))?;
+            access::issuer_in_good_standing(conn, upload.org_id, upload.owner_id, "upload")?;
+            Ok(upload)
         })
         .await
     }
@@ -416,14 +421,7 @@ impl FileService {
             upload.received = 0;
             upload.sbx1_header = header;
         }
-        let mut file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .await
-            .map_err(io_error)?;
+        let mut file = open_part(&path).await.map_err(io_error)?;
         // Resuming needs the bytes already written; if they are gone, so is the upload's
         // progress: the client must start over.
         let on_disk = file.metadata().await.map_err(io_error)?.len();
@@ -751,7 +749,13 @@ impl FileService {
         let (key, info) = self.move_into_storage(&upload).await?;
         let principal = principal.clone();
         write(&self.store, move |tx| {
+            // Checked again where the file row commits: a role or key change while the
+            // bytes were being moved must not let this finalize through.
             let access = access::in_requested_org(tx, &principal)?;
+            access.require(Permission::FilesWrite)?;
+            if access.org_id != upload.org_id {
+                return Err(ServiceError::NotFound("upload"));
+            }
             let file = file_of(upload, &key, info);
             files::delete_upload(tx, file.id)?;
             files::insert(tx, &file)?;
@@ -907,14 +911,14 @@ impl FileService {
     }
 
     /// A short-lived capability for downloading one of the caller's files. For a file
-    /// sealbox encrypted, `secret` unlocks the DEK, which the link carries sealed by the
-    /// master key until it expires.
+    /// sealbox encrypted, `secret` unlocks the DEK, which the link's row keeps sealed
+    /// under a key derived from the link's own secret until it expires.
     pub async fn download_link(
         &self,
         principal: &Principal,
         id: &str,
         secret: Option<&UserSecret>,
-    ) -> Result<(String, Duration), ServiceError> {
+    ) -> Result<(Zeroizing<String>, Duration), ServiceError> {
         let (file, keys_row) = self
             .owned_file(principal, id, Permission::FilesRead)
             .await?;
@@ -931,69 +935,77 @@ impl FileService {
             }
             Encryption::Client => None,
         };
-        Ok(self.link_token(&file, dek.as_ref()))
+        self.issue_link(&file, principal.user_id, dek.as_ref())
+            .await
     }
 
-    /// A download capability for `file`: its id, expiry and (when sealbox encrypted it)
-    /// its DEK, sealed by the master key. The owner's links and a share recipient's are
-    /// the same kind of token.
-    pub(crate) fn link_token(&self, file: &File, dek: Option<&Dek>) -> (String, Duration) {
-        let expires = time::OffsetDateTime::now_utc() + DOWNLOAD_TTL;
-        let mut capability = Zeroizing::new(Vec::with_capacity(16 + 8 + 32));
-        capability.extend_from_slice(file.id.as_uuid().as_bytes());
-        capability.extend_from_slice(&expires.unix_timestamp().to_be_bytes());
-        if let Some(dek) = dek {
-            capability.extend_from_slice(dek.expose_bytes());
-        }
-        let sealed = self.master_key.seal(DOWNLOAD_AAD, &capability);
-        use base64::Engine as _;
-        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealed.as_bytes());
-        (token, DOWNLOAD_TTL)
+    /// A download link of `file` for `user` (its owner, or a share's recipient): a
+    /// download token (`crypto::download_token`) whose row holds the file's DEK (when
+    /// sealbox encrypted it) sealed under a key only the token's secret derives. The
+    /// owner's links and a share recipient's are the same kind of token.
+    pub(crate) async fn issue_link(
+        &self,
+        file: &File,
+        user: UserId,
+        dek: Option<&Dek>,
+    ) -> Result<(Zeroizing<String>, Duration), ServiceError> {
+        let grant = download_tokens::Grant::File {
+            file: file.id,
+            user,
+        };
+        let key = dek.map(|dek| Zeroizing::new(*dek.expose_bytes()));
+        let org = file.org_id;
+        let token = write(&self.store, move |tx| {
+            issue_token(tx, org, grant, key.as_deref(), DOWNLOAD_TTL)
+        })
+        .await?;
+        Ok((token, DOWNLOAD_TTL))
     }
 
-    /// Opens a download capability: the file and its DEK; 404 once expired or gone.
-    pub async fn open_link(&self, token: &str) -> Result<Download, ServiceError> {
-        use base64::Engine as _;
+    /// Opens a download link: the file and its DEK, and the link's id (its download
+    /// session); 404 once expired or gone, or when the user it was issued to may no
+    /// longer act in the organization (403 `ORG_SUSPENDED` for a suspended one).
+    pub async fn open_link(&self, token: &str) -> Result<(Download, [u8; 16]), ServiceError> {
         let gone = || ServiceError::NotFound("download");
-        let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(token)
-            .ok()
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .ok_or_else(gone)?;
-        let capability = self
-            .master_key
-            .open(DOWNLOAD_AAD, &sealed)
-            .map_err(|_| gone())?;
-        if capability.len() != 24 && capability.len() != 56 {
-            return Err(gone());
-        }
-        let id = FileId::from(uuid::Uuid::from_slice(&capability[..16]).map_err(|_| gone())?);
-        let expires = i64::from_be_bytes(capability[16..24].try_into().expect("8 bytes"));
-        if expires <= time::OffsetDateTime::now_utc().unix_timestamp() {
-            return Err(gone());
-        }
-        let dek = (capability.len() == 56)
-            .then(|| Dek::from_bytes(capability[24..56].try_into().expect("32 bytes")));
-        let file = read(&self.store, move |conn| Ok(files::find_by_id(conn, id)?))
-            .await?
-            .ok_or_else(gone)?;
+        let token = DownloadToken::decode(token).ok_or_else(gone)?;
+        let id = token.id();
+        let (token, row, file) = read(&self.store, move |conn| {
+            let row = find_token(conn, &token)?.ok_or_else(gone)?;
+            let download_tokens::Grant::File { file, user } = row.grant else {
+                return Err(gone());
+            };
+            access::issuer_in_good_standing(conn, row.org_id, user, "download")?;
+            let file = files::find_by_id(conn, file)?
+                .filter(|f| f.org_id == row.org_id)
+                .ok_or_else(gone)?;
+            Ok((token, row, file))
+        })
+        .await?;
+        let dek = match &row.sealed_key {
+            Some(sealed) => Some(Dek::from_bytes(*token.open_key(sealed).ok_or_else(gone)?)),
+            None => None,
+        };
         let name = match (&dek, &file.sealed_name) {
             (Some(dek), Some(sealed)) => open_name(dek, &file, sealed).ok(),
             _ => file.client_name.clone(),
         };
-        Ok(Download { file, name, dek })
+        Ok((Download { file, name, dek }, id))
     }
 
-    /// Records a download through a link that starts at the first byte (range requests
-    /// that continue one are not counted again).
+    /// Records a download through a link: once per link (its first response with a
+    /// body), however many requests and ranges the download takes.
     pub async fn record_download(
         &self,
         file: &File,
+        link: [u8; 16],
         ctx: RequestContext,
     ) -> Result<(), ServiceError> {
         let (id, org, owner) = (file.id, file.org_id, file.owner_id);
         write(&self.store, move |tx| {
             let journal = Journal::new(tx, &ctx, None, Some(org.to_string()));
+            if !download_tokens::mark_counted(tx, &link, journal.now())? {
+                return Ok(());
+            }
             journal.audit(
                 "file.downloaded",
                 "file",
@@ -1216,6 +1228,40 @@ impl FileService {
         })
         .await
     }
+}
+
+/// Stores a new download token granting `grant` (and `key`, sealed under a key its
+/// secret derives) until `ttl` from now, in `tx`; returns the token to hand out.
+pub(crate) fn issue_token(
+    tx: &rusqlite::Connection,
+    org: OrgId,
+    grant: download_tokens::Grant,
+    key: Option<&[u8; 32]>,
+    ttl: Duration,
+) -> Result<Zeroizing<String>, ServiceError> {
+    let token = DownloadToken::generate();
+    let now = time::OffsetDateTime::now_utc();
+    let stored = download_tokens::StoredToken {
+        id: token.id(),
+        org_id: org,
+        grant,
+        verifier: token.verifier().to_vec(),
+        sealed_key: key.map(|key| token.seal_key(key).as_bytes().to_vec()),
+        expires_at: format_rfc3339(now + ttl),
+    };
+    download_tokens::insert(tx, &stored, &format_rfc3339(now))?;
+    Ok(token.encode())
+}
+
+/// The unexpired stored token that `token` is (its secret verified in constant time).
+pub(crate) fn find_token(
+    conn: &rusqlite::Connection,
+    token: &DownloadToken,
+) -> Result<Option<download_tokens::StoredToken>, ServiceError> {
+    Ok(
+        download_tokens::find_live(conn, &token.id(), &now_rfc3339())?
+            .filter(|stored| token.verifies(&stored.verifier)),
+    )
 }
 
 /// The file a complete upload becomes once its bytes are in blob storage under `key`.
@@ -1481,6 +1527,28 @@ async fn read_some(
     body.read(buf)
         .await
         .map_err(|e| ServiceError::BadRequest(format!("the upload body could not be read: {e}")))
+}
+
+/// Opens an upload's `.part` file for writing, creating it if needed. A new one's entry in
+/// `uploads/` is made durable (directory fsync) before any progress is recorded for it:
+/// otherwise a crash could forget the file while the database says its bytes are there.
+async fn open_part(path: &std::path::Path) -> std::io::Result<tokio::fs::File> {
+    let mut options = tokio::fs::OpenOptions::new();
+    options.read(true).write(true);
+    match options.clone().create_new(true).open(path).await {
+        Ok(file) => {
+            let dir = path
+                .parent()
+                .expect("a part file lives in the uploads directory")
+                .to_owned();
+            tokio::task::spawn_blocking(move || std::fs::File::open(dir)?.sync_all())
+                .await
+                .map_err(std::io::Error::other)??;
+            Ok(file)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => options.open(path).await,
+        Err(e) => Err(e),
+    }
 }
 
 async fn remove_quietly(path: &std::path::Path) {

@@ -37,6 +37,7 @@ use super::{
     FieldError, Journal, RequestContext, ServiceError, access, invalid_if_any, read, write,
 };
 use crate::auth::{Permission, Principal, opaque};
+use crate::crypto::download_token::DownloadToken;
 use crate::crypto::{
     Argon2Params, Dek, KEK_SALT_LEN, MasterKey, SealedValue, ValueContext, derive_kek, open_value,
     seal_value,
@@ -44,6 +45,7 @@ use crate::crypto::{
 use crate::ids::{FileId, TransferId, UserId, format_rfc3339, now_rfc3339};
 use crate::mail::Mailer;
 use crate::store::Store;
+use crate::store::download_tokens;
 use crate::store::files::{Encryption, File};
 use crate::store::notifications::{self, Notification};
 use crate::store::transfers::{self, ListCursor, Mode, PasswordGate, Recipient, Status, Transfer};
@@ -61,12 +63,15 @@ pub const ACCESS_TTL: Duration = Duration::from_secs(15 * 60);
 /// Files one transfer may hold.
 pub const MAX_FILES: usize = 1000;
 
-/// A download token's capability without the DEK: transfer id, expiry, session id.
-const ACCESS_LEN: usize = 16 + 8 + 16;
 const DEK_AAD: &[u8] = b"sealbox/v1/transfer-dek\0";
 const MESSAGE_AAD: &[u8] = b"sealbox/v1/transfer-message\0";
-const ACCESS_AAD: &[u8] = b"sealbox/v1/transfer-access\0";
+const LINK_SECRET_AAD: &[u8] = b"sealbox/v1/transfer-link-secret\0";
 const GATE_KIND: &str = "transfer-password-gate";
+/// A message of a transfer with a password is a sealed value under the key the password
+/// opens (kind `transfer-message`), stored as this prefix and its base64; without one,
+/// it is sealed by the master key (`v1:<key id>:...`).
+const GATE_MESSAGE_PREFIX: &str = "g1:";
+const MESSAGE_KIND: &str = "transfer-message";
 
 /// Limits of transfers (config `[limits]`).
 #[derive(Debug, Clone, Copy)]
@@ -116,10 +121,20 @@ pub struct PublicDownload {
 
 /// What a valid download token grants.
 struct Access {
-    /// One download of the transfer: counted once, by its first response from byte 0.
+    /// One download of the transfer (the token's id): counted once, by its first
+    /// response from byte 0.
     session: [u8; 16],
-    /// Server mode: the transfer's DEK.
-    dek: Option<Dek>,
+    /// With a password: the key it opened (server mode: the DEK; e2e: the gate's key,
+    /// which seals the message).
+    key: Option<Zeroizing<[u8; 32]>>,
+}
+
+/// A link holder let in: the transfer, and the download token's grant if one was valid.
+struct Admitted {
+    transfer: Transfer,
+    access: Option<Access>,
+    /// A token was given and it is invalid or expired.
+    bad_token: bool,
 }
 
 /// One file of a transfer as shown.
@@ -219,9 +234,21 @@ impl TransferService {
         self
     }
 
-    /// The link of a transfer (`/t/{id}`); in e2e mode the client appends `#k=...`.
-    pub fn link(&self, id: TransferId) -> String {
-        link_of(&self.public_url, id)
+    /// The link of a transfer: `/t/{id}#s=<link secret>` (a transfer created before link
+    /// secrets: `/t/{id}`); in e2e mode the client appends `&k=...` (or `#k=...`).
+    pub fn link(&self, transfer: &Transfer) -> String {
+        let secret = transfer.sealed_link_secret.as_deref().and_then(|sealed| {
+            self.master_key
+                .open(&bound(LINK_SECRET_AAD, transfer.id), sealed)
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes.to_vec()).ok())
+                .map(Zeroizing::new)
+        });
+        link_of(
+            &self.public_url,
+            transfer.id,
+            secret.as_ref().map(|s| s.as_str()),
+        )
     }
 
     /// Creates a pending transfer and its upload token.
@@ -241,25 +268,31 @@ impl TransferService {
         let id = TransferId::new();
         let mode = if input.e2e { Mode::E2e } else { Mode::Server };
         let dek = (mode == Mode::Server).then(Dek::generate);
-        let password = match input.password.as_ref() {
-            Some(password) => {
-                let key = match &dek {
-                    Some(dek) => Zeroizing::new(*dek.expose_bytes()),
-                    None => Zeroizing::new(*Dek::generate().expose_bytes()),
-                };
+        // With a password, the key it opens: the DEK (server mode) or a random one (e2e).
+        let gate_key = input.password.as_ref().map(|_| match &dek {
+            Some(dek) => Zeroizing::new(*dek.expose_bytes()),
+            None => Zeroizing::new(*Dek::generate().expose_bytes()),
+        });
+        let password = match (input.password.as_ref(), gate_key.clone()) {
+            (Some(password), Some(key)) => {
                 let (argon2, password) = (self.argon2, password.clone());
                 Some(
                     super::argon2_pool::run(move || seal_gate(id, &password, &key, argon2))
                         .await??,
                 )
             }
-            None => None,
+            _ => None,
         };
         let now = time::OffsetDateTime::now_utc();
         let sealed_message = input
             .message
             .as_deref()
-            .map(|m| self.master_key.seal(&bound(MESSAGE_AAD, id), m.as_bytes()));
+            .map(|m| self.seal_message(id, gate_key.as_deref(), m));
+        let link_secret = opaque::generate();
+        let link_secret_hash = link_secret.hash.to_vec();
+        let sealed_link_secret = self
+            .master_key
+            .seal(&bound(LINK_SECRET_AAD, id), link_secret.value.as_bytes());
         let master_sealed_dek = dek.as_ref().map(|dek| {
             self.master_key
                 .seal(&bound(DEK_AAD, id), dek.expose_bytes())
@@ -282,6 +315,8 @@ impl TransferService {
             password,
             created_at: format_rfc3339(now),
             updated_at: format_rfc3339(now),
+            link_secret_hash: Some(link_secret_hash),
+            sealed_link_secret: Some(sealed_link_secret),
         };
         let token = opaque::generate();
         let token_hash = token.hash;
@@ -375,11 +410,14 @@ impl TransferService {
     /// The sender's view: server-mode names are shown while the server holds the DEK
     /// (no password); with a password only the link holders' unlock opens them.
     async fn sender_view(&self, transfer: Transfer) -> Result<TransferView, ServiceError> {
-        let dek = match (transfer.mode, &transfer.master_sealed_dek) {
-            (Mode::Server, Some(_)) => self.master_dek(&transfer).ok(),
+        let key = match (transfer.mode, &transfer.master_sealed_dek) {
+            (Mode::Server, Some(_)) => self
+                .master_dek(&transfer)
+                .ok()
+                .map(|dek| Zeroizing::new(*dek.expose_bytes())),
             _ => None,
         };
-        self.view_of(transfer, dek.as_ref()).await
+        self.view_of(transfer, key.as_deref()).await
     }
 
     /// Creates an upload of one file of the pending transfer whose upload token is
@@ -392,15 +430,24 @@ impl TransferService {
     ) -> Result<CreatedUpload, ServiceError> {
         let hash = opaque::hash(token);
         let transfer = read(&self.store, move |conn| {
-            Ok(transfers::find_by_upload_token(conn, &hash)?)
+            let transfer = transfers::find_by_upload_token(conn, &hash)?
+                .ok_or(ServiceError::NotFound("transfer upload"))?;
+            // A suspended organization, or a sender who may no longer act in it, stops
+            // the token at once.
+            access::issuer_in_good_standing(
+                conn,
+                transfer.org_id,
+                transfer.sender_id,
+                "transfer upload",
+            )?;
+            Ok(transfer)
         })
-        .await?
-        .ok_or(ServiceError::NotFound("transfer upload"))?;
+        .await?;
         let dek = match transfer.mode {
             Mode::Server => Some(self.master_dek(&transfer)?),
             Mode::E2e => None,
         };
-        let id = transfer.id;
+        let (id, org, sender) = (transfer.id, transfer.org_id, transfer.sender_id);
         self.files
             .create_transfer_upload(
                 transfer.org_id,
@@ -416,6 +463,7 @@ impl TransferService {
                     if !live {
                         return Err(ServiceError::NotFound("transfer upload"));
                     }
+                    access::issuer_in_good_standing(tx, org, sender, "transfer upload")?;
                     if transfers::file_ids(tx, id)?.len() >= MAX_FILES {
                         return Err(ServiceError::Conflict(format!(
                             "a transfer holds at most {MAX_FILES} files"
@@ -472,7 +520,7 @@ impl TransferService {
         }
         let drop_master = transfer.password.is_some();
         let principal = principal.clone();
-        let public_url = self.public_url.clone();
+        let link = self.link(&transfer);
         let (count, total) = (files.len(), files.iter().map(|f| f.size).sum::<i64>());
         let transfer = write(&self.store, move |tx| {
             let access = access::in_requested_org(tx, &principal)?;
@@ -523,8 +571,7 @@ impl TransferService {
                         kind: "transfer.received".to_owned(),
                         title: "Files were sent to you".to_owned(),
                         body: format!("\"{}\" is ready to download.", transfer.name),
-                        data: json!({"transferId": tid, "link": link_of(&public_url, tid)})
-                            .to_string(),
+                        data: json!({"transferId": tid, "link": link}).to_string(),
                         read_at: None,
                         created_at: journal.now().to_owned(),
                     },
@@ -609,34 +656,44 @@ impl TransferService {
         for id in leftovers {
             self.delete_bytes(id).await?;
         }
-        // Download sessions whose tokens have expired can never be used again.
+        // Download sessions whose tokens have expired can never be used again, and the
+        // expired tokens' rows (with the only copies of the keys they granted) go.
         let before = format_rfc3339(time::OffsetDateTime::now_utc() - ACCESS_TTL);
         write(&self.store, move |tx| {
-            Ok(transfers::prune_download_sessions(tx, &before)?)
+            transfers::prune_download_sessions(tx, &before)?;
+            Ok(download_tokens::delete_expired(tx, &now_rfc3339())?)
         })
         .await?;
         Ok(ended)
     }
 
     /// What link holders see. Names of a server-sealed transfer are shown when the DEK is
-    /// at hand: without a password, or with a download token from `unlock`.
+    /// at hand: without a password, or with a download token from `unlock`. With a
+    /// password, the message is shown only with a download token too.
     pub async fn public_view(
         &self,
         id: &str,
+        secret: Option<&str>,
         token: Option<&str>,
     ) -> Result<PublicView, ServiceError> {
-        let transfer = self.live_public(id).await?;
-        let access = token.and_then(|token| self.open_access(&transfer, token).ok());
+        let Admitted {
+            transfer, access, ..
+        } = self.admit(id, secret, token).await?;
         // A download already counted may still list its files.
         self.refuse_new_download_if_exhausted(&transfer, access.as_ref().map(|a| a.session))
             .await?;
-        let dek = match (transfer.mode, &transfer.password, access) {
-            (Mode::E2e, _, _) => None,
-            (Mode::Server, None, _) => Some(self.master_dek(&transfer)?),
-            (Mode::Server, Some(_), access) => access.and_then(|access| access.dek),
+        let unlocked = transfer.password.is_none() || access.is_some();
+        let key = match (transfer.mode, &transfer.password, access) {
+            (Mode::Server, None, _) => {
+                Some(Zeroizing::new(*self.master_dek(&transfer)?.expose_bytes()))
+            }
+            (_, _, access) => access.and_then(|access| access.key),
         };
         let password_required = transfer.password.is_some();
-        let view = self.view_of(transfer, dek.as_ref()).await?;
+        let mut view = self.view_of(transfer, key.as_deref()).await?;
+        if !unlocked {
+            view.message = None;
+        }
         Ok(PublicView {
             view,
             password_required,
@@ -645,17 +702,18 @@ impl TransferService {
 
     /// Checks a transfer's password and issues a short-lived download token. Wrong: 401;
     /// after repeated failures (per transfer and per client IP) 429 with the wait. A
-    /// transfer without a password issues a token to anyone.
+    /// transfer without a password issues a token to anyone holding the link.
     pub async fn unlock(
         &self,
         id: &str,
+        secret: Option<&str>,
         password: &str,
         ctx: RequestContext,
     ) -> Result<(Zeroizing<String>, Duration), ServiceError> {
-        let transfer = self.live_public(id).await?;
+        let transfer = self.admit(id, secret, None).await?.transfer;
         refuse_if_exhausted(&transfer)?;
         let Some(gate) = transfer.password.clone() else {
-            return Ok(self.access_token(&transfer, None));
+            return self.access_token(&transfer, None).await;
         };
         let keys = [
             format!("transfer:{}", transfer.id),
@@ -686,30 +744,36 @@ impl TransferService {
         for key in keys {
             self.throttle.clear(key);
         }
-        let dek = (transfer.mode == Mode::Server).then(|| Dek::from_bytes(*key));
-        Ok(self.access_token(&transfer, dek.as_ref()))
+        self.access_token(&transfer, Some(&key)).await
     }
 
-    /// Opens one file of a live transfer for a link holder: 404 if unknown, 410 if the
-    /// transfer ended or expired, 401 without a needed download token or with an invalid
-    /// one. Once the downloads are used up, only the sessions already counted go on.
+    /// Opens one file of a live transfer for a link holder: 404 if unknown (or without
+    /// the link's secret and without a download token), 410 if the transfer ended or
+    /// expired, 401 without a needed download token or with an invalid one. Once the
+    /// downloads are used up, only the sessions already counted go on.
     pub async fn open_public_file(
         &self,
         id: &str,
         file: &str,
+        secret: Option<&str>,
         token: Option<&str>,
     ) -> Result<PublicDownload, ServiceError> {
-        let transfer = self.live_public(id).await?;
+        let Admitted {
+            transfer,
+            access,
+            bad_token,
+        } = self.admit(id, secret, token).await?;
         let file_id: FileId = file.parse().map_err(|_| ServiceError::NotFound("file"))?;
-        let access = match token {
-            Some(token) => Some(self.open_access(&transfer, token)?),
-            None if transfer.password.is_some() => {
-                return Err(ServiceError::Unauthorized(
-                    "this transfer has a password: unlock it for a download token",
-                ));
-            }
-            None => None,
-        };
+        if bad_token {
+            return Err(ServiceError::Unauthorized(
+                "the download token is invalid or expired",
+            ));
+        }
+        if access.is_none() && transfer.password.is_some() {
+            return Err(ServiceError::Unauthorized(
+                "this transfer has a password: unlock it for a download token",
+            ));
+        }
         let session = access.as_ref().map(|access| access.session);
         let tid = transfer.id;
         let listed = read(&self.store, move |conn| {
@@ -723,8 +787,8 @@ impl TransferService {
             .await?;
         let dek = match transfer.mode {
             Mode::E2e => None,
-            Mode::Server => match access.and_then(|access| access.dek) {
-                Some(dek) => Some(dek),
+            Mode::Server => match access.and_then(|access| access.key) {
+                Some(key) => Some(Dek::from_bytes(*key)),
                 None if transfer.password.is_none() => Some(self.master_dek(&transfer)?),
                 None => return Err(ServiceError::Unauthorized("the download token is invalid")),
             },
@@ -861,33 +925,95 @@ impl TransferService {
         .await
     }
 
-    /// A transfer link holders may use: 404 unknown or not yet ready, 410 ended or expired.
-    /// Whether its downloads are used up is the caller's question
-    /// ([`Self::refuse_new_download_if_exhausted`]): a counted session may finish.
-    async fn live_public(&self, id: &str) -> Result<Transfer, ServiceError> {
+    /// Lets a link holder in: the transfer, if the request holds its link's secret
+    /// (`X-Transfer-Secret`; not needed for a transfer created before link secrets) or a
+    /// valid download token of it; 404 otherwise, as for an unknown transfer, so the
+    /// answer tells nothing about a transfer whose secret the caller lacks. Then: 404 not
+    /// yet ready, 410 ended or expired, 403 `ORG_SUSPENDED` when its organization is
+    /// suspended, 404 when its sender may no longer act in it. Whether its downloads are
+    /// used up is the caller's question ([`Self::refuse_new_download_if_exhausted`]): a
+    /// counted session may finish.
+    async fn admit(
+        &self,
+        id: &str,
+        secret: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<Admitted, ServiceError> {
         let id: TransferId = id.parse().map_err(|_| ServiceError::NotFound("transfer"))?;
-        let transfer = read(&self.store, move |conn| {
-            Ok(transfers::find_by_id(conn, id)?)
+        let token = token.map(DownloadToken::decode);
+        let (transfer, stored, token, standing) = read(&self.store, move |conn| {
+            let transfer =
+                transfers::find_by_id(conn, id)?.ok_or(ServiceError::NotFound("transfer"))?;
+            let stored = match token.as_ref() {
+                Some(Some(token)) => super::files::find_token(conn, token)?,
+                _ => None,
+            };
+            let standing = access::issuer_in_good_standing(
+                conn,
+                transfer.org_id,
+                transfer.sender_id,
+                "transfer",
+            );
+            Ok((transfer, stored, token, standing))
         })
-        .await?
-        .ok_or(ServiceError::NotFound("transfer"))?;
-        match transfer.status {
-            Status::Pending => Err(ServiceError::NotFound("transfer")),
-            Status::Expired => Err(ServiceError::Gone("the transfer has expired".to_owned())),
-            Status::Revoked => Err(ServiceError::Gone("the transfer was revoked".to_owned())),
-            Status::Ready if transfer.expires_at <= now_rfc3339() => {
-                Err(ServiceError::Gone("the transfer has expired".to_owned()))
+        .await?;
+        let bad_token = token.is_some();
+        let access = match (token.flatten(), stored) {
+            (Some(token), Some(stored))
+                if stored.grant == download_tokens::Grant::Transfer(transfer.id) =>
+            {
+                match &stored.sealed_key {
+                    None => Some(Access {
+                        session: token.id(),
+                        key: None,
+                    }),
+                    Some(sealed) => token.open_key(sealed).map(|key| Access {
+                        session: token.id(),
+                        key: Some(key),
+                    }),
+                }
             }
-            Status::Ready => Ok(transfer),
+            _ => None,
+        };
+        let bad_token = bad_token && access.is_none();
+        if access.is_none() && !secret_matches(&transfer, secret) {
+            return Err(ServiceError::NotFound("transfer"));
         }
+        match transfer.status {
+            Status::Pending => return Err(ServiceError::NotFound("transfer")),
+            Status::Expired => {
+                return Err(ServiceError::Gone("the transfer has expired".to_owned()));
+            }
+            Status::Revoked => {
+                return Err(ServiceError::Gone("the transfer was revoked".to_owned()));
+            }
+            Status::Ready if transfer.expires_at <= now_rfc3339() => {
+                return Err(ServiceError::Gone("the transfer has expired".to_owned()));
+            }
+            Status::Ready => {}
+        }
+        standing?;
+        Ok(Admitted {
+            transfer,
+            access,
+            bad_token,
+        })
     }
 
+    /// The view of a transfer with what `key` opens: with a password, the key it opens
+    /// (server mode: the DEK, which also opens the names; e2e: the gate's key); without
+    /// one, the DEK (server mode) or nothing.
     async fn view_of(
         &self,
         transfer: Transfer,
-        dek: Option<&Dek>,
+        key: Option<&[u8; 32]>,
     ) -> Result<TransferView, ServiceError> {
         let tid = transfer.id;
+        let dek = match transfer.mode {
+            Mode::Server => key.map(|key| Dek::from_bytes(*key)),
+            Mode::E2e => None,
+        };
+        let dek = dek.as_ref();
         let (ids, recipients) = read(&self.store, move |conn| {
             Ok((
                 transfers::file_ids(conn, tid)?,
@@ -928,12 +1054,10 @@ impl TransferService {
                 }
             }
         }
-        let message = transfer.sealed_message.as_deref().and_then(|sealed| {
-            self.master_key
-                .open(&bound(MESSAGE_AAD, tid), sealed)
-                .ok()
-                .and_then(|bytes| String::from_utf8(bytes.to_vec()).ok())
-        });
+        let message = transfer
+            .sealed_message
+            .as_deref()
+            .and_then(|sealed| self.open_message(tid, key, sealed));
         Ok(TransferView {
             transfer,
             message,
@@ -957,62 +1081,64 @@ impl TransferService {
         Ok(Dek::from_bytes(bytes))
     }
 
-    /// A download token: the transfer id, its expiry, a random session id (one download
-    /// of the transfer) and (server mode) the DEK, sealed by the master key. It stands for
-    /// one successful unlock until it expires.
-    fn access_token(
+    /// A download token of `transfer` (`crypto::download_token`): its id is the download
+    /// session; its row keeps `key` (what the password opened) sealed under a key only
+    /// the token's secret derives, until it expires. It stands for one successful
+    /// unlock.
+    async fn access_token(
         &self,
         transfer: &Transfer,
-        dek: Option<&Dek>,
-    ) -> (Zeroizing<String>, Duration) {
-        let expires = time::OffsetDateTime::now_utc() + ACCESS_TTL;
-        let session: [u8; 16] = crate::crypto::random_bytes();
-        let mut capability = Zeroizing::new(Vec::with_capacity(ACCESS_LEN + 32));
-        capability.extend_from_slice(transfer.id.as_uuid().as_bytes());
-        capability.extend_from_slice(&expires.unix_timestamp().to_be_bytes());
-        capability.extend_from_slice(&session);
-        if let Some(dek) = dek {
-            capability.extend_from_slice(dek.expose_bytes());
-        }
-        let sealed = self.master_key.seal(ACCESS_AAD, &capability);
-        use base64::Engine as _;
-        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealed.as_bytes());
-        (Zeroizing::new(token), ACCESS_TTL)
+        key: Option<&[u8; 32]>,
+    ) -> Result<(Zeroizing<String>, Duration), ServiceError> {
+        let grant = download_tokens::Grant::Transfer(transfer.id);
+        let key = key.map(|key| Zeroizing::new(*key));
+        let org = transfer.org_id;
+        let token = write(&self.store, move |tx| {
+            super::files::issue_token(tx, org, grant, key.as_deref(), ACCESS_TTL)
+        })
+        .await?;
+        Ok((token, ACCESS_TTL))
     }
 
-    /// Opens a download token of `transfer`: its session and (server mode) the DEK; 401 if
-    /// it is invalid, expired or of another transfer.
-    fn open_access(&self, transfer: &Transfer, token: &str) -> Result<Access, ServiceError> {
+    /// A message as stored: sealed under the password's key (`g1:`) or by the master key.
+    fn seal_message(&self, id: TransferId, key: Option<&[u8; 32]>, message: &str) -> String {
         use base64::Engine as _;
-        let invalid = || ServiceError::Unauthorized("the download token is invalid or expired");
-        let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(token)
-            .ok()
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .ok_or_else(invalid)?;
-        let capability = self
-            .master_key
-            .open(ACCESS_AAD, &sealed)
-            .map_err(|_| invalid())?;
-        if capability.len() != ACCESS_LEN && capability.len() != ACCESS_LEN + 32 {
-            return Err(invalid());
+        match key {
+            Some(key) => {
+                let sealed = seal_value(
+                    &Dek::from_bytes(*key),
+                    &message_context(id),
+                    message.as_bytes(),
+                );
+                format!(
+                    "{GATE_MESSAGE_PREFIX}{}",
+                    base64::engine::general_purpose::STANDARD.encode(sealed.as_bytes())
+                )
+            }
+            None => self
+                .master_key
+                .seal(&bound(MESSAGE_AAD, id), message.as_bytes()),
         }
-        if !opaque::hashes_equal(&capability[..16], transfer.id.as_uuid().as_bytes()) {
-            return Err(invalid());
-        }
-        let mut expires = [0u8; 8];
-        expires.copy_from_slice(&capability[16..24]);
-        if i64::from_be_bytes(expires) <= time::OffsetDateTime::now_utc().unix_timestamp() {
-            return Err(invalid());
-        }
-        let mut session = [0u8; 16];
-        session.copy_from_slice(&capability[24..ACCESS_LEN]);
-        let dek = (capability.len() == ACCESS_LEN + 32).then(|| {
-            let mut dek = [0u8; 32];
-            dek.copy_from_slice(&capability[ACCESS_LEN..]);
-            Dek::from_bytes(dek)
-        });
-        Ok(Access { session, dek })
+    }
+
+    /// Opens a stored message: one sealed under the password's key needs `key`.
+    fn open_message(&self, id: TransferId, key: Option<&[u8; 32]>, sealed: &str) -> Option<String> {
+        use base64::Engine as _;
+        let bytes = match sealed.strip_prefix(GATE_MESSAGE_PREFIX) {
+            Some(encoded) => {
+                let sealed = base64::engine::general_purpose::STANDARD
+                    .decode(encoded)
+                    .ok()?;
+                open_value(
+                    &Dek::from_bytes(*key?),
+                    &message_context(id),
+                    &SealedValue::from_bytes(sealed),
+                )
+                .ok()?
+            }
+            None => self.master_key.open(&bound(MESSAGE_AAD, id), sealed).ok()?,
+        };
+        String::from_utf8(bytes.to_vec()).ok()
     }
 
     async fn delete_bytes(&self, id: TransferId) -> Result<(), ServiceError> {
@@ -1041,7 +1167,7 @@ impl TransferService {
         if emails.is_empty() {
             return false;
         }
-        let link = self.link(view.transfer.id);
+        let link = self.link(&view.transfer);
         let (id, name, expires) = (
             view.transfer.id,
             view.transfer.name.clone(),
@@ -1198,8 +1324,29 @@ fn recipients_json(recipients: &[Recipient]) -> serde_json::Value {
         .collect()
 }
 
-fn link_of(public_url: &str, id: TransferId) -> String {
-    format!("{public_url}/t/{id}")
+fn link_of(public_url: &str, id: TransferId, secret: Option<&str>) -> String {
+    match secret {
+        Some(secret) => format!("{public_url}/t/{id}#s={secret}"),
+        None => format!("{public_url}/t/{id}"),
+    }
+}
+
+/// Whether `presented` is the transfer's link secret (constant time); a transfer created
+/// before link secrets has none and needs none.
+fn secret_matches(transfer: &Transfer, presented: Option<&str>) -> bool {
+    match (&transfer.link_secret_hash, presented) {
+        (None, _) => true,
+        (Some(stored), Some(presented)) => opaque::hashes_equal(&opaque::hash(presented), stored),
+        (Some(_), None) => false,
+    }
+}
+
+fn message_context(id: TransferId) -> ValueContext {
+    ValueContext {
+        kind: MESSAGE_KIND,
+        object_id: id.as_uuid(),
+        version: 1,
+    }
 }
 
 /// AAD binding a sealed value to its transfer.

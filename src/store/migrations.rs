@@ -93,6 +93,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0012_transfers.sql"),
         then: None,
     },
+    Migration {
+        version: 13,
+        name: "link_secrets_and_download_tokens",
+        sql: include_str!("migrations/0013_link_secrets_and_download_tokens.sql"),
+        then: None,
+    },
 ];
 
 /// The schema version this binary creates and understands.

@@ -8,6 +8,7 @@ mod migrations;
 
 pub mod api_keys;
 pub mod audit;
+pub mod download_tokens;
 pub mod events;
 pub mod files;
 pub mod groups;

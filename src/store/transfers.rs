@@ -96,6 +96,11 @@ pub struct Transfer {
     pub password: Option<PasswordGate>,
     pub created_at: String,
     pub updated_at: String,
+    /// SHA-256 of the link secret (`#s=`, sent as `X-Transfer-Secret`); `None` for a
+    /// transfer created before link secrets, whose bare link keeps working.
+    pub link_secret_hash: Option<Vec<u8>>,
+    /// The link secret sealed by the master key, to show the sender the link and mail it.
+    pub sealed_link_secret: Option<String>,
 }
 
 /// One recipient: an email address or a user of the organization.
@@ -107,7 +112,8 @@ pub enum Recipient {
 
 const COLUMNS: &str = "id, org_id, sender_id, name, sealed_message, mode, status, expires_at, \
                        max_downloads, downloads, master_sealed_dek, password_salt, \
-                       password_params, password_sealed_key, created_at, updated_at";
+                       password_params, password_sealed_key, created_at, updated_at, \
+                       link_secret_hash, sealed_link_secret";
 
 fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Transfer> {
     let mode = match row.get::<_, String>(5)?.as_str() {
@@ -143,6 +149,8 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Transfer> {
         password,
         created_at: row.get(14)?,
         updated_at: row.get(15)?,
+        link_secret_hash: row.get(16)?,
+        sealed_link_secret: row.get(17)?,
     })
 }
 
@@ -158,8 +166,10 @@ pub fn insert(
         "INSERT INTO transfers (id, org_id, sender_id, name, sealed_message, mode, status,
                                 expires_at, max_downloads, downloads, upload_token_hash,
                                 master_sealed_dek, password_salt, password_params,
-                                password_sealed_key, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
+                                password_sealed_key, created_at, updated_at,
+                                link_secret_hash, sealed_link_secret)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10, ?11, ?12, ?13, ?14, ?15, ?15,
+                 ?16, ?17)",
         params![
             transfer.id,
             transfer.org_id,
@@ -176,6 +186,8 @@ pub fn insert(
             gate.map(|g| g.params.clone()),
             gate.map(|g| g.sealed_key.clone()),
             transfer.created_at,
+            transfer.link_secret_hash,
+            transfer.sealed_link_secret,
         ],
     )?;
     let mut stmt = conn.prepare_cached(
@@ -293,14 +305,15 @@ pub fn mark_ready(
     )? == 1)
 }
 
-/// Ends a transfer (`Expired` or `Revoked`): no key copy survives. False if it had
-/// already ended.
+/// Ends a transfer (`Expired` or `Revoked`): no key copy survives, its download tokens
+/// included. False if it had already ended.
 pub fn end(
     conn: &Connection,
     id: TransferId,
     status: Status,
     now: &str,
 ) -> Result<bool, StoreError> {
+    super::download_tokens::delete_for_transfer(conn, id)?;
     Ok(conn.execute(
         "UPDATE transfers SET status = ?2, upload_token_hash = NULL, master_sealed_dek = NULL,
                 password_sealed_key = NULL, password_salt = NULL, password_params = NULL,

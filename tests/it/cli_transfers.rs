@@ -181,10 +181,10 @@ fn file_contains(path: &Path, needles: &[&[u8]]) -> Option<usize> {
     }
 }
 
-/// The raw key bytes of a printed link's `#k=`.
+/// The raw key bytes of a printed link's `k=`.
 fn key_of(link: &str) -> Vec<u8> {
     use base64::Engine as _;
-    let encoded = link.split_once("#k=").expect("a key in the link").1;
+    let encoded = link.split_once("&k=").expect("a key in the link").1;
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(encoded)
         .unwrap()
@@ -258,7 +258,7 @@ async fn cli_sends_and_receives_300_mib_over_pinned_tls_and_the_server_sees_no_p
     assert!(link.starts_with(&format!("{}/t/", app.base)), "{link}");
     let key = key_of(&link);
     assert_eq!(key.len(), 32);
-    assert!(!sent.stderr.contains(link.split_once("#k=").unwrap().1));
+    assert!(!sent.stderr.contains(link.split_once("&k=").unwrap().1));
 
     let out = TempDir::new().unwrap();
     let started = Instant::now();
@@ -284,11 +284,14 @@ async fn cli_sends_and_receives_300_mib_over_pinned_tls_and_the_server_sees_no_p
 
     // Neither the plaintext, the file names nor the key is anywhere in the server's
     // data directory.
-    let encoded_key = link.split_once("#k=").unwrap().1.as_bytes().to_vec();
-    let needles: [&[u8]; 5] = [
+    let encoded_key = link.split_once("&k=").unwrap().1.as_bytes().to_vec();
+    // Nor the link secret: the server keeps its hash (and a master-key sealed copy).
+    let link_secret = link.split_once("#s=").unwrap().1.split('&').next().unwrap();
+    let needles: [&[u8]; 6] = [
         MARKER,
         &key,
         &encoded_key,
+        link_secret.as_bytes(),
         b"Q3 report (final)",
         b"notes.txt",
     ];
@@ -671,18 +674,19 @@ async fn cli_bad_input_fails_clearly_before_any_upload() {
     let sent = user.run(&["send", path], &env).await;
     assert!(sent.ok, "{sent:?}");
     let link = sent.stdout.trim();
-    let (bare, key_text) = link.split_once('#').unwrap();
+    // `.../t/{id}#s={secret}&k={key}`: the link without its key keeps its secret.
+    let (bare, key_text) = link.split_once("&k=").unwrap();
     let out = TempDir::new().unwrap();
     let dir = out.path().to_str().unwrap();
     let run = user.run(&["receive", bare, "-o", dir], &[]).await;
     assert!(!run.ok);
     assert!(run.stderr.contains("has no key"), "{}", run.stderr);
     let run = user
-        .run(&["receive", &format!("{bare}#k=short"), "-o", dir], &[])
+        .run(&["receive", &format!("{bare}&k=short"), "-o", dir], &[])
         .await;
     assert!(!run.ok);
     assert!(run.stderr.contains("not 32 bytes"), "{}", run.stderr);
-    let wrong_key = format!("{bare}#k={}", "A".repeat(43));
+    let wrong_key = format!("{bare}&k={}", "A".repeat(43));
     let run = user.run(&["receive", &wrong_key, "-o", dir], &[]).await;
     assert!(!run.ok);
     assert!(run.stderr.contains("wrong key"), "{}", run.stderr);

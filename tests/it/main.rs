@@ -15,6 +15,7 @@ mod doctor_scrub;
 mod file_shares;
 mod files;
 mod hardening_dos;
+mod hardening_links;
 mod http_conventions;
 mod idempotency;
 mod identity;

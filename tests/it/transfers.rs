@@ -45,7 +45,60 @@ async fn create(o: &Sender, body: Value) -> reqwest::Response {
 }
 
 async fn created(o: &Sender, body: Value) -> Value {
-    json_of(create(o, body).await, 201).await
+    let transfer = json_of(create(o, body).await, 201).await;
+    remember_secret(&transfer);
+    transfer
+}
+
+/// The link secrets of the transfers this module created, by transfer id: the tests
+/// below act as link holders who have the whole link.
+static LINK_SECRETS: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<String, String>>,
+> = std::sync::LazyLock::new(Default::default);
+
+fn remember_secret(transfer: &Value) {
+    let link = s(transfer, "link");
+    let secret = link
+        .split_once("#s=")
+        .map(|(_, secret)| secret.split('&').next().unwrap_or("").to_owned())
+        .expect("a transfer link carries its secret");
+    LINK_SECRETS
+        .lock()
+        .unwrap()
+        .insert(s(transfer, "id"), secret);
+}
+
+/// The secret of the transfer a public path names, if this module created it.
+fn secret_for(path: &str) -> Option<String> {
+    let rest = path.split_once("/v1/public/transfers/")?.1;
+    let id = rest.split(['/', '?']).next()?;
+    LINK_SECRETS.lock().unwrap().get(id).cloned()
+}
+
+/// A link holder's request: with `X-Transfer-Secret` when the link has one.
+fn public_request(app: &TestApp, method: Method, path: &str) -> reqwest::RequestBuilder {
+    let url = if path.starts_with("http") {
+        path.to_owned()
+    } else {
+        app.url(path)
+    };
+    let request = app.client.request(method, url);
+    match secret_for(path) {
+        Some(secret) => request.header("X-Transfer-Secret", secret),
+        None => request,
+    }
+}
+
+async fn public_get(app: &TestApp, path: &str) -> reqwest::Response {
+    public_request(app, Method::GET, path).send().await.unwrap()
+}
+
+async fn public_post(app: &TestApp, path: &str, body: &Value) -> reqwest::Response {
+    public_request(app, Method::POST, path)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
 }
 
 /// tus creation with the whole body at the transfer's upload URL.
@@ -123,7 +176,7 @@ async fn download(
     if let Some(token) = token {
         url.push_str(&format!("?token={token}"));
     }
-    app.client.get(url).send().await.unwrap()
+    public_request(app, Method::GET, &url).send().await.unwrap()
 }
 
 /// The sender's view of a transfer (`GET /v1/transfers/{id}`).
@@ -190,11 +243,13 @@ async fn server_sealed_transfer_round_trip_with_range_counting_events_and_notifi
     let id = s(&transfer, "id");
     assert_eq!(transfer["status"], "pending");
     assert_eq!(transfer["mode"], "server");
-    assert!(s(&transfer, "link").ends_with(&format!("/t/{id}")));
+    let link = s(&transfer, "link");
+    let (path, secret) = link.split_once("#s=").expect("the link carries its secret");
+    assert!(path.ends_with(&format!("/t/{id}")), "{link}");
+    assert_eq!(secret.len(), 43, "{link}");
     // Not visible to link holders before finalize.
     assert_eq!(
-        o.app
-            .get(&format!("/v1/public/transfers/{id}"))
+        public_get(&o.app, &format!("/v1/public/transfers/{id}"))
             .await
             .status(),
         404
@@ -221,7 +276,11 @@ async fn server_sealed_transfer_round_trip_with_range_counting_events_and_notifi
         404
     );
 
-    let public = json_of(o.app.get(&format!("/v1/public/transfers/{id}")).await, 200).await;
+    let public = json_of(
+        public_get(&o.app, &format!("/v1/public/transfers/{id}")).await,
+        200,
+    )
+    .await;
     assert_eq!(public["name"], "Q3 contracts");
     assert_eq!(public["message"], "Signed copies");
     assert_eq!(public["passwordRequired"], false);
@@ -243,9 +302,7 @@ async fn server_sealed_transfer_round_trip_with_range_counting_events_and_notifi
         if let Some(token) = token {
             url.push_str(&format!("?token={token}"));
         }
-        o.app
-            .client
-            .get(url)
+        public_request(&o.app, Method::GET, &url)
             .header("Range", "bytes=70000-70999")
             .send()
     };
@@ -340,7 +397,11 @@ async fn end_to_end_transfer_stores_only_ciphertext_and_never_the_key() {
     let file = uploaded(&o, &transfer, &encrypted_name, &ciphertext, "client").await;
     json_of(finalize(&o, &id).await, 200).await;
 
-    let public = json_of(o.app.get(&format!("/v1/public/transfers/{id}")).await, 200).await;
+    let public = json_of(
+        public_get(&o.app, &format!("/v1/public/transfers/{id}")).await,
+        200,
+    )
+    .await;
     assert_eq!(public["e2e"], true);
     assert_eq!(public["files"][0]["name"], encrypted_name.as_str());
     assert_eq!(public["files"][0]["size"], ciphertext.len());
@@ -401,7 +462,11 @@ async fn password_gate_unlocks_with_a_token_and_locks_after_repeated_failures() 
     );
     assert_eq!(master_copies, vec![None]);
 
-    let public = json_of(o.app.get(&format!("/v1/public/transfers/{id}")).await, 200).await;
+    let public = json_of(
+        public_get(&o.app, &format!("/v1/public/transfers/{id}")).await,
+        200,
+    )
+    .await;
     assert_eq!(public["passwordRequired"], true);
     assert!(public["files"][0].get("name").is_none(), "{public}");
     assert_envelope(
@@ -421,7 +486,8 @@ async fn password_gate_unlocks_with_a_token_and_locks_after_repeated_failures() 
         let app = &o.app;
         let id = id.clone();
         async move {
-            app.post_json(
+            public_post(
+                app,
                 &format!("/v1/public/transfers/{id}/unlock"),
                 &json!({"password": password}),
             )
@@ -434,9 +500,7 @@ async fn password_gate_unlocks_with_a_token_and_locks_after_repeated_failures() 
         "downloadToken",
     );
     let named = json_of(
-        o.app
-            .get(&format!("/v1/public/transfers/{id}?token={token}"))
-            .await,
+        public_get(&o.app, &format!("/v1/public/transfers/{id}?token={token}")).await,
         200,
     )
     .await;
@@ -461,7 +525,8 @@ async fn password_gate_unlocks_with_a_token_and_locks_after_repeated_failures() 
 }
 
 async fn unlock(app: &TestApp, id: &str, password: &str) -> reqwest::Response {
-    app.post_json(
+    public_post(
+        app,
         &format!("/v1/public/transfers/{id}/unlock"),
         &json!({"password": password}),
     )
@@ -526,7 +591,7 @@ async fn max_downloads_is_exact_under_twenty_concurrent_downloads() {
     assert_eq!(mine["downloads"], 3);
     assert_eq!(mine["remainingDownloads"], 0);
     assert_envelope(
-        o.app.get(&format!("/v1/public/transfers/{id}")).await,
+        public_get(&o.app, &format!("/v1/public/transfers/{id}")).await,
         410,
         "GONE",
     )
@@ -644,7 +709,7 @@ async fn an_expired_transfer_answers_410_and_its_bytes_are_swept() {
     assert!(has_blob(&o.app));
     expire_now(&o.app, &id);
     assert_envelope(
-        o.app.get(&format!("/v1/public/transfers/{id}")).await,
+        public_get(&o.app, &format!("/v1/public/transfers/{id}")).await,
         410,
         "GONE",
     )
@@ -678,7 +743,7 @@ async fn revocation_deletes_the_bytes_and_links_answer_410() {
             .any(|p| p.to_string_lossy().contains(&file.replace('-', "")))
     );
     assert_envelope(
-        o.app.get(&format!("/v1/public/transfers/{id}")).await,
+        public_get(&o.app, &format!("/v1/public/transfers/{id}")).await,
         410,
         "GONE",
     )
@@ -854,7 +919,11 @@ async fn an_end_to_end_transfer_with_a_password_gates_the_download_only() {
     let id = s(&transfer, "id");
     let file = uploaded(&o, &transfer, "bmFtZQ", &ciphertext, "client").await;
     json_of(finalize(&o, &id).await, 200).await;
-    let public = json_of(o.app.get(&format!("/v1/public/transfers/{id}")).await, 200).await;
+    let public = json_of(
+        public_get(&o.app, &format!("/v1/public/transfers/{id}")).await,
+        200,
+    )
+    .await;
     assert_eq!(public["passwordRequired"], true);
     assert_eq!(public["files"][0]["name"], "bmFtZQ");
     assert_envelope(
@@ -863,22 +932,21 @@ async fn an_end_to_end_transfer_with_a_password_gates_the_download_only() {
         "UNAUTHORIZED",
     )
     .await;
-    let wrong = o
-        .app
-        .post_json(
-            &format!("/v1/public/transfers/{id}/unlock"),
-            &json!({"password": "not the password"}),
-        )
-        .await;
+    let wrong = public_post(
+        &o.app,
+        &format!("/v1/public/transfers/{id}/unlock"),
+        &json!({"password": "not the password"}),
+    )
+    .await;
     assert_envelope(wrong, 401, "UNAUTHORIZED").await;
     let token = s(
         &json_of(
-            o.app
-                .post_json(
-                    &format!("/v1/public/transfers/{id}/unlock"),
-                    &json!({"password": "open sesame please"}),
-                )
-                .await,
+            public_post(
+                &o.app,
+                &format!("/v1/public/transfers/{id}/unlock"),
+                &json!({"password": "open sesame please"}),
+            )
+            .await,
             200,
         )
         .await,
@@ -1001,9 +1069,7 @@ async fn a_download_that_starts_mid_file_is_counted_too() {
     assert_envelope(unlock(&o.app, &id, "").await, 410, "GONE").await;
     // The counted session may still list the files and fetch the first byte.
     let listed = json_of(
-        o.app
-            .get(&format!("/v1/public/transfers/{id}?token={first}"))
-            .await,
+        public_get(&o.app, &format!("/v1/public/transfers/{id}?token={first}")).await,
         200,
     )
     .await;
