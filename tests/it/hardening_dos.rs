@@ -140,8 +140,9 @@ async fn stalled_chunked_bodies_without_credentials_are_refused_and_memory_stays
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (rss_before, _) = memory_kib(pid);
 
-    // 30 connections, each trying to send 22 MB (past the whole-file JSON limit of
-    // /v1/files) and then stalling: the server used to buffer every byte of them.
+    // 30 connections, each trying to send 20 MiB (within the whole-file JSON limit that
+    // every path under /v1/files used to get) and then stalling: the server used to
+    // buffer every byte of them and wait for the rest.
     let started = Instant::now();
     let connections = futures_util::future::join_all((0..30).map(|i| {
         let host = host.clone();
@@ -151,7 +152,7 @@ async fn stalled_chunked_bodies_without_credentials_are_refused_and_memory_stays
             } else {
                 "/v1/files/anything"
             };
-            stalled_chunked_post(&host, path, 22 * 1024 * 1024).await
+            stalled_chunked_post(&host, path, 20 * 1024 * 1024).await
         }
     }))
     .await;
