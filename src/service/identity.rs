@@ -378,10 +378,10 @@ impl IdentityService {
                     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                     let now = now_rfc3339();
                     let actor = user.as_ref().map(|u| u.id.to_string());
-                    let org = user
-                        .as_ref()
-                        .and_then(|u| u.default_org_id)
-                        .map(|o| o.to_string());
+                    let org = match &user {
+                        Some(u) => users::activity_org(&tx, u.id)?.map(|o| o.to_string()),
+                        None => None,
+                    };
                     let mut entry = ctx.audit(
                         actor.clone(),
                         "auth.login",
@@ -413,11 +413,12 @@ impl IdentityService {
         let refresh = opaque::generate();
         let refresh_hash = refresh.hash;
         let session_id = SessionId::new();
-        let (user_id, org) = (user.id, user.default_org_id.map(|o| o.to_string()));
+        let user_id = user.id;
         self.store
             .call_write(move |conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let now = now_rfc3339();
+                let org = users::activity_org(&tx, user_id)?.map(|o| o.to_string());
                 start_session(
                     &tx,
                     user_id,
@@ -470,9 +471,7 @@ impl IdentityService {
                 if state.used || !sessions::mark_refresh_token_used(&tx, &presented, &now)? {
                     sessions::revoke_for_user(&tx, state.user_id, state.session_id, "refresh_token_reused", &now)?;
                     let actor = Some(state.user_id.to_string());
-                    let org = users::find(&tx, state.user_id)?
-                        .and_then(|u| u.default_org_id)
-                        .map(|o| o.to_string());
+                    let org = users::activity_org(&tx, state.user_id)?.map(|o| o.to_string());
                     let mut entry = ctx.audit(actor, "auth.refresh_token_reused", "session", Some(state.session_id.to_string()), org.clone());
                     entry.outcome = "failure";
                     audit::append(&tx, &entry, &now)?;
@@ -494,7 +493,7 @@ impl IdentityService {
                     "auth.refresh",
                     "session",
                     Some(state.session_id.to_string()),
-                    user.default_org_id.map(|o| o.to_string()),
+                    users::activity_org(&tx, user.id)?.map(|o| o.to_string()),
                 );
                 audit::append(&tx, &entry, &now)?;
                 let expires = format_rfc3339(time::OffsetDateTime::now_utc() + REFRESH_TOKEN_TTL);
@@ -668,9 +667,7 @@ fn record_revocation(
     reason: &str,
     now: &str,
 ) -> Result<(), StoreError> {
-    let org = users::find(tx, user)?
-        .and_then(|u| u.default_org_id)
-        .map(|o| o.to_string());
+    let org = users::activity_org(tx, user)?.map(|o| o.to_string());
     let mut entry = ctx.audit(
         Some(user.to_string()),
         "session.revoked",

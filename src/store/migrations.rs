@@ -93,6 +93,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0012_transfers.sql"),
         then: None,
     },
+    Migration {
+        version: 13,
+        name: "org_suspension",
+        sql: include_str!("migrations/0013_org_suspension.sql"),
+        then: None,
+    },
 ];
 
 /// The schema version this binary creates and understands.
