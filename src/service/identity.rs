@@ -43,6 +43,18 @@ pub struct Profile {
     pub memberships: Vec<Membership>,
 }
 
+impl Profile {
+    /// What `principal` may see of its own profile: through an API key, only the key's
+    /// organization (as the default one), nothing of the account's other tenants.
+    pub fn seen_by(mut self, principal: &Principal) -> Self {
+        if let Some(key) = principal.key() {
+            self.memberships.retain(|m| m.org_id == key.org_id);
+            self.user.default_org_id = Some(key.org_id);
+        }
+        self
+    }
+}
+
 /// The first instance admin and their organization.
 pub struct SetupInput {
     pub token: String,

@@ -223,17 +223,13 @@ impl UserService {
     /// tenants.
     pub async fn me(&self, principal: &Principal) -> Result<Profile, ServiceError> {
         let user_id = principal.user_id;
-        let key_org = principal.key().map(|k| k.org_id);
-        read(&self.store, move |conn| {
-            let mut user = users::find(conn, user_id)?.ok_or(ServiceError::NotFound("user"))?;
-            let mut memberships = organizations::memberships_of(conn, user_id)?;
-            if let Some(org) = key_org {
-                memberships.retain(|m| m.org_id == org);
-                user.default_org_id = Some(org);
-            }
+        let profile = read(&self.store, move |conn| {
+            let user = users::find(conn, user_id)?.ok_or(ServiceError::NotFound("user"))?;
+            let memberships = organizations::memberships_of(conn, user_id)?;
             Ok(Profile { user, memberships })
         })
-        .await
+        .await?;
+        Ok(profile.seen_by(principal))
     }
 
     /// The caller's key status, for their profile.

@@ -922,20 +922,18 @@ async fn a_key_sees_only_its_own_organization() {
         .map(|o| o["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, vec![acme.as_str()]);
-    let me = json_of(
-        with_key(&app, Method::GET, "/v1/users/me", &key, None).await,
-        200,
-    )
-    .await;
-    let member_of: Vec<&str> = me["organizations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(member_of, vec![acme.as_str()], "{me}");
-    assert_eq!(me["defaultOrganizationId"], acme.as_str());
-    assert!(!me.to_string().contains(&globex), "{me}");
+    for path in ["/v1/users/me", "/v1/auth/me"] {
+        let me = json_of(with_key(&app, Method::GET, path, &key, None).await, 200).await;
+        let member_of: Vec<&str> = me["organizations"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{path}: {me}"))
+            .iter()
+            .map(|o| o["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(member_of, vec![acme.as_str()], "{path}: {me}");
+        assert_eq!(me["defaultOrganizationId"], acme.as_str(), "{path}");
+        assert!(!me.to_string().contains(&globex), "{path}: {me}");
+    }
     let found = json_of(
         with_key(&app, Method::GET, "/v1/users/search?q=gina", &key, None).await,
         200,
