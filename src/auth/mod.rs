@@ -9,5 +9,5 @@ pub mod permission;
 pub mod principal;
 
 pub use access_token::{AccessClaims, AccessTokens};
-pub use permission::{BuiltinRole, Permission, PermissionSet};
+pub use permission::{ADMIN_SCOPE, BuiltinRole, Permission, PermissionSet};
 pub use principal::{Credential, KeyGrant, Principal};

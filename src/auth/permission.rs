@@ -1,8 +1,15 @@
 //! Permissions, the built-in roles that bundle them, and sets of them.
 //!
 //! A member's rights in an organization are the permissions of their role. API-key scopes
-//! (a later feature) are a subset of these keys, and a key's rights are the intersection
-//! of its scopes and its owner's permissions.
+//! are a subset of these keys, and a key's rights are the intersection of its scopes and
+//! its owner's permissions. One more scope, [`ADMIN_SCOPE`], is no organization permission:
+//! it is how an instance admin's power reaches one of their keys, and nothing else does.
+
+/// The API-key scope that carries its owner's instance-admin power (the `/admin/...`
+/// routes, suspending any organization) to the key. Only an instance admin may grant it;
+/// no default includes it. A key without it has no instance-admin power, whoever owns it,
+/// and a key with it has that power only while its owner is an instance admin.
+pub const ADMIN_SCOPE: &str = "admin";
 
 use std::fmt;
 

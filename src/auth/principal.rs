@@ -7,6 +7,10 @@ use crate::ids::{ApiKeyId, OrgId, SessionId, UserId};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub user_id: UserId,
+    /// Whether this caller holds instance-admin power: the account is an instance admin
+    /// and it signed in (a session), or it uses an API key carrying the `admin` scope
+    /// ([`crate::auth::ADMIN_SCOPE`]). An instance admin's key without that scope is
+    /// `false` here: a key never does more than its scopes.
     pub is_instance_admin: bool,
     /// The organization the caller asked to act in (`X-Organization-Id`); without it, the
     /// user's default organization (or an API key's own). Membership is checked when a
@@ -28,7 +32,11 @@ pub enum Credential {
 pub struct KeyGrant {
     pub key_id: ApiKeyId,
     pub org_id: OrgId,
+    /// The organization permissions among the key's scopes.
     pub scopes: PermissionSet,
+    /// Whether the key carries the `admin` scope (which gives power only while its owner
+    /// is an instance admin; see [`Principal::is_instance_admin`]).
+    pub admin: bool,
 }
 
 impl Principal {

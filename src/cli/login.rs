@@ -19,7 +19,8 @@ use crate::client::ClientError;
 use crate::client::credentials::{self, ApiKey, Credentials};
 use crate::client::http::{Api, Pin, error_message, expect_json, origin, parse_server};
 
-/// The scopes of the key `login` creates: transfers only.
+/// The scopes of the key `login` creates: transfers only (never `admin`: an instance
+/// admin's CLI key has no instance-admin power).
 pub const CLI_KEY_SCOPES: [&str; 2] = ["transfers:read", "transfers:write"];
 
 /// Where a client command connects.
@@ -209,6 +210,33 @@ pub fn run_login(args: LoginArgs) -> CliResult {
                 ClientError::Api("the server's API key answer is incomplete".into()).into(),
             );
         };
+        // The saved key must carry exactly what was asked for: never `admin` (an instance
+        // admin's power) nor anything else a server might add.
+        let granted: Vec<&str> = created["scopes"]
+            .as_array()
+            .map(|scopes| scopes.iter().filter_map(|s| s.as_str()).collect())
+            .unwrap_or_default();
+        if granted.iter().any(|scope| !CLI_KEY_SCOPES.contains(scope)) {
+            let url = api.url(&format!("v1/api-keys/{id}"))?;
+            let revoked = api
+                .send(
+                    api.client
+                        .delete(url)
+                        .bearer_auth(access.as_str())
+                        .header("X-Organization-Id", &org),
+                )
+                .await;
+            let note = match revoked {
+                Ok(r) if r.status() == StatusCode::NO_CONTENT => "it was revoked",
+                _ => "revoke it under API keys in the web app",
+            };
+            return Err(ClientError::Api(format!(
+                "the server gave the CLI's key more than it asked for ({}); nothing was \
+                 saved and {note}",
+                granted.join(" ")
+            ))
+            .into());
+        }
         let path = credentials::path()?;
         credentials::save(
             &path,

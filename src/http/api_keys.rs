@@ -2,7 +2,7 @@
 //! and what a credential resolves to.
 
 use poem::Request;
-use poem_openapi::param::Path;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -12,7 +12,7 @@ use super::authn::Authenticated;
 use super::error::ApiError;
 use super::json_body::JsonBody;
 use super::{ApiTags, patch_field, path_id, request_context};
-use crate::ids::ApiKeyId;
+use crate::ids::{ApiKeyId, UserId};
 use crate::service::ApiKeyService;
 use crate::service::api_keys::{IssuedKey, KeyInput};
 use crate::store::api_keys::ApiKey;
@@ -82,6 +82,7 @@ pub struct CreateApiKeyRequest {
     #[oai(validator(min_length = 1, max_length = 100))]
     pub name: String,
     /// Default: `transfers:write`, `files:read`. Never more than your role grants.
+    /// `admin` (instance-admin power for the key) only an instance admin may grant.
     #[oai(validator(max_items = 32))]
     pub scopes: Option<Vec<String>>,
     #[oai(validator(max_items = 100))]
@@ -150,9 +151,20 @@ pub enum RevokedApiKeyResponse {
 #[OpenApi(tag = "ApiTags::ApiKeys")]
 impl ApiKeysApi {
     /// List your API keys
+    ///
+    /// With `userId`, another member's keys in the organization: for owners and admins
+    /// (`api_keys:write` and `members:write`, and a role that grants everything the
+    /// member's does).
     #[oai(path = "/v1/api-keys", method = "get", operation_id = "listApiKeys")]
-    async fn list(&self, auth: Authenticated) -> Result<ApiKeysResponse, ApiError> {
-        let keys = self.keys.list(&auth.0).await?;
+    async fn list(
+        &self,
+        auth: Authenticated,
+        /// A member of the organization whose keys to list (default: yours).
+        #[oai(name = "userId")]
+        user_id: Query<Option<String>>,
+    ) -> Result<ApiKeysResponse, ApiError> {
+        let of: Option<UserId> = user_id.0.map(|raw| path_id(&raw, "member")).transpose()?;
+        let keys = self.keys.list(&auth.0, of).await?;
         Ok(ApiKeysResponse::Ok(Json(
             keys.into_iter().map(Into::into).collect(),
         )))
@@ -215,7 +227,8 @@ impl ApiKeysApi {
     /// Revoke an API key
     ///
     /// Needs `api_keys:write`, except for a key revoking itself (signing out), which any
-    /// key may do whatever its scopes.
+    /// key may do whatever its scopes. Owners and admins may also revoke another member's
+    /// key (`members:write` too, and a role that grants everything the member's does).
     #[oai(
         path = "/v1/api-keys/:id",
         method = "delete",

@@ -316,6 +316,6 @@ impl AuthApi {
     )]
     async fn me(&self, auth: Authenticated) -> Result<MeResponse, ApiError> {
         let profile = self.identity.profile(auth.0.user_id).await?;
-        Ok(MeResponse::Ok(Json(profile.into())))
+        Ok(MeResponse::Ok(Json(profile.seen_by(&auth.0).into())))
     }
 }

@@ -14,7 +14,9 @@ use super::json_body::JsonBody;
 use super::{ApiTags, path_id, request_context};
 use crate::ids::{OrgId, UserId};
 use crate::service::OrgService;
-use crate::service::organizations::{MemberUpdate, OrgUpdate, OrgWithRole};
+use crate::service::organizations::{
+    MemberUpdate, OrgUpdate, OrgWithRole, SUSPENDED_BY_INSTANCE_ADMIN,
+};
 use crate::store::organizations::Member;
 
 pub struct OrganizationsApi {
@@ -30,6 +32,9 @@ pub struct OrganizationView {
     pub slug: String,
     /// `active` or `suspended`.
     pub status: String,
+    /// While suspended: `owner` (its owners suspended it and may lift it) or
+    /// `instanceAdmin` (only an instance admin may lift it).
+    pub suspended_by: Option<String>,
     /// Settings and branding: a JSON object the organization's admins keep.
     pub settings: serde_json::Value,
     /// The caller's role in the organization (absent for an instance admin who is not a
@@ -46,6 +51,10 @@ impl From<OrgWithRole> for OrganizationView {
             name: o.org.name,
             slug: o.org.slug,
             status: o.org.status,
+            suspended_by: o.org.suspended_by.map(|by| match by.as_str() {
+                SUSPENDED_BY_INSTANCE_ADMIN => "instanceAdmin".to_owned(),
+                _ => by,
+            }),
             settings: serde_json::from_str(&o.org.settings).unwrap_or_default(),
             role: o.role,
             created_at: o.org.created_at,
@@ -320,8 +329,10 @@ impl OrganizationsApi {
 
     /// Suspend the organization
     ///
-    /// Owners or an instance admin. Every call on the organization's behalf is then
-    /// `403 ORG_SUSPENDED` until it is unsuspended.
+    /// Owners (`org:suspend`, signed in: no API key scope grants it) or an instance
+    /// admin (signed in, or with a key carrying the `admin` scope). Every call on the
+    /// organization's behalf is then `403 ORG_SUSPENDED` (its API keys included) until
+    /// it is unsuspended.
     #[oai(
         path = "/v1/organizations/:id/suspend",
         method = "post",
@@ -342,6 +353,10 @@ impl OrganizationsApi {
     }
 
     /// Unsuspend the organization
+    ///
+    /// Owners lift their own suspension, signed in (the organization's keys are
+    /// stopped); a suspension an instance admin made (`suspendedBy: instanceAdmin`) only
+    /// an instance admin can lift (403 otherwise).
     #[oai(
         path = "/v1/organizations/:id/unsuspend",
         method = "post",

@@ -184,7 +184,7 @@ impl UsersApi {
     /// Fetch your profile and preferences
     #[oai(path = "/v1/users/me", method = "get", operation_id = "getProfile")]
     async fn me(&self, auth: Authenticated) -> Result<MeResponse, ApiError> {
-        let profile = self.identity.profile(auth.0.user_id).await?;
+        let profile = self.users.me(&auth.0).await?;
         let keys = self.users.key_status(auth.0.user_id).await?;
         Ok(MeResponse::Ok(Json(MeView {
             profile: profile.into(),

@@ -61,6 +61,25 @@ pub fn in_org(
     principal: &Principal,
     org: OrgId,
 ) -> Result<Access, ServiceError> {
+    resolve(conn, principal, org, false)
+}
+
+/// As [`in_org`], but a suspended organization is no refusal: for lifting a suspension,
+/// the one act its members may still do (and only with a session, since its keys stop).
+pub fn in_org_even_if_suspended(
+    conn: &Connection,
+    principal: &Principal,
+    org: OrgId,
+) -> Result<Access, ServiceError> {
+    resolve(conn, principal, org, true)
+}
+
+fn resolve(
+    conn: &Connection,
+    principal: &Principal,
+    org: OrgId,
+    allow_suspended: bool,
+) -> Result<Access, ServiceError> {
     let user = principal.user_id;
     if principal.key().is_some_and(|key| key.org_id != org) {
         return Err(ServiceError::NotFound("organization"));
@@ -68,7 +87,7 @@ pub fn in_org(
     let member = organizations::member_access(conn, org, user)?
         .filter(|m| m.membership_status == "active")
         .ok_or(ServiceError::NotFound("organization"))?;
-    if member.org_status != "active" {
+    if member.org_status != "active" && !allow_suspended {
         return Err(ServiceError::OrgSuspended);
     }
     let mut permissions = role_permissions(conn, org, &member.role)?;

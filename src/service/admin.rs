@@ -9,7 +9,7 @@ use super::identity::{check_email, check_name, hash_password};
 use super::organizations::{OrgService, free_slug};
 use super::password_reset::{SET_LINK_TTL, issue_token};
 use super::{FieldError, Journal, RequestContext, ServiceError, invalid_if_any, read, write};
-use crate::auth::{BuiltinRole, Principal, password};
+use crate::auth::{ADMIN_SCOPE, BuiltinRole, Principal, password};
 use crate::ids::{OrgId, UserId};
 use crate::store::organizations::{self, Member, Organization};
 use crate::store::password_resets::Purpose;
@@ -208,9 +208,16 @@ impl AdminService {
     }
 }
 
+/// Refuses unless the caller holds instance-admin power: an instance admin signed in, or
+/// their API key carrying the `admin` scope ([`Principal::is_instance_admin`]).
 pub fn require_instance_admin(principal: &Principal) -> Result<(), ServiceError> {
     if principal.is_instance_admin {
         Ok(())
+    } else if principal.key().is_some() {
+        Err(ServiceError::Forbidden(format!(
+            "this route is for instance admins; an API key needs the `{ADMIN_SCOPE}` scope, \
+             which only an instance admin can grant"
+        )))
     } else {
         Err(ServiceError::Forbidden(
             "this route is for instance admins".into(),

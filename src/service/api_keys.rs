@@ -16,15 +16,17 @@ use super::access;
 use super::identity::check_name;
 use super::{FieldError, Journal, RequestContext, ServiceError, invalid_if_any, read, write};
 use crate::auth::api_key;
-use crate::auth::{Credential, KeyGrant, Permission, PermissionSet, Principal};
+use crate::auth::{ADMIN_SCOPE, Credential, KeyGrant, Permission, PermissionSet, Principal};
 use crate::config::parse_network;
 use crate::ids::{ApiKeyId, OrgId, UserId, format_rfc3339, now_rfc3339};
 use crate::store::api_keys::{self, ApiKey};
 use crate::store::{Store, organizations, users};
 
-/// Scopes of a key created without any (SPEC §4).
+/// Scopes of a key created without any (SPEC §4). Never `admin`.
 pub const DEFAULT_SCOPES: [Permission; 2] = [Permission::TransfersWrite, Permission::FilesRead];
-/// The scopes an API key may carry (SPEC §4); the other permissions are for people.
+/// The organization permissions an API key may carry as scopes (SPEC §4); the other
+/// permissions are for people. Besides these, an instance admin may grant the `admin`
+/// scope ([`ADMIN_SCOPE`]).
 pub const SCOPES: [Permission; 21] = [
     Permission::TransfersRead,
     Permission::TransfersWrite,
@@ -139,15 +141,18 @@ impl ApiKeyService {
                     ip.map_or("an unknown address".to_owned(), |ip| ip.to_string())
                 )));
             }
+            let grant = KeyGrant {
+                key_id: key.id,
+                org_id: key.org_id,
+                scopes: scopes_of(&key),
+                admin: has_admin_scope(&key),
+            };
             let principal = Principal {
                 user_id: owner.id,
-                is_instance_admin: owner.is_instance_admin,
+                // Instance-admin power is the owner's only through the `admin` scope.
+                is_instance_admin: owner.is_instance_admin && grant.admin,
                 requested_org: None,
-                credential: Credential::ApiKey(KeyGrant {
-                    key_id: key.id,
-                    org_id: key.org_id,
-                    scopes: scopes_of(&key),
-                }),
+                credential: Credential::ApiKey(grant),
             };
             Ok((principal, key.max_uses.is_some()))
         })
@@ -213,6 +218,7 @@ impl ApiKeyService {
             let access = access::in_requested_org(tx, &principal)?;
             access.require(Permission::ApiKeysWrite)?;
             access.require_at_least(checked.scopes)?;
+            require_may_grant_admin(&principal, &checked)?;
             let journal = Journal::new(tx, &ctx, access.actor(), access.org());
             let key = insert_new(
                 tx,
@@ -231,17 +237,25 @@ impl ApiKeyService {
         })
     }
 
-    /// The caller's keys in the organization they act in.
-    pub async fn list(&self, principal: &Principal) -> Result<Vec<ApiKey>, ServiceError> {
+    /// The caller's keys in the organization they act in, or (`of`, for owners and
+    /// admins: see [`require_manage_keys_of`]) another member's.
+    pub async fn list(
+        &self,
+        principal: &Principal,
+        of: Option<UserId>,
+    ) -> Result<Vec<ApiKey>, ServiceError> {
         let principal = principal.clone();
         let mut keys = read(&self.store, move |conn| {
             let access = access::in_requested_org(conn, &principal)?;
             access.require(Permission::ApiKeysRead)?;
-            Ok(api_keys::list_for_owner(
-                conn,
-                access.org_id,
-                access.user_id,
-            )?)
+            let owner = match of {
+                Some(user) if user != access.user_id => {
+                    require_manage_keys_of(conn, &access, user)?;
+                    user
+                }
+                _ => access.user_id,
+            };
+            Ok(api_keys::list_for_owner(conn, access.org_id, owner)?)
         })
         .await?;
         self.overlay_last_use(&mut keys);
@@ -270,9 +284,13 @@ impl ApiKeyService {
                 input.expires_at.unwrap_or(key.expires_at.clone()),
             )?;
             access.require_at_least(checked.scopes)?;
+            require_may_grant_admin(&principal, &checked)?;
+            if key.rotated_to.is_some() {
+                check_rotated_expiry(key.expires_at.as_deref(), checked.expires_at.as_deref())?;
+            }
             let journal = Journal::new(tx, &ctx, access.actor(), access.org());
+            key.scopes = checked.stored_scopes();
             key.name = checked.name;
-            key.scopes = checked.scopes.keys();
             key.ip_allowlist = checked.ip_allowlist;
             key.max_uses = checked.max_uses;
             key.expires_at = checked.expires_at;
@@ -295,7 +313,9 @@ impl ApiKeyService {
         Ok(key)
     }
 
-    /// Revokes a key: refused from its very next request.
+    /// Revokes a key: refused from its very next request. The caller's own key, or (for
+    /// owners and admins, see [`require_manage_keys_of`]) another member's in the same
+    /// organization; anyone else's is 404.
     pub async fn revoke(
         &self,
         principal: &Principal,
@@ -311,22 +331,20 @@ impl ApiKeyService {
             if !revoking_itself {
                 access.require(Permission::ApiKeysWrite)?;
             }
-            let key = api_keys::find_for_owner(tx, access.org_id, access.user_id, id)?
+            let key = api_keys::find_for_org(tx, access.org_id, id)?
                 .ok_or(ServiceError::NotFound("API key"))?;
+            if key.user_id != access.user_id {
+                // Members who cannot manage others' keys do not learn that the key exists.
+                if !access.permissions.contains(Permission::MembersWrite) {
+                    return Err(ServiceError::NotFound("API key"));
+                }
+                require_manage_keys_of(tx, &access, key.user_id)?;
+            }
             let journal = Journal::new(tx, &ctx, access.actor(), access.org());
             if !api_keys::revoke(tx, key.id, journal.now())? {
                 return Err(ServiceError::NotFound("API key"));
             }
-            journal.audit(
-                "api_key.revoked",
-                "api_key",
-                key.id,
-                json!({"name": key.name}),
-            )?;
-            journal.event(
-                "api_key.revoked",
-                json!({"apiKeyId": key.id, "name": key.name, "userId": key.user_id}),
-            )?;
+            record_revoked(&journal, &key, None)?;
             Ok(())
         })
         .await
@@ -395,6 +413,7 @@ impl ApiKeyService {
                     let defaults = CheckedInput {
                         name: "Issued by an instance admin".into(),
                         scopes: DEFAULT_SCOPES.into_iter().collect(),
+                        admin: false,
                         ip_allowlist: Vec::new(),
                         max_uses: None,
                         expires_at: None,
@@ -476,9 +495,9 @@ fn insert_new(
         id: ApiKeyId::new(),
         org_id,
         user_id,
+        scopes: settings.stored_scopes(),
         name: settings.name,
         key_prefix,
-        scopes: settings.scopes.keys(),
         ip_allowlist: settings.ip_allowlist,
         max_uses: settings.max_uses,
         use_count: 0,
@@ -518,6 +537,8 @@ fn check_grace(hours: Option<u32>) -> Result<u32, ServiceError> {
 struct CheckedInput {
     name: String,
     scopes: PermissionSet,
+    /// The `admin` scope.
+    admin: bool,
     ip_allowlist: Vec<String>,
     max_uses: Option<i64>,
     expires_at: Option<String>,
@@ -532,11 +553,16 @@ fn check_input(
 ) -> Result<CheckedInput, ServiceError> {
     let mut problems = Vec::new();
     check_name(&name, "name", &mut problems);
+    let mut admin = false;
     let scopes = match scopes {
         None => DEFAULT_SCOPES.into_iter().collect(),
         Some(keys) => {
             let mut set = PermissionSet::EMPTY;
             for (index, key) in keys.iter().enumerate() {
+                if key == ADMIN_SCOPE {
+                    admin = true;
+                    continue;
+                }
                 match Permission::parse(key).filter(|p| SCOPES.contains(p)) {
                     Some(p) => set = set.union(p),
                     None => problems.push(FieldError::new(
@@ -592,6 +618,7 @@ fn check_input(
     Ok(CheckedInput {
         name: name.trim().to_owned(),
         scopes,
+        admin,
         ip_allowlist: networks,
         max_uses,
         expires_at,
@@ -615,6 +642,101 @@ fn allows(allowlist: &[String], ip: Option<IpAddr>) -> bool {
 
 fn scopes_of(key: &ApiKey) -> PermissionSet {
     access::permissions_of(&key.scopes)
+}
+
+fn has_admin_scope(key: &ApiKey) -> bool {
+    key.scopes.iter().any(|s| s == ADMIN_SCOPE)
+}
+
+impl CheckedInput {
+    /// The scope keys as stored: the permissions in `GET /v1/permissions` order, then
+    /// `admin`.
+    fn stored_scopes(&self) -> Vec<String> {
+        let mut keys = self.scopes.keys();
+        if self.admin {
+            keys.push(ADMIN_SCOPE.to_owned());
+        }
+        keys
+    }
+}
+
+/// Only a caller with instance-admin power (a signed-in instance admin, or a key that
+/// already carries `admin`) hands out the `admin` scope.
+fn require_may_grant_admin(
+    principal: &Principal,
+    checked: &CheckedInput,
+) -> Result<(), ServiceError> {
+    if checked.admin && !principal.is_instance_admin {
+        return Err(ServiceError::Forbidden(format!(
+            "only an instance admin can grant the `{ADMIN_SCOPE}` scope"
+        )));
+    }
+    Ok(())
+}
+
+/// A rotated key stops at the end of its grace period; a change may bring that moment
+/// forward, never remove it or push it back (which would revive the replaced value).
+fn check_rotated_expiry(
+    current: Option<&str>,
+    requested: Option<&str>,
+) -> Result<(), ServiceError> {
+    let earlier_or_same = match (current, requested) {
+        (_, None) => false,
+        (None, Some(_)) => true,
+        (Some(current), Some(requested)) => requested <= current,
+    };
+    if earlier_or_same {
+        return Ok(());
+    }
+    Err(ServiceError::Invalid(vec![FieldError::new(
+        "expiresAt",
+        format!(
+            "this key was rotated and stops working at {}; its expiry can only move earlier",
+            current.unwrap_or("the end of its grace period")
+        ),
+    )]))
+}
+
+/// Owners and admins manage other members' keys: the call needs `api_keys:write` and
+/// `members:write` (for an API key, both as scopes too), and, as for any act on a member,
+/// the caller's role must grant everything the member's role does. An ex-member's
+/// leftover keys may be managed by anyone who passes the first two checks.
+fn require_manage_keys_of(
+    conn: &rusqlite::Connection,
+    caller: &access::Access,
+    member: UserId,
+) -> Result<(), ServiceError> {
+    caller.require(Permission::ApiKeysWrite)?;
+    caller.require(Permission::MembersWrite)?;
+    if let Some(member) = organizations::find_member(conn, caller.org_id, member)? {
+        let theirs = access::role_permissions(conn, caller.org_id, &member.role)?;
+        let own = access::role_permissions(conn, caller.org_id, &caller.role)?;
+        if !theirs.is_subset_of(own) {
+            return Err(ServiceError::Forbidden(
+                "this member's role grants more than yours; you cannot manage their API keys"
+                    .into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The audit entry and `api_key.revoked` event of a revocation, with why when it was not
+/// asked for directly (`member_removed`).
+pub(crate) fn record_revoked(
+    journal: &Journal<'_>,
+    key: &ApiKey,
+    reason: Option<&str>,
+) -> Result<(), ServiceError> {
+    let mut details = json!({"name": key.name, "userId": key.user_id});
+    let mut data = json!({"apiKeyId": key.id, "name": key.name, "userId": key.user_id});
+    if let Some(reason) = reason {
+        details["reason"] = json!(reason);
+        data["reason"] = json!(reason);
+    }
+    journal.audit("api_key.revoked", "api_key", key.id, details)?;
+    journal.event("api_key.revoked", data)?;
+    Ok(())
 }
 
 #[cfg(test)]

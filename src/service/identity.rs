@@ -43,6 +43,18 @@ pub struct Profile {
     pub memberships: Vec<Membership>,
 }
 
+impl Profile {
+    /// What `principal` may see of its own profile: through an API key, only the key's
+    /// organization (as the default one), nothing of the account's other tenants.
+    pub fn seen_by(mut self, principal: &Principal) -> Self {
+        if let Some(key) = principal.key() {
+            self.memberships.retain(|m| m.org_id == key.org_id);
+            self.user.default_org_id = Some(key.org_id);
+        }
+        self
+    }
+}
+
 /// The first instance admin and their organization.
 pub struct SetupInput {
     pub token: String,
@@ -380,10 +392,10 @@ impl IdentityService {
                     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                     let now = now_rfc3339();
                     let actor = user.as_ref().map(|u| u.id.to_string());
-                    let org = user
-                        .as_ref()
-                        .and_then(|u| u.default_org_id)
-                        .map(|o| o.to_string());
+                    let org = match &user {
+                        Some(u) => users::activity_org(&tx, u.id)?.map(|o| o.to_string()),
+                        None => None,
+                    };
                     let mut entry = ctx.audit(
                         actor.clone(),
                         "auth.login",
@@ -415,11 +427,12 @@ impl IdentityService {
         let refresh = opaque::generate();
         let refresh_hash = refresh.hash;
         let session_id = SessionId::new();
-        let (user_id, org) = (user.id, user.default_org_id.map(|o| o.to_string()));
+        let user_id = user.id;
         self.store
             .call_write(move |conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let now = now_rfc3339();
+                let org = users::activity_org(&tx, user_id)?.map(|o| o.to_string());
                 start_session(
                     &tx,
                     user_id,
@@ -472,9 +485,7 @@ impl IdentityService {
                 if state.used || !sessions::mark_refresh_token_used(&tx, &presented, &now)? {
                     sessions::revoke_for_user(&tx, state.user_id, state.session_id, "refresh_token_reused", &now)?;
                     let actor = Some(state.user_id.to_string());
-                    let org = users::find(&tx, state.user_id)?
-                        .and_then(|u| u.default_org_id)
-                        .map(|o| o.to_string());
+                    let org = users::activity_org(&tx, state.user_id)?.map(|o| o.to_string());
                     let mut entry = ctx.audit(actor, "auth.refresh_token_reused", "session", Some(state.session_id.to_string()), org.clone());
                     entry.outcome = "failure";
                     audit::append(&tx, &entry, &now)?;
@@ -496,7 +507,7 @@ impl IdentityService {
                     "auth.refresh",
                     "session",
                     Some(state.session_id.to_string()),
-                    user.default_org_id.map(|o| o.to_string()),
+                    users::activity_org(&tx, user.id)?.map(|o| o.to_string()),
                 );
                 audit::append(&tx, &entry, &now)?;
                 let expires = format_rfc3339(time::OffsetDateTime::now_utc() + REFRESH_TOKEN_TTL);
@@ -670,9 +681,7 @@ fn record_revocation(
     reason: &str,
     now: &str,
 ) -> Result<(), StoreError> {
-    let org = users::find(tx, user)?
-        .and_then(|u| u.default_org_id)
-        .map(|o| o.to_string());
+    let org = users::activity_org(tx, user)?.map(|o| o.to_string());
     let mut entry = ctx.audit(
         Some(user.to_string()),
         "session.revoked",

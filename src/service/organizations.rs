@@ -11,8 +11,12 @@ use crate::crypto::random_bytes;
 use crate::ids::{OrgId, RoleId, UserId};
 use crate::store::organizations::{self, Member, OrgChanges, Organization};
 use crate::store::roles::{self, Role};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, api_keys, users};
 
+/// `organizations.suspended_by` of a suspension by its owners (lifted by them too).
+pub const SUSPENDED_BY_OWNER: &str = "owner";
+/// `organizations.suspended_by` of a suspension made with instance-admin power.
+pub const SUSPENDED_BY_INSTANCE_ADMIN: &str = "instance_admin";
 const MAX_SLUG_CHARS: usize = 63;
 const MAX_SETTINGS_BYTES: usize = 16 * 1024;
 const MAX_ROLE_DESCRIPTION_CHARS: usize = 500;
@@ -177,10 +181,22 @@ impl OrgService {
         .await
     }
 
-    /// The organizations the caller belongs to, with their role in each.
+    /// The organizations the caller belongs to, with their role in each. An API key sees
+    /// only its own organization, and only with `org:read`.
     pub async fn list_mine(&self, principal: &Principal) -> Result<Vec<OrgWithRole>, ServiceError> {
         let user = principal.user_id;
+        let principal = principal.clone();
         read(&self.store, move |conn| {
+            if let Some(key) = principal.key() {
+                let access = access::in_org(conn, &principal, key.org_id)?;
+                access.require(Permission::OrgRead)?;
+                let org = organizations::find(conn, key.org_id)?
+                    .ok_or(ServiceError::NotFound("organization"))?;
+                return Ok(vec![OrgWithRole {
+                    org,
+                    role: Some(access.role),
+                }]);
+            }
             let mut orgs = Vec::new();
             for membership in organizations::memberships_of(conn, user)? {
                 if membership.status != "active" {
@@ -294,7 +310,10 @@ impl OrgService {
         .await
     }
 
-    /// Suspends (or unsuspends) an organization: its owners, or an instance admin.
+    /// Suspends (or unsuspends) an organization: a member holding `org:suspend` (owners),
+    /// acting in it like any other call (an API key only in its own organization and
+    /// with its scopes), or a caller with instance-admin power. A suspension made with
+    /// instance-admin power can only be lifted with it: owners cannot undo it.
     pub async fn set_suspended(
         &self,
         principal: &Principal,
@@ -304,22 +323,27 @@ impl OrgService {
     ) -> Result<OrgWithRole, ServiceError> {
         let principal = principal.clone();
         write(&self.store, move |tx| {
-            let member = organizations::member_access(tx, org, principal.user_id)?
-                .filter(|m| m.membership_status == "active");
-            let role = member.as_ref().map(|m| m.role.clone());
-            if !principal.is_instance_admin {
-                let Some(member) = member else {
-                    return Err(ServiceError::NotFound("organization"));
-                };
-                let permissions = access::role_permissions(tx, org, &member.role)?;
-                if !permissions.contains(Permission::OrgSuspend) {
-                    return Err(ServiceError::Forbidden(
-                        "only the organization's owners or an instance admin can suspend it".into(),
-                    ));
-                }
-            }
-            if organizations::find(tx, org)?.is_none() {
-                return Err(ServiceError::NotFound("organization"));
+            let by_instance_admin = principal.is_instance_admin;
+            let role = if by_instance_admin {
+                organizations::member_access(tx, org, principal.user_id)?
+                    .filter(|m| m.membership_status == "active")
+                    .map(|m| m.role)
+            } else {
+                let access = access::in_org_even_if_suspended(tx, &principal, org)?;
+                access.require(Permission::OrgSuspend)?;
+                Some(access.role)
+            };
+            let current =
+                organizations::find(tx, org)?.ok_or(ServiceError::NotFound("organization"))?;
+            if !suspended
+                && !by_instance_admin
+                && current.suspended_by.as_deref() == Some(SUSPENDED_BY_INSTANCE_ADMIN)
+            {
+                return Err(ServiceError::Forbidden(
+                    "an instance admin suspended this organization; only an instance admin \
+                     can lift the suspension"
+                        .into(),
+                ));
             }
             let journal = Journal::new(
                 tx,
@@ -327,8 +351,12 @@ impl OrgService {
                 Some(principal.user_id.to_string()),
                 Some(org.to_string()),
             );
-            let status = if suspended { "suspended" } else { "active" };
-            if organizations::set_status(tx, org, status, journal.now())? {
+            let suspended_by = suspended.then_some(if by_instance_admin {
+                SUSPENDED_BY_INSTANCE_ADMIN
+            } else {
+                SUSPENDED_BY_OWNER
+            });
+            if organizations::set_suspended_by(tx, org, suspended_by, journal.now())? {
                 let action = if suspended {
                     "organization.suspended"
                 } else {
@@ -338,13 +366,14 @@ impl OrgService {
                     action,
                     "organization",
                     org,
-                    json!({"byInstanceAdmin": principal.is_instance_admin && role.is_none()}),
+                    json!({"byInstanceAdmin": by_instance_admin}),
                 )?;
                 let event = if suspended {
                     "organization.suspended"
                 } else {
                     "organization.updated"
                 };
+                let status = if suspended { "suspended" } else { "active" };
                 journal.event(event, json!({"organizationId": org, "status": status}))?;
             }
             let org =
@@ -442,16 +471,24 @@ impl OrgService {
             }
             organizations::remove_member(tx, org, target)?;
             let journal = Journal::new(tx, &ctx, access.actor(), access.org());
+            // The membership ends everything it gave: the member's keys here stop now (a
+            // later rejoin does not revive them), and their account-level activity no
+            // longer lands in this organization's audit log and webhooks.
+            let revoked = api_keys::revoke_all_for_member(tx, org, target, journal.now())?;
+            users::repoint_default_org(tx, target, org)?;
             journal.audit(
                 "member.removed",
                 "user",
                 target,
-                json!({"role": member.role}),
+                json!({"role": member.role, "revokedApiKeys": revoked.len()}),
             )?;
             journal.event(
                 "member.removed",
                 json!({"organizationId": org, "userId": target}),
             )?;
+            for key in &revoked {
+                super::api_keys::record_revoked(&journal, key, Some("member_removed"))?;
+            }
             Ok(())
         })
         .await

@@ -107,9 +107,9 @@ impl PasswordResetService {
             (true, Some(_)) => "mail",
         };
         let user_id = user.id;
-        let org = user.default_org_id.map(|o| o.to_string());
         let with_token = mailer.is_some();
         let token = write(&self.store, move |tx| {
+            let org = users::activity_org(tx, user_id)?.map(|o| o.to_string());
             let journal = Journal::new(tx, &ctx, None, org);
             let token = if with_token {
                 Some(issue_token(tx, user_id, Purpose::Reset, RESET_LINK_TTL)?)
@@ -172,7 +172,7 @@ impl PasswordResetService {
                     "the account is disabled; a link would not work",
                 )]));
             }
-            let org = user.default_org_id.map(|o| o.to_string());
+            let org = users::activity_org(tx, user.id)?.map(|o| o.to_string());
             let journal = Journal::new(tx, &ctx, None, org);
             let token = issue_token(tx, user.id, purpose, ttl)?;
             journal.audit(
@@ -224,9 +224,7 @@ impl PasswordResetService {
             password_resets::invalidate_for_user(tx, user, &now)?;
             let revoked = sessions::revoke_all_for_user(tx, user, None, "password_reset", &now)?;
 
-            let org = users::find(tx, user)?
-                .and_then(|u| u.default_org_id)
-                .map(|o| o.to_string());
+            let org = users::activity_org(tx, user)?.map(|o| o.to_string());
             let journal = Journal::new(tx, &ctx, Some(user.to_string()), org);
             journal.audit(
                 "auth.password_reset",

@@ -2,6 +2,10 @@
 //! trustees of their organization, a trustee hands it back, and the owner restores their
 //! private seed from it.
 //!
+//! Reading recovery material (one's trustees, what one holds) needs `kv:read`, as reading
+//! the vault does; leaving, removing and restoring it need `keys:write`. For an API key
+//! both are also scopes the key must carry.
+//!
 //! The material is ciphertext made by the owner's client; the server stores it as bytes
 //! and never opens it. A restore is not trusted either: the restored seed is kept beside
 //! the current seal until a rekey opens it with the recovery secret and finds that it
@@ -146,6 +150,7 @@ impl RecoveryService {
         let principal = principal.clone();
         read(&self.store, move |conn| {
             let access = access::in_requested_org(conn, &principal)?;
+            access.require(Permission::KvRead)?;
             Ok(recovery::trustees_of(
                 conn,
                 access.org_id,
@@ -197,6 +202,7 @@ impl RecoveryService {
         let principal = principal.clone();
         read(&self.store, move |conn| {
             let access = access::in_requested_org(conn, &principal)?;
+            access.require(Permission::KvRead)?;
             Ok(recovery::held_by(conn, access.org_id, principal.user_id)?)
         })
         .await
@@ -214,6 +220,7 @@ impl RecoveryService {
         let principal = principal.clone();
         read(&self.store, move |conn| {
             let access = access::in_requested_org(conn, &principal)?;
+            access.require(Permission::KvRead)?;
             recovery::find(conn, access.org_id, owner, principal.user_id)?
                 .ok_or(ServiceError::NotFound("recovery share"))
         })

@@ -153,8 +153,9 @@ impl UserService {
                     )]));
                 }
             }
-            let before = users::find(tx, user_id)?.ok_or(ServiceError::NotFound("user"))?;
-            let journal = Journal::new(tx, &ctx, Some(user_id.to_string()), before.default_org_id.map(|o| o.to_string()));
+            users::find(tx, user_id)?.ok_or(ServiceError::NotFound("user"))?;
+            let activity_org = users::activity_org(tx, user_id)?.map(|o| o.to_string());
+            let journal = Journal::new(tx, &ctx, Some(user_id.to_string()), activity_org);
             let changes = ProfileChanges {
                 display_name: update.display_name.as_deref().map(str::trim),
                 avatar_url: update.avatar_url.as_ref().map(|a| a.as_deref()),
@@ -216,6 +217,20 @@ impl UserService {
         .await
     }
 
+    /// The caller's profile (`GET /v1/users/me`). Through an API key it shows only the
+    /// key's organization, as the default one: a key sees nothing of the account's other
+    /// tenants.
+    pub async fn me(&self, principal: &Principal) -> Result<Profile, ServiceError> {
+        let user_id = principal.user_id;
+        let profile = read(&self.store, move |conn| {
+            let user = users::find(conn, user_id)?.ok_or(ServiceError::NotFound("user"))?;
+            let memberships = organizations::memberships_of(conn, user_id)?;
+            Ok(Profile { user, memberships })
+        })
+        .await?;
+        Ok(profile.seen_by(principal))
+    }
+
     /// The caller's key status, for their profile.
     pub async fn key_status(&self, user: UserId) -> Result<KeyStatus, ServiceError> {
         let row = read(&self.store, move |conn| Ok(user_keys::find(conn, user)?)).await?;
@@ -241,8 +256,8 @@ impl UserService {
         .await
     }
 
-    /// Active users who share an organization with the caller and whose email or name
-    /// contains `query`.
+    /// Active users who share an organization with the caller (for an API key: the key's
+    /// organization) and whose email or name contains `query`.
     pub async fn search(
         &self,
         principal: &Principal,
@@ -257,10 +272,12 @@ impl UserService {
             )]));
         }
         let caller = principal.user_id;
+        let within = principal.key().map(|k| k.org_id);
         read(&self.store, move |conn| {
             Ok(users::search_colleagues(
                 conn,
                 caller,
+                within,
                 &query,
                 SEARCH_LIMIT,
             )?)

@@ -114,6 +114,38 @@ pub fn find_for_owner(
         .optional()?)
 }
 
+/// A key of any member of `org`, in whatever state.
+pub fn find_for_org(
+    conn: &Connection,
+    org: OrgId,
+    id: ApiKeyId,
+) -> Result<Option<ApiKey>, StoreError> {
+    Ok(conn
+        .query_row_cached(
+            &format!("SELECT {COLUMNS} FROM api_keys WHERE org_id = ?1 AND id = ?2"),
+            params![org, id],
+            from_row,
+        )
+        .optional()?)
+}
+
+/// Revokes every key `user` holds in `org` that is not revoked yet, and returns them as
+/// they were before.
+pub fn revoke_all_for_member(
+    conn: &Connection,
+    org: OrgId,
+    user: UserId,
+    now: &str,
+) -> Result<Vec<ApiKey>, StoreError> {
+    let keys = list_for_owner(conn, org, user)?;
+    conn.execute(
+        "UPDATE api_keys SET revoked_at = ?3, updated_at = ?3
+         WHERE org_id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
+        params![org, user, now],
+    )?;
+    Ok(keys)
+}
+
 /// The owner's keys in the organization that are not revoked, newest first.
 pub fn list_for_owner(
     conn: &Connection,

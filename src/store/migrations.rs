@@ -99,6 +99,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0013_link_secrets_and_download_tokens.sql"),
         then: None,
     },
+    Migration {
+        version: 14,
+        name: "org_suspension",
+        sql: include_str!("migrations/0014_org_suspension.sql"),
+        then: None,
+    },
 ];
 
 /// The schema version this binary creates and understands.

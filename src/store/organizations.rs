@@ -15,6 +15,8 @@ pub struct Organization {
     pub slug: String,
     /// `active` or `suspended`.
     pub status: String,
+    /// While suspended: who suspended it, `owner` or `instance_admin`.
+    pub suspended_by: Option<String>,
     /// A JSON object of settings and branding.
     pub settings: String,
     pub created_at: String,
@@ -52,7 +54,7 @@ pub struct MemberAccess {
     pub org_status: String,
 }
 
-const ORG_COLUMNS: &str = "id, name, slug, status, settings, created_at, updated_at";
+const ORG_COLUMNS: &str = "id, name, slug, status, settings, created_at, updated_at, suspended_by";
 
 fn org_from_row(row: &Row<'_>) -> rusqlite::Result<Organization> {
     Ok(Organization {
@@ -63,6 +65,7 @@ fn org_from_row(row: &Row<'_>) -> rusqlite::Result<Organization> {
         settings: row.get(4)?,
         created_at: row.get(5)?,
         updated_at: row.get(6)?,
+        suspended_by: row.get(7)?,
     })
 }
 
@@ -111,7 +114,7 @@ pub fn list_all(conn: &Connection) -> Result<Vec<(Organization, i64)>, StoreErro
                 (SELECT count(*) FROM memberships m WHERE m.org_id = o.id AND m.status = 'active')
          FROM organizations o ORDER BY created_at, id"
     ))?;
-    let rows = stmt.query_map([], |row| Ok((org_from_row(row)?, row.get(7)?)))?;
+    let rows = stmt.query_map([], |row| Ok((org_from_row(row)?, row.get(8)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -139,16 +142,24 @@ pub fn update(
     Ok(())
 }
 
-/// Sets `active` or `suspended`; false if the organization already had that status.
-pub fn set_status(
+/// Suspends the organization, recording who did (`owner` or `instance_admin`), or with
+/// `None` makes it active again; false if it already had that status (then nothing
+/// changes, so a second suspension does not change who made the first).
+pub fn set_suspended_by(
     conn: &Connection,
     id: OrgId,
-    status: &str,
+    suspended_by: Option<&str>,
     now: &str,
 ) -> Result<bool, StoreError> {
+    let status = if suspended_by.is_some() {
+        "suspended"
+    } else {
+        "active"
+    };
     Ok(conn.execute(
-        "UPDATE organizations SET status = ?2, updated_at = ?3 WHERE id = ?1 AND status <> ?2",
-        params![id, status, now],
+        "UPDATE organizations SET status = ?2, suspended_by = ?3, updated_at = ?4
+         WHERE id = ?1 AND status <> ?2",
+        params![id, status, suspended_by, now],
     )? == 1)
 }
 

@@ -157,11 +157,13 @@ pub fn update_profile(
     Ok(())
 }
 
-/// Users who are active members of an organization where `caller` is an active member,
-/// whose email or display name contains `query` (case-insensitively), by display name.
+/// Users who are active members of an organization where `caller` is an active member
+/// (only `within`, when given), whose email or display name contains `query`
+/// (case-insensitively), by display name.
 pub fn search_colleagues(
     conn: &Connection,
     caller: UserId,
+    within: Option<OrgId>,
     query: &str,
     limit: u32,
 ) -> Result<Vec<User>, StoreError> {
@@ -180,12 +182,13 @@ pub fn search_colleagues(
                       JOIN memberships theirs ON theirs.org_id = mine.org_id
                       JOIN organizations o ON o.id = mine.org_id
                       WHERE mine.user_id = ?1 AND mine.status = 'active'
-                        AND theirs.status = 'active' AND o.status = 'active')
+                        AND theirs.status = 'active' AND o.status = 'active'
+                        AND (?4 IS NULL OR mine.org_id = ?4))
            AND (email_key LIKE ?2 ESCAPE '\\' OR lower(display_name) LIKE ?2 ESCAPE '\\')
          ORDER BY lower(display_name), id
          LIMIT ?3"
     ))?;
-    let rows = stmt.query_map(params![caller, pattern, limit], from_row)?;
+    let rows = stmt.query_map(params![caller, pattern, limit, within], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -196,6 +199,35 @@ pub fn adopt_default_org(conn: &Connection, user: UserId, org: OrgId) -> Result<
         params![user, org],
     )?;
     Ok(())
+}
+
+/// After the user left `left`: if it was their default organization, their oldest
+/// remaining active membership becomes the default, or none.
+pub fn repoint_default_org(conn: &Connection, user: UserId, left: OrgId) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE users SET default_org_id =
+             (SELECT m.org_id FROM memberships m
+              WHERE m.user_id = ?1 AND m.status = 'active' AND m.org_id <> ?2
+              ORDER BY m.created_at, m.org_id LIMIT 1)
+         WHERE id = ?1 AND default_org_id = ?2",
+        params![user, left],
+    )?;
+    Ok(())
+}
+
+/// Where the user's account-level activity (sign-ins, failed sign-ins, refreshes,
+/// sessions) is filed: their default organization while they are an active member of it;
+/// otherwise none, which is the instance's own audit chain.
+pub fn activity_org(conn: &Connection, user: UserId) -> Result<Option<OrgId>, StoreError> {
+    Ok(conn
+        .query_row_cached(
+            "SELECT u.default_org_id FROM users u
+             JOIN memberships m ON m.org_id = u.default_org_id AND m.user_id = u.id
+             WHERE u.id = ?1 AND m.status = 'active'",
+            [user],
+            |row| row.get(0),
+        )
+        .optional()?)
 }
 
 /// Replaces the user's password hash (a PHC string). Returns whether the user exists.

@@ -16,6 +16,7 @@ mod file_shares;
 mod files;
 mod hardening_dos;
 mod hardening_links;
+mod hardening_tenancy;
 mod http_conventions;
 mod idempotency;
 mod identity;
