@@ -5,6 +5,7 @@ pub mod access;
 pub mod admin;
 pub mod api_keys;
 pub mod audit;
+pub mod backup;
 pub mod event_catalog;
 pub mod file_shares;
 pub mod files;
