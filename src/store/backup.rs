@@ -65,6 +65,16 @@ pub fn snapshot(source: &Path, target: &Path) -> Result<DatabaseSummary, Snapsho
     from.busy_timeout(LOCK_WAIT)?;
     // Refuse before copying: a newer schema is one this binary cannot check or restore.
     refuse_newer(schema_version(&from)?)?;
+    // Created first, mode 0600: the copy is as private as the live database.
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(target)
+            .map_err(|e| StoreError::Task(format!("{}: {e}", target.display())))?;
+    }
     let mut to = Connection::open(target)?;
     {
         let backup = Backup::new(&from, &mut to)?;

@@ -776,6 +776,19 @@ async fn a_restore_into_a_non_empty_directory_needs_force_and_then_replaces_it()
     );
     assert_eq!(listing(&target), ["keep-me"]);
 
+    // A damaged backup leaves the target alone, --force or not.
+    let (blob, _) = backup_blobs(&dest).into_iter().next().unwrap();
+    let original = std::fs::read(&blob).unwrap();
+    std::fs::write(&blob, &original[..10]).unwrap();
+    let (ok, text) = restore(true);
+    assert!(!ok && text.contains("is damaged"), "{text}");
+    assert_eq!(listing(&target), ["keep-me"]);
+    assert_eq!(
+        std::fs::read(target.join("keep-me")).unwrap(),
+        b"old contents"
+    );
+    std::fs::write(&blob, &original).unwrap();
+
     let (ok, text) = restore(true);
     assert!(ok, "{text}");
     assert!(!target.join("keep-me").exists());
