@@ -81,7 +81,7 @@ fn take(dest: PathBuf, config_args: &ConfigArgs, include_master_key: bool) -> Cl
         manifest.counts.blob_bytes,
         summary.blobs_copied,
         summary.bytes_copied,
-        manifest.blobs.len() - summary.blobs_copied,
+        manifest.blobs.len().saturating_sub(summary.blobs_copied),
     );
     if manifest.master_key_included {
         println!(
