@@ -2,10 +2,13 @@
 
 mod admin;
 mod audit;
+mod backup;
 mod doctor;
 mod init;
 mod login;
+mod migrate;
 mod receive;
+mod restore;
 mod send;
 mod serve;
 mod version;
@@ -40,6 +43,13 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Check the tamper-evident audit log (offline, read-only)
     Audit(audit::AuditArgs),
+    /// Snapshot the installation into a backup directory while it serves; `backup verify`
+    /// checks a backup
+    Backup(backup::BackupArgs),
+    /// Restore a backup into an empty (or, with --force, replaced) data directory
+    Restore(restore::RestoreArgs),
+    /// Apply the database's pending migrations and exit (--dry-run lists them)
+    Migrate(migrate::MigrateArgs),
     /// Print the version, API version and database schema version
     Version,
     /// Sign in to a server and save an API key for send and receive
@@ -87,6 +97,9 @@ pub fn run() -> ExitCode {
         Command::Doctor(args) => doctor::run(args),
         Command::Admin(args) => admin::run(args),
         Command::Audit(args) => audit::run(args),
+        Command::Backup(args) => backup::run(args),
+        Command::Restore(args) => restore::run(args),
+        Command::Migrate(args) => migrate::run(args),
         Command::Version => version::run(),
         Command::Login(args) => login::run_login(args),
         Command::Logout(args) => login::run_logout(args),

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod api_keys;
 pub mod argon2_pool;
 pub mod audit;
+pub mod backup;
 pub mod event_catalog;
 pub mod file_shares;
 pub mod files;

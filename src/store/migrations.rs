@@ -115,8 +115,16 @@ pub fn schema_version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("PRAGMA user_version", [], |row| row.get(0))
 }
 
-/// Applies every migration newer than the database, each in its own transaction.
-pub(super) fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+/// A migration by number and name (what `sealbox migrate` lists).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MigrationName {
+    pub version: i64,
+    pub name: &'static str,
+}
+
+/// The migrations a database at `conn` still needs, oldest first; refuses a database newer
+/// than this binary.
+pub fn pending(conn: &Connection, path: &Path) -> Result<Vec<MigrationName>, StoreError> {
     let current = schema_version(conn)?;
     if current > LATEST_SCHEMA_VERSION {
         return Err(StoreError::NewerSchema {
@@ -125,7 +133,25 @@ pub(super) fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> 
             supported: LATEST_SCHEMA_VERSION,
         });
     }
-    for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
+    Ok(MIGRATIONS
+        .iter()
+        .filter(|m| m.version > current)
+        .map(|m| MigrationName {
+            version: m.version,
+            name: m.name,
+        })
+        .collect())
+}
+
+/// Applies every migration newer than the database, each in its own transaction; returns
+/// the ones this call applied.
+pub(super) fn run(conn: &mut Connection, path: &Path) -> Result<Vec<MigrationName>, StoreError> {
+    let todo = pending(conn, path)?;
+    let mut applied = Vec::new();
+    for migration in MIGRATIONS
+        .iter()
+        .filter(|m| todo.iter().any(|t| t.version == m.version))
+    {
         let apply = |conn: &mut Connection| -> rusqlite::Result<()> {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             // Re-check inside the write lock: another process may have migrated meanwhile.
@@ -149,8 +175,12 @@ pub(super) fn run(conn: &mut Connection, path: &Path) -> Result<(), StoreError> 
             name = migration.name,
             "applied migration"
         );
+        applied.push(MigrationName {
+            version: migration.version,
+            name: migration.name,
+        });
     }
-    Ok(())
+    Ok(applied)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod migrations;
 
 pub mod api_keys;
 pub mod audit;
+pub mod backup;
 pub mod download_tokens;
 pub mod events;
 pub mod files;
@@ -35,7 +36,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-pub use migrations::{LATEST_SCHEMA_VERSION, schema_version};
+pub use migrations::{LATEST_SCHEMA_VERSION, MigrationName, schema_version};
 
 /// Failures of the storage layer. Messages are for logs and operators, never for clients.
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +128,23 @@ pub(crate) fn conflict_on_unique(err: rusqlite::Error) -> StoreError {
         }
         _ => StoreError::Sqlite(err),
     }
+}
+
+/// The migrations the existing database at `path` still needs (`sealbox migrate
+/// --dry-run`); opens it read-only and changes nothing. Refuses a newer database.
+pub fn pending_migrations(path: &Path) -> Result<Vec<MigrationName>, StoreError> {
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    migrations::pending(&conn, path)
+}
+
+/// Applies the pending migrations of the existing database at `path`, each in its own
+/// transaction, and returns them (`sealbox migrate`). Never creates a database.
+pub fn migrate(path: &Path, options: &StoreOptions) -> Result<Vec<MigrationName>, StoreError> {
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+    drop(conn);
+    let mut conn = open_connection(path, options)?;
+    let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    migrations::run(&mut conn, path)
 }
 
 /// Options for opening the store.
