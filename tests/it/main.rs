@@ -14,6 +14,7 @@ mod crypto_vectors;
 mod doctor_scrub;
 mod file_shares;
 mod files;
+mod hardening_crypto;
 mod http_conventions;
 mod idempotency;
 mod identity;
