@@ -453,3 +453,60 @@ async fn the_request_log_masks_kv_names_and_link_ids_and_has_no_colour_codes() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_file_whose_content_type_was_changed_in_the_database_is_refused() {
+    let app = TestApp::spawn().await;
+    let token = vault_owner(&app).await;
+    let created = json_of(
+        app.send_as(
+            Method::POST,
+            "/v1/files",
+            &token,
+            Some(
+                &json!({"fileName": "invoice.pdf", "contentB64": B64.encode(b"%PDF-1.7"),
+                         "contentType": "application/pdf"}),
+            ),
+            None,
+        )
+        .await,
+        201,
+    )
+    .await;
+    let id = s(&created, "id");
+    let read = |path: String| {
+        app.client
+            .get(app.url(&path))
+            .bearer_auth(&token)
+            .header("X-User-Secret", SECRET)
+            .send()
+    };
+    let before = json_of(read(format!("/v1/files/{id}")).await.unwrap(), 200).await;
+    assert_eq!(before["contentType"], "application/pdf");
+    let sealed_before: Vec<Vec<u8>> = app.query("SELECT sealed_name FROM files", |r| r.get(0));
+    assert_eq!(sealed_before[0][0], 2, "names are sealed in format 2");
+
+    // Served as HTML, a PDF's bytes could become a page: the changed row must not open.
+    db(&app)
+        .execute("UPDATE files SET content_type = 'text/html'", [])
+        .unwrap();
+    let error = assert_envelope(
+        read(format!("/v1/files/{id}")).await.unwrap(),
+        400,
+        "BAD_REQUEST",
+    )
+    .await;
+    assert!(!error.to_string().contains("invoice"), "{error}");
+    // A download link is issued, but following it refuses to stream under the changed type.
+    let link = json_of(read(format!("/v1/files/{id}/download")).await.unwrap(), 200).await;
+    let fetched = app.client.get(s(&link, "url")).send().await.unwrap();
+    assert_envelope(fetched, 400, "BAD_REQUEST").await;
+    let sealed_after: Vec<Vec<u8>> = app.query("SELECT sealed_name FROM files", |r| r.get(0));
+    assert_eq!(sealed_after, sealed_before);
+
+    db(&app)
+        .execute("UPDATE files SET content_type = 'application/pdf'", [])
+        .unwrap();
+    let after = json_of(read(format!("/v1/files/{id}")).await.unwrap(), 200).await;
+    assert_eq!(after["fileName"], "invoice.pdf");
+}
