@@ -1,8 +1,9 @@
 //! Issue 15, crypto bindings and leaks: a KV row edited in the database to carry another
-//! key's name is refused (400), never served under the wrong name, while values sealed
-//! before the binding still open; webhook URLs reach audit entries and events only as
-//! their origin; the request log masks KV names and other secrets in paths; log files
-//! carry no ANSI colour codes.
+//! key's name (or a file row another content type) is refused (400), never served under
+//! the wrong name, while values sealed before the binding still open; what the server
+//! stores under the master key and the password gate open exactly as docs/crypto.md says;
+//! webhook URLs reach audit entries and events only as their origin; the request log
+//! masks KV names and other secrets in paths; log files carry no ANSI colour codes.
 
 use std::path::Path;
 
@@ -509,4 +510,153 @@ async fn a_file_whose_content_type_was_changed_in_the_database_is_refused() {
         .unwrap();
     let after = json_of(read(format!("/v1/files/{id}")).await.unwrap(), 200).await;
     assert_eq!(after["fileName"], "invoice.pdf");
+}
+
+/// Associated data of a master-key seal as docs/crypto.md gives it: the label, one NUL,
+/// then the fields.
+fn master_aad(label: &str, fields: &[&[u8]]) -> Vec<u8> {
+    let mut aad = label.as_bytes().to_vec();
+    aad.push(0);
+    for field in fields {
+        aad.extend_from_slice(field);
+    }
+    aad
+}
+
+fn uuid_bytes(text: &str) -> Vec<u8> {
+    text.parse::<uuid::Uuid>().unwrap().as_bytes().to_vec()
+}
+
+/// What the server really stores opens with the associated data docs/crypto.md gives,
+/// from the master key (and the password) alone: the document is not just self-consistent.
+#[tokio::test]
+async fn stored_master_seals_and_the_password_gate_open_as_documented() {
+    use sealbox::crypto::{Argon2Params, Dek, MasterKey, SealedValue, ValueContext};
+
+    let app = TestApp::spawn().await;
+    let token = vault_owner(&app).await;
+    let me = json_of(app.get_as("/v1/me", &token).await, 200).await;
+    let user_id = s(&me["user"], "id");
+    let master =
+        MasterKey::from_file_bytes(&std::fs::read(app.data_dir.join("master.key")).unwrap())
+            .unwrap();
+
+    // A webhook, created with an Idempotency-Key so its response is stored too.
+    let created = app
+        .client
+        .post(app.url("/v1/webhooks"))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", "doc-check-1")
+        .json(&json!({"url": "https://hooks.example.com/in", "events": ["file.*"]}))
+        .send()
+        .await
+        .unwrap();
+    let created = json_of(created, 201).await;
+    let (hook_id, secret) = (s(&created, "id"), s(&created, "secret"));
+    let sealed: String = app.query("SELECT secret_sealed FROM webhooks", |r| {
+        r.get::<_, String>(0)
+    })[0]
+        .clone();
+    let aad = master_aad("sealbox/v1/webhook-secret", &[&uuid_bytes(&hook_id)]);
+    assert_eq!(
+        master.open(&aad, &sealed).unwrap().as_slice(),
+        secret.as_bytes()
+    );
+
+    let (scope, key, response): (String, String, String) = app.query(
+        "SELECT principal, key, response FROM idempotency_keys",
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )[0]
+    .clone();
+    assert_eq!(scope, format!("user:{user_id}"));
+    let aad = master_aad(
+        "sealbox/v1/idempotent-response",
+        &[scope.as_bytes(), b"\0", key.as_bytes()],
+    );
+    let stored: Value = serde_json::from_slice(&master.open(&aad, &response).unwrap()).unwrap();
+    assert_eq!(stored["status"], 201);
+    let body = B64.decode(stored["body"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap()["id"],
+        hook_id
+    );
+
+    // A server-sealed upload's DEK while it runs.
+    let presigned = json_of(
+        app.send_as(
+            Method::POST,
+            "/v1/files/presign",
+            &token,
+            Some(
+                &json!({"filename": "a.txt", "contentType": "text/plain", "size": 3,
+                         "encryption": "server"}),
+            ),
+            None,
+        )
+        .await,
+        201,
+    )
+    .await;
+    let (file_id, sealed): (String, String) = app
+        .query("SELECT id, master_sealed_dek FROM uploads", |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })[0]
+        .clone();
+    assert_eq!(file_id, s(&presigned, "fileId"));
+    let aad = master_aad("sealbox/v1/upload-dek", &[&uuid_bytes(&file_id)]);
+    assert_eq!(master.open(&aad, &sealed).unwrap().len(), 32);
+
+    // A transfer with a message and a password: its DEK (kept while pending), its
+    // message, and the gate that opens to the same DEK with the password.
+    let transfer = json_of(
+        app.send_as(
+            Method::POST,
+            "/v1/transfers",
+            &token,
+            Some(&json!({"name": "Docs", "message": "Signed copies \u{2713}",
+                         "password": "correct horse battery"})),
+            None,
+        )
+        .await,
+        201,
+    )
+    .await;
+    let transfer_id = s(&transfer, "id");
+    let (dek, message, salt, params, gate): (String, String, Vec<u8>, String, String) = app.query(
+        "SELECT master_sealed_dek, sealed_message, password_salt, password_params,
+                    password_sealed_key FROM transfers",
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+    )[0]
+    .clone();
+    let id = uuid_bytes(&transfer_id);
+    let dek = master
+        .open(&master_aad("sealbox/v1/transfer-dek", &[&id]), &dek)
+        .unwrap();
+    let message = master
+        .open(&master_aad("sealbox/v1/transfer-message", &[&id]), &message)
+        .unwrap();
+    assert_eq!(message.as_slice(), "Signed copies \u{2713}".as_bytes());
+    // The KEK straight from the argon2 crate, as the document describes it.
+    let params: Argon2Params = serde_json::from_str(&params).unwrap();
+    let mut kek = [0u8; 32];
+    argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::new(params.m_cost_kib, params.t_cost, params.p_cost, Some(32)).unwrap(),
+    )
+    .hash_password_into(b"correct horse battery", &salt, &mut kek)
+    .unwrap();
+    let gate = B64.decode(gate).unwrap();
+    assert_eq!((gate.len(), gate[0]), (61, 1));
+    let opened = sealbox::crypto::open_value(
+        &Dek::from_bytes(kek),
+        &ValueContext {
+            kind: "transfer-password-gate",
+            object_id: transfer_id.parse().unwrap(),
+            version: 1,
+        },
+        &SealedValue::from_bytes(gate),
+    )
+    .unwrap();
+    assert_eq!(opened.as_slice(), dek.as_slice());
 }
