@@ -48,6 +48,9 @@ impl ValueContext {
     /// Format 2's associated data: the label, the three fields of format 1, then the
     /// binding's fields, each length-prefixed. Another label than format 1's, so that no
     /// format 2 AAD equals a format 1 AAD (the version byte itself is not authenticated).
+    ///
+    /// Panics if a binding field is over [`MAX_BINDING_FIELD`] bytes: sealing such a value
+    /// is a caller's bug, and [`open_bound_value`] checks first (no such value exists).
     pub(crate) fn bound_aad(&self, binding: &Binding) -> Vec<u8> {
         let version = self.version.to_be_bytes();
         let mut fields: Vec<&[u8]> =
@@ -77,13 +80,16 @@ impl Binding {
         self
     }
 
-    /// Appends text: its UTF-8 bytes, as stored (no normalization).
-    ///
-    /// Panics over [`MAX_BINDING_FIELD`] bytes: callers bind fields they have checked.
+    /// Appends text: its UTF-8 bytes, as stored (no normalization). Sealing with a field
+    /// over [`MAX_BINDING_FIELD`] bytes panics (callers bind fields they have checked);
+    /// opening with one fails as unauthentic, since no value can have been sealed so.
     pub fn text(mut self, text: &str) -> Self {
-        assert!(text.len() <= MAX_BINDING_FIELD, "binding fields are short");
         self.0.push(text.as_bytes().to_vec());
         self
+    }
+
+    fn fits(&self) -> bool {
+        self.0.iter().all(|field| field.len() <= MAX_BINDING_FIELD)
     }
 }
 
@@ -160,6 +166,7 @@ pub fn open_bound_value(
     sealed: &SealedValue,
 ) -> Result<Zeroizing<Vec<u8>>, OpenError> {
     match sealed.0.split_first() {
+        Some((&FORMAT_V2, _)) if !binding.fits() => Err(OpenError::Unauthentic),
         Some((&FORMAT_V2, body)) => {
             format::open_box_body(dek.expose_bytes(), &context.bound_aad(binding), body)
         }
@@ -298,6 +305,25 @@ mod tests {
         assert_eq!(
             open_bound_value(&dek, &CTX, &Binding::new(), &SealedValue(downgraded)).unwrap_err(),
             OpenError::Unauthentic
+        );
+    }
+
+    #[test]
+    fn an_oversized_binding_field_fails_to_open_rather_than_panic() {
+        let dek = Dek::generate();
+        let sealed = seal_bound_value(&dek, &CTX, &binding(), b"hunter2");
+        let huge = Binding::new().text(&"x".repeat(MAX_BINDING_FIELD + 1));
+        assert_eq!(
+            open_bound_value(&dek, &CTX, &huge, &sealed).unwrap_err(),
+            OpenError::Unauthentic
+        );
+        // A format 1 value never looks at the binding.
+        let legacy = seal_value(&dek, &CTX, b"old");
+        assert_eq!(
+            open_bound_value(&dek, &CTX, &huge, &legacy)
+                .unwrap()
+                .as_slice(),
+            b"old"
         );
     }
 
