@@ -1,5 +1,6 @@
 //! `sealbox serve`: run the appliance until SIGINT or SIGTERM.
 
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -77,10 +78,36 @@ fn init_logging(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
     })?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(colour_logs(
+            config.log.format,
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+        ));
     match config.log.format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
     Ok(())
+}
+
+/// Whether log lines carry ANSI colour codes: only text logs written to a terminal, never
+/// JSON, a file, a pipe or journald (which store the escape codes as text), and not when
+/// `NO_COLOR` is set (<https://no-color.org>).
+fn colour_logs(format: LogFormat, stderr_is_terminal: bool, no_color: bool) -> bool {
+    matches!(format, LogFormat::Text) && stderr_is_terminal && !no_color
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_for_text_on_a_terminal_without_no_color() {
+        assert!(colour_logs(LogFormat::Text, true, false));
+        assert!(!colour_logs(LogFormat::Text, false, false));
+        assert!(!colour_logs(LogFormat::Text, true, true));
+        assert!(!colour_logs(LogFormat::Json, true, false));
+        assert!(!colour_logs(LogFormat::Json, false, false));
+    }
 }

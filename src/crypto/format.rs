@@ -12,6 +12,9 @@ use zeroize::Zeroizing;
 /// The first byte of every sealed vault object in this format. It names the whole
 /// construction (labels, layout, algorithms), so a later format can coexist with this one.
 pub const FORMAT_V1: u8 = 1;
+/// The first byte of a sealed value in format 2: the layout of [`FORMAT_V1`], with
+/// associated data that also binds where the value is stored (`crypto::sealed_value`).
+pub const FORMAT_V2: u8 = 2;
 /// AES-GCM nonce length: 96 bits, chosen at random per seal.
 pub(crate) const NONCE_LEN: usize = 12;
 /// AES-GCM tag length.
@@ -63,6 +66,19 @@ pub(crate) fn seal_box(
     aad: &[u8],
     plaintext: &[u8],
 ) -> Vec<u8> {
+    seal_box_as(FORMAT_V1, key, nonce, aad, plaintext)
+}
+
+/// Seals `plaintext` as `version || nonce || ciphertext || tag`. The version byte is not
+/// authenticated itself: each version must use associated data no other version can
+/// produce, so that changing the byte makes the tag fail.
+pub(crate) fn seal_box_as(
+    version: u8,
+    key: &[u8; 32],
+    nonce: [u8; NONCE_LEN],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Vec<u8> {
     let cipher = Aes256Gcm::new(key.into());
     let ciphertext = cipher
         .encrypt(
@@ -74,7 +90,7 @@ pub(crate) fn seal_box(
         )
         .expect("AES-GCM encryption of an in-memory buffer cannot fail");
     let mut sealed = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
-    sealed.push(FORMAT_V1);
+    sealed.push(version);
     sealed.extend_from_slice(&nonce);
     sealed.extend_from_slice(&ciphertext);
     sealed
@@ -86,7 +102,15 @@ pub(crate) fn open_box(
     aad: &[u8],
     sealed: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, OpenError> {
-    let body = strip_version(sealed)?;
+    open_box_body(key, aad, strip_version(sealed)?)
+}
+
+/// Opens the bytes after the version byte (`nonce || ciphertext || tag`) of a box.
+pub(crate) fn open_box_body(
+    key: &[u8; 32],
+    aad: &[u8],
+    body: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, OpenError> {
     if body.len() < NONCE_LEN + TAG_LEN {
         return Err(OpenError::Malformed);
     }

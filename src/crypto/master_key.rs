@@ -91,7 +91,13 @@ impl MasterKey {
         self.seal_with_nonce(aad, plaintext, super::random_bytes())
     }
 
-    fn seal_with_nonce(&self, aad: &[u8], plaintext: &[u8], nonce: [u8; NONCE_LEN]) -> String {
+    /// [`MasterKey::seal`] with a given nonce: for reproducible test vectors only.
+    pub(crate) fn seal_with_nonce(
+        &self,
+        aad: &[u8],
+        plaintext: &[u8],
+        nonce: [u8; NONCE_LEN],
+    ) -> String {
         let cipher = self.cipher();
         let ciphertext = cipher
             .encrypt(

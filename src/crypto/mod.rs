@@ -27,7 +27,9 @@ pub use kek::{Argon2Params, InvalidArgon2Params, KEK_SALT_LEN, Kek, derive_kek};
 pub use master_key::{MasterKey, SealError};
 pub use sbx1::{FileError, SegmentDecryptor, SegmentEncryptor};
 pub use sealed_seed::{SealedSeed, UnlockError, open_seed, seal_seed};
-pub use sealed_value::{SealedValue, ValueContext, open_value, seal_value};
+pub use sealed_value::{
+    Binding, SealedValue, ValueContext, open_bound_value, open_value, seal_bound_value, seal_value,
+};
 pub use user_key::{InvalidPublicKey, UserKeyPair, UserPublicKey, UserSeed};
 
 /// Fills a fresh array with bytes from the operating system's CSPRNG.

@@ -118,20 +118,42 @@ impl<E: Endpoint> Endpoint for ConventionsEndpoint<E> {
     }
 }
 
-/// `path` with the bearer capability of an upload or download URL (whoever has the URL
-/// may use it) replaced by `[redacted]`, for logs.
+/// Path prefixes whose next segment is a secret, and the one literal route (if any) that
+/// can take that segment's place (`/v1/kv/shared` lists shares: no key is named `shared`).
+/// Upload and download tokens are bearer capabilities, a KV key's name is the caller's
+/// data, and a public transfer's id is its link's secret.
+const SECRET_SEGMENTS: [(&str, Option<&str>); 6] = [
+    (super::files::UPLOADS_PATH, None),
+    (super::files::DOWNLOADS_PATH, None),
+    (super::transfers::TRANSFER_UPLOADS_PATH, None),
+    (super::transfers::PUBLIC_TRANSFERS_PATH, None),
+    ("/v1/kv", Some("shared")),
+    ("/t", None),
+];
+
+/// `path` as the request log shows it: the secret segment of a [`SECRET_SEGMENTS`] route
+/// replaced by `[redacted]`. What follows it is kept only while it is plainly not secret
+/// (lowercase words such as `shares`, and ids): anything else is redacted too.
 pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
-    for prefix in [
-        super::files::UPLOADS_PATH,
-        super::files::DOWNLOADS_PATH,
-        super::transfers::TRANSFER_UPLOADS_PATH,
-    ] {
-        if let Some(rest) = path.strip_prefix(prefix)
-            && rest.len() > 1
-            && rest.starts_with('/')
-        {
-            return format!("{prefix}/[redacted]").into();
+    for (prefix, literal) in SECRET_SEGMENTS {
+        let Some(rest) = path.strip_prefix(prefix).and_then(|r| r.strip_prefix('/')) else {
+            continue;
+        };
+        let (secret, tail) = rest.split_once('/').unwrap_or((rest, ""));
+        if secret.is_empty() || literal == Some(secret) {
+            return path.into();
         }
+        let tail_is_plain = tail.split('/').all(|segment| {
+            segment.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+                || uuid::Uuid::try_parse(segment).is_ok()
+        });
+        return if tail.is_empty() {
+            format!("{prefix}/[redacted]").into()
+        } else if tail_is_plain {
+            format!("{prefix}/[redacted]/{tail}").into()
+        } else {
+            format!("{prefix}/[redacted]/[redacted]").into()
+        };
     }
     path.into()
 }
@@ -406,6 +428,42 @@ mod capability_tests {
             "/v1/transfer-uploads/[redacted]"
         );
         assert_eq!(loggable_path("/v1/uploads"), "/v1/uploads");
+        assert_eq!(loggable_path("/v1/uploads/"), "/v1/uploads/");
         assert_eq!(loggable_path("/v1/files/1"), "/v1/files/1");
+    }
+
+    #[test]
+    fn kv_names_and_public_transfer_ids_are_masked_in_logs() {
+        assert_eq!(
+            loggable_path("/v1/kv/prod%20db%20password"),
+            "/v1/kv/[redacted]"
+        );
+        let user = "0192f0a0-0000-7000-8000-0000000a11ce";
+        assert_eq!(
+            loggable_path(&format!("/v1/kv/stripe-key/shares/{user}")),
+            format!("/v1/kv/[redacted]/shares/{user}")
+        );
+        // A name with a raw slash in it: the rest is not plainly harmless, so it goes too.
+        assert_eq!(
+            loggable_path("/v1/kv/team/Stripe_Live_Key"),
+            "/v1/kv/[redacted]/[redacted]"
+        );
+        assert_eq!(loggable_path("/v1/kv"), "/v1/kv");
+        assert_eq!(loggable_path("/v1/kv/shared"), "/v1/kv/shared");
+        assert_eq!(
+            loggable_path(&format!("/v1/kv/shared/{user}")),
+            format!("/v1/kv/shared/{user}")
+        );
+        assert_eq!(loggable_path("/v1/kvx/a"), "/v1/kvx/a");
+        assert_eq!(
+            loggable_path(&format!("/v1/public/transfers/{user}/files/{user}")),
+            format!("/v1/public/transfers/[redacted]/files/{user}")
+        );
+        assert_eq!(
+            loggable_path(&format!("/v1/public/transfers/{user}/unlock")),
+            "/v1/public/transfers/[redacted]/unlock"
+        );
+        assert_eq!(loggable_path(&format!("/t/{user}")), "/t/[redacted]");
+        assert_eq!(loggable_path("/transfers"), "/transfers");
     }
 }

@@ -276,7 +276,7 @@ static CATALOG: &[EventKind] = &[
         name: "webhook.created",
         description: "A webhook was created.",
         example: || {
-            json!({"webhookId": WEBHOOK, "url": "https://hooks.example.com/sealbox",
+            json!({"webhookId": WEBHOOK, "origin": "https://hooks.example.com",
                    "events": ["file.*", "transfer.downloaded"], "enabled": true})
         },
         emitted_by: WEBHOOKS,

@@ -26,8 +26,8 @@ use crate::blob::{BlobError, BlobKey, BlobStore};
 use crate::crypto::download_token::DownloadToken;
 use crate::crypto::sbx1::{Header, SegmentEncryptor};
 use crate::crypto::{
-    Dek, Envelope, EnvelopeContext, MasterKey, SealedValue, UserKeyPair, ValueContext, open_dek,
-    open_value, seal_dek, seal_value,
+    Binding, Dek, Envelope, EnvelopeContext, MasterKey, SealedValue, UserKeyPair, ValueContext,
+    open_bound_value, open_dek, seal_bound_value, seal_dek,
 };
 use crate::ids::{FileId, OrgId, UserId, format_rfc3339, now_rfc3339};
 use crate::store::download_tokens;
@@ -287,8 +287,9 @@ impl FileService {
     /// Prepares server-side encryption of `upload` under `dek`: its sealed name, its SBX1
     /// header, and the DEK sealed by the master key while the upload runs.
     fn seal_upload_with(&self, upload: &mut Upload, dek: &Dek, name: &str) {
+        let binding = name_binding(upload.org_id, upload.owner_id, &upload.content_type);
         upload.sealed_name = Some(
-            seal_value(dek, &name_context(upload.id), name.as_bytes())
+            seal_bound_value(dek, &name_context(upload.id), &binding, name.as_bytes())
                 .as_bytes()
                 .to_vec(),
         );
@@ -985,8 +986,10 @@ impl FileService {
             Some(sealed) => Some(Dek::from_bytes(*token.open_key(sealed).ok_or_else(gone)?)),
             None => None,
         };
+        // A name that does not open means the row was tampered with (its content type
+        // changed, say): refuse rather than serve the bytes under it.
         let name = match (&dek, &file.sealed_name) {
-            (Some(dek), Some(sealed)) => open_name(dek, &file, sealed).ok(),
+            (Some(dek), Some(sealed)) => Some(open_name(dek, &file, sealed)?),
             _ => file.client_name.clone(),
         };
         Ok((Download { file, name, dek }, id))
@@ -1350,6 +1353,15 @@ fn name_context(id: FileId) -> ValueContext {
     }
 }
 
+/// What a file's sealed name is bound to besides the file: the organization, the owner
+/// (a transfer's sender) and the content type, which are stored in the clear beside it.
+fn name_binding(org: OrgId, owner: UserId, content_type: &str) -> Binding {
+    Binding::new()
+        .id(org.as_uuid())
+        .id(owner.as_uuid())
+        .text(content_type)
+}
+
 fn upload_dek_aad(id: FileId) -> Vec<u8> {
     [UPLOAD_DEK_AAD, id.as_uuid().as_bytes()].concat()
 }
@@ -1369,9 +1381,10 @@ pub(crate) fn open_file_dek(pair: &UserKeyPair, file: &File) -> Result<Dek, Serv
 }
 
 pub(crate) fn open_name(dek: &Dek, file: &File, sealed: &[u8]) -> Result<String, ServiceError> {
-    let bytes = open_value(
+    let bytes = open_bound_value(
         dek,
         &name_context(file.id),
+        &name_binding(file.org_id, file.owner_id, &file.content_type),
         &SealedValue::from_bytes(sealed.to_vec()),
     )
     .map_err(|_| tampered())?;
@@ -1576,9 +1589,18 @@ fn check_file_name(name: &str, encryption: Encryption) -> Result<String, Service
     Ok(name.to_owned())
 }
 
+/// Longest content type accepted, in bytes: it is bound into the sealed name.
+const MAX_CONTENT_TYPE_BYTES: usize = 1024;
+
 fn content_type_or_default(value: Option<&str>) -> Result<String, ServiceError> {
     match value.filter(|v| !v.is_empty()) {
         None => Ok("application/octet-stream".to_owned()),
+        Some(v) if v.len() > MAX_CONTENT_TYPE_BYTES => {
+            Err(ServiceError::Invalid(vec![FieldError::new(
+                "contentType",
+                format!("at most {MAX_CONTENT_TYPE_BYTES} bytes"),
+            )]))
+        }
         Some(v) => v.parse::<mime::Mime>().map(|m| m.to_string()).map_err(|_| {
             ServiceError::Invalid(vec![FieldError::new("contentType", "not a media type")])
         }),

@@ -1,7 +1,9 @@
 //! KV secrets and their read-only shares (SPEC §6, the proxy reference's KV and KV
 //! Sharing sections).
 //!
-//! A value is sealed under its own DEK (AES-256-GCM, bound to the entry and its version);
+//! A value is sealed under its own DEK (AES-256-GCM, bound to the entry, its version, its
+//! organization, owner and name, so a row whose name was changed in the database fails to
+//! open rather than answer for another key);
 //! the DEK is sealed to the owner's public key, and again to each share's recipient. A PUT
 //! needs only the owner's public key: without `X-User-Secret` it picks a new DEK, which
 //! leaves earlier shares unreadable until the owner shares again; with the secret it keeps
@@ -18,10 +20,10 @@ use super::shares::{KV, Parties, check_terms, undecryptable};
 use super::{FieldError, Journal, RequestContext, ServiceError, access, read, write};
 use crate::auth::{Permission, Principal};
 use crate::crypto::{
-    Dek, Envelope, EnvelopeContext, SealedValue, UserKeyPair, UserPublicKey, ValueContext,
-    open_dek, open_value, seal_dek, seal_value,
+    Binding, Dek, Envelope, EnvelopeContext, SealedValue, UserKeyPair, UserPublicKey, ValueContext,
+    open_bound_value, open_dek, open_value, seal_bound_value, seal_dek, seal_value,
 };
-use crate::ids::{KvEntryId, ShareId, UserId, now_rfc3339};
+use crate::ids::{KvEntryId, OrgId, ShareId, UserId, now_rfc3339};
 use crate::store::kv::{self, KvEntry};
 use crate::store::shares::{self, ObjectKind, Share, ShareWithName};
 use crate::store::{Store, user_keys};
@@ -159,7 +161,12 @@ impl KvService {
                     (None, Some(c)) => c.dek_generation + 1,
                     (None, None) => 1,
                 };
-                let sealed = seal_value(&dek, &value_context(id, version), &value);
+                let sealed = seal_bound_value(
+                    &dek,
+                    &value_context(id, version),
+                    &value_binding(access.org_id, owner, &name_row),
+                    &value,
+                );
                 let now = now_rfc3339();
                 let entry = KvEntry {
                     id,
@@ -571,6 +578,14 @@ fn value_context(id: KvEntryId, version: i64) -> ValueContext {
     }
 }
 
+/// What a KV value is bound to besides its id and version: where it is found by name.
+fn value_binding(org: OrgId, owner: UserId, name: &str) -> Binding {
+    Binding::new()
+        .id(org.as_uuid())
+        .id(owner.as_uuid())
+        .text(name)
+}
+
 fn alias_context(share: ShareId) -> ValueContext {
     ValueContext {
         kind: ALIAS_KIND,
@@ -601,9 +616,10 @@ fn open_share_dek(pair: &UserKeyPair, share: &Share) -> Result<Dek, crate::crypt
 }
 
 fn open_entry_value(dek: &Dek, entry: &KvEntry) -> Result<Zeroizing<Vec<u8>>, ServiceError> {
-    open_value(
+    open_bound_value(
         dek,
         &value_context(entry.id, entry.version),
+        &value_binding(entry.org_id, entry.owner_id, &entry.name),
         &SealedValue::from_bytes(entry.sealed_value.clone()),
     )
     .map_err(|_| {

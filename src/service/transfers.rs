@@ -798,8 +798,9 @@ impl TransferService {
             .file_by_id(file_id)
             .await?
             .ok_or(ServiceError::NotFound("file"))?;
+        // A name that does not open means a tampered row: refuse, as a file link does.
         let name = match (&dek, &file.sealed_name) {
-            (Some(dek), Some(sealed)) => super::files::open_name(dek, &file, sealed).ok(),
+            (Some(dek), Some(sealed)) => Some(super::files::open_name(dek, &file, sealed)?),
             _ => file.client_name.clone(),
         };
         Ok(PublicDownload {

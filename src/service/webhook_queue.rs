@@ -19,6 +19,7 @@ use tokio::sync::Notify;
 
 use super::event_catalog;
 use super::notifications::notify_org_admins;
+use super::webhook_targets::url_origin;
 use super::webhooks::{format_ms, now_ms, payload, secret_aad};
 use super::{Journal, RequestContext, ServiceError, read, write};
 use crate::crypto::MasterKey;
@@ -426,8 +427,9 @@ fn announce_disabled(
     reason: &str,
     failures: u32,
 ) -> Result<(), StoreError> {
-    let url = webhooks::find_for_org(conn, org, id)?
-        .map(|hook| hook.url)
+    // Only the origin: a webhook URL's path and query often carry the receiver's token.
+    let origin = webhooks::find_for_org(conn, org, id)?
+        .map(|hook| url_origin(&hook.url))
         .unwrap_or_default();
     let ctx = RequestContext::default();
     let journal = Journal::new(conn, &ctx, None, Some(org.to_string()));
@@ -435,7 +437,7 @@ fn announce_disabled(
         "webhook.disabled",
         "webhook",
         id,
-        json!({"reason": reason, "consecutiveFailures": failures, "url": url}),
+        json!({"reason": reason, "consecutiveFailures": failures, "origin": origin}),
     )?;
     journal.event(
         "webhook.disabled",
@@ -445,10 +447,6 @@ fn announce_disabled(
         REASON_GONE => "the endpoint answered 410 Gone".to_owned(),
         _ => format!("{failures} delivery attempts in a row failed"),
     };
-    // Only the origin: a webhook URL's path and query often carry the receiver's token.
-    let origin = url::Url::parse(&url)
-        .map(|parsed| parsed.origin().ascii_serialization())
-        .unwrap_or_default();
     notify_org_admins(
         conn,
         org,

@@ -190,6 +190,16 @@ impl std::fmt::Debug for TargetUrl {
     }
 }
 
+/// The origin (`scheme://host[:port]`) of a stored webhook URL: all that audit entries,
+/// events and notifications show of it, since a webhook URL's path, query and user info
+/// often carry the receiver's token. Empty if `url` does not parse (it always does once
+/// stored).
+pub fn url_origin(url: &str) -> String {
+    Url::parse(url)
+        .map(|parsed| parsed.origin().ascii_serialization())
+        .unwrap_or_default()
+}
+
 /// The SSRF policy: which addresses webhooks may reach.
 #[derive(Debug, Clone, Default)]
 pub struct TargetPolicy {

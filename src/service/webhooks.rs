@@ -19,7 +19,7 @@ use tokio::sync::Notify;
 use super::event_catalog;
 use super::page::{Cursor, Page, PageRequest};
 use super::webhook_queue::DeliveryQueue;
-use super::webhook_targets::TargetPolicy;
+use super::webhook_targets::{TargetPolicy, url_origin};
 use super::{
     FieldError, Journal, RequestContext, ServiceError, access, invalid_if_any, read, write,
 };
@@ -202,12 +202,13 @@ impl WebhookService {
                 "webhook.created",
                 "webhook",
                 webhook.id,
-                json!({"url": webhook.url, "events": webhook.events, "enabled": webhook.enabled}),
+                json!({"origin": url_origin(&webhook.url), "events": webhook.events,
+                       "enabled": webhook.enabled}),
             )?;
             journal.event(
                 "webhook.created",
-                json!({"webhookId": webhook.id, "url": webhook.url, "events": webhook.events,
-                       "enabled": webhook.enabled}),
+                json!({"webhookId": webhook.id, "origin": url_origin(&webhook.url),
+                       "events": webhook.events, "enabled": webhook.enabled}),
             )?;
             Ok(webhook)
         })
@@ -275,8 +276,8 @@ impl WebhookService {
                 "webhook.updated",
                 "webhook",
                 hook.id,
-                json!({"changed": changed, "url": hook.url, "events": hook.events,
-                       "enabled": hook.enabled}),
+                json!({"changed": changed, "origin": url_origin(&hook.url),
+                       "events": hook.events, "enabled": hook.enabled}),
             )?;
             journal.event(
                 "webhook.updated",
@@ -303,7 +304,12 @@ impl WebhookService {
                 return Err(ServiceError::NotFound("webhook"));
             }
             let journal = Journal::new(tx, &ctx, access.actor(), access.org());
-            journal.audit("webhook.deleted", "webhook", id, json!({"url": hook.url}))?;
+            journal.audit(
+                "webhook.deleted",
+                "webhook",
+                id,
+                json!({"origin": url_origin(&hook.url)}),
+            )?;
             journal.event("webhook.deleted", json!({"webhookId": id}))?;
             Ok(())
         })

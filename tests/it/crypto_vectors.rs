@@ -1,6 +1,7 @@
 //! The vault's test vectors open in an independent implementation: `tests/vectors/decode.py`
 //! (Python `cryptography` and `kyber-py`, written from `docs/crypto.md` alone) checks the
-//! X-Wing draft's vectors and derives, opens and reseals everything in `vault.json`.
+//! X-Wing draft's vectors and derives, opens and reseals everything in `vault.json` and
+//! `master.json`.
 //! The Rust side of the same vectors is `crypto::vectors` in the library's unit tests.
 
 use std::process::Command;

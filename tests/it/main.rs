@@ -15,6 +15,7 @@ mod crypto_vectors;
 mod doctor_scrub;
 mod file_shares;
 mod files;
+mod hardening_crypto;
 mod hardening_dos;
 mod hardening_links;
 mod hardening_tenancy;

@@ -2,11 +2,13 @@
 alone.
 
 It shares no code with the Rust implementation: ML-KEM-768 comes from kyber-py, X25519,
-AES-256-GCM, Argon2id and (for SBX1 files) HKDF from `cryptography`, and SHA-256,
-SHA3-256, SHAKE256 and HMAC (for HPKE's labeled HKDF) from the standard library. It checks
-the X-Wing draft's vectors, then derives, opens and reseals everything in vault.json,
-decrypts, re-encrypts and damages every file in sbx1.json, and exits non-zero on the first
-mismatch.
+AES-256-GCM, Argon2id and (for SBX1 files) HKDF from `cryptography`, BLAKE3 (the master
+key's id and seal key) from `blake3`, and SHA-256, SHA3-256, SHAKE256 and HMAC (for HPKE's
+labeled HKDF) from the standard library. It checks the X-Wing draft's vectors, then
+derives, opens and reseals everything in vault.json (seeds, envelopes, values in formats 1
+and 2, a server-sealed transfer's file name and password gate) and master.json (one
+master-key seal per purpose), decrypts, re-encrypts and damages every file in sbx1.json,
+and exits non-zero on the first mismatch.
 
 Usage: python tests/vectors/decode.py [vector directory]   (default: this file's directory)
 """
@@ -29,9 +31,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from blake3 import blake3
 from kyber_py.ml_kem import ML_KEM_768
 
 FORMAT_V1 = b"\x01"
+FORMAT_V2 = b"\x02"
 ML_KEM_PK_LEN = 1184
 ML_KEM_CT_LEN = 1088
 ENC_LEN = 1120
@@ -267,23 +271,130 @@ def check_envelope(envelope, seeds, users_by_name, dek):
         raise Mismatch(f"envelope to {recipient} opened with another recipient id")
 
 
+# Kinds whose values bind where they are stored (format 2), and their binding fields, in
+# order, as docs/crypto.md's kinds table gives them. Every other kind is format 1.
+BINDING_FIELDS = {
+    "kv-value": ("organization id", "owner id", "name"),
+    "file-name": ("organization id", "owner id", "content type"),
+}
+
+
+def binding_field(field):
+    if "id" in field:
+        return uuid_bytes(field["id"])
+    return field["utf8"].encode("utf-8")
+
+
 def check_value(value, dek):
-    what = f"value {value['kind']} v{value['version']}"
-    aad = ctx(
-        "sealbox/v1/value",
-        value["kind"].encode("ascii"),
-        uuid_bytes(value["object_id"]),
-        value["version"].to_bytes(8, "big"),
-    )
-    expect(f"{what} AAD", aad, h(value["aad"]))
+    kind = value["kind"]
+    what = f"value {kind} v{value['version']} (format {value['format']})"
+    base = (kind.encode("ascii"), uuid_bytes(value["object_id"]),
+            value["version"].to_bytes(8, "big"))
     sealed = h(value["sealed"])
-    nonce, opened = open_aes_box(dek, aad, sealed, what)
+    if sealed[:1] == FORMAT_V2:
+        if kind not in BINDING_FIELDS:
+            raise Mismatch(f"{what}: kind {kind} is never written in format 2")
+        bound = [binding_field(f) for f in value["binding"]]
+        expect(f"{what} binding fields", len(bound), len(BINDING_FIELDS[kind]))
+        aad = ctx("sealbox/v2/value", *base, *bound)
+        version = FORMAT_V2
+    else:
+        expect(f"{what} version byte", sealed[:1], FORMAT_V1)
+        expect(f"{what} binding", value["binding"], [])
+        aad = ctx("sealbox/v1/value", *base)
+        version = FORMAT_V1
+    expect(f"{what} AAD", aad, h(value["aad"]))
+    nonce, ciphertext = sealed[1:13], sealed[13:]
+    opened = aes_gcm_open(dek, nonce, ciphertext, aad, what)
     expect(f"{what} nonce", nonce, h(value["nonce"]))
     plaintext = value["plaintext_utf8"].encode("utf-8")
     expect(f"{what} plaintext", opened, plaintext)
     expect(f"{what} length", len(sealed), len(plaintext) + 29)
-    expect(f"{what} resealed", FORMAT_V1 + nonce + AESGCM(dek).encrypt(nonce, plaintext, aad),
+    expect(f"{what} resealed", version + nonce + AESGCM(dek).encrypt(nonce, plaintext, aad),
            sealed)
+    if version == FORMAT_V2:
+        # Another name (a swapped row) and the format 1 AAD (a flipped version byte) fail.
+        swapped = ctx("sealbox/v2/value", *base, *bound[:-1], bound[-1] + b"x")
+        if not refuses(dek, nonce, ciphertext, swapped):
+            raise Mismatch(f"{what} opened under another binding")
+        if not refuses(dek, nonce, ciphertext, ctx("sealbox/v1/value", *base)):
+            raise Mismatch(f"{what} opened as format 1")
+
+
+def check_transfer(transfer):
+    """A server-sealed transfer: a file name under its DEK, and the password gate."""
+    dek = h(transfer["dek"])
+    name = transfer["file_name"]
+    expect("transfer file name binding",
+           [f.get("id") for f in name["binding"][:2]],
+           [transfer["org_id"], transfer["sender_id"]])
+    check_value(name, dek)
+
+    gate = transfer["password_gate"]
+    params = gate["argon2"]
+    kek = Argon2id(salt=h(gate["salt"]), length=32, iterations=params["t_cost"],
+                   lanes=params["p_cost"], memory_cost=params["m_cost_kib"],
+                   ).derive(gate["password_utf8"].encode("utf-8"))
+    expect("gate KEK", kek, h(gate["kek"]))
+    # Stored as standard base64 text of a format 1 sealed value.
+    sealed = base64.b64decode(gate["stored"], validate=True)
+    expect("gate stored text", sealed, h(gate["sealed"]))
+    expect("gate length", len(sealed), 61)
+    aad = ctx("sealbox/v1/value", b"transfer-password-gate", uuid_bytes(transfer["transfer_id"]),
+              (1).to_bytes(8, "big"))
+    expect("gate AAD", aad, h(gate["aad"]))
+    nonce, opened = open_aes_box(kek, aad, sealed, "password gate")
+    expect("gate nonce", nonce, h(gate["nonce"]))
+    expect("gate opens to the transfer DEK", opened, dek)
+
+
+# Master-key seals: label, NUL, then the fields (docs/crypto.md, Sealed by the master key).
+def master_aad(value, doc):
+    label = value["label"].encode("ascii") + b"\x00"
+    purpose = value["purpose"]
+    if purpose == "webhook-secret":
+        return label + uuid_bytes(doc["webhook_id"])
+    if purpose == "upload-dek":
+        return label + uuid_bytes(doc["file_id"])
+    if purpose in ("transfer-dek", "transfer-message"):
+        return label + uuid_bytes(doc["transfer_id"])
+    if purpose == "idempotent-response":
+        # The vectors' request: Alice's session, Idempotency-Key "retry-7f3a".
+        return label + b"user:0192f0a0-0000-7000-8000-0000000a11ce" + b"\x00" + b"retry-7f3a"
+    raise Mismatch(f"unknown master-seal purpose {purpose}")
+
+
+def check_master(doc):
+    master = h(doc["master_key"])
+    key_id = blake3(master, derive_key_context="sealbox/v1/master-key-id").digest()[:4].hex()
+    expect("master key id", key_id, doc["key_id"])
+    seal_key = blake3(master, derive_key_context="sealbox/v1/master-seal").digest()
+    expect("master seal key", seal_key, h(doc["seal_key"]))
+    for value in doc["values"]:
+        what = f"master seal {value['purpose']}"
+        aad = master_aad(value, doc)
+        expect(f"{what} AAD", aad, h(value["aad"]))
+        version, kid, body = value["sealed"].split(":", 2)
+        expect(f"{what} version", version, "v1")
+        expect(f"{what} key id", kid, key_id)
+        blob = base64.b64decode(body, validate=True)
+        nonce, ciphertext = blob[:12], blob[12:]
+        expect(f"{what} nonce", nonce, h(value["nonce"]))
+        opened = aes_gcm_open(seal_key, nonce, ciphertext, aad, what)
+        expect(f"{what} plaintext", opened, h(value["plaintext"]))
+        if "plaintext_utf8" in value:
+            expect(f"{what} text", opened.decode("utf-8"), value["plaintext_utf8"])
+        if purpose_is_json(value):
+            json.loads(opened)
+        resealed = base64.b64encode(nonce + AESGCM(seal_key).encrypt(nonce, opened, aad))
+        expect(f"{what} resealed", f"v1:{key_id}:{resealed.decode()}", value["sealed"])
+        if not refuses(seal_key, nonce, ciphertext, aad[:-1] + bytes([aad[-1] ^ 1])):
+            raise Mismatch(f"{what} opened with another row's AAD")
+    return len(doc["values"])
+
+
+def purpose_is_json(value):
+    return value["purpose"] == "idempotent-response"
 
 
 # --- Files (SBX1) ---------------------------------------------------------------------------
@@ -482,6 +593,8 @@ def main():
             check_envelope(envelope, seeds, users_by_name, dek)
         for value in doc["values"]:
             check_value(value, dek)
+        check_transfer(doc["transfer"])
+        master_count = check_master(json.loads((directory / "master.json").read_text()))
         files = json.loads((directory / "sbx1.json").read_text())
         for file in files["files"]:
             check_file(file, h(files["dek"]))
@@ -491,6 +604,7 @@ def main():
     print(
         f"ok: {xwing_count} X-Wing draft vectors, {len(doc['users'])} users, "
         f"{len(doc['envelopes'])} envelopes, {len(doc['values'])} values, "
+        f"1 transfer (file name and password gate), {master_count} master-key seals, "
         f"{len(files['files'])} SBX1 files"
     )
     return 0
