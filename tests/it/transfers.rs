@@ -896,7 +896,10 @@ async fn recipients_with_an_email_are_mailed_the_link_when_smtp_is_configured() 
     .await;
     // The notified link is the whole link, with its secret in the fragment.
     let link = received["data"]["link"].as_str().unwrap();
-    assert!(link.contains(&format!("/t/{}#s=", s(&transfer, "id"))), "{link}");
+    assert!(
+        link.contains(&format!("/t/{}#s=", s(&transfer, "id"))),
+        "{link}"
+    );
     assert_eq!(link, s(&mine, "link"));
     let messages = sink.wait_for_messages(1).await;
     assert!(messages[0].contains("carol@example.com"));
