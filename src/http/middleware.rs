@@ -235,13 +235,23 @@ impl<E: Endpoint> Endpoint for JsonBodyLimitEndpoint<E> {
         let route_limit = self.limits.limit_for(req.method(), req.uri().path());
         // A failed check is left for the handler to report (a public operation may be
         // called with a stale token); it only means the small limit applies.
-        let authenticated = presents_credential(&req) && authenticate_once(&mut req).await.is_ok();
+        let auth = if presents_credential(&req) {
+            Some(authenticate_once(&mut req).await)
+        } else {
+            None
+        };
+        let authenticated = matches!(auth, Some(Ok(_)));
         let limit = if authenticated {
             route_limit
         } else {
             route_limit.min(UNAUTHENTICATED_BODY_BYTES)
         };
         let too_large = || {
+            // A credential that failed is the real problem: say that, not the small limit
+            // it brought about.
+            if let Some(Err(auth_error)) = &auth {
+                return auth_error.clone();
+            }
             if limit < route_limit {
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,

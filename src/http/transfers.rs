@@ -19,6 +19,7 @@ use super::error::ApiError;
 use super::json_body::JsonBody;
 use super::pagination::next_link;
 use super::{ApiTags, request_context};
+use crate::service::ServiceError;
 use crate::service::page::PageRequest;
 use crate::service::transfers::{
     CreatedTransfer, NewTransfer, PublicView, RecipientInput, TransferService, TransferView,
@@ -398,7 +399,7 @@ impl TransfersApi {
             .transfers
             .create(&auth.0, input, request_context(req))
             .await?;
-        let link = self.transfers.link(&view.transfer);
+        let link = self.transfers.link(&view.transfer)?;
         Ok(CreatedTransferResponse::Created(Json(
             CreatedTransferView {
                 transfer: detail(view, link),
@@ -439,10 +440,10 @@ impl TransfersApi {
                 page.items
                     .into_iter()
                     .map(|v| {
-                        let link = self.transfers.link(&v.transfer);
-                        detail(v, link)
+                        let link = self.transfers.link(&v.transfer)?;
+                        Ok(detail(v, link))
                     })
-                    .collect(),
+                    .collect::<Result<_, ServiceError>>()?,
             ),
             link,
         ))
@@ -460,7 +461,7 @@ impl TransfersApi {
         id: Path<String>,
     ) -> Result<TransferResponse, ApiError> {
         let view = self.transfers.get(&auth.0, &id.0).await?;
-        let link = self.transfers.link(&view.transfer);
+        let link = self.transfers.link(&view.transfer)?;
         Ok(TransferResponse::Ok(Json(detail(view, link))))
     }
 
@@ -504,7 +505,7 @@ impl TransfersApi {
             .transfers
             .finalize(&auth.0, &id.0, request_context(req))
             .await?;
-        let link = self.transfers.link(&done.view.transfer);
+        let link = self.transfers.link(&done.view.transfer)?;
         Ok(FinalizedTransferResponse::Ok(Json(FinalizedTransferView {
             transfer: detail(done.view, link),
             mailed: done.mailed,

@@ -1,5 +1,5 @@
-//! Growing delays after failed guesses: passwords at login, user secrets at unlock (and,
-//! through the older [`LoginThrottle::wait_for`] API, transfer passwords).
+//! Growing delays after failed guesses: passwords at login, user secrets at unlock and
+//! transfer passwords at a public link's unlock.
 //!
 //! A guess is *reserved* before it is checked ([`LoginThrottle::begin`]): the reservation
 //! counts as a failure until it resolves, and it is taken under the same lock that reads
@@ -24,6 +24,10 @@
 //! - **User secret**: the (user, credential) pair, and the user over all credentials
 //!   ([`USER_SECRET_FREE_FAILURES`]). Only the user's own credentials can try the user's
 //!   secret, so this ceiling holds back every credential.
+//! - **Transfer password**: the transfer over all addresses and the client address over
+//!   all transfers, [`FREE_FAILURES`] each. A transfer's password is shared by everyone
+//!   holding its link, so the transfer's own count is what bounds a guessing campaign
+//!   spread over many addresses; a right password clears both.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -207,6 +211,30 @@ impl LoginThrottle {
         )
     }
 
+    /// Reserves a guess of `transfer`'s password from `address`, or says how long to wait
+    /// first.
+    pub fn begin_transfer_password(
+        self: &Arc<Self>,
+        transfer: &str,
+        address: &str,
+    ) -> Result<Attempt, Duration> {
+        self.begin(
+            vec![
+                Limit {
+                    key: format!("transfer:{transfer}"),
+                    free: FREE_FAILURES,
+                    cleared_by_success: true,
+                },
+                Limit {
+                    key: format!("transfer-ip:{address}"),
+                    free: FREE_FAILURES,
+                    cleared_by_success: true,
+                },
+            ],
+            None,
+        )
+    }
+
     /// Checks every limit and reserves the guess on all of them at once. `also_failing`
     /// names a key that counts failures without holding this guess back (the account
     /// ceiling, for an address that has not failed on the account).
@@ -276,9 +304,8 @@ impl LoginThrottle {
     }
 
     /// How long the caller must still wait before an attempt for any of `keys`, if at all.
-    /// Checking and recording separately can be raced: prefer [`LoginThrottle::begin_login`]
-    /// and [`LoginThrottle::begin_user_secret`], or check while holding a bound that keeps
-    /// guesses in flight few.
+    /// Checking and recording separately can be raced: guesses go through the `begin_*`
+    /// reservations; this and [`LoginThrottle::record_failure`] remain for inspection.
     pub fn wait_for(&self, keys: &[&str]) -> Option<Duration> {
         let now = Instant::now();
         let entries = self.lock();

@@ -42,7 +42,7 @@ use crate::crypto::{
     Argon2Params, Dek, KEK_SALT_LEN, MasterKey, SealedValue, ValueContext, derive_kek, open_value,
     seal_value,
 };
-use crate::ids::{FileId, TransferId, UserId, format_rfc3339, now_rfc3339};
+use crate::ids::{FileId, OrgId, TransferId, UserId, format_rfc3339, now_rfc3339};
 use crate::mail::Mailer;
 use crate::store::Store;
 use crate::store::download_tokens;
@@ -236,19 +236,38 @@ impl TransferService {
 
     /// The link of a transfer: `/t/{id}#s=<link secret>` (a transfer created before link
     /// secrets: `/t/{id}`); in e2e mode the client appends `&k=...` (or `#k=...`).
-    pub fn link(&self, transfer: &Transfer) -> String {
-        let secret = transfer.sealed_link_secret.as_deref().and_then(|sealed| {
-            self.master_key
-                .open(&bound(LINK_SECRET_AAD, transfer.id), sealed)
-                .ok()
-                .and_then(|bytes| String::from_utf8(bytes.to_vec()).ok())
-                .map(Zeroizing::new)
-        });
-        link_of(
+    /// 400 when the row no longer matches its seal (see [`TransferService::open_link_secret`]).
+    pub fn link(&self, transfer: &Transfer) -> Result<String, ServiceError> {
+        let secret = self.open_link_secret(transfer)?;
+        Ok(link_of(
             &self.public_url,
             transfer.id,
             secret.as_ref().map(|s| s.as_str()),
-        )
+        ))
+    }
+
+    /// Opens the master-key copy of the link secret. Its associated data binds what
+    /// identifies the transfer to people (its organization, sender and name), so a row
+    /// whose name was swapped with another's, or moved to another organization, fails to
+    /// open: 400, and it is never shown or served under the wrong name. A transfer from
+    /// before link secrets has nothing to check (`None`).
+    fn open_link_secret(
+        &self,
+        transfer: &Transfer,
+    ) -> Result<Option<Zeroizing<String>>, ServiceError> {
+        let Some(sealed) = transfer.sealed_link_secret.as_deref() else {
+            return Ok(None);
+        };
+        self.master_key
+            .open(&link_secret_aad(transfer), sealed)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes.to_vec()).ok())
+            .map(|secret| Some(Zeroizing::new(secret)))
+            .ok_or_else(|| {
+                ServiceError::BadRequest(
+                    "the transfer's stored record does not match its seal (tampered)".to_owned(),
+                )
+            })
     }
 
     /// Creates a pending transfer and its upload token.
@@ -290,17 +309,20 @@ impl TransferService {
             .map(|m| self.seal_message(id, gate_key.as_deref(), m));
         let link_secret = opaque::generate();
         let link_secret_hash = link_secret.hash.to_vec();
-        let sealed_link_secret = self
-            .master_key
-            .seal(&bound(LINK_SECRET_AAD, id), link_secret.value.as_bytes());
         let master_sealed_dek = dek.as_ref().map(|dek| {
             self.master_key
                 .seal(&bound(DEK_AAD, id), dek.expose_bytes())
         });
         let sender_id = principal.user_id;
         let max_downloads = input.max_downloads;
-        // The organization is known once the transaction has checked the caller's access.
+        let master_key = self.master_key.clone();
+        // The organization is known once the transaction has checked the caller's access;
+        // the link secret's seal binds it, the sender and the name.
         let draft = move |org_id| Transfer {
+            sealed_link_secret: Some(master_key.seal(
+                &link_secret_context(id, org_id, sender_id, &checked.name),
+                link_secret.value.as_bytes(),
+            )),
             id,
             org_id,
             sender_id,
@@ -316,7 +338,6 @@ impl TransferService {
             created_at: format_rfc3339(now),
             updated_at: format_rfc3339(now),
             link_secret_hash: Some(link_secret_hash),
-            sealed_link_secret: Some(sealed_link_secret),
         };
         let token = opaque::generate();
         let token_hash = token.hash;
@@ -520,7 +541,7 @@ impl TransferService {
         }
         let drop_master = transfer.password.is_some();
         let principal = principal.clone();
-        let link = self.link(&transfer);
+        let link = self.link(&transfer)?;
         let (count, total) = (files.len(), files.iter().map(|f| f.size).sum::<i64>());
         let transfer = write(&self.store, move |tx| {
             let access = access::in_requested_org(tx, &principal)?;
@@ -715,23 +736,17 @@ impl TransferService {
         let Some(gate) = transfer.password.clone() else {
             return self.access_token(&transfer, None).await;
         };
-        let keys = [
-            format!("transfer:{}", transfer.id),
-            format!("transfer-ip:{}", ctx.ip.as_deref().unwrap_or("-")),
-        ];
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        // The throttle is checked while holding a slot of the process's Argon2id pool, so
-        // at most that many guesses are in flight past the check.
-        let permit = super::argon2_pool::permit().await?;
-        if let Some(retry_after) = self.throttle.wait_for(&keys) {
-            return Err(ServiceError::TooManyAttempts { retry_after });
-        }
+        // The guess is reserved before the password is checked, so parallel guesses
+        // cannot all pass a check made before any of them failed.
+        let attempt = self
+            .throttle
+            .begin_transfer_password(&transfer.id.to_string(), ctx.ip.as_deref().unwrap_or("-"))
+            .map_err(|retry_after| ServiceError::TooManyAttempts { retry_after })?;
         let password = Zeroizing::new(password.to_owned());
         let tid = transfer.id;
-        let opened = super::argon2_pool::run_with(permit, move || open_gate(tid, &password, &gate))
-            .await??;
+        let opened = super::argon2_pool::run(move || open_gate(tid, &password, &gate)).await??;
         let Some(key) = opened else {
-            self.throttle.record_failure(&keys);
+            attempt.failed();
             let org = transfer.org_id;
             write(&self.store, move |tx| {
                 let journal = Journal::new(tx, &ctx, None, Some(org.to_string()));
@@ -741,9 +756,7 @@ impl TransferService {
             .await?;
             return Err(ServiceError::Unauthorized("wrong password"));
         };
-        for key in keys {
-            self.throttle.clear(key);
-        }
+        attempt.succeeded();
         self.access_token(&transfer, Some(&key)).await
     }
 
@@ -980,6 +993,8 @@ impl TransferService {
         if access.is_none() && !secret_matches(&transfer, secret) {
             return Err(ServiceError::NotFound("transfer"));
         }
+        // A row that no longer matches its seal is never shown or served.
+        self.open_link_secret(&transfer)?;
         match transfer.status {
             Status::Pending => return Err(ServiceError::NotFound("transfer")),
             Status::Expired => {
@@ -1168,7 +1183,9 @@ impl TransferService {
         if emails.is_empty() {
             return false;
         }
-        let link = self.link(&view.transfer);
+        let Ok(link) = self.link(&view.transfer) else {
+            return false;
+        };
         let (id, name, expires) = (
             view.transfer.id,
             view.transfer.name.clone(),
@@ -1351,6 +1368,25 @@ fn message_context(id: TransferId) -> ValueContext {
 }
 
 /// AAD binding a sealed value to its transfer.
+/// `"sealbox/v1/transfer-link-secret\0" || transfer id || organization id || sender id
+/// || name (UTF-8)`: ids are 16 bytes each, so the name, last, needs no length.
+fn link_secret_context(id: TransferId, org: OrgId, sender: UserId, name: &str) -> Vec<u8> {
+    let mut aad = bound(LINK_SECRET_AAD, id);
+    aad.extend_from_slice(org.as_uuid().as_bytes());
+    aad.extend_from_slice(sender.as_uuid().as_bytes());
+    aad.extend_from_slice(name.as_bytes());
+    aad
+}
+
+fn link_secret_aad(transfer: &Transfer) -> Vec<u8> {
+    link_secret_context(
+        transfer.id,
+        transfer.org_id,
+        transfer.sender_id,
+        &transfer.name,
+    )
+}
+
 fn bound(label: &[u8], id: TransferId) -> Vec<u8> {
     let mut aad = label.to_vec();
     aad.extend_from_slice(id.as_uuid().as_bytes());

@@ -524,6 +524,79 @@ async fn password_gate_unlocks_with_a_token_and_locks_after_repeated_failures() 
     assert_envelope(locked, 429, "RATE_LIMITED").await;
 }
 
+/// Issue 15: the transfer password throttle could be raced (checked, then recorded), so
+/// parallel guesses all got a real check. Each guess is now reserved before it is checked.
+#[tokio::test]
+async fn parallel_wrong_transfer_passwords_get_only_the_free_checks() {
+    let o = sender().await;
+    let (transfer, _) = ready(
+        &o,
+        json!({"name": "Race", "password": "correct horse battery"}),
+        &payload(10_000),
+    )
+    .await;
+    let id = s(&transfer, "id");
+    let guesses = (0..40).map(|_| unlock(&o.app, &id, "a wrong guess!!"));
+    let statuses: Vec<u16> = futures_util::future::join_all(guesses)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    let checked = statuses.iter().filter(|&&c| c == 401).count();
+    let refused = statuses.iter().filter(|&&c| c == 429).count();
+    assert_eq!(checked, FREE_FAILURES as usize, "{statuses:?}");
+    assert_eq!(refused, 40 - FREE_FAILURES as usize, "{statuses:?}");
+    // Only the real checks were audited as failures.
+    let failures: Vec<i64> = o.app.query(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'transfer.unlock_failed'",
+        |r| r.get(0),
+    );
+    assert_eq!(failures, vec![FREE_FAILURES as i64]);
+}
+
+/// Issue 15: a transfer's name was not bound, so swapping two rows' names in the
+/// database showed each under the other's name. The master-key seal of the link secret
+/// binds the organization, the sender and the name: a swapped row is refused (400).
+#[tokio::test]
+async fn transfers_whose_names_were_swapped_in_the_database_are_refused() {
+    let o = sender().await;
+    let (alpha, _) = ready(&o, json!({"name": "Alpha"}), &payload(1_000)).await;
+    let (beta, _) = ready(&o, json!({"name": "Beta"}), &payload(1_000)).await;
+    let (a, b) = (s(&alpha, "id"), s(&beta, "id"));
+    let swap = |first: &str, second: &str| {
+        let conn = rusqlite::Connection::open(o.app.data_dir.join("sealbox.db")).unwrap();
+        conn.execute_batch(&format!(
+            "UPDATE transfers SET name = '{second}' WHERE id = '{a}';
+             UPDATE transfers SET name = '{first}' WHERE id = '{b}';"
+        ))
+        .unwrap();
+    };
+    swap("Alpha", "Beta");
+    let public = public_get(&o.app, &format!("/v1/public/transfers/{a}")).await;
+    let error = assert_envelope(public, 400, "BAD_REQUEST").await;
+    assert!(!error.to_string().contains("Beta"), "{error}");
+    assert_envelope(
+        o.app.get_as(&format!("/v1/transfers/{b}"), &o.token).await,
+        400,
+        "BAD_REQUEST",
+    )
+    .await;
+    assert_envelope(
+        o.app.get_as("/v1/transfers", &o.token).await,
+        400,
+        "BAD_REQUEST",
+    )
+    .await;
+    // Put back, each opens again under its own name.
+    swap("Beta", "Alpha");
+    let public = json_of(
+        public_get(&o.app, &format!("/v1/public/transfers/{a}")).await,
+        200,
+    )
+    .await;
+    assert_eq!(public["name"], "Alpha");
+}
+
 async fn unlock(app: &TestApp, id: &str, password: &str) -> reqwest::Response {
     public_post(
         app,
