@@ -15,6 +15,14 @@ Usage: drive.py < steps.json, where steps.json is a JSON array of steps:
   ["no-text", TEXT]              the page's visible text does not contain TEXT now
   ["js", EXPRESSION]             wait until EXPRESSION is truthy
   ["screenshot", PATH]           save a PNG of the page
+  ["save", EXPRESSION, PATH]     evaluate EXPRESSION once (awaiting a promise) and write
+                                 its value, a string, to PATH
+  ["downloads", DIR]             let the page download files, into DIR
+  ["init-script", SOURCE]        run SOURCE in every document before its own scripts
+                                 (to stand in for a browser dialog, say)
+  ["heap", EXPRESSION, BYTES]    wait until EXPRESSION is truthy while sampling the page's
+                                 JS heap (DevTools Runtime.getHeapUsage); fails if the
+                                 used heap ever exceeds BYTES
 
 Waiting steps give up after --timeout seconds (default 10). Any uncaught script error or
 Content-Security-Policy violation on the page fails the run. Exits 0 when every step
@@ -193,10 +201,11 @@ class Browser:
         for domain in ("Page", "Runtime", "Log"):
             self.call(f"{domain}.enable")
 
-    def evaluate(self, expression):
+    def evaluate(self, expression, timeout=15):
         result = self.call(
             "Runtime.evaluate",
             {"expression": expression, "returnByValue": True, "awaitPromise": True},
+            timeout=timeout,
         )
         if "exceptionDetails" in result:
             details = result["exceptionDetails"]
@@ -321,6 +330,38 @@ class Browser:
         elif verb == "js":
             (expression,) = args
             self.wait_until(expression, timeout, expression)
+        elif verb == "save":
+            expression, path = args
+            value = self.evaluate(expression, timeout=timeout)
+            if not isinstance(value, str):
+                raise StepFailed(f"the expression gave {type(value).__name__}, not a string")
+            with open(path, "w", encoding="utf-8") as out:
+                out.write(value)
+        elif verb == "downloads":
+            (directory,) = args
+            self.call(
+                "Browser.setDownloadBehavior",
+                {"behavior": "allow", "downloadPath": directory, "eventsEnabled": True},
+                session=False,
+            )
+        elif verb == "init-script":
+            (source,) = args
+            self.call("Page.addScriptToEvaluateOnNewDocument", {"source": source})
+        elif verb == "heap":
+            expression, limit = args
+            deadline = time.monotonic() + timeout
+            peak = 0
+            while True:
+                used = self.call("Runtime.getHeapUsage")["usedSize"]
+                peak = max(peak, used)
+                if used > limit:
+                    raise StepFailed(f"the page's JS heap reached {used} bytes (limit {limit})")
+                if self.evaluate(expression):
+                    break
+                if time.monotonic() > deadline:
+                    raise StepFailed(f"timed out after {timeout} s waiting for {expression}")
+                self._receive(time.monotonic() + 0.2)
+            print(f"drive.py: peak JS heap {peak} bytes", file=sys.stderr)
         elif verb == "screenshot":
             (path,) = args
             shot = self.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
