@@ -18,6 +18,8 @@ Usage: drive.py < steps.json, where steps.json is a JSON array of steps:
   ["save", EXPRESSION, PATH]     evaluate EXPRESSION once (awaiting a promise) and write
                                  its value, a string, to PATH
   ["downloads", DIR]             let the page download files, into DIR
+  ["downloaded", COUNT]          wait until COUNT downloads are complete on disk (the page
+                                 may finish before the browser has written the file)
   ["init-script", SOURCE]        run SOURCE in every document before its own scripts
                                  (to stand in for a browser dialog, say)
   ["heap", EXPRESSION, BYTES]    wait until EXPRESSION is truthy while sampling the page's
@@ -344,6 +346,20 @@ class Browser:
                 {"behavior": "allow", "downloadPath": directory, "eventsEnabled": True},
                 session=False,
             )
+        elif verb == "downloaded":
+            (count,) = args
+            deadline = time.monotonic() + timeout
+            while True:
+                states = {}
+                for event in self.events:
+                    if event["method"] == "Browser.downloadProgress":
+                        states[event["params"]["guid"]] = event["params"]["state"]
+                done = sum(1 for state in states.values() if state == "completed")
+                if done >= count:
+                    break
+                if time.monotonic() > deadline:
+                    raise StepFailed(f"{done} of {count} downloads completed within {timeout} s ({states})")
+                self._receive(time.monotonic() + 0.2)
         elif verb == "init-script":
             (source,) = args
             self.call("Page.addScriptToEvaluateOnNewDocument", {"source": source})

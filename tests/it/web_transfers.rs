@@ -101,3 +101,341 @@ async fn browser_formats_match_the_vectors_and_the_rust_code() {
     );
     assert!(open_name(&dek, Uuid::now_v7(), browser_sealed).is_err());
 }
+
+// --- The receive page, /t/{id} ---------------------------------------------------------
+
+const MIB: usize = 1024 * 1024;
+/// The size of the large file the receive tests download through each path.
+const LARGE: usize = 64 * MIB;
+/// The most JS heap the receiving tab may use while it downloads (issue 16).
+const HEAP_LIMIT: u64 = 64 * MIB as u64;
+const MARKER: &[u8] = b"BROWSER-PLAINTEXT-MARKER-7f03a1";
+
+/// Stands in for the browser's save dialogs, which a headless browser cannot show: the
+/// "picked" folder or file is in the origin-private file system, written through the same
+/// FileSystemWritableFileStream a picked file on disk is.
+const PICKER_STAND_IN: &str = "\
+    window.showDirectoryPicker = async () => navigator.storage.getDirectory();\
+    window.showSaveFilePicker = async (options) =>\
+      (await navigator.storage.getDirectory()).getFileHandle(options.suggestedName, { create: true });";
+
+/// The SHA-256 (hex) of a file in the origin-private file system, read in the page.
+fn opfs_sha256(name: &str) -> String {
+    format!(
+        "(async () => {{ const dir = await navigator.storage.getDirectory();\
+         const file = await (await dir.getFileHandle({name:?})).getFile();\
+         const hash = new Uint8Array(await crypto.subtle.digest('SHA-256', await file.arrayBuffer()));\
+         return Array.from(hash, (b) => b.toString(16).padStart(2, '0')).join(''); }})()"
+    )
+}
+
+/// Whether a file is in the origin-private file system with any bytes in it.
+fn opfs_has(name: &str) -> String {
+    format!(
+        "(async () => {{ const dir = await navigator.storage.getDirectory();\
+         try {{ return String((await (await dir.getFileHandle({name:?})).getFile()).size > 0); }}\
+         catch {{ return 'false'; }} }})()"
+    )
+}
+
+/// Pseudo-random bytes (xorshift), with `marker` at byte 100 when given.
+fn random_bytes(len: usize, seed: u64, marker: Option<&[u8]>) -> Vec<u8> {
+    let mut state = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(len);
+    if let Some(marker) = marker {
+        out[100..100 + marker.len()].copy_from_slice(marker);
+    }
+    out
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// A server with an admin and an API key scoped as the CLI's.
+async fn server_with_key() -> (TestApp, String) {
+    let app = TestApp::spawn().await;
+    let pair = app.setup_admin().await;
+    let created = crate::support::json_of(
+        app.send_as(
+            reqwest::Method::POST,
+            "/v1/api-keys",
+            &crate::support::s(&pair, "accessToken"),
+            Some(&json!({"name": "web test", "scopes": ["transfers:read", "transfers:write"]})),
+            None,
+        )
+        .await,
+        201,
+    )
+    .await;
+    (app, crate::support::s(&created, "key"))
+}
+
+/// `sealbox send FILES... ARGS...` as a user runs it; returns the printed link.
+async fn cli_send(app: &TestApp, key: &str, args: Vec<String>) -> String {
+    let home = tempfile::tempdir().unwrap();
+    let mut command = std::process::Command::new(crate::support::SEALBOX_BIN);
+    command
+        .env_clear()
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("SEALBOX_SERVER", &app.base)
+        .env("SEALBOX_API_KEY", key)
+        .arg("send")
+        .args(args);
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "sealbox send: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// `link` with `?download=METHOD` before its fragment.
+fn forcing(link: &str, method: &str) -> String {
+    let (base, fragment) = link.split_once('#').unwrap_or((link, ""));
+    format!("{base}?download={method}#{fragment}")
+}
+
+/// Waits (up to a minute) until the browser's download of `name` into `dir` is complete.
+async fn downloaded(dir: &std::path::Path, name: &str, len: usize) -> Vec<u8> {
+    let path = dir.join(name);
+    for _ in 0..600 {
+        if let Ok(meta) = std::fs::metadata(&path)
+            && meta.len() == len as u64
+        {
+            return std::fs::read(&path).unwrap();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!(
+        "{name} was not downloaded; the folder holds {:?}",
+        walk(dir)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cli_transfer_downloads_in_the_browser_through_both_paths_and_a_flipped_byte_fails() {
+    let (app, key) = server_with_key().await;
+    let files = tempfile::tempdir().unwrap();
+    let large = random_bytes(LARGE, 3, None);
+    let small = random_bytes(200_000, 5, Some(MARKER));
+    let large_path = files.path().join("large.bin");
+    let small_path = files.path().join("Notes für Q3.txt");
+    std::fs::write(&large_path, &large).unwrap();
+    std::fs::write(&small_path, &small).unwrap();
+    let link = cli_send(
+        &app,
+        &key,
+        vec![
+            small_path.to_str().unwrap().to_owned(),
+            large_path.to_str().unwrap().to_owned(),
+            "--message".to_owned(),
+            "Two files for you".to_owned(),
+        ],
+    )
+    .await;
+    let transfer_key = link.split_once("k=").unwrap().1.to_owned();
+
+    // Through the download worker: the browser's download manager writes the files.
+    let downloads = tempfile::tempdir().unwrap();
+    browse_with_timeout(
+        json!([
+            ["downloads", downloads.path().to_str().unwrap()],
+            ["open", forcing(&link, "worker")],
+            ["text", "Two files for you"],
+            ["text", "Notes für Q3.txt"],
+            ["text", "End-to-end encrypted"],
+            ["text", "built-in helper"],
+            ["click", "#download-all"],
+            [
+                "heap",
+                "document.body.innerText.includes('All 2 files are downloaded.')",
+                HEAP_LIMIT
+            ],
+            ["downloaded", 2],
+        ]),
+        180,
+    )
+    .await;
+    assert_eq!(
+        downloaded(downloads.path(), "Notes für Q3.txt", small.len()).await,
+        small
+    );
+    let got = downloaded(downloads.path(), "large.bin", LARGE).await;
+    assert!(got == large, "the worker's download is byte-identical");
+    drop(got);
+
+    // Straight into the picked file: the page decrypts into it.
+    let hash_out = tempfile::tempdir().unwrap();
+    let hash_path = hash_out.path().join("sha256");
+    browse_with_timeout(
+        json!([
+            ["init-script", PICKER_STAND_IN],
+            ["open", forcing(&link, "picker")],
+            ["text", "large.bin"],
+            ["text", "written straight to the place you pick"],
+            ["click", "#download-all"],
+            [
+                "heap",
+                "document.body.innerText.includes('All 2 files are downloaded.')",
+                HEAP_LIMIT
+            ],
+            [
+                "save",
+                opfs_sha256("large.bin"),
+                hash_path.to_str().unwrap()
+            ],
+        ]),
+        180,
+    )
+    .await;
+    assert_eq!(
+        std::fs::read_to_string(&hash_path).unwrap(),
+        sha256_hex(&large)
+    );
+
+    // The server's disk holds neither a plaintext nor the key.
+    let key_bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&transfer_key)
+        .unwrap();
+    for path in walk(&app.data_dir) {
+        let bytes = std::fs::read(&path).unwrap();
+        for needle in [MARKER, key_bytes.as_slice(), transfer_key.as_bytes()] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle),
+                "{} holds a secret",
+                path.display()
+            );
+        }
+    }
+
+    // One byte flipped in the stored ciphertext of the large file: both paths fail
+    // visibly and leave no complete-looking file.
+    let stored = sealbox::crypto::sbx1::HEADER_LEN + LARGE + 16 * LARGE.div_ceil(65536);
+    let blob = walk(&app.data_dir)
+        .into_iter()
+        .find(|p| std::fs::metadata(p).unwrap().len() == stored as u64)
+        .expect("the large file's blob");
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[stored / 2] ^= 0x40;
+    std::fs::write(&blob, &bytes).unwrap();
+    drop(bytes);
+
+    let downloads = tempfile::tempdir().unwrap();
+    browse_with_timeout(
+        json!([
+            ["downloads", downloads.path().to_str().unwrap()],
+            ["open", forcing(&link, "worker")],
+            ["click", "#files li:nth-child(2) .file-download"],
+            ["text", "did not decrypt"],
+            [
+                "js",
+                "document.querySelector('#files li:nth-child(2)').dataset.state === 'failed'"
+            ],
+        ]),
+        120,
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let left = walk(downloads.path());
+    assert!(
+        !left.iter().any(|p| p.file_name().unwrap() == "large.bin"),
+        "a failed download looks complete: {left:?}"
+    );
+
+    let has_out = hash_out.path().join("has");
+    browse_with_timeout(
+        json!([
+            ["init-script", PICKER_STAND_IN],
+            ["open", forcing(&link, "picker")],
+            ["click", "#files li:nth-child(2) .file-download"],
+            ["text", "did not decrypt"],
+            ["save", opfs_has("large.bin"), has_out.to_str().unwrap()],
+        ]),
+        120,
+    )
+    .await;
+    assert_eq!(std::fs::read_to_string(&has_out).unwrap(), "false");
+}
+
+#[tokio::test]
+async fn the_transfer_page_and_its_worker_are_served_with_a_strict_policy_and_no_referrer() {
+    use sealbox::http::ui::{REFERRER_POLICY, UI_CSP};
+    let app = TestApp::spawn().await;
+    let page = format!("/t/{}", Uuid::now_v7());
+    let response = app.get(&page).await;
+    assert_eq!(response.status(), 200);
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    assert_eq!(headers["content-security-policy"], UI_CSP);
+    assert_eq!(headers["referrer-policy"], REFERRER_POLICY);
+    assert_eq!(headers["cache-control"], "no-cache");
+    let html = response.text().await.unwrap();
+    assert!(!html.contains("<script>") && !html.contains("style="));
+    assert!(html.contains("/assets/receive.js"));
+
+    // Every module the page and the worker load is served.
+    for asset in [
+        "/assets/receive.js",
+        "/assets/js/api.js",
+        "/assets/js/bytes.js",
+        "/assets/js/capabilities.js",
+        "/assets/js/receiver.js",
+        "/assets/js/sbx1.js",
+        "/assets/js/transfer-e2e.js",
+        "/assets/js/transfer-link.js",
+    ] {
+        let response = app.get(asset).await;
+        assert_eq!(response.status(), 200, "{asset}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/javascript; charset=utf-8"
+        );
+    }
+    // The worker is served under /t/ (its scope), revalidated on every load.
+    let worker = app.get("/t/download-worker.js").await;
+    assert_eq!(worker.status(), 200);
+    assert_eq!(
+        worker.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    assert_eq!(worker.headers()["cache-control"], "no-cache");
+    assert_eq!(worker.headers()["content-security-policy"], UI_CSP);
+
+    // Only transfer ids open the page; other paths under /t/ are not found.
+    for path in ["/t/not-a-uuid", "/t/", "/t/download/abc", "/transfer.html"] {
+        assert_eq!(app.get(path).await.status(), 404, "{path}");
+    }
+    let post = app.client.post(app.url(&page)).send().await.unwrap();
+    assert_eq!(post.status(), 405);
+    assert_eq!(post.headers()["allow"], "GET, HEAD");
+}
