@@ -439,3 +439,141 @@ async fn the_transfer_page_and_its_worker_are_served_with_a_strict_policy_and_no
     assert_eq!(post.status(), 405);
     assert_eq!(post.headers()["allow"], "GET, HEAD");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_receive_page_explains_bad_links_gone_transfers_and_passwords() {
+    use crate::support::{json_of, s};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use reqwest::Method;
+    let (app, key) = server_with_key().await;
+    let files = tempfile::tempdir().unwrap();
+    let path = files.path().join("plans.txt");
+    std::fs::write(&path, b"the plans").unwrap();
+    let link = cli_send(&app, &key, vec![path.to_str().unwrap().to_owned()]).await;
+    let (page, _) = link.split_once('#').unwrap();
+    let other_key = URL_SAFE_NO_PAD.encode([9u8; 32]);
+    let nothing_listed = "document.querySelectorAll('#files li').length === 0 && document.getElementById('downloads').hidden";
+    browse_with_timeout(
+        json!([
+            // No key, a malformed key, another key, an unknown transfer: nothing is offered.
+            ["open", page],
+            ["text", "This link is incomplete or wrong"],
+            ["text", "lacks the key"],
+            ["js", nothing_listed],
+            ["open", format!("{page}#k=not-a-key")],
+            [
+                "text",
+                "This link is incomplete or wrong: the link's key is not 32 bytes"
+            ],
+            ["js", nothing_listed],
+            ["open", format!("{page}#k={other_key}")],
+            ["text", "its key does not open this transfer"],
+            ["js", nothing_listed],
+            [
+                "open",
+                app.url(&format!("/t/{}#k={other_key}", Uuid::now_v7()))
+            ],
+            ["text", "no transfer answers to it"],
+            ["js", nothing_listed],
+        ]),
+        30,
+    )
+    .await;
+
+    // Revoked: the page says so.
+    let id = page.rsplit('/').next().unwrap();
+    let revoked = app
+        .send_as(
+            Method::DELETE,
+            &format!("/v1/transfers/{id}"),
+            &key,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status(), 204);
+    browse_with_timeout(
+        json!([
+            ["open", link],
+            ["text", "The transfer was revoked."],
+            ["js", nothing_listed]
+        ]),
+        30,
+    )
+    .await;
+
+    // A server-sealed transfer with a password: the server's 401 message, then the files,
+    // downloaded through the same page without client decryption.
+    let created = json_of(
+        app.send_as(
+            Method::POST,
+            "/v1/transfers",
+            &key,
+            Some(&json!({"name": "Server plans", "password": "correct horse battery"})),
+            None,
+        )
+        .await,
+        201,
+    )
+    .await;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let body = b"sealed by the server ".repeat(10_000);
+    let uploaded = app
+        .client
+        .post(s(&created, "uploadUrl"))
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", body.len().to_string())
+        .header(
+            "Upload-Metadata",
+            format!(
+                "filename {},encryption {}",
+                b64.encode("plain.txt"),
+                b64.encode("server")
+            ),
+        )
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), 201);
+    let server_id = s(&created, "id");
+    json_of(
+        app.send_as(
+            Method::POST,
+            &format!("/v1/transfers/{server_id}/finalize"),
+            &key,
+            None,
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    let downloads = tempfile::tempdir().unwrap();
+    browse_with_timeout(
+        json!([
+            ["downloads", downloads.path().to_str().unwrap()],
+            ["open", forcing(&s(&created, "link"), "worker")],
+            ["text", "Server plans"],
+            ["text", "Encrypted by the server"],
+            ["fill", "#transfer-password", "wrong horse battery"],
+            ["click", "#password-form button[type=submit]"],
+            ["text", "Wrong password."],
+            ["js", "document.getElementById('transfer-password').getAttribute('aria-invalid') === 'true'"],
+            ["js", "document.getElementById('downloads').hidden"],
+            ["fill", "#transfer-password", "correct horse battery"],
+            ["click", "#password-form button[type=submit]"],
+            ["text", "plain.txt"],
+            ["click", "#files li:nth-child(1) .file-download"],
+            ["text", "plain.txt is downloaded."],
+            ["downloaded", 1],
+        ]),
+        60,
+    )
+    .await;
+    assert_eq!(
+        downloaded(downloads.path(), "plain.txt", body.len()).await,
+        body
+    );
+}

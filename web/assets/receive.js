@@ -299,4 +299,7 @@ async function receive(file, handle) {
   }
 }
 
+// A fragment typed or pasted into the address bar (a corrected key) is a new link: the
+// browser does not reload for it, so the page starts over itself.
+window.addEventListener("hashchange", () => location.reload());
 start();
