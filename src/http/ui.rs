@@ -34,11 +34,24 @@ struct WebAssets;
 
 /// The UI's pages: the path a browser opens and the embedded file that answers it.
 /// Everything else the pages load lives under `/assets/`.
-pub const PAGES: [(&str, &str); 3] = [
+pub const PAGES: [(&str, &str); 7] = [
     ("/", "index.html"),
     (RESET_PAGE_PATH, "reset-password.html"),
     (INVITE_PAGE_PATH, "invite.html"),
+    (LOGIN_PAGE_PATH, "login.html"),
+    (SEND_PAGE_PATH, "send.html"),
+    (TRANSFERS_PAGE_PATH, "transfers.html"),
+    (SETUP_PAGE_PATH, "setup.html"),
 ];
+
+/// Signing in: then on to `?next=` (a path of this site) or `/send`.
+pub const LOGIN_PAGE_PATH: &str = "/login";
+/// Sending a transfer (signed in).
+pub const SEND_PAGE_PATH: &str = "/send";
+/// The sender's transfers (signed in).
+pub const TRANSFERS_PAGE_PATH: &str = "/transfers";
+/// First-run setup, opened from the link `sealbox serve` prints (`?token=`).
+pub const SETUP_PAGE_PATH: &str = "/setup";
 
 /// The route of a transfer's public page (poem syntax); [`TRANSFER_PAGE_TEMPLATE`] is the
 /// same in the `{param}` syntax of the `Allow` index.

@@ -11,6 +11,7 @@ Usage: drive.py < steps.json, where steps.json is a JSON array of steps:
   ["open", URL]                  navigate and wait for the load event
   ["fill", SELECTOR, TEXT]       focus the field, clear it and type TEXT
   ["click", SELECTOR]            a real mouse click in the middle of the element
+  ["files", SELECTOR, [PATH...]] pick these files in the file input SELECTOR
   ["text", TEXT]                 wait until the page's visible text contains TEXT
   ["no-text", TEXT]              the page's visible text does not contain TEXT now
   ["js", EXPRESSION]             wait until EXPRESSION is truthy
@@ -20,6 +21,7 @@ Usage: drive.py < steps.json, where steps.json is a JSON array of steps:
   ["downloads", DIR]             let the page download files, into DIR
   ["downloaded", COUNT]          wait until COUNT downloads are complete on disk (the page
                                  may finish before the browser has written the file)
+  ["throttle", BYTES]            limit the page's uploads to BYTES per second
   ["init-script", SOURCE]        run SOURCE in every document before its own scripts
                                  (to stand in for a browser dialog, say)
   ["heap", EXPRESSION, BYTES]    wait until EXPRESSION is truthy while sampling the page's
@@ -218,8 +220,14 @@ class Browser:
     def wait_until(self, expression, timeout, what):
         deadline = time.monotonic() + timeout
         while True:
-            if self.evaluate(expression):
-                return
+            try:
+                if self.evaluate(expression):
+                    return
+            except StepFailed:
+                # A navigation between two evaluations destroys the page's context; the
+                # next evaluation runs in the new page.
+                if time.monotonic() > deadline:
+                    raise
             if time.monotonic() > deadline:
                 raise StepFailed(f"timed out after {timeout} s waiting for {what}")
             # Let events arrive while waiting.
@@ -300,6 +308,12 @@ class Browser:
             typed = self.evaluate(self.element_expression(selector, "return element.value;"))
             if typed != text:
                 raise StepFailed(f"{selector} holds {typed!r} after typing")
+        elif verb == "files":
+            selector, paths = args
+            self.wait_for_element(selector, timeout)
+            root = self.call("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
+            node = self.call("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+            self.call("DOM.setFileInputFiles", {"files": paths, "nodeId": node})
         elif verb == "click":
             (selector,) = args
             self.wait_for_element(selector, timeout)
@@ -360,6 +374,13 @@ class Browser:
                 if time.monotonic() > deadline:
                     raise StepFailed(f"{done} of {count} downloads completed within {timeout} s ({states})")
                 self._receive(time.monotonic() + 0.2)
+        elif verb == "throttle":
+            (rate,) = args
+            self.call("Network.enable")
+            self.call(
+                "Network.emulateNetworkConditions",
+                {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": rate},
+            )
         elif verb == "init-script":
             (source,) = args
             self.call("Page.addScriptToEvaluateOnNewDocument", {"source": source})

@@ -577,3 +577,171 @@ async fn the_receive_page_explains_bad_links_gone_transfers_and_passwords() {
         body
     );
 }
+
+// --- The send page, /send --------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_sent_from_the_browser_is_received_byte_identical_by_the_cli() {
+    use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD};
+    let (app, _key) = server_with_key().await;
+    let files = tempfile::tempdir().unwrap();
+    let large = random_bytes(20 * MIB + 12_345, 11, None);
+    let small = random_bytes(70_000, 13, Some(MARKER));
+    let large_path = files.path().join("video.bin");
+    let small_path = files.path().join("Résumé 2026.txt");
+    std::fs::write(&large_path, &large).unwrap();
+    std::fs::write(&small_path, &small).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let link_path = out.path().join("link");
+    browse_with_timeout(
+        json!([
+            // Signed out, /send sends the user to sign in.
+            ["open", app.url("/send")],
+            ["text", "Sign in to send files."],
+            ["open", app.url("/login?next=/send")],
+            ["fill", "#login-email", ADMIN_EMAIL],
+            ["fill", "#login-password", "not the password"],
+            ["click", "#login-form button[type=submit]"],
+            ["js", "!document.getElementById('problem').hidden"],
+            ["fill", "#login-password", ADMIN_PASSWORD],
+            ["click", "#login-form button[type=submit]"],
+            [
+                "js",
+                "location.pathname === '/send' && !document.getElementById('send-form').hidden"
+            ],
+            // A reload keeps the session (the refresh token is in this tab's storage).
+            ["open", app.url("/send")],
+            ["js", "!document.getElementById('send-form').hidden"],
+            ["js", "!Object.keys(localStorage).length"],
+            ["text", "End-to-end encrypted"],
+            [
+                "files",
+                "#send-files",
+                [small_path.to_str().unwrap(), large_path.to_str().unwrap()]
+            ],
+            ["fill", "#send-message", "From the browser"],
+            ["click", "#send-form button[type=submit]"],
+            ["text", "The key is in the link"],
+            [
+                "save",
+                "document.getElementById('link').value",
+                link_path.to_str().unwrap()
+            ],
+        ]),
+        120,
+    )
+    .await;
+    let link = std::fs::read_to_string(&link_path).unwrap();
+    assert!(
+        link.starts_with(&app.url("/t/")) && link.contains("k="),
+        "{link}"
+    );
+
+    // `sealbox receive` opens what the browser sealed.
+    let home = tempfile::tempdir().unwrap();
+    let received = tempfile::tempdir().unwrap();
+    let mut command = std::process::Command::new(crate::support::SEALBOX_BIN);
+    command
+        .env_clear()
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .args(["receive", &link, "-o", received.path().to_str().unwrap()]);
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "sealbox receive: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        std::fs::read(received.path().join("Résumé 2026.txt")).unwrap(),
+        small
+    );
+    assert!(std::fs::read(received.path().join("video.bin")).unwrap() == large);
+
+    // The server holds neither the plaintext nor the key, and no file name.
+    let transfer_key = link.split_once("k=").unwrap().1.to_owned();
+    let key_bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&transfer_key)
+        .unwrap();
+    for path in walk(&app.data_dir) {
+        let bytes = std::fs::read(&path).unwrap();
+        for needle in [
+            MARKER,
+            key_bytes.as_slice(),
+            transfer_key.as_bytes(),
+            "Résumé".as_bytes(),
+        ] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle),
+                "{} holds a secret",
+                path.display()
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_then_send_then_the_transfers_page_lists_and_revokes() {
+    let app = TestApp::spawn().await;
+    let token = app
+        .setup_token
+        .clone()
+        .expect("a fresh server has a setup token");
+    let files = tempfile::tempdir().unwrap();
+    let path = files.path().join("minutes.txt");
+    std::fs::write(&path, b"the minutes").unwrap();
+    browse_with_timeout(
+        json!([
+            ["open", app.url("/setup")],
+            ["text", "carries no token"],
+            ["open", app.url(&format!("/setup?token={token}"))],
+            ["js", "!location.href.includes('token')"],
+            ["fill", "#setup-org", "Initech"],
+            ["fill", "#setup-name", "Peter Gibbons"],
+            ["fill", "#setup-email", "peter@example.com"],
+            ["fill", "#setup-password", "tangerine-stapler-nine"],
+            ["fill", "#setup-password-repeat", "tangerine-stapler-nine"],
+            ["click", "#setup-form button[type=submit]"],
+            [
+                "js",
+                "location.pathname === '/send' && !document.getElementById('send-form').hidden"
+            ],
+            ["files", "#send-files", [path.to_str().unwrap()]],
+            ["fill", "#send-name", "Minutes"],
+            ["fill", "#send-max", "3"],
+            ["click", "#send-form button[type=submit]"],
+            ["text", "The key is in the link"],
+            ["open", app.url("/transfers")],
+            ["text", "Minutes"],
+            ["text", "1 end-to-end encrypted file"],
+            ["text", "downloads left: 3"],
+            [
+                "js",
+                "document.querySelector('#transfers li').dataset.status === 'ready'"
+            ],
+            ["click", "#transfers li .transfer-revoke"],
+            [
+                "js",
+                "document.querySelector('#transfers li').dataset.status === 'revoked'"
+            ],
+        ]),
+        60,
+    )
+    .await;
+    // The account exists, and the transfer is revoked on the server.
+    let pair = app
+        .login("peter@example.com", "tangerine-stapler-nine")
+        .await;
+    assert_eq!(pair["user"]["organizations"][0]["name"], "Initech");
+    let list = crate::support::json_of(
+        app.get_as("/v1/transfers", &crate::support::s(&pair, "accessToken"))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(list[0]["name"], "Minutes");
+    assert_eq!(list[0]["status"], "revoked");
+}

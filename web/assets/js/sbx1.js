@@ -154,6 +154,20 @@ export function segmentNonce(header, index, last) {
   return nonce;
 }
 
+/**
+ * Seals segment `index` (plaintext of S bytes, or 1 ..= S for the last; empty only for the
+ * empty file's one segment) under `key` from payloadKey. For writers that produce a file
+ * piecewise (a resumed upload re-creating ciphertext from a segment on).
+ */
+export async function sealSegment(key, header, index, last, plaintext) {
+  return seal(key, header, index, last, plaintext);
+}
+
+/** The number of segments of a plaintext of `plaintextLen` bytes. */
+export function segmentCount(header, plaintextLen) {
+  return Math.max(1, Math.ceil(plaintextLen / header.segmentSize));
+}
+
 async function seal(key, header, index, last, plaintext) {
   const sealed = await crypto.subtle.encrypt(
     { name: "AES-GCM", iv: segmentNonce(header, index, last), additionalData: header.bytes, tagLength: 128 },
