@@ -21,7 +21,6 @@ Usage: drive.py < steps.json, where steps.json is a JSON array of steps:
   ["downloads", DIR]             let the page download files, into DIR
   ["downloaded", COUNT]          wait until COUNT downloads are complete on disk (the page
                                  may finish before the browser has written the file)
-  ["throttle", BYTES]            limit the page's uploads to BYTES per second
   ["init-script", SOURCE]        run SOURCE in every document before its own scripts
                                  (to stand in for a browser dialog, say)
   ["heap", EXPRESSION, BYTES]    wait until EXPRESSION is truthy while sampling the page's
@@ -374,13 +373,6 @@ class Browser:
                 if time.monotonic() > deadline:
                     raise StepFailed(f"{done} of {count} downloads completed within {timeout} s ({states})")
                 self._receive(time.monotonic() + 0.2)
-        elif verb == "throttle":
-            (rate,) = args
-            self.call("Network.enable")
-            self.call(
-                "Network.emulateNetworkConditions",
-                {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": rate},
-            )
         elif verb == "init-script":
             (source,) = args
             self.call("Page.addScriptToEvaluateOnNewDocument", {"source": source})

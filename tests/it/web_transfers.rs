@@ -745,3 +745,79 @@ async fn setup_then_send_then_the_transfers_page_lists_and_revokes() {
     assert_eq!(list[0]["name"], "Minutes");
     assert_eq!(list[0]["status"], "revoked");
 }
+
+/// A network that hangs: every tus PATCH after the page's first never answers, until the
+/// test sets `test-no-stall` in the tab's sessionStorage.
+const STALL_AFTER_FIRST_PATCH: &str = "\
+    const realFetch = window.fetch; let patches = 0;\
+    window.fetch = (url, init) => {\
+      if (init && init.method === 'PATCH' && !sessionStorage.getItem('test-no-stall') && ++patches > 1) {\
+        return new Promise(() => {});\
+      }\
+      return realFetch(url, init);\
+    };";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_interrupted_by_a_reload_resumes_with_the_same_files_and_refuses_changed_ones() {
+    use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD};
+    let app = TestApp::spawn().await;
+    app.setup_admin().await;
+    let files = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let big = random_bytes(24 * MIB + 1234, 17, None);
+    let path = files.path().join("big.bin");
+    std::fs::write(&path, &big).unwrap();
+    // Same name, other contents: what a file changed on disk since looks like.
+    let changed = other.path().join("big.bin");
+    std::fs::write(&changed, random_bytes(24 * MIB + 99, 19, None)).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let link_path = out.path().join("link");
+    browse_with_timeout(
+        json!([
+            ["open", app.url("/login")],
+            ["fill", "#login-email", ADMIN_EMAIL],
+            ["fill", "#login-password", ADMIN_PASSWORD],
+            ["click", "#login-form button[type=submit]"],
+            ["js", "location.pathname === '/send' && !document.getElementById('send-form').hidden"],
+            // The connection hangs after the first PATCH, so the reload lands mid-upload.
+            ["init-script", STALL_AFTER_FIRST_PATCH],
+            ["files", "#send-files", [path.to_str().unwrap()]],
+            ["click", "#send-form button[type=submit]"],
+            ["js", "document.getElementById('total-progress').value > 0"],
+            ["open", app.url("/send")],
+            ["text", "was interrupted"],
+            ["files", "#resume-files", [changed.to_str().unwrap()]],
+            ["click", "#resume-form button[type=submit]"],
+            ["text", "big.bin changed on disk since the upload started"],
+            ["js", "(sessionStorage.setItem('test-no-stall', '1'), true)"],
+            ["files", "#resume-files", [path.to_str().unwrap()]],
+            ["click", "#resume-form button[type=submit]"],
+            ["text", "The key is in the link"],
+            ["text", "resuming from"],
+            ["js", "!document.getElementById('resume-note').textContent.includes('resuming from 0 bytes')"],
+            ["js", "sessionStorage.getItem('sealbox.pending-send') === null"],
+            ["save", "document.getElementById('link').value", link_path.to_str().unwrap()],
+        ]),
+        120,
+    )
+    .await;
+    let link = std::fs::read_to_string(&link_path).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let received = tempfile::tempdir().unwrap();
+    let mut command = std::process::Command::new(crate::support::SEALBOX_BIN);
+    command
+        .env_clear()
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .args(["receive", &link, "-o", received.path().to_str().unwrap()]);
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "sealbox receive: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(std::fs::read(received.path().join("big.bin")).unwrap() == big);
+}
