@@ -169,6 +169,8 @@ pub(crate) async fn browse_with_timeout(steps: Value, timeout_secs: u32) {
     })
     .await
     .unwrap();
+    // What the driver measured (the JS heap's peak, say), for `--nocapture`.
+    eprint!("{}", String::from_utf8_lossy(&output.stderr));
     assert!(
         output.status.success(),
         "the browser run failed ({}):\n{}{}",

@@ -55,7 +55,7 @@ if (!session.signedIn) {
 async function send(event) {
   event.preventDefault();
   clear(problem, form);
-  const { files, name, message, expiresInHours, maxDownloads, password, e2e } = form.elements;
+  const { files, name, message, recipients, expiresInHours, maxDownloads, password, e2e } = form.elements;
   const picked = [...files.files];
   const wrong = checkFiles(picked);
   if (wrong) {
@@ -69,6 +69,7 @@ async function send(event) {
     expiresInHours: Number(expiresInHours.value) || undefined,
     maxDownloads: Number(maxDownloads.value) || undefined,
     password: password.value || undefined,
+    recipients: recipients.value.split(",").map((r) => r.trim()).filter(Boolean).map((email) => ({ email })),
     e2e: e2e.checked,
   };
   setBusy(form, true);
