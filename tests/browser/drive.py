@@ -21,6 +21,7 @@ Usage: drive.py < steps.json, where steps.json is a JSON array of steps:
   ["downloads", DIR]             let the page download files, into DIR
   ["downloaded", COUNT]          wait until COUNT downloads are complete on disk (the page
                                  may finish before the browser has written the file)
+  ["viewport", WIDTH, HEIGHT]     emulate a screen of this size (a phone's, say)
   ["init-script", SOURCE]        run SOURCE in every document before its own scripts
                                  (to stand in for a browser dialog, say)
   ["heap", EXPRESSION, BYTES]    wait until EXPRESSION is truthy while sampling the page's
@@ -373,6 +374,12 @@ class Browser:
                 if time.monotonic() > deadline:
                     raise StepFailed(f"{done} of {count} downloads completed within {timeout} s ({states})")
                 self._receive(time.monotonic() + 0.2)
+        elif verb == "viewport":
+            width, height = args
+            self.call(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": width, "height": height, "deviceScaleFactor": 2, "mobile": True},
+            )
         elif verb == "init-script":
             (source,) = args
             self.call("Page.addScriptToEvaluateOnNewDocument", {"source": source})

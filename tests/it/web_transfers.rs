@@ -300,8 +300,11 @@ async fn a_cli_transfer_downloads_in_the_browser_through_both_paths_and_a_flippe
     browse_with_timeout(
         json!([
             ["init-script", PICKER_STAND_IN],
+            // On a phone-sized screen nothing is wider than the screen.
+            ["viewport", 375, 740],
             ["open", forcing(&link, "picker")],
             ["text", "large.bin"],
+            ["js", "document.documentElement.scrollWidth <= 375"],
             ["text", "written straight to the place you pick"],
             ["click", "#download-all"],
             [
@@ -614,6 +617,8 @@ async fn a_transfer_sent_from_the_browser_is_received_byte_identical_by_the_cli(
             ["js", "!document.getElementById('send-form').hidden"],
             ["js", "!Object.keys(localStorage).length"],
             ["text", "End-to-end encrypted"],
+            ["viewport", 375, 740],
+            ["js", "document.documentElement.scrollWidth <= 375"],
             [
                 "files",
                 "#send-files",
