@@ -12,10 +12,15 @@ use crate::service::invites::INVITE_PAGE_PATH;
 use crate::service::password_reset::RESET_PAGE_PATH;
 
 /// What the UI's own pages may do: load their own scripts, styles and images, call the
-/// API, and nothing else (no inline script, no framing, no third-party origin).
+/// API, run their own service worker, and nothing else (no inline script, no framing, no
+/// third-party origin). Trusted Types are required: no page can hand a string to an HTML
+/// or script sink (`innerHTML` and the like; the pages build their DOM from `<template>`
+/// and `textContent`), and the one policy allowed, `sealbox-worker`
+/// (`web/assets/js/receiver.js`), yields only the download worker's URL.
 pub const UI_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-     img-src 'self' data:; connect-src 'self'; font-src 'self'; form-action 'self'; \
-     frame-ancestors 'none'; base-uri 'none'";
+     img-src 'self' data:; connect-src 'self'; font-src 'self'; worker-src 'self'; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'; \
+     require-trusted-types-for 'script'; trusted-types sealbox-worker";
 
 /// Swagger UI ships its script and styles inline in one page; it still may not reach any
 /// other origin or be framed.

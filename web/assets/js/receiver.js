@@ -64,10 +64,20 @@ export function describeFailure(error) {
 
 let workerRegistration = null;
 
+/** The page's only Trusted Types policy (UI_CSP allows just this one): it yields the
+ *  download worker's URL and refuses any other. */
+const workerUrlPolicy = globalThis.trustedTypes?.createPolicy("sealbox-worker", {
+  createScriptURL(url) {
+    if (url !== WORKER_URL) throw new TypeError("only the download worker may be registered");
+    return url;
+  },
+});
+
 /** Registers (once) and returns the active download worker. */
 export async function downloadWorker() {
   workerRegistration ??= (async () => {
-    await navigator.serviceWorker.register(WORKER_URL, { scope: WORKER_SCOPE, type: "module", updateViaCache: "none" });
+    const url = workerUrlPolicy ? workerUrlPolicy.createScriptURL(WORKER_URL) : WORKER_URL;
+    await navigator.serviceWorker.register(url, { scope: WORKER_SCOPE, type: "module", updateViaCache: "none" });
     const registration = await navigator.serviceWorker.ready;
     if (!registration.active) throw new DownloadError("The download helper did not start.");
     return registration;
