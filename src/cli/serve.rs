@@ -46,6 +46,7 @@ pub fn run(args: ServeArgs) -> CliResult {
         }
         if let Some(token) = app.setup_token() {
             println!("  setup token:  {token}");
+            println!("                open {}/setup?token={token} in a browser, or", bound.url());
             println!("                no account exists yet: POST {}/v1/setup with this token", bound.url());
             println!("                to create the first admin (a new token is printed at each start until then)");
         }

@@ -264,6 +264,7 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
     for (page, _) in ui::PAGES {
         allow.add(page, &["GET"]);
     }
+    allow.add(ui::TRANSFER_PAGE_TEMPLATE, &["GET"]);
     let spec = api.spec_endpoint();
     let docs = api
         .swagger_ui()
@@ -296,6 +297,7 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
     ui::PAGES
         .iter()
         .fold(Route::new(), |route, (page, _)| route.at(*page, ui::WebUi))
+        .at(ui::TRANSFER_PAGE_ROUTE, ui::WebUi)
         .at(OPENAPI_PATH, poem::get(spec))
         .nest(DOCS_PATH, poem::get(docs))
         .at(

@@ -1,6 +1,7 @@
 //! The embedded web UI (`web/`, compiled into the binary by rust-embed) and the
 //! interactive API reference at `/docs`. Besides `/`, the UI has the pages the links
-//! sealbox mails and prints open: `/reset-password` and `/invite`.
+//! sealbox mails and prints open: `/reset-password`, `/invite`, and a transfer's public
+//! page `/t/{id}` with its download worker `/t/download-worker.js` (`docs/web.md`).
 
 use poem::error::{MethodNotAllowedError, NotFoundError};
 use poem::http::{HeaderValue, Method, StatusCode, header};
@@ -11,10 +12,15 @@ use crate::service::invites::INVITE_PAGE_PATH;
 use crate::service::password_reset::RESET_PAGE_PATH;
 
 /// What the UI's own pages may do: load their own scripts, styles and images, call the
-/// API, and nothing else (no inline script, no framing, no third-party origin).
+/// API, run their own service worker, and nothing else (no inline script, no framing, no
+/// third-party origin). Trusted Types are required: no page can hand a string to an HTML
+/// or script sink (`innerHTML` and the like; the pages build their DOM from `<template>`
+/// and `textContent`), and the one policy allowed, `sealbox-worker`
+/// (`web/assets/js/receiver.js`), yields only the download worker's URL.
 pub const UI_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-     img-src 'self' data:; connect-src 'self'; font-src 'self'; form-action 'self'; \
-     frame-ancestors 'none'; base-uri 'none'";
+     img-src 'self' data:; connect-src 'self'; font-src 'self'; worker-src 'self'; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'; \
+     require-trusted-types-for 'script'; trusted-types sealbox-worker";
 
 /// Swagger UI ships its script and styles inline in one page; it still may not reach any
 /// other origin or be framed.
@@ -33,13 +39,59 @@ struct WebAssets;
 
 /// The UI's pages: the path a browser opens and the embedded file that answers it.
 /// Everything else the pages load lives under `/assets/`.
-pub const PAGES: [(&str, &str); 3] = [
+pub const PAGES: [(&str, &str); 7] = [
     ("/", "index.html"),
     (RESET_PAGE_PATH, "reset-password.html"),
     (INVITE_PAGE_PATH, "invite.html"),
+    (LOGIN_PAGE_PATH, "login.html"),
+    (SEND_PAGE_PATH, "send.html"),
+    (TRANSFERS_PAGE_PATH, "transfers.html"),
+    (SETUP_PAGE_PATH, "setup.html"),
 ];
 
-/// Serves the [`PAGES`] and `GET /assets/...` from the embedded files.
+/// Signing in: then on to `?next=` (a path of this site) or `/send`.
+pub const LOGIN_PAGE_PATH: &str = "/login";
+/// Sending a transfer (signed in).
+pub const SEND_PAGE_PATH: &str = "/send";
+/// The sender's transfers (signed in).
+pub const TRANSFERS_PAGE_PATH: &str = "/transfers";
+/// First-run setup, opened from the link `sealbox serve` prints (`?token=`).
+pub const SETUP_PAGE_PATH: &str = "/setup";
+
+/// The route of a transfer's public page (poem syntax); [`TRANSFER_PAGE_TEMPLATE`] is the
+/// same in the `{param}` syntax of the `Allow` index.
+pub const TRANSFER_PAGE_ROUTE: &str = "/t/:id";
+pub const TRANSFER_PAGE_TEMPLATE: &str = "/t/{id}";
+/// The embedded file behind `/t/{transfer id}`.
+const TRANSFER_PAGE_FILE: &str = "transfer.html";
+/// The download worker: served under `/t/` so its default scope covers the downloads it
+/// answers (`/t/download/...`) and nothing else of the UI.
+pub const DOWNLOAD_WORKER_PATH: &str = "/t/download-worker.js";
+const DOWNLOAD_WORKER_FILE: &str = "assets/js/download-worker.js";
+
+/// No page of the UI tells another site where the user came from: a transfer page's path
+/// names the transfer, and a link page's query holds a token.
+pub const REFERRER_POLICY: &str = "no-referrer";
+
+/// The embedded file that answers `path`, if any.
+fn file_for(path: &str) -> Option<&str> {
+    if let Some((_, file)) = PAGES.iter().find(|(page, _)| *page == path) {
+        return Some(file);
+    }
+    if path.starts_with("/assets/") {
+        return Some(&path[1..]);
+    }
+    if path == DOWNLOAD_WORKER_PATH {
+        return Some(DOWNLOAD_WORKER_FILE);
+    }
+    // `/t/{id}`: only a UUID, so other paths under /t/ stay 404.
+    let id = path.strip_prefix("/t/")?;
+    uuid::Uuid::try_parse(id).ok()?;
+    Some(TRANSFER_PAGE_FILE)
+}
+
+/// Serves the [`PAGES`], the transfer page, its worker and `GET /assets/...` from the
+/// embedded files.
 pub struct WebUi;
 
 impl Endpoint for WebUi {
@@ -50,15 +102,12 @@ impl Endpoint for WebUi {
             return Err(MethodNotAllowedError.into());
         }
         let requested = req.uri().path();
-        let path = match PAGES.iter().find(|(page, _)| *page == requested) {
-            Some((_, file)) => *file,
-            None if requested.starts_with("/assets/") => &requested[1..],
-            None => return Err(NotFoundError.into()),
-        };
+        let path = file_for(requested).ok_or(NotFoundError)?;
         let file = WebAssets::get(path).ok_or(NotFoundError)?;
 
         let etag = format!("\"{}\"", hex(&file.metadata.sha256_hash()[..16]));
-        let cache = if path.ends_with(".html") {
+        // Pages and the worker are revalidated on every load, so an upgrade shows at once.
+        let cache = if path.ends_with(".html") || path == DOWNLOAD_WORKER_FILE {
             HTML_CACHE
         } else {
             ASSET_CACHE
@@ -66,7 +115,8 @@ impl Endpoint for WebUi {
         let builder = Response::builder()
             .header(header::ETAG, etag.as_str())
             .header(header::CACHE_CONTROL, cache)
-            .header(header::CONTENT_SECURITY_POLICY, UI_CSP);
+            .header(header::CONTENT_SECURITY_POLICY, UI_CSP)
+            .header(header::REFERRER_POLICY, REFERRER_POLICY);
 
         let not_modified = req
             .headers()

@@ -11,10 +11,22 @@ Usage: drive.py < steps.json, where steps.json is a JSON array of steps:
   ["open", URL]                  navigate and wait for the load event
   ["fill", SELECTOR, TEXT]       focus the field, clear it and type TEXT
   ["click", SELECTOR]            a real mouse click in the middle of the element
+  ["files", SELECTOR, [PATH...]] pick these files in the file input SELECTOR
   ["text", TEXT]                 wait until the page's visible text contains TEXT
   ["no-text", TEXT]              the page's visible text does not contain TEXT now
   ["js", EXPRESSION]             wait until EXPRESSION is truthy
   ["screenshot", PATH]           save a PNG of the page
+  ["save", EXPRESSION, PATH]     evaluate EXPRESSION once (awaiting a promise) and write
+                                 its value, a string, to PATH
+  ["downloads", DIR]             let the page download files, into DIR
+  ["downloaded", COUNT]          wait until COUNT downloads are complete on disk (the page
+                                 may finish before the browser has written the file)
+  ["viewport", WIDTH, HEIGHT]     emulate a screen of this size (a phone's, say)
+  ["init-script", SOURCE]        run SOURCE in every document before its own scripts
+                                 (to stand in for a browser dialog, say)
+  ["heap", EXPRESSION, BYTES]    wait until EXPRESSION is truthy while sampling the page's
+                                 JS heap (DevTools Runtime.getHeapUsage); fails if the
+                                 used heap ever exceeds BYTES
 
 Waiting steps give up after --timeout seconds (default 10). Any uncaught script error or
 Content-Security-Policy violation on the page fails the run. Exits 0 when every step
@@ -193,10 +205,11 @@ class Browser:
         for domain in ("Page", "Runtime", "Log"):
             self.call(f"{domain}.enable")
 
-    def evaluate(self, expression):
+    def evaluate(self, expression, timeout=15):
         result = self.call(
             "Runtime.evaluate",
             {"expression": expression, "returnByValue": True, "awaitPromise": True},
+            timeout=timeout,
         )
         if "exceptionDetails" in result:
             details = result["exceptionDetails"]
@@ -207,8 +220,14 @@ class Browser:
     def wait_until(self, expression, timeout, what):
         deadline = time.monotonic() + timeout
         while True:
-            if self.evaluate(expression):
-                return
+            try:
+                if self.evaluate(expression):
+                    return
+            except StepFailed:
+                # A navigation between two evaluations destroys the page's context; the
+                # next evaluation runs in the new page.
+                if time.monotonic() > deadline:
+                    raise
             if time.monotonic() > deadline:
                 raise StepFailed(f"timed out after {timeout} s waiting for {what}")
             # Let events arrive while waiting.
@@ -289,6 +308,12 @@ class Browser:
             typed = self.evaluate(self.element_expression(selector, "return element.value;"))
             if typed != text:
                 raise StepFailed(f"{selector} holds {typed!r} after typing")
+        elif verb == "files":
+            selector, paths = args
+            self.wait_for_element(selector, timeout)
+            root = self.call("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
+            node = self.call("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+            self.call("DOM.setFileInputFiles", {"files": paths, "nodeId": node})
         elif verb == "click":
             (selector,) = args
             self.wait_for_element(selector, timeout)
@@ -321,6 +346,58 @@ class Browser:
         elif verb == "js":
             (expression,) = args
             self.wait_until(expression, timeout, expression)
+        elif verb == "save":
+            expression, path = args
+            value = self.evaluate(expression, timeout=timeout)
+            if not isinstance(value, str):
+                raise StepFailed(f"the expression gave {type(value).__name__}, not a string")
+            with open(path, "w", encoding="utf-8") as out:
+                out.write(value)
+        elif verb == "downloads":
+            (directory,) = args
+            self.call(
+                "Browser.setDownloadBehavior",
+                {"behavior": "allow", "downloadPath": directory, "eventsEnabled": True},
+                session=False,
+            )
+        elif verb == "downloaded":
+            (count,) = args
+            deadline = time.monotonic() + timeout
+            while True:
+                states = {}
+                for event in self.events:
+                    if event["method"] == "Browser.downloadProgress":
+                        states[event["params"]["guid"]] = event["params"]["state"]
+                done = sum(1 for state in states.values() if state == "completed")
+                if done >= count:
+                    break
+                if time.monotonic() > deadline:
+                    raise StepFailed(f"{done} of {count} downloads completed within {timeout} s ({states})")
+                self._receive(time.monotonic() + 0.2)
+        elif verb == "viewport":
+            width, height = args
+            self.call(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": width, "height": height, "deviceScaleFactor": 2, "mobile": True},
+            )
+        elif verb == "init-script":
+            (source,) = args
+            self.call("Page.addScriptToEvaluateOnNewDocument", {"source": source})
+        elif verb == "heap":
+            expression, limit = args
+            deadline = time.monotonic() + timeout
+            peak = 0
+            while True:
+                used = self.call("Runtime.getHeapUsage")["usedSize"]
+                peak = max(peak, used)
+                if used > limit:
+                    raise StepFailed(f"the page's JS heap reached {used} bytes (limit {limit})")
+                if self.evaluate(expression):
+                    break
+                if time.monotonic() > deadline:
+                    raise StepFailed(f"timed out after {timeout} s waiting for {expression}")
+                self._receive(time.monotonic() + 0.2)
+            print(f"drive.py: peak JS heap {peak} bytes", file=sys.stderr)
         elif verb == "screenshot":
             (path,) = args
             shot = self.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})

@@ -140,7 +140,12 @@ const DRIVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/drive.p
 /// and fails the test with the driver's account of the failing step. The driver needs
 /// only the standard library: it runs with the test venv's Python when `scripts/test`
 /// prepared one, else with `python3`.
-async fn browse(steps: Value) {
+pub(crate) async fn browse(steps: Value) {
+    browse_with_timeout(steps, 10).await;
+}
+
+/// [`browse`] where a waiting step may take up to `timeout_secs` (large downloads).
+pub(crate) async fn browse_with_timeout(steps: Value, timeout_secs: u32) {
     let python = std::env::var_os("SBX_TEST_VENV").map_or_else(
         || PathBuf::from("python3"),
         |venv| PathBuf::from(venv).join("bin/python"),
@@ -148,6 +153,7 @@ async fn browse(steps: Value) {
     let output = tokio::task::spawn_blocking(move || {
         let mut child = Command::new(&python)
             .arg(DRIVER)
+            .arg(format!("--timeout={timeout_secs}"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -163,6 +169,8 @@ async fn browse(steps: Value) {
     })
     .await
     .unwrap();
+    // What the driver measured (the JS heap's peak, say), for `--nocapture`.
+    eprint!("{}", String::from_utf8_lossy(&output.stderr));
     assert!(
         output.status.success(),
         "the browser run failed ({}):\n{}{}",
