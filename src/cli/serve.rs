@@ -45,9 +45,13 @@ pub fn run(args: ServeArgs) -> CliResult {
             println!("  TLS SHA-256:  {}", cert.fingerprint);
         }
         if let Some(token) = app.setup_token() {
+            // The link a browser elsewhere reaches: the public URL when one is set.
+            let public = app.config().server.public_url.trim_end_matches('/');
+            let base = if public.is_empty() { bound.url() } else { public.to_owned() };
+            println!("  setup link:   {base}/setup?token={token}");
             println!("  setup token:  {token}");
-            println!("                open {}/setup?token={token} in a browser, or", bound.url());
-            println!("                no account exists yet: POST {}/v1/setup with this token", bound.url());
+            println!("                no account exists yet: open the setup link in a browser, or");
+            println!("                POST {base}/v1/setup with this token");
             println!("                to create the first admin (a new token is printed at each start until then)");
         }
         app.serve(bound, shutdown).await?;

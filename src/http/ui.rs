@@ -105,7 +105,18 @@ impl Endpoint for WebUi {
         let path = file_for(requested).ok_or(NotFoundError)?;
         let file = WebAssets::get(path).ok_or(NotFoundError)?;
 
-        let etag = format!("\"{}\"", hex(&file.metadata.sha256_hash()[..16]));
+        // The status page carries the version, filled in here so that it shows without
+        // script (and its tag changes with the binary, not only with the file).
+        let data = if path == STATUS_PAGE_FILE {
+            std::borrow::Cow::Owned(fill_versions(&file.data).into_bytes())
+        } else {
+            file.data
+        };
+        let etag = format!(
+            "\"{}-{}\"",
+            hex(&file.metadata.sha256_hash()[..16]),
+            env!("CARGO_PKG_VERSION")
+        );
         // Pages and the worker are revalidated on every load, so an upgrade shows at once.
         let cache = if path.ends_with(".html") || path == DOWNLOAD_WORKER_FILE {
             HTML_CACHE
@@ -142,13 +153,22 @@ impl Endpoint for WebUi {
         if req.method() == Method::HEAD {
             // No body, but the length a GET would send.
             let mut response = builder.finish();
-            if let Ok(len) = HeaderValue::from_str(&file.data.len().to_string()) {
+            if let Ok(len) = HeaderValue::from_str(&data.len().to_string()) {
                 response.headers_mut().insert(header::CONTENT_LENGTH, len);
             }
             return Ok(response);
         }
-        Ok(builder.body(Body::from(file.data.into_owned())))
+        Ok(builder.body(Body::from(data.into_owned())))
     }
+}
+
+/// The status page's file; its `{{version}}` and `{{api-version}}` are filled in.
+const STATUS_PAGE_FILE: &str = "index.html";
+
+fn fill_versions(page: &[u8]) -> String {
+    String::from_utf8_lossy(page)
+        .replace("{{version}}", env!("CARGO_PKG_VERSION"))
+        .replace("{{api-version}}", super::middleware::API_VERSION)
 }
 
 fn hex(bytes: &[u8]) -> String {

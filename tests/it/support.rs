@@ -442,10 +442,17 @@ impl Server {
         assert!(first.contains(" serving http://"), "{first}");
         let base = first.split_whitespace().last().unwrap().to_owned();
         let setup_token = fresh.then(|| {
+            let mut link = None;
             loop {
                 let next = line();
+                if let Some(printed) = next.trim().strip_prefix("setup link:") {
+                    link = Some(printed.trim().to_owned());
+                }
                 if let Some(token) = next.trim().strip_prefix("setup token:") {
-                    break token.trim().to_owned();
+                    let token = token.trim().to_owned();
+                    // The banner's setup link opens the web UI's setup page with it.
+                    assert_eq!(link, Some(format!("{base}/setup?token={token}")));
+                    break token;
                 }
             }
         });

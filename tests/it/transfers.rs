@@ -560,8 +560,8 @@ async fn parallel_wrong_transfer_passwords_get_only_the_free_checks() {
 #[tokio::test]
 async fn transfers_whose_names_were_swapped_in_the_database_are_refused() {
     let o = sender().await;
-    let (alpha, _) = ready(&o, json!({"name": "Alpha"}), &payload(1_000)).await;
-    let (beta, _) = ready(&o, json!({"name": "Beta"}), &payload(1_000)).await;
+    let (alpha, _) = ready(&o, json!({"name": "Alpha"}), &payload(2_000)).await;
+    let (beta, _) = ready(&o, json!({"name": "Beta"}), &payload(2_000)).await;
     let (a, b) = (s(&alpha, "id"), s(&beta, "id"));
     let swap = |first: &str, second: &str| {
         let conn = rusqlite::Connection::open(o.app.data_dir.join("sealbox.db")).unwrap();

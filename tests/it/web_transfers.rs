@@ -453,28 +453,34 @@ async fn the_receive_page_explains_bad_links_gone_transfers_and_passwords() {
     let path = files.path().join("plans.txt");
     std::fs::write(&path, b"the plans").unwrap();
     let link = cli_send(&app, &key, vec![path.to_str().unwrap().to_owned()]).await;
-    let (page, _) = link.split_once('#').unwrap();
+    let (page, fragment) = link.split_once('#').unwrap();
+    // The link's secret (`s=`) without its key (`k=`).
+    let secret = fragment.split('&').find(|p| p.starts_with("s=")).unwrap();
     let other_key = URL_SAFE_NO_PAD.encode([9u8; 32]);
     let nothing_listed = "document.querySelectorAll('#files li').length === 0 && document.getElementById('downloads').hidden";
     browse_with_timeout(
         json!([
-            // No key, a malformed key, another key, an unknown transfer: nothing is offered.
+            // No fragment at all: without its secret the server knows no such transfer.
             ["open", page],
+            ["text", "no transfer answers to it"],
+            ["js", nothing_listed],
+            // No key, a malformed key, another key, an unknown transfer: nothing is offered.
+            ["open", format!("{page}#{secret}")],
             ["text", "This link is incomplete or wrong"],
             ["text", "lacks the key"],
             ["js", nothing_listed],
-            ["open", format!("{page}#k=not-a-key")],
+            ["open", format!("{page}#{secret}&k=not-a-key")],
             [
                 "text",
                 "This link is incomplete or wrong: the link's key is not 32 bytes"
             ],
             ["js", nothing_listed],
-            ["open", format!("{page}#k={other_key}")],
+            ["open", format!("{page}#{secret}&k={other_key}")],
             ["text", "its key does not open this transfer"],
             ["js", nothing_listed],
             [
                 "open",
-                app.url(&format!("/t/{}#k={other_key}", Uuid::now_v7()))
+                app.url(&format!("/t/{}#{secret}&k={other_key}", Uuid::now_v7()))
             ],
             ["text", "no transfer answers to it"],
             ["js", nothing_listed],

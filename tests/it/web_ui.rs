@@ -24,6 +24,21 @@ async fn index_is_served_from_the_binary_with_a_strict_policy() {
     assert!(headers["etag"].to_str().unwrap().starts_with('"'));
     let html = response.text().await.unwrap();
     assert!(html.contains("<title>sealbox</title>"));
+    // The versions show without script (issue 15: the page said "Version –").
+    assert!(
+        html.contains(&format!(
+            "<dd id=\"version\">{}</dd>",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!(
+            "<dd id=\"api-version\">{}</dd>",
+            sealbox::http::middleware::API_VERSION
+        )),
+        "{html}"
+    );
     assert!(
         !html.contains("<script>"),
         "no inline script: the policy would block it"

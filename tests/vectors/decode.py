@@ -7,7 +7,7 @@ key's id and seal key) from `blake3`, and SHA-256, SHA3-256, SHAKE256 and HMAC (
 labeled HKDF) from the standard library. It checks the X-Wing draft's vectors, then
 derives, opens and reseals everything in vault.json (seeds, envelopes, values in formats 1
 and 2, a server-sealed transfer's file name and password gate) and master.json (one
-master-key seal per purpose), decrypts, re-encrypts and damages every file in sbx1.json,
+master-key seal per purpose), recomputes the download tokens in tokens.json, decrypts, re-encrypts and damages every file in sbx1.json,
 and exits non-zero on the first mismatch.
 
 Usage: python tests/vectors/decode.py [vector directory]   (default: this file's directory)
@@ -581,6 +581,26 @@ def check_file(file, dek):
         raise Mismatch(f"{name}: opened with {what}")
 
 
+def check_download_token(vector):
+    """docs/crypto.md, Download tokens: token = base64url-no-pad(0x02 || id || secret);
+    verifier and tkey are HKDF-SHA256 of the secret, salted with the id."""
+    token_id, secret = h(vector["id"]), h(vector["secret"])
+    raw = bytes([vector["version"]]) + token_id + secret
+    expect("download token text", base64.urlsafe_b64encode(raw).rstrip(b"=").decode(),
+           vector["token"])
+    decoded = base64.urlsafe_b64decode(vector["token"] + "=" * (-len(vector["token"]) % 4))
+    expect("download token layout", (decoded[:1], decoded[1:17], decoded[17:]),
+           (b"\x02", token_id, secret))
+
+    def derive(info):
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=token_id,
+                    info=info.encode("ascii")).derive(secret)
+
+    expect("download token verifier", derive("sealbox/v1/download-token/verifier"),
+           h(vector["verifier"]))
+    expect("download token key", derive("sealbox/v1/download-token/key"), h(vector["tkey"]))
+
+
 def main():
     directory = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent
     try:
@@ -595,6 +615,9 @@ def main():
             check_value(value, dek)
         check_transfer(doc["transfer"])
         master_count = check_master(json.loads((directory / "master.json").read_text()))
+        tokens = json.loads((directory / "tokens.json").read_text())["download_tokens"]
+        for vector in tokens:
+            check_download_token(vector)
         files = json.loads((directory / "sbx1.json").read_text())
         for file in files["files"]:
             check_file(file, h(files["dek"]))
@@ -605,6 +628,7 @@ def main():
         f"ok: {xwing_count} X-Wing draft vectors, {len(doc['users'])} users, "
         f"{len(doc['envelopes'])} envelopes, {len(doc['values'])} values, "
         f"1 transfer (file name and password gate), {master_count} master-key seals, "
+        f"{len(tokens)} download tokens, "
         f"{len(files['files'])} SBX1 files"
     )
     return 0

@@ -185,3 +185,16 @@ export function sentence(text) {
   const capital = trimmed[0].toUpperCase() + trimmed.slice(1);
   return /[.!?]$/.test(capital) ? capital : `${capital}.`;
 }
+
+/** A byte count for people: "1 byte", "812 bytes", "3.4 MiB", "12 GiB". */
+export function formatBytes(n) {
+  const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  if (unit === 0) return `${n} ${n === 1 ? "byte" : "bytes"}`;
+  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}

@@ -10,7 +10,7 @@ import { NONE, PICKER, downloads } from "./js/capabilities.js";
 import { DownloadError, FileReceiver, describeFailure } from "./js/receiver.js";
 import { openName } from "./js/transfer-e2e.js";
 import { LinkError, parseLink } from "./js/transfer-link.js";
-import { sentence } from "./forms.js";
+import { formatBytes, sentence } from "./forms.js";
 
 const $ = (id) => document.getElementById(id);
 const INCOMPLETE = "This link is incomplete or wrong";
@@ -29,16 +29,6 @@ function problem(text) {
   box.focus();
 }
 
-function formatBytes(n) {
-  const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${n} ${n === 1 ? "byte" : "bytes"}` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
-}
 
 function formatDuration(seconds) {
   if (!Number.isFinite(seconds)) return "";

@@ -4,23 +4,13 @@
 
 import { Session } from "./js/api.js";
 import { TransferSender, checkFiles, forgetPendingSend, matchFiles, pendingSend } from "./js/sender.js";
-import { clear, setBusy, showError, showFieldError } from "./forms.js";
+import { clear, formatBytes, setBusy, showError, showFieldError } from "./forms.js";
 
 const $ = (id) => document.getElementById(id);
 const session = new Session();
 const form = $("send-form");
 const problem = $("problem");
 
-function formatBytes(n) {
-  const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${n} bytes` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
-}
 
 const pending = pendingSend();
 

@@ -3,21 +3,11 @@
 // bytes at once). End-to-end file names are not shown: only the link's key opens them.
 
 import { Session } from "./js/api.js";
-import { sentence } from "./forms.js";
+import { formatBytes, sentence } from "./forms.js";
 
 const $ = (id) => document.getElementById(id);
 const session = new Session();
 
-function formatBytes(n) {
-  const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${n} bytes` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
-}
 
 function problem(text) {
   $("problem").textContent = text;
