@@ -369,6 +369,11 @@ impl ApiKeyService {
             let old = api_keys::find_for_owner(tx, access.org_id, access.user_id, id)?
                 .filter(|k| k.revoked_at.is_none() && k.rotated_to.is_none())
                 .ok_or(ServiceError::NotFound("API key"))?;
+            // A new value is a new credential: the caller must be able to grant all that
+            // the key carries, so a narrow key cannot mint itself a broader one.
+            let (scopes, admin) = stored_grant(&old.scopes);
+            access.require_at_least(scopes)?;
+            require_may_grant(&principal, admin)?;
             rotate_in(
                 tx,
                 &old,
@@ -644,6 +649,21 @@ fn scopes_of(key: &ApiKey) -> PermissionSet {
     access::permissions_of(&key.scopes)
 }
 
+/// A stored key's scopes as permissions, and whether it carries `admin` (stored scopes
+/// were checked when they were set; one this binary no longer knows grants nothing).
+fn stored_grant(scopes: &[String]) -> (PermissionSet, bool) {
+    let mut set = PermissionSet::EMPTY;
+    let mut admin = false;
+    for scope in scopes {
+        if scope == ADMIN_SCOPE {
+            admin = true;
+        } else if let Some(p) = Permission::parse(scope).filter(|p| SCOPES.contains(p)) {
+            set = set.union(p);
+        }
+    }
+    (set, admin)
+}
+
 fn has_admin_scope(key: &ApiKey) -> bool {
     key.scopes.iter().any(|s| s == ADMIN_SCOPE)
 }
@@ -666,7 +686,11 @@ fn require_may_grant_admin(
     principal: &Principal,
     checked: &CheckedInput,
 ) -> Result<(), ServiceError> {
-    if checked.admin && !principal.is_instance_admin {
+    require_may_grant(principal, checked.admin)
+}
+
+fn require_may_grant(principal: &Principal, admin: bool) -> Result<(), ServiceError> {
+    if admin && !principal.is_instance_admin {
         return Err(ServiceError::Forbidden(format!(
             "only an instance admin can grant the `{ADMIN_SCOPE}` scope"
         )));

@@ -589,6 +589,48 @@ async fn recovery_material_needs_the_vault_scopes() {
     );
 }
 
+/// Rotation issues a new raw value of a key, so a narrow key that may rotate keys could
+/// mint itself a broader one (an instance admin's `admin` key included): refused.
+#[tokio::test]
+async fn a_narrow_key_cannot_rotate_a_broader_key_into_its_hands() {
+    let Instance {
+        app, admin, acme, ..
+    } = instance().await;
+    let (broad, _) = create_key(&app, &admin, &acme, &["files:write", "admin"]).await;
+    let (wide, _) = create_key(&app, &admin, &acme, &["files:write", "kv:read"]).await;
+    let (_, narrow) = create_key(&app, &admin, &acme, &["api_keys:write"]).await;
+    for target in [&broad, &wide] {
+        let attempt = with_key(
+            &app,
+            Method::POST,
+            &format!("/v1/api-keys/{target}/rotate"),
+            &narrow,
+            Some(json!({})),
+        )
+        .await;
+        assert_envelope(attempt, 403, "FORBIDDEN").await;
+        let rotated = count(
+            &app,
+            &format!(
+                "SELECT COUNT(*) FROM api_keys WHERE id = '{target}' AND rotated_to IS NOT NULL"
+            ),
+        );
+        assert_eq!(rotated, 0, "the key was not rotated");
+    }
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM api_keys"), 3);
+    // The owner, signed in, still rotates them.
+    let rotated = app
+        .send_as(
+            Method::POST,
+            &format!("/v1/api-keys/{broad}/rotate"),
+            &admin,
+            Some(&json!({})),
+            Some(&acme),
+        )
+        .await;
+    assert!(rotated.status().is_success(), "{}", rotated.status());
+}
+
 #[tokio::test]
 async fn a_rotated_keys_expiry_only_moves_earlier() {
     let app = TestApp::spawn().await;
