@@ -58,15 +58,7 @@ impl Live {
         .await
         .unwrap();
         let token = s(&app.setup_admin().await, "accessToken");
-        let keys = app
-            .client
-            .post(app.url("/v1/keys/generate"))
-            .bearer_auth(&token)
-            .header("X-User-Secret", SECRET)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(keys.status(), 201);
+        app.generate_keys(&token, SECRET).await;
         let config = home.path().join("sealbox.toml");
         let data = toml::Value::from(app.data_dir.to_str().unwrap());
         std::fs::write(

@@ -348,15 +348,7 @@ async fn slow_put(
 async fn a_stalled_body_is_cut_off_but_a_slow_steady_one_completes() {
     let app = TestApp::spawn_with(|c| c.server.body_idle_timeout_secs = 1).await;
     let token = s(&app.setup_admin().await, "accessToken");
-    let keys = app
-        .client
-        .post(app.url("/v1/keys/generate"))
-        .bearer_auth(&token)
-        .header("X-User-Secret", SECRET)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(keys.status(), 201);
+    app.generate_keys(&token, SECRET).await;
 
     // Eight pieces 400 ms apart: 2.8 s in all, never 1 s idle.
     let steady = slow_put(&app, &token, "steady", Duration::from_millis(400), false)
@@ -559,15 +551,7 @@ async fn wrong_user_secrets_are_delayed_per_credential() {
     // No unlock cache, so every call with a secret derives the key.
     let app = TestApp::spawn_with(|c| c.vault.unlock_cache_secs = 0).await;
     let token = s(&app.setup_admin().await, "accessToken");
-    let generate = app
-        .client
-        .post(app.url("/v1/keys/generate"))
-        .bearer_auth(&token)
-        .header("X-User-Secret", SECRET)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(generate.status(), 201);
+    app.generate_keys(&token, SECRET).await;
     let put = app
         .send_as(
             Method::PUT,
@@ -676,15 +660,7 @@ async fn user_secrets_are_their_utf8_bytes_and_other_bytes_are_refused_clearly()
 async fn byte_routes_spend_the_address_budget_and_carry_its_headers() {
     let app = TestApp::spawn_with(|c| c.rate_limits.per_ip_per_minute = 20).await;
     let token = s(&app.setup_admin().await, "accessToken");
-    let generate = app
-        .client
-        .post(app.url("/v1/keys/generate"))
-        .bearer_auth(&token)
-        .header("X-User-Secret", SECRET)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(generate.status(), 201);
+    app.generate_keys(&token, SECRET).await;
     let bytes = vec![42u8; 10_000];
     let presigned = json_of(
         app.send_as(

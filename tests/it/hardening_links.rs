@@ -152,16 +152,7 @@ fn count(app: &TestApp, sql: &str) -> i64 {
 
 /// Generates the caller's key pair (server-sealed files need it).
 async fn generate_keys(o: &Org, token: &str) {
-    let keys = o
-        .app
-        .client
-        .post(o.app.url("/v1/keys/generate"))
-        .bearer_auth(token)
-        .header("X-User-Secret", USER_SECRET)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(keys.status(), 201);
+    o.app.generate_keys(token, USER_SECRET).await;
 }
 
 /// A stored file of `token`'s (server-encrypted) and a download link to it.

@@ -509,15 +509,7 @@ async fn recovery_material_needs_the_vault_scopes() {
     let trustee = s(&trustee_pair, "accessToken");
     let trustee_id = s(&trustee_pair["user"], "id");
     for token in [&owner, &trustee] {
-        let generated = app
-            .client
-            .post(app.url("/v1/keys/generate"))
-            .bearer_auth(token)
-            .header("X-User-Secret", "a-user-secret-phrase")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(generated.status(), 201);
+        app.generate_keys(token, "a-user-secret-phrase").await;
     }
     let material = json!({
         "encryptedPrivateKeyEccShareB64": B64.encode(b"ecc share bytes"),

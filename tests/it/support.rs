@@ -214,6 +214,19 @@ impl TestApp {
 
     /// Runs first-run setup: [`ADMIN_EMAIL`] becomes instance admin and owner of "Acme".
     /// Returns the token pair.
+    /// Generates the key pair of the user signed in with `token`, unlocked by `secret`.
+    pub async fn generate_keys(&self, token: &str, secret: &str) {
+        let generated = self
+            .client
+            .post(self.url("/v1/keys/generate"))
+            .bearer_auth(token)
+            .header("X-User-Secret", secret)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(generated.status(), 201, "generating the key pair");
+    }
+
     pub async fn setup_admin(&self) -> serde_json::Value {
         let response = self
             .post_json(
