@@ -234,7 +234,11 @@ impl App {
     /// (see [`public_base_url`]).
     pub fn endpoint(&self, public_url: &str) -> impl poem::Endpoint + use<> {
         http::routes(&HttpState {
-            system: SystemService::new(self.store.clone(), self.instance.clone()),
+            system: SystemService::new(
+                self.store.clone(),
+                self.instance.clone(),
+                self.data.clone(),
+            ),
             identity: self.identity.clone(),
             password_reset: PasswordResetService::new(
                 self.store.clone(),

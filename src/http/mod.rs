@@ -334,7 +334,8 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
         )
         .nest_no_strip("/v1", limited.clone())
         .nest_no_strip("/admin", limited)
-        .at("/health", api)
+        .at("/health", api.clone())
+        .at("/ready", api)
         .at("/assets/*path", ui::WebUi)
         .data(uploads::ByteRoutes {
             files: state.files.clone(),

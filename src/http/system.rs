@@ -1,4 +1,4 @@
-//! `GET /health` and `GET /v1/welcome`.
+//! `GET /health`, `GET /ready` and `GET /v1/welcome`.
 
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
@@ -36,12 +36,26 @@ pub struct Welcome {
 
 #[OpenApi(tag = "ApiTags::System")]
 impl SystemApi {
-    /// Liveness and readiness
+    /// Liveness
     ///
     /// Answers `{"status":"ok"}` once the database has answered a query.
     #[oai(path = "/health", method = "get", operation_id = "getHealth")]
     async fn health(&self) -> Result<Json<Health>, ApiError> {
         self.system.health().await?;
+        Ok(Json(Health {
+            status: "ok".into(),
+        }))
+    }
+
+    /// Readiness
+    ///
+    /// Answers `{"status":"ok"}` when the database answers a query and the data
+    /// directory takes a durable write; otherwise 503 with the error envelope saying
+    /// which failed. For load balancers and orchestration: a server can be alive
+    /// (`/health`) but unable to accept uploads (a full or read-only disk).
+    #[oai(path = "/ready", method = "get", operation_id = "getReady")]
+    async fn ready(&self) -> Result<Json<Health>, ApiError> {
+        self.system.ready().await?;
         Ok(Json(Health {
             status: "ok".into(),
         }))

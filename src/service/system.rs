@@ -1,7 +1,10 @@
-//! Facts about the running appliance: liveness and public identity.
+//! Facts about the running appliance: liveness, readiness and public identity.
 
+use std::io::Write as _;
+use std::path::Path;
 use std::time::Duration;
 
+use crate::data_dir::DataDir;
 use crate::store::{Store, instance::Instance};
 
 use super::ServiceError;
@@ -13,11 +16,19 @@ pub const HEALTH_DB_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct SystemService {
     store: Store,
     instance: Instance,
+    data: DataDir,
 }
 
+/// How long a readiness check waits for the data directory to take a durable write.
+pub const READY_DISK_TIMEOUT: Duration = Duration::from_secs(2);
+
 impl SystemService {
-    pub fn new(store: Store, instance: Instance) -> Self {
-        Self { store, instance }
+    pub fn new(store: Store, instance: Instance, data: DataDir) -> Self {
+        Self {
+            store,
+            instance,
+            data,
+        }
     }
 
     /// Succeeds when the database answers a query within [`HEALTH_DB_TIMEOUT`].
@@ -32,7 +43,48 @@ impl SystemService {
         }
     }
 
+    /// Succeeds when the server can do its work: the database answers (as
+    /// [`Self::health`]) and the directories that take uploads and blobs accept a
+    /// durable write (a probe file created, synced and removed within
+    /// [`READY_DISK_TIMEOUT`]). A full disk, a read-only mount or a removed data
+    /// directory make the server unready while it stays alive.
+    pub async fn ready(&self) -> Result<(), ServiceError> {
+        self.health().await?;
+        let dirs = [self.data.uploads(), self.data.blobs()];
+        let probe = tokio::task::spawn_blocking(move || {
+            dirs.iter().try_for_each(|dir| probe_durable_write(dir))
+        });
+        match tokio::time::timeout(READY_DISK_TIMEOUT, probe).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(err))) => {
+                tracing::warn!(error = %err, "readiness check: the data directory refused a write");
+                Err(ServiceError::Unavailable(
+                    "the data directory does not accept writes",
+                ))
+            }
+            Ok(Err(_)) | Err(_) => Err(ServiceError::Unavailable(
+                "the data directory does not answer",
+            )),
+        }
+    }
+
     pub fn instance(&self) -> &Instance {
         &self.instance
     }
+}
+
+/// Creates, syncs and removes a uniquely named file in `dir`.
+fn probe_durable_write(dir: &Path) -> std::io::Result<()> {
+    let path = dir.join(format!(".ready-{}", uuid::Uuid::now_v7()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .and_then(|mut file| {
+            file.write_all(b"ready")?;
+            file.sync_all()
+        });
+    let removed = std::fs::remove_file(&path);
+    written?;
+    removed
 }

@@ -1,5 +1,5 @@
 //! SPEC §3 on every route: request ids, version header, the error envelope for every error
-//! class, body limits, health and welcome.
+//! class, body limits, health, readiness and welcome.
 
 use futures_util::stream;
 use sealbox::http::middleware::{API_VERSION, API_VERSION_HEADER};
@@ -47,6 +47,46 @@ async fn health_is_503_in_the_envelope_when_the_database_does_not_answer() {
         task.await.unwrap().unwrap();
     }
     assert_eq!(app.get("/health").await.status(), 200, "healthy again");
+}
+
+#[tokio::test]
+async fn ready_is_503_while_the_data_directory_refuses_writes_and_health_stays_ok() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/ready").await;
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({"status": "ok"}));
+
+    // The directory that takes uploads disappears (an unmounted or replaced volume):
+    // the server is alive but cannot take bytes.
+    let uploads = sealbox::data_dir::DataDir::new(&app.data_dir).uploads();
+    let moved = app.data_dir.join("uploads-away");
+    std::fs::rename(&uploads, &moved).unwrap();
+    let error = assert_envelope(app.get("/ready").await, 503, "UNAVAILABLE").await;
+    assert_eq!(
+        error["message"],
+        "the data directory does not accept writes"
+    );
+    assert_eq!(app.get("/health").await.status(), 200, "still alive");
+
+    std::fs::rename(&moved, &uploads).unwrap();
+    assert_eq!(app.get("/ready").await.status(), 200, "ready again");
+    // The probes leave nothing behind.
+    for dir in [
+        uploads,
+        sealbox::data_dir::DataDir::new(&app.data_dir).blobs(),
+    ] {
+        let leftovers: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|entry| entry.ok())
+            .filter(|entry| entry.file_name().to_string_lossy().starts_with(".ready-"))
+            .collect();
+        assert!(
+            leftovers.is_empty(),
+            "probe files left in {}",
+            dir.display()
+        );
+    }
 }
 
 #[tokio::test]
