@@ -267,8 +267,13 @@ static CATALOG: &[EventKind] = &[
     },
     EventKind {
         name: "api_key.revoked",
-        description: "An API key was revoked; it stopped working at once.",
-        example: || json!({"apiKeyId": API_KEY, "name": "CI uploads", "userId": USER}),
+        description: "An API key was revoked; it stopped working at once. `reason` is present \
+                      when nobody revoked it directly: `member_removed` when its owner left \
+                      the organization.",
+        example: || {
+            json!({"apiKeyId": API_KEY, "name": "CI uploads", "userId": USER,
+                   "reason": "member_removed"})
+        },
         emitted_by: Now,
     },
     // Webhooks (issue 8).
