@@ -2,7 +2,8 @@
 
 use std::io::Write as _;
 use std::path::Path;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::data_dir::DataDir;
 use crate::store::{Store, instance::Instance};
@@ -17,7 +18,15 @@ pub struct SystemService {
     store: Store,
     instance: Instance,
     data: DataDir,
+    /// The last disk probe: when it ran and whether the directories took the write.
+    /// Held while a probe runs, so concurrent and repeated `/ready` calls (it needs no
+    /// credentials) share one probe per [`READY_PROBE_REUSE`] instead of each costing
+    /// an fsync.
+    last_probe: Arc<tokio::sync::Mutex<Option<(Instant, Result<(), &'static str>)>>>,
 }
+
+/// How long one disk probe's result answers `/ready` calls.
+pub const READY_PROBE_REUSE: Duration = Duration::from_secs(1);
 
 /// How long a readiness check waits for the data directory to take a durable write.
 pub const READY_DISK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -28,6 +37,7 @@ impl SystemService {
             store,
             instance,
             data,
+            last_probe: Arc::default(),
         }
     }
 
@@ -50,6 +60,20 @@ impl SystemService {
     /// directory make the server unready while it stays alive.
     pub async fn ready(&self) -> Result<(), ServiceError> {
         self.health().await?;
+        let mut last = self.last_probe.lock().await;
+        let outcome = match *last {
+            Some((at, outcome)) if at.elapsed() < READY_PROBE_REUSE => outcome,
+            _ => {
+                let outcome = self.probe_data_dir().await;
+                *last = Some((Instant::now(), outcome));
+                outcome
+            }
+        };
+        outcome.map_err(ServiceError::Unavailable)
+    }
+
+    /// One durable write in each directory that takes bytes, within [`READY_DISK_TIMEOUT`].
+    async fn probe_data_dir(&self) -> Result<(), &'static str> {
         let dirs = [self.data.uploads(), self.data.blobs()];
         let probe = tokio::task::spawn_blocking(move || {
             dirs.iter().try_for_each(|dir| probe_durable_write(dir))
@@ -58,13 +82,9 @@ impl SystemService {
             Ok(Ok(Ok(()))) => Ok(()),
             Ok(Ok(Err(err))) => {
                 tracing::warn!(error = %err, "readiness check: the data directory refused a write");
-                Err(ServiceError::Unavailable(
-                    "the data directory does not accept writes",
-                ))
+                Err("the data directory does not accept writes")
             }
-            Ok(Err(_)) | Err(_) => Err(ServiceError::Unavailable(
-                "the data directory does not answer",
-            )),
+            Ok(Err(_)) | Err(_) => Err("the data directory does not answer"),
         }
     }
 

@@ -62,6 +62,8 @@ async fn ready_is_503_while_the_data_directory_refuses_writes_and_health_stays_o
     let uploads = sealbox::data_dir::DataDir::new(&app.data_dir).uploads();
     let moved = app.data_dir.join("uploads-away");
     std::fs::rename(&uploads, &moved).unwrap();
+    // One probe answers for a second (the route needs no credentials, so calls share it).
+    tokio::time::sleep(sealbox::service::system::READY_PROBE_REUSE).await;
     let error = assert_envelope(app.get("/ready").await, 503, "UNAVAILABLE").await;
     assert_eq!(
         error["message"],
@@ -70,6 +72,7 @@ async fn ready_is_503_while_the_data_directory_refuses_writes_and_health_stays_o
     assert_eq!(app.get("/health").await.status(), 200, "still alive");
 
     std::fs::rename(&moved, &uploads).unwrap();
+    tokio::time::sleep(sealbox::service::system::READY_PROBE_REUSE).await;
     assert_eq!(app.get("/ready").await.status(), 200, "ready again");
     // The probes leave nothing behind.
     for dir in [
