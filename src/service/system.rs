@@ -22,8 +22,11 @@ pub struct SystemService {
     /// Held while a probe runs, so concurrent and repeated `/ready` calls (it needs no
     /// credentials) share one probe per [`READY_PROBE_REUSE`] instead of each costing
     /// an fsync.
-    last_probe: Arc<tokio::sync::Mutex<Option<(Instant, Result<(), &'static str>)>>>,
+    last_probe: Arc<tokio::sync::Mutex<Option<(Instant, ProbeOutcome)>>>,
 }
+
+/// What a disk probe found: nothing wrong, or the message of the 503.
+type ProbeOutcome = Result<(), &'static str>;
 
 /// How long one disk probe's result answers `/ready` calls.
 pub const READY_PROBE_REUSE: Duration = Duration::from_secs(1);
@@ -73,7 +76,7 @@ impl SystemService {
     }
 
     /// One durable write in each directory that takes bytes, within [`READY_DISK_TIMEOUT`].
-    async fn probe_data_dir(&self) -> Result<(), &'static str> {
+    async fn probe_data_dir(&self) -> ProbeOutcome {
         let dirs = [self.data.uploads(), self.data.blobs()];
         let probe = tokio::task::spawn_blocking(move || {
             dirs.iter().try_for_each(|dir| probe_durable_write(dir))
