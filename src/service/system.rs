@@ -3,8 +3,10 @@
 use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::blob::local::TMP_DIR;
 use crate::data_dir::DataDir;
 use crate::store::{Store, instance::Instance};
 
@@ -23,6 +25,9 @@ pub struct SystemService {
     /// credentials) share one probe per [`READY_PROBE_REUSE`] instead of each costing
     /// an fsync.
     last_probe: Arc<tokio::sync::Mutex<Option<(Instant, ProbeOutcome)>>>,
+    /// Set while a probe's blocking thread runs, which can outlive its timeout on a
+    /// stuck disk: no second thread is started until it returns.
+    probing: Arc<AtomicBool>,
 }
 
 /// What a disk probe found: nothing wrong, or the message of the 503.
@@ -41,6 +46,7 @@ impl SystemService {
             instance,
             data,
             last_probe: Arc::default(),
+            probing: Arc::default(),
         }
     }
 
@@ -75,11 +81,20 @@ impl SystemService {
         outcome.map_err(ServiceError::Unavailable)
     }
 
-    /// One durable write in each directory that takes bytes, within [`READY_DISK_TIMEOUT`].
+    /// One durable write in each directory that takes bytes (the uploads directory and
+    /// the blob store's write area, which the store empties at start and scrub skips),
+    /// within [`READY_DISK_TIMEOUT`].
     async fn probe_data_dir(&self) -> ProbeOutcome {
-        let dirs = [self.data.uploads(), self.data.blobs()];
+        const STUCK: &str = "the data directory does not answer";
+        if self.probing.swap(true, Ordering::AcqRel) {
+            return Err(STUCK);
+        }
+        let dirs = [self.data.uploads(), self.data.blobs().join(TMP_DIR)];
+        let probing = self.probing.clone();
         let probe = tokio::task::spawn_blocking(move || {
-            dirs.iter().try_for_each(|dir| probe_durable_write(dir))
+            let outcome = dirs.iter().try_for_each(|dir| probe_durable_write(dir));
+            probing.store(false, Ordering::Release);
+            outcome
         });
         match tokio::time::timeout(READY_DISK_TIMEOUT, probe).await {
             Ok(Ok(Ok(()))) => Ok(()),
@@ -87,7 +102,7 @@ impl SystemService {
                 tracing::warn!(error = %err, "readiness check: the data directory refused a write");
                 Err("the data directory does not accept writes")
             }
-            Ok(Err(_)) | Err(_) => Err("the data directory does not answer"),
+            Ok(Err(_)) | Err(_) => Err(STUCK),
         }
     }
 

@@ -77,7 +77,9 @@ async fn ready_is_503_while_the_data_directory_refuses_writes_and_health_stays_o
     // The probes leave nothing behind.
     for dir in [
         uploads,
-        sealbox::data_dir::DataDir::new(&app.data_dir).blobs(),
+        sealbox::data_dir::DataDir::new(&app.data_dir)
+            .blobs()
+            .join(sealbox::blob::local::TMP_DIR),
     ] {
         let leftovers: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
