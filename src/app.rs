@@ -439,23 +439,24 @@ impl App {
         );
         // The separate metrics listener serves until the main one is done; a scrape in
         // flight at shutdown is simply cut.
-        let metrics_listener = bound
-            .metrics
-            .zip(self.metrics_endpoint())
-            .map(|((acceptor, _), scrape)| {
-                tokio::spawn(http::connections::serve(
-                    acceptor,
-                    http::metrics::separate_routes(scrape),
-                    http::connections::ConnectionLimits {
-                        header_read_timeout: Duration::from_secs(
-                            self.config.server.header_read_timeout_secs,
-                        ),
-                        max_connections: METRICS_MAX_CONNECTIONS,
-                    },
-                    std::future::pending::<()>(),
-                    Duration::ZERO,
-                ))
-            });
+        let metrics_listener =
+            bound
+                .metrics
+                .zip(self.metrics_endpoint())
+                .map(|((acceptor, _), scrape)| {
+                    tokio::spawn(http::connections::serve(
+                        acceptor,
+                        http::metrics::separate_routes(scrape),
+                        http::connections::ConnectionLimits {
+                            header_read_timeout: Duration::from_secs(
+                                self.config.server.header_read_timeout_secs,
+                            ),
+                            max_connections: METRICS_MAX_CONNECTIONS,
+                        },
+                        std::future::pending::<()>(),
+                        Duration::ZERO,
+                    ))
+                });
         let served = http::connections::serve(
             bound.acceptor,
             endpoint,
@@ -598,9 +599,13 @@ impl Bound {
 
     /// The URL of `/metrics` on the separate metrics listener, when there is one.
     pub fn metrics_url(&self) -> Option<String> {
-        self.metrics
-            .as_ref()
-            .map(|(_, addr)| format!("{}{}", local_url("http", *addr), http::metrics::METRICS_PATH))
+        self.metrics.as_ref().map(|(_, addr)| {
+            format!(
+                "{}{}",
+                local_url("http", *addr),
+                http::metrics::METRICS_PATH
+            )
+        })
     }
 
     /// The served certificate, when TLS is on.

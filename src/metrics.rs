@@ -40,8 +40,7 @@ pub const UNMATCHED_ROUTE: &str = "unmatched";
 /// Request latency buckets, in seconds: from a cached lookup (about a millisecond) to a
 /// large upload streamed in one request. Argon2id sign-ins land around 50-250 ms.
 pub const HTTP_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-    300.0,
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
 ];
 /// Database wait buckets, in seconds: an idle store hands out a connection in
 /// microseconds; waits of 100 ms and more mean the threads or the writer are saturated.
@@ -280,12 +279,12 @@ pub fn sample_disks(dirs: &[(&'static str, PathBuf)]) {
             Ok(stat) => {
                 // f_bavail, not f_bfree: what an unprivileged process may still write.
                 let block = stat.f_frsize;
-                gauge!(DISK_FREE, "dir" => *label)
-                    .set(stat.f_bavail.saturating_mul(block) as f64);
-                gauge!(DISK_SIZE, "dir" => *label)
-                    .set(stat.f_blocks.saturating_mul(block) as f64);
+                gauge!(DISK_FREE, "dir" => *label).set(stat.f_bavail.saturating_mul(block) as f64);
+                gauge!(DISK_SIZE, "dir" => *label).set(stat.f_blocks.saturating_mul(block) as f64);
             }
-            Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "cannot sample free disk space"),
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot sample free disk space")
+            }
         }
     }
 }

@@ -78,7 +78,8 @@ impl Metrics {
             Err(e) => tracing::warn!(error = %e, "cannot sample the webhook queue for metrics"),
         }
         let disks = self.disks.clone();
-        if let Err(e) = tokio::task::spawn_blocking(move || crate::metrics::sample_disks(&disks)).await
+        if let Err(e) =
+            tokio::task::spawn_blocking(move || crate::metrics::sample_disks(&disks)).await
         {
             tracing::warn!(error = %e, "cannot sample disk space for metrics");
         }
@@ -103,10 +104,9 @@ impl Endpoint for Metrics {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT));
-        response.headers_mut().insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        );
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         Ok(response)
     }
 }

@@ -183,11 +183,7 @@ impl<E: Endpoint> Endpoint for ConventionsEndpoint<E> {
         let status = response.status().as_u16();
         crate::metrics::request_handled(method, &route, status, elapsed);
         span.in_scope(|| {
-            tracing::info!(
-                status,
-                elapsed_ms = elapsed.as_millis() as u64,
-                "handled"
-            );
+            tracing::info!(status, elapsed_ms = elapsed.as_millis() as u64, "handled");
         });
         Ok(response)
     }
@@ -510,7 +506,14 @@ mod route_template_tests {
         assert_eq!(label("/assets/js/app.js").await, "/assets/*");
         assert_eq!(label("/docs/index.css").await, "/docs/*");
         assert_eq!(label("/health?verbose=1").await, "/health");
-        for unknown in ["/", "/v1", "/v1/kv", "/v1/kv/a/b", "/healthz", "/v1/uploads"] {
+        for unknown in [
+            "/",
+            "/v1",
+            "/v1/kv",
+            "/v1/kv/a/b",
+            "/healthz",
+            "/v1/uploads",
+        ] {
             assert_eq!(label(unknown).await, "unmatched", "{unknown}");
         }
     }

@@ -386,22 +386,22 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
         None => tree,
     };
     tree.data(uploads::ByteRoutes {
-            files: state.files.clone(),
-            transfers: state.transfers.clone(),
-            public_url: state.public_url.clone(),
-        })
-        .data(state.identity.clone())
-        .data(state.api_keys.clone())
-        .data(state.trusted_proxies.clone())
-        .with(CatchPanic::new().with_handler(|_panic| {
-            tracing::error!("handler panicked");
-            poem::error::ResponseError::as_response(&ApiError::internal()).into_response()
-        }))
-        .with(BodyIdleTimeout(state.body_idle_timeout))
-        .with(Conventions {
-            allow: Arc::new(allow),
-            templates: Arc::new(templates),
-        })
+        files: state.files.clone(),
+        transfers: state.transfers.clone(),
+        public_url: state.public_url.clone(),
+    })
+    .data(state.identity.clone())
+    .data(state.api_keys.clone())
+    .data(state.trusted_proxies.clone())
+    .with(CatchPanic::new().with_handler(|_panic| {
+        tracing::error!("handler panicked");
+        poem::error::ResponseError::as_response(&ApiError::internal()).into_response()
+    }))
+    .with(BodyIdleTimeout(state.body_idle_timeout))
+    .with(Conventions {
+        allow: Arc::new(allow),
+        templates: Arc::new(templates),
+    })
 }
 
 /// A PATCH field: absent (leave it), `null` (clear it) or a value (set it).

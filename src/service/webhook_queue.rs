@@ -264,7 +264,8 @@ impl DeliveryQueue {
     /// How many deliveries are pending, and how long the oldest has waited since it was
     /// created (zero when none is): the metrics' queue gauges, sampled at scrape time.
     pub async fn pending_summary(&self) -> Result<(u64, Duration), ServiceError> {
-        let (count, oldest) = read(&self.store, |conn| Ok(webhooks::pending_summary(conn)?)).await?;
+        let (count, oldest) =
+            read(&self.store, |conn| Ok(webhooks::pending_summary(conn)?)).await?;
         let age = oldest
             .and_then(|at| {
                 time::OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339)

@@ -217,7 +217,7 @@ fn metrics_on_the_main_listener_need_a_token_to_start() {
     // The token may come from a file, as every secret can.
     let token_file = home.path().join("metrics.token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
-    let mut config = sealbox::config::Config::load(&sealbox::config::Sources {
+    let config = sealbox::config::Config::load(&sealbox::config::Sources {
         file: None,
         env: vec![
             ("SEALBOX_METRICS__ENABLED".into(), "true".into()),
@@ -230,7 +230,10 @@ fn metrics_on_the_main_listener_need_a_token_to_start() {
     .unwrap();
     config.validate().unwrap();
     assert_eq!(config.metrics.bearer_token.expose(), TOKEN);
-    assert!(!format!("{config:?}").contains(TOKEN), "Debug shows the token");
+    assert!(
+        !format!("{config:?}").contains(TOKEN),
+        "Debug shows the token"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -246,7 +249,10 @@ async fn the_main_listener_serves_metrics_that_move_with_traffic() {
     // The API key budget is small, so a few requests with one key are refused.
     let config = std::fs::read_to_string(home.path().join("sealbox.toml"))
         .unwrap()
-        .replace("per_api_key_per_minute = 100000", "per_api_key_per_minute = 2");
+        .replace(
+            "per_api_key_per_minute = 100000",
+            "per_api_key_per_minute = 2",
+        );
     std::fs::write(home.path().join("sealbox.toml"), config).unwrap();
     let mut server = Server::start(home.path(), true);
     let http = client();
@@ -387,7 +393,10 @@ async fn the_main_listener_serves_metrics_that_move_with_traffic() {
     // An upload of known size, then its download.
     let bytes: Vec<u8> = (0..150_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let (file, in_progress) = upload(&server, &token, &bytes).await;
-    assert_eq!(in_progress, 1.0, "the streaming PATCH is one upload in progress");
+    assert_eq!(
+        in_progress, 1.0,
+        "the streaming PATCH is one upload in progress"
+    );
     let link = http
         .get(format!("{}/v1/files/{file}/download", server.base))
         .bearer_auth(&token)
@@ -453,7 +462,11 @@ async fn the_main_listener_serves_metrics_that_move_with_traffic() {
     assert_eq!(
         delta(
             requests,
-            &[("method", "PATCH"), ("route", "/v1/uploads/{token}"), ("status", "204")]
+            &[
+                ("method", "PATCH"),
+                ("route", "/v1/uploads/{token}"),
+                ("status", "204")
+            ]
         ),
         2.0
     );
@@ -469,7 +482,10 @@ async fn the_main_listener_serves_metrics_that_move_with_traffic() {
         1.0
     );
     assert_eq!(
-        delta("sealbox_rate_limit_refusals_total", &[("budget", "api_key")]),
+        delta(
+            "sealbox_rate_limit_refusals_total",
+            &[("budget", "api_key")]
+        ),
         1.0
     );
     assert_eq!(
@@ -521,7 +537,9 @@ async fn the_main_listener_serves_metrics_that_move_with_traffic() {
             "route label {route}"
         );
         assert!(
-            !route.split('/').any(|seg| uuid::Uuid::try_parse(seg).is_ok()),
+            !route
+                .split('/')
+                .any(|seg| uuid::Uuid::try_parse(seg).is_ok()),
             "route label {route}"
         );
     }
@@ -534,8 +552,10 @@ async fn the_main_listener_serves_metrics_that_move_with_traffic() {
     let webhook = http
         .post(format!("{}/v1/webhooks", server.base))
         .bearer_auth(&token)
-        .json(&json!({"url": format!("http://127.0.0.1:{closed_port}/hook"),
-                      "events": ["api_key.*"]}))
+        .json(
+            &json!({"url": format!("http://127.0.0.1:{closed_port}/hook"),
+                      "events": ["api_key.*"]}),
+        )
         .send()
         .await
         .unwrap();
@@ -677,7 +697,10 @@ async fn upload(server: &Server, token: &str, bytes: &[u8]) -> (String, f64) {
     drop(part);
     let second = second.await.unwrap().unwrap();
     assert_eq!(second.status(), 204);
-    assert_eq!(second.headers()["upload-offset"], bytes.len().to_string().as_str());
+    assert_eq!(
+        second.headers()["upload-offset"],
+        bytes.len().to_string().as_str()
+    );
     let finalized = http
         .post(format!("{}/v1/files/{id}/finalize", server.base))
         .bearer_auth(token)
@@ -693,7 +716,9 @@ async fn a_separate_listener_serves_only_metrics() {
     let home = tempfile::tempdir().unwrap();
     write_config(
         home.path(),
-        &format!("[metrics]\nenabled = true\nlisten = \"127.0.0.1:0\"\nbearer_token = \"{TOKEN}\"\n"),
+        &format!(
+            "[metrics]\nenabled = true\nlisten = \"127.0.0.1:0\"\nbearer_token = \"{TOKEN}\"\n"
+        ),
     );
     let server = Server::start(home.path(), true);
     let metrics_url = server
@@ -733,7 +758,12 @@ async fn a_separate_listener_serves_only_metrics() {
             .unwrap();
         assert_envelope(other, 404, "NOT_FOUND").await;
     }
-    assert_envelope(http.get(&metrics_url).send().await.unwrap(), 401, "UNAUTHORIZED").await;
+    assert_envelope(
+        http.get(&metrics_url).send().await.unwrap(),
+        401,
+        "UNAUTHORIZED",
+    )
+    .await;
     let posted = http
         .post(&metrics_url)
         .bearer_auth(TOKEN)
