@@ -64,6 +64,8 @@ pub enum AppError {
     Serve(std::io::Error),
     #[error(transparent)]
     Webhooks(#[from] crate::worker::webhook_sender::SenderError),
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::InstallError),
 }
 
 /// The assembled appliance, ready to bind.
@@ -88,6 +90,8 @@ pub struct App {
     /// `None` when mail is off (`smtp.host` empty).
     mailer: Option<Mailer>,
     setup_token: Option<Zeroizing<String>>,
+    /// The Prometheus recorder's handle, when `metrics.enabled`.
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 impl std::fmt::Debug for App {
@@ -105,6 +109,11 @@ impl App {
     /// key on first start, opens and migrates the database, opens blob storage.
     pub async fn open(config: Config) -> Result<Self, AppError> {
         config.validate()?;
+        let metrics = if config.metrics.enabled {
+            Some(crate::metrics::install()?)
+        } else {
+            None
+        };
         crate::service::argon2_pool::configure(
             config.server.argon2_slots(),
             Duration::from_millis(config.server.argon2_queue_timeout_ms),
@@ -198,6 +207,7 @@ impl App {
             rate_limits,
             mailer,
             setup_token,
+            metrics,
         })
     }
 
@@ -288,7 +298,25 @@ impl App {
             )),
             json_body_limit: self.config.limits.json_body_bytes,
             body_idle_timeout: Duration::from_secs(self.config.server.body_idle_timeout_secs),
+            metrics: self
+                .metrics_endpoint()
+                .filter(|_| self.config.metrics.listen.trim().is_empty()),
         })
+    }
+
+    /// The `/metrics` endpoint, when metrics are on.
+    fn metrics_endpoint(&self) -> Option<http::metrics::Metrics> {
+        let handle = self.metrics.clone()?;
+        Some(http::metrics::Metrics::new(
+            handle,
+            self.config.metrics.bearer_token.expose(),
+            self.webhooks.queue(),
+            vec![
+                ("data", self.data.root().to_owned()),
+                ("uploads", self.data.uploads()),
+                ("blobs", self.data.blobs()),
+            ],
+        ))
     }
 
     /// Binds the configured address (port 0 picks a free port) with the configured TLS.
@@ -323,12 +351,14 @@ impl App {
                 &self.config.tls.key_file,
             )?),
         };
+        let metrics = self.bind_metrics().await?;
         let Some(material) = material else {
             return Ok(Bound {
                 acceptor: tcp.boxed(),
                 addr: local,
                 scheme: "http",
                 certificate: None,
+                metrics,
             });
         };
         let (sender, receiver) = watch::channel(material.server_config()?);
@@ -344,7 +374,30 @@ impl App {
             addr: local,
             scheme: "https",
             certificate: Some(material.summary),
+            metrics,
         })
+    }
+
+    /// Binds `metrics.listen` (plain HTTP) when metrics are on and it is set.
+    async fn bind_metrics(&self) -> Result<Option<(BoxAcceptor, SocketAddr)>, AppError> {
+        let Some(addr) = self
+            .config
+            .metrics
+            .listen_addr()?
+            .filter(|_| self.metrics.is_some())
+        else {
+            return Ok(None);
+        };
+        let tcp = TcpListener::bind(addr)
+            .into_acceptor()
+            .await
+            .map_err(|source| AppError::Bind { addr, source })?;
+        let local = tcp
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .unwrap_or(addr);
+        Ok(Some((tcp.boxed(), local)))
     }
 
     /// Serves on `bound` until `shutdown` resolves, then stops accepting, lets in-flight
@@ -384,6 +437,26 @@ impl App {
             )
             .run(deliveries_stopped),
         );
+        // The separate metrics listener serves until the main one is done; a scrape in
+        // flight at shutdown is simply cut.
+        let metrics_listener =
+            bound
+                .metrics
+                .zip(self.metrics_endpoint())
+                .map(|((acceptor, _), scrape)| {
+                    tokio::spawn(http::connections::serve(
+                        acceptor,
+                        http::metrics::separate_routes(scrape),
+                        http::connections::ConnectionLimits {
+                            header_read_timeout: Duration::from_secs(
+                                self.config.server.header_read_timeout_secs,
+                            ),
+                            max_connections: METRICS_MAX_CONNECTIONS,
+                        },
+                        std::future::pending::<()>(),
+                        Duration::ZERO,
+                    ))
+                });
         let served = http::connections::serve(
             bound.acceptor,
             endpoint,
@@ -398,6 +471,9 @@ impl App {
         )
         .await;
         flusher.abort();
+        if let Some(listener) = metrics_listener {
+            listener.abort();
+        }
         // Deliveries in flight finish (each within the webhook timeout) and are recorded
         // before the store closes.
         let _ = stop_deliveries.send(true);
@@ -497,12 +573,17 @@ const AUDIT_PRUNE_INTERVAL: Duration = Duration::from_secs(60 * 60);
 /// How stale `lastUsedAt` in the database may be; listings overlay the newer value.
 const KEY_USE_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
 
+/// Connections the separate metrics listener serves at once: scrapers, not clients.
+const METRICS_MAX_CONNECTIONS: usize = 16;
+
 /// A bound listener, not yet serving.
 pub struct Bound {
     acceptor: BoxAcceptor,
     addr: SocketAddr,
     scheme: &'static str,
     certificate: Option<tls::CertSummary>,
+    /// The separate metrics listener (`metrics.listen`) and its bound address.
+    metrics: Option<(BoxAcceptor, SocketAddr)>,
 }
 
 impl Bound {
@@ -514,6 +595,17 @@ impl Bound {
     /// A URL a local client can use: unspecified addresses become loopback.
     pub fn url(&self) -> String {
         local_url(self.scheme, self.addr)
+    }
+
+    /// The URL of `/metrics` on the separate metrics listener, when there is one.
+    pub fn metrics_url(&self) -> Option<String> {
+        self.metrics.as_ref().map(|(_, addr)| {
+            format!(
+                "{}{}",
+                local_url("http", *addr),
+                http::metrics::METRICS_PATH
+            )
+        })
     }
 
     /// The served certificate, when TLS is on.

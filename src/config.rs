@@ -66,6 +66,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub webhooks: WebhooksConfig,
     pub log: LogConfig,
+    pub metrics: MetricsConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -450,6 +451,65 @@ impl Default for LogConfig {
     }
 }
 
+/// Prometheus metrics at `/metrics` (docs/operations.md). Off by default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    /// A separate plain-HTTP address (`127.0.0.1:9090`) serving only `/metrics`; empty
+    /// serves `/metrics` on the main listener, behind `bearer_token`.
+    pub listen: String,
+    /// The token a scraper sends as `Authorization: Bearer <token>`. Required on the main
+    /// listener; on a separate one, required too when set.
+    pub bearer_token: Secret,
+}
+
+/// The shortest `metrics.bearer_token` accepted: a guessable token would publish the
+/// instance's traffic figures.
+pub const MIN_METRICS_TOKEN_LEN: usize = 16;
+
+impl MetricsConfig {
+    /// The separate listener's address, when one is configured.
+    pub fn listen_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        let listen = self.listen.trim();
+        if listen.is_empty() {
+            return Ok(None);
+        }
+        listen
+            .parse()
+            .map(Some)
+            .map_err(|_| ConfigError::InvalidValue {
+                key: "metrics.listen".into(),
+                origin: "configuration".into(),
+                message: format!("`{listen}` is not an address such as 127.0.0.1:9090"),
+            })
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let separate = self.listen_addr()?.is_some();
+        let token = self.bearer_token.expose();
+        if self.enabled && !separate && token.is_empty() {
+            return Err(ConfigError::Invalid(
+                "metrics.enabled serves /metrics on the main listener, which needs \
+                 metrics.bearer_token (or set metrics.listen to a separate address such as \
+                 127.0.0.1:9090)"
+                    .into(),
+            ));
+        }
+        if !token.is_empty() && token.chars().count() < MIN_METRICS_TOKEN_LEN {
+            return Err(ConfigError::Invalid(format!(
+                "metrics.bearer_token must be at least {MIN_METRICS_TOKEN_LEN} characters"
+            )));
+        }
+        if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(ConfigError::Invalid(
+                "metrics.bearer_token cannot contain spaces or control characters".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Why a configuration could not be assembled. Each message names the key and its source.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -586,6 +646,7 @@ impl Config {
         }
         self.validate_smtp()?;
         self.validate_webhooks()?;
+        self.metrics.validate()?;
         for entry in &self.server.trusted_proxies {
             if parse_network(entry).is_none() {
                 return Err(ConfigError::Invalid(format!(

@@ -13,6 +13,7 @@ pub mod data_dir;
 pub mod http;
 pub mod ids;
 pub mod mail;
+pub mod metrics;
 pub mod service;
 pub mod store;
 pub mod worker;

@@ -41,6 +41,9 @@ pub fn run(args: ServeArgs) -> CliResult {
             println!("  public URL:   {}", app.config().server.public_url);
         }
         println!("  data:         {}", app.data_dir().root().display());
+        if let Some(metrics) = bound.metrics_url() {
+            println!("  metrics:      {metrics}");
+        }
         if let Some(cert) = bound.certificate() {
             println!("  TLS SHA-256:  {}", cert.fingerprint);
         }

@@ -1,7 +1,8 @@
 //! Middleware that applies SPEC §3 to every route.
 //!
-//! [`Conventions`] is the outermost layer: it assigns the request id, logs the request,
-//! turns every error into the JSON envelope and stamps the common headers.
+//! [`Conventions`] is the outermost layer: it assigns the request id, logs the request
+//! (with its route template) and counts it in the metrics, turns every error into the
+//! JSON envelope and stamps the common headers.
 //! [`JsonBodyLimit`] guards the JSON API against oversized bodies, declared or chunked,
 //! authenticating first so a stranger's body is never read past a few KiB.
 //! [`BodyIdleTimeout`] fails request bodies that stop sending.
@@ -14,7 +15,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::Stream;
 use poem::http::{HeaderValue, Method, StatusCode, header};
-use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response, Result};
+use poem::{
+    Body, Endpoint, IntoResponse, Middleware, PathPattern, Request, Response, Result, Route,
+};
 use tracing::Instrument;
 
 use super::allow::AllowIndex;
@@ -32,6 +35,8 @@ const DEFAULT_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 
 pub struct Conventions {
     /// Methods per route, for the `Allow` header of 405 answers.
     pub allow: Arc<AllowIndex>,
+    /// Every route's template, for the request log and the metrics.
+    pub templates: Arc<RouteTemplates>,
 }
 
 impl<E: Endpoint> Middleware<E> for Conventions {
@@ -41,6 +46,7 @@ impl<E: Endpoint> Middleware<E> for Conventions {
         ConventionsEndpoint {
             inner,
             allow: self.allow.clone(),
+            templates: self.templates.clone(),
         }
     }
 }
@@ -48,6 +54,67 @@ impl<E: Endpoint> Middleware<E> for Conventions {
 pub struct ConventionsEndpoint<E> {
     inner: E,
     allow: Arc<AllowIndex>,
+    templates: Arc<RouteTemplates>,
+}
+
+/// Finds the route template a request path belongs to (`/v1/transfers/{id}`), for the
+/// request log and the metrics: one index for every route of the tree, API operations,
+/// byte routes and pages alike, consulted before the request is handled. So a request
+/// that a middleware answers before its route runs (a rate-limit refusal, a body too
+/// large, a replayed idempotent response) still carries its template.
+///
+/// The index is a poem [`Route`] of the same templates as the served tree, so it matches
+/// exactly as the served one does (literal segments before parameters: `/v1/kv/shared`
+/// is not `/v1/kv/{key}`).
+pub struct RouteTemplates {
+    matcher: Route,
+}
+
+impl RouteTemplates {
+    /// Indexes `templates`, in OpenAPI (`/v1/files/{id}`) or poem (`/v1/files/:id`,
+    /// `/assets/*path`) spelling; duplicates are indexed once.
+    pub fn new<S: AsRef<str>>(templates: impl IntoIterator<Item = S>) -> Self {
+        let unique: std::collections::BTreeSet<String> = templates
+            .into_iter()
+            .map(|t| openapi_to_poem(t.as_ref()))
+            .collect();
+        let mut matcher = Route::new();
+        for template in unique {
+            matcher = match matcher.try_at(&template, poem::endpoint::make_sync(|_| ())) {
+                Ok(matcher) => matcher,
+                Err(e) => panic!("route template {template} does not index: {e}"),
+            };
+        }
+        Self { matcher }
+    }
+
+    /// The label of the route `path` belongs to: its template, or
+    /// [`crate::metrics::UNMATCHED_ROUTE`].
+    pub async fn label_of(&self, uri: &poem::http::Uri) -> String {
+        let probe = Request::builder().uri(uri.clone()).finish();
+        let pattern = match self.matcher.call(probe).await {
+            Ok(response) => response.data::<PathPattern>().cloned(),
+            Err(_) => None,
+        };
+        crate::metrics::route_label(pattern.as_ref().map(|p| &*p.0))
+    }
+}
+
+/// `/v1/files/{id}` as poem writes it: `/v1/files/:id`; `/docs/*` as `/docs/*rest`.
+fn openapi_to_poem(template: &str) -> String {
+    template
+        .split('/')
+        .map(|segment| {
+            if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                format!(":{name}")
+            } else if segment == "*" {
+                "*rest".to_owned()
+            } else {
+                segment.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 impl<E: Endpoint> Endpoint for ConventionsEndpoint<E> {
@@ -56,6 +123,7 @@ impl<E: Endpoint> Endpoint for ConventionsEndpoint<E> {
     async fn call(&self, mut req: Request) -> Result<Self::Output> {
         let request_id = RequestId::from_headers(req.headers());
         req.extensions_mut().insert(request_id.clone());
+        let route = self.templates.label_of(req.uri()).await;
         let span = tracing::info_span!(
             "request",
             id = %request_id,
@@ -63,9 +131,13 @@ impl<E: Endpoint> Endpoint for ConventionsEndpoint<E> {
             // The path only (query strings may carry tokens), with capability tokens in
             // upload and download URLs masked.
             path = %loggable_path(req.uri().path()),
+            // The template the path matched: what the metrics count it under.
+            route = %route,
         );
         let started = Instant::now();
         let path = req.uri().path().to_owned();
+
+        let method = crate::metrics::method_label(req.method());
 
         let handled = async {
             match self.inner.call(req).await {
@@ -107,12 +179,11 @@ impl<E: Endpoint> Endpoint for ConventionsEndpoint<E> {
             .entry(header::CONTENT_SECURITY_POLICY)
             .or_insert(HeaderValue::from_static(DEFAULT_CSP));
 
+        let elapsed = started.elapsed();
+        let status = response.status().as_u16();
+        crate::metrics::request_handled(method, &route, status, elapsed);
         span.in_scope(|| {
-            tracing::info!(
-                status = response.status().as_u16(),
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "handled"
-            );
+            tracing::info!(status, elapsed_ms = elapsed.as_millis() as u64, "handled");
         });
         Ok(response)
     }
@@ -397,6 +468,53 @@ impl Stream for IdleTimeout {
                 }
                 Poll::Pending => Poll::Pending,
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod route_template_tests {
+    use super::RouteTemplates;
+
+    #[tokio::test]
+    async fn paths_are_labelled_by_the_template_the_router_would_pick() {
+        let templates = RouteTemplates::new([
+            "/v1/kv/{key}",
+            "/v1/kv/shared",
+            "/v1/kv/{key}/shares/{recipientUserId}",
+            "/v1/uploads/:token",
+            "/assets/*path",
+            "/docs/*",
+            "/health",
+            "/health",
+        ]);
+        let label = |path: &'static str| {
+            let templates = &templates;
+            async move {
+                templates
+                    .label_of(&poem::http::Uri::from_static(path))
+                    .await
+            }
+        };
+        assert_eq!(label("/v1/kv/shared").await, "/v1/kv/shared");
+        assert_eq!(label("/v1/kv/prod-db").await, "/v1/kv/{key}");
+        assert_eq!(
+            label("/v1/kv/prod-db/shares/0192f0a0-0000-7000-8000-0000000a11ce").await,
+            "/v1/kv/{key}/shares/{recipientUserId}"
+        );
+        assert_eq!(label("/v1/uploads/c2VjcmV0").await, "/v1/uploads/{token}");
+        assert_eq!(label("/assets/js/app.js").await, "/assets/*");
+        assert_eq!(label("/docs/index.css").await, "/docs/*");
+        assert_eq!(label("/health?verbose=1").await, "/health");
+        for unknown in [
+            "/",
+            "/v1",
+            "/v1/kv",
+            "/v1/kv/a/b",
+            "/healthz",
+            "/v1/uploads",
+        ] {
+            assert_eq!(label(unknown).await, "unmatched", "{unknown}");
         }
     }
 }

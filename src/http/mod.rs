@@ -18,6 +18,7 @@ pub mod invites;
 pub mod json_body;
 pub mod keys;
 pub mod kv;
+pub mod metrics;
 pub mod middleware;
 pub mod notifications;
 pub mod organizations;
@@ -52,7 +53,7 @@ use crate::service::{
     WebhookService,
 };
 use error::ApiError;
-use middleware::{BodyIdleTimeout, Conventions, JsonBodyLimit};
+use middleware::{BodyIdleTimeout, Conventions, JsonBodyLimit, RouteTemplates};
 
 pub const OPENAPI_PATH: &str = "/v1/openapi.json";
 pub const DOCS_PATH: &str = "/docs";
@@ -129,6 +130,8 @@ pub struct HttpState {
     pub json_body_limit: u64,
     /// How long a request body may send nothing (`server.body_idle_timeout_secs`).
     pub body_idle_timeout: std::time::Duration,
+    /// `/metrics` on this listener (metrics on, without a separate `metrics.listen`).
+    pub metrics: Option<metrics::Metrics>,
 }
 
 /// Every API struct, one per resource.
@@ -265,6 +268,43 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
         allow.add(page, &["GET"]);
     }
     allow.add(ui::TRANSFER_PAGE_TEMPLATE, &["GET"]);
+    if state.metrics.is_some() {
+        allow.add(metrics::METRICS_PATH, &["GET"]);
+    }
+    // The template of every route served below, for the request log and the metrics: the
+    // API's from its document, the rest as they are routed.
+    let uploads_token = format!("{}/:token", files::UPLOADS_PATH);
+    let downloads_token = format!("{}/:token", files::DOWNLOADS_PATH);
+    let transfer_uploads_token = format!("{}/:token", transfers::TRANSFER_UPLOADS_PATH);
+    let public_transfer_file = format!("{}/:id/files/:file", transfers::PUBLIC_TRANSFERS_PATH);
+    let templates = RouteTemplates::new(
+        document["paths"]
+            .as_object()
+            .into_iter()
+            .flat_map(|paths| paths.keys().cloned())
+            .chain(ui::PAGES.iter().map(|(page, _)| (*page).to_owned()))
+            .chain(
+                [
+                    ui::TRANSFER_PAGE_ROUTE,
+                    OPENAPI_PATH,
+                    DOCS_PATH,
+                    "/docs/*path",
+                    files::UPLOADS_PATH,
+                    uploads_token.as_str(),
+                    downloads_token.as_str(),
+                    transfer_uploads_token.as_str(),
+                    public_transfer_file.as_str(),
+                    "/assets/*path",
+                ]
+                .map(str::to_owned),
+            )
+            .chain(
+                state
+                    .metrics
+                    .as_ref()
+                    .map(|_| metrics::METRICS_PATH.to_owned()),
+            ),
+    );
     let spec = api.spec_endpoint();
     let docs = api
         .swagger_ui()
@@ -294,7 +334,7 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
     let budgets = rate_limit::RateLimited(state.rate_limits.clone());
     let limited = Arc::new(api.clone().with(budgets.clone()));
 
-    ui::PAGES
+    let tree = ui::PAGES
         .iter()
         .fold(Route::new(), |route, (page, _)| route.at(*page, ui::WebUi))
         .at(ui::TRANSFER_PAGE_ROUTE, ui::WebUi)
@@ -307,7 +347,7 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
                 .with(budgets.clone()),
         )
         .at(
-            format!("{}/:token", files::UPLOADS_PATH),
+            &uploads_token,
             poem::put(uploads::put_whole)
                 .patch(uploads::tus_patch)
                 .head(uploads::tus_head)
@@ -315,44 +355,53 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
                 .with(budgets.clone()),
         )
         .at(
-            format!("{}/:token", files::DOWNLOADS_PATH),
+            &downloads_token,
             poem::get(uploads::download)
                 .head(uploads::download)
                 .with(budgets.clone()),
         )
         .at(
-            format!("{}/:token", transfers::TRANSFER_UPLOADS_PATH),
+            &transfer_uploads_token,
             poem::post(uploads::transfer_tus_create)
                 .options(uploads::tus_options)
                 .with(budgets.clone()),
         )
         .at(
-            format!("{}/:id/files/:file", transfers::PUBLIC_TRANSFERS_PATH),
+            &public_transfer_file,
             poem::get(uploads::transfer_download)
                 .head(uploads::transfer_download)
-                .with(budgets),
+                .with(budgets.clone()),
         )
         .nest_no_strip("/v1", limited.clone())
         .nest_no_strip("/admin", limited)
         .at("/health", api.clone())
         .at("/ready", api)
-        .at("/assets/*path", ui::WebUi)
-        .data(uploads::ByteRoutes {
-            files: state.files.clone(),
-            transfers: state.transfers.clone(),
-            public_url: state.public_url.clone(),
-        })
-        .data(state.identity.clone())
-        .data(state.api_keys.clone())
-        .data(state.trusted_proxies.clone())
-        .with(CatchPanic::new().with_handler(|_panic| {
-            tracing::error!("handler panicked");
-            poem::error::ResponseError::as_response(&ApiError::internal()).into_response()
-        }))
-        .with(BodyIdleTimeout(state.body_idle_timeout))
-        .with(Conventions {
-            allow: Arc::new(allow),
-        })
+        .at("/assets/*path", ui::WebUi);
+    // Budgets apply: the token is a secret worth guessing.
+    let tree = match &state.metrics {
+        Some(scrape) => tree.at(
+            metrics::METRICS_PATH,
+            poem::get(scrape.clone()).with(budgets),
+        ),
+        None => tree,
+    };
+    tree.data(uploads::ByteRoutes {
+        files: state.files.clone(),
+        transfers: state.transfers.clone(),
+        public_url: state.public_url.clone(),
+    })
+    .data(state.identity.clone())
+    .data(state.api_keys.clone())
+    .data(state.trusted_proxies.clone())
+    .with(CatchPanic::new().with_handler(|_panic| {
+        tracing::error!("handler panicked");
+        poem::error::ResponseError::as_response(&ApiError::internal()).into_response()
+    }))
+    .with(BodyIdleTimeout(state.body_idle_timeout))
+    .with(Conventions {
+        allow: Arc::new(allow),
+        templates: Arc::new(templates),
+    })
 }
 
 /// A PATCH field: absent (leave it), `null` (clear it) or a value (set it).

@@ -129,6 +129,7 @@ impl RateLimits {
     pub fn count_org_upload(&self, org: OrgId) -> Result<(), Duration> {
         let standing = self.0.org_uploads.count(&org);
         if standing.refused {
+            crate::metrics::rate_limited(standing.name);
             return Err(Duration::from_secs(standing.reset_after.max(1)));
         }
         Ok(())
@@ -272,6 +273,7 @@ impl<E: Endpoint> Endpoint for RateLimitedEndpoint<E> {
     async fn call(&self, req: Request) -> Result<Self::Output> {
         let standing = self.limits.count(&req);
         let mut response = if standing.refused {
+            crate::metrics::rate_limited(standing.name);
             poem::error::ResponseError::as_response(&refusal(&standing))
         } else {
             match self.inner.call(req).await {

@@ -225,12 +225,13 @@ async fn finish_creation(
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes() == OFFSET_OCTET_STREAM.as_bytes());
     if with_upload || length == 0 {
+        let _uploading = crate::metrics::UploadInProgress::start();
         match routes
             .files
             .write(
                 &created.token,
                 WriteMode::Append { offset: 0 },
-                body.into_async_read(),
+                counted_upload(body),
                 None,
             )
             .await
@@ -303,12 +304,13 @@ pub async fn tus_patch(req: &Request, Path(token): Path<String>, body: Body) -> 
         Ok(checksum) => checksum,
         Err(e) => return tus_error(e),
     };
+    let _uploading = crate::metrics::UploadInProgress::start();
     match routes
         .files
         .write(
             &token,
             WriteMode::Append { offset },
-            body.into_async_read(),
+            counted_upload(body),
             checksum,
         )
         .await
@@ -345,9 +347,10 @@ pub async fn tus_delete(req: &Request, Path(token): Path<String>) -> Response {
 #[handler]
 pub async fn put_whole(req: &Request, Path(token): Path<String>, body: Body) -> Response {
     let routes = req.data::<ByteRoutes>().expect("byte routes are attached");
+    let _uploading = crate::metrics::UploadInProgress::start();
     match routes
         .files
-        .write(&token, WriteMode::Replace, body.into_async_read(), None)
+        .write(&token, WriteMode::Replace, counted_upload(body), None)
         .await
     {
         Ok(progress) => {
@@ -362,6 +365,17 @@ pub async fn put_whole(req: &Request, Path(token): Path<String>, body: Body) -> 
         }
         Err(e) => error(e),
     }
+}
+
+/// The request body as the upload writer reads it, each chunk counted in the metrics'
+/// uploaded bytes as it arrives (received, whether or not the upload then keeps it).
+fn counted_upload(body: Body) -> impl tokio::io::AsyncRead + Send + Unpin + 'static {
+    let chunks = body.into_bytes_stream().inspect(|chunk| {
+        if let Ok(chunk) = chunk {
+            crate::metrics::uploaded(chunk.len());
+        }
+    });
+    Body::from_bytes_stream(chunks).into_async_read()
 }
 
 /// `Upload-Checksum: sha256 <base64>`; other algorithms are refused (400).
@@ -602,8 +616,16 @@ async fn body_from_first_chunk(
         Some(Ok(first)) => first,
         _ => return Err(integrity()),
     };
+    // Counted as each chunk is handed to the connection: bytes a client that hangs up
+    // never asked for are not counted.
     Ok(Body::from_bytes_stream(
-        futures_util::stream::once(std::future::ready(Ok(first))).chain(chunks),
+        futures_util::stream::once(std::future::ready(Ok(first)))
+            .chain(chunks)
+            .inspect(|chunk| {
+                if let Ok(chunk) = chunk {
+                    crate::metrics::downloaded(chunk.len());
+                }
+            }),
     ))
 }
 

@@ -358,7 +358,10 @@ impl IdentityService {
                 &users::email_key(&email),
                 ctx.ip.as_deref().unwrap_or("unknown"),
             )
-            .map_err(|retry_after| ServiceError::TooManyAttempts { retry_after })?;
+            .map_err(|retry_after| {
+                crate::metrics::login_failed("throttled");
+                ServiceError::TooManyAttempts { retry_after }
+            })?;
 
         let lookup_email = email.clone();
         let found = self
@@ -387,6 +390,7 @@ impl IdentityService {
                 .is_some_and(|u| u.status == users::UserStatus::Active);
         let Some(user) = user.clone().filter(|_| signed_in) else {
             attempt.failed();
+            crate::metrics::login_failed("credentials");
             self.store
                 .call_write(move |conn| {
                     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;

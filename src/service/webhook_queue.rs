@@ -119,6 +119,19 @@ pub enum AttemptOutcome {
     Stale,
 }
 
+/// Counts a recorded attempt in the metrics by what it did to its delivery.
+fn count_outcome(outcome: &AttemptOutcome) {
+    let label = match outcome {
+        AttemptOutcome::Recorded { status, .. } => match status {
+            DeliveryStatus::Succeeded => "succeeded",
+            DeliveryStatus::Pending => "retrying",
+            DeliveryStatus::Failed | DeliveryStatus::Cancelled => "failed",
+        },
+        AttemptOutcome::Stale => return,
+    };
+    crate::metrics::webhook_attempt(label);
+}
+
 /// The worker's handle on the delivery queue. Cheap to clone.
 #[derive(Clone)]
 pub struct DeliveryQueue {
@@ -225,14 +238,17 @@ impl DeliveryQueue {
         &self,
         reports: Vec<AttemptReport>,
     ) -> Result<Vec<AttemptOutcome>, ServiceError> {
-        write(&self.store, move |tx| {
+        let outcomes = write(&self.store, move |tx| {
             let mut outcomes = Vec::with_capacity(reports.len());
             for report in &reports {
                 outcomes.push(complete_attempt_in(tx, report)?);
             }
             Ok(outcomes)
         })
-        .await
+        .await?;
+        // Counted once committed: a rolled-back batch recorded nothing.
+        outcomes.iter().for_each(count_outcome);
+        Ok(outcomes)
     }
 
     /// Records one attempt (see [`complete_attempt_in`]).
@@ -240,7 +256,27 @@ impl DeliveryQueue {
         &self,
         report: AttemptReport,
     ) -> Result<AttemptOutcome, ServiceError> {
-        write(&self.store, move |tx| Ok(complete_attempt_in(tx, &report)?)).await
+        let outcome = write(&self.store, move |tx| Ok(complete_attempt_in(tx, &report)?)).await?;
+        count_outcome(&outcome);
+        Ok(outcome)
+    }
+
+    /// How many deliveries are pending, and how long the oldest has waited since it was
+    /// created (zero when none is): the metrics' queue gauges, sampled at scrape time.
+    pub async fn pending_summary(&self) -> Result<(u64, Duration), ServiceError> {
+        let (count, oldest) =
+            read(&self.store, |conn| Ok(webhooks::pending_summary(conn)?)).await?;
+        let age = oldest
+            .and_then(|at| {
+                time::OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .map_or(Duration::ZERO, |at| {
+                (time::OffsetDateTime::now_utc() - at)
+                    .try_into()
+                    .unwrap_or(Duration::ZERO)
+            });
+        Ok((count, age))
     }
 
     /// When the next pending delivery of an enabled webhook is due (unix ms), if any: how

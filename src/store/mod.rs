@@ -266,12 +266,14 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        let queued = std::time::Instant::now();
         let _turn = self
             .shared
             .writer
             .acquire()
             .await
             .map_err(|_| StoreError::Task("store is closed".into()))?;
+        crate::metrics::db_waited("writer", queued.elapsed());
         self.call(f).await
     }
 
@@ -309,7 +311,11 @@ impl Store {
         {
             return Err(StoreError::Task("store is closed".into()));
         }
+        let queued = std::time::Instant::now();
         let job: Job = Box::new(move |conn| {
+            // Time in the queue until a database thread took the job: the wait for a
+            // connection (all threads busy).
+            crate::metrics::db_waited("connection", queued.elapsed());
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
                 .unwrap_or_else(|_| Err(StoreError::Task("a database call panicked".into())));
             deliver(outcome);

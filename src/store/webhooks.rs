@@ -568,6 +568,16 @@ pub fn next_due_at(conn: &Connection) -> Result<Option<i64>, StoreError> {
     )?)
 }
 
+/// The number of pending deliveries and the creation time of the oldest (RFC 3339), for
+/// the metrics. Reads the pending rows only (the partial index of pending deliveries).
+pub fn pending_summary(conn: &Connection) -> Result<(u64, Option<String>), StoreError> {
+    Ok(conn.query_row_cached(
+        "SELECT count(*), min(created_at) FROM webhook_deliveries WHERE status = 'pending'",
+        [],
+        |row| Ok((row.get::<_, i64>(0)?.max(0) as u64, row.get(1)?)),
+    )?)
+}
+
 /// Whether the delivery loop has anything to do at `now` (unix ms): outbox events fan-out
 /// has not read, and pending deliveries that are due and not leased. Cheap (a primary-key
 /// range and the partial index of pending deliveries), so an idle loop polls it instead of

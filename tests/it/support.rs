@@ -373,6 +373,8 @@ pub struct Server {
     pub base: String,
     /// The setup token the banner printed (only while no account exists).
     pub setup_token: Option<String>,
+    /// The banner lines read at start (all of them when `fresh`, else the first).
+    pub banner: Vec<String>,
     /// Kept open so the server never writes to a closed pipe.
     _stdout: Lines<BufReader<ChildStdout>>,
 }
@@ -450,7 +452,12 @@ impl Server {
             .spawn()
             .unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut line = || stdout.next().expect("a banner line").unwrap();
+        let mut banner = Vec::new();
+        let mut line = || {
+            let line = stdout.next().expect("a banner line").unwrap();
+            banner.push(line.clone());
+            line
+        };
         let first = line();
         assert!(first.contains(" serving http://"), "{first}");
         let base = first.split_whitespace().last().unwrap().to_owned();
@@ -473,6 +480,7 @@ impl Server {
             child,
             base,
             setup_token,
+            banner,
             _stdout: stdout,
         }
     }
