@@ -36,3 +36,5 @@ mod web_transfers;
 mod web_ui;
 mod webhooks_api;
 mod webhooks_delivery;
+mod shutdown;
+mod static_binary;
