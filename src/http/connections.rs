@@ -254,7 +254,9 @@ impl hyper::body::Body for CutOnShutdown {
             return Poll::Ready(None);
         }
         if let Some(cut) = this.cut.as_mut() {
-            let cut = cut.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let cut = cut
+                .get_mut()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             if cut.as_mut().poll(cx).is_ready() {
                 this.cut = None;
                 this.failed = true;

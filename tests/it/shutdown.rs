@@ -96,9 +96,8 @@ async fn sigterm_during_a_large_upload_exits_in_time_and_the_upload_resumes_from
             .await
             .map(|chunk| (Ok::<_, std::io::Error>(chunk), rx))
     });
-    let streaming = tokio::spawn(
-        patch(&client, &location, 0, reqwest::Body::wrap_stream(body)).send(),
-    );
+    let streaming =
+        tokio::spawn(patch(&client, &location, 0, reqwest::Body::wrap_stream(body)).send());
     let part = home.path().join(format!("data/uploads/{file_id}.part"));
     let staged = || std::fs::metadata(&part).map_or(0, |m| m.len());
     const CHUNK: u64 = 64 * 1024;
@@ -115,14 +114,16 @@ async fn sigterm_during_a_large_upload_exits_in_time_and_the_upload_resumes_from
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     while staged() < sealed_len(4 * MIB) {
-        assert!(Instant::now() < deadline, "the bytes never reached the disk");
+        assert!(
+            Instant::now() < deadline,
+            "the bytes never reached the disk"
+        );
         feed(&mut sent).await;
     }
 
     sigterm(&server.child);
     let staged_at_sigterm = staged();
-    let segments_at_sigterm =
-        (staged_at_sigterm - HEADER_LEN as u64) / (SEGMENT + TAG_LEN as u64);
+    let segments_at_sigterm = (staged_at_sigterm - HEADER_LEN as u64) / (SEGMENT + TAG_LEN as u64);
     // The client goes on sending, slowly (about 3 MiB/s), while the server shuts down.
     let limit = Duration::from_secs(SHUTDOWN_SECS) + EXIT_SLACK;
     let started = Instant::now();

@@ -86,8 +86,10 @@ async fn webhooks_and_mail_reach_localhost_by_name() {
         client
             .post(format!("{}/v1/webhooks", server.base))
             .bearer_auth(&token)
-            .json(&json!({"url": format!("http://localhost:{receiver_port}/ok/by-name"),
-                          "events": ["api_key.created"]}))
+            .json(
+                &json!({"url": format!("http://localhost:{receiver_port}/ok/by-name"),
+                          "events": ["api_key.created"]}),
+            )
             .send()
             .await
             .unwrap(),
@@ -109,7 +111,11 @@ async fn webhooks_and_mail_reach_localhost_by_name() {
     loop {
         let deliveries = json_of(
             client
-                .get(format!("{}/v1/webhooks/{}/deliveries", server.base, s(&hook, "id")))
+                .get(format!(
+                    "{}/v1/webhooks/{}/deliveries",
+                    server.base,
+                    s(&hook, "id")
+                ))
                 .bearer_auth(&token)
                 .send()
                 .await
@@ -135,5 +141,8 @@ async fn webhooks_and_mail_reach_localhost_by_name() {
     let mail = sink.wait_for_messages(1).await;
     let text = body(&mail[0]);
     assert!(text.contains("/reset-password?token="), "{text}");
-    eprintln!("{} resolved localhost for a webhook and for SMTP", bin.display());
+    eprintln!(
+        "{} resolved localhost for a webhook and for SMTP",
+        bin.display()
+    );
 }

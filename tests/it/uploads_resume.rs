@@ -81,7 +81,12 @@ pub(crate) async fn owner_on(client: &Client, base: &str, setup_token: &str) -> 
 }
 
 /// tus creation: the upload URL and the file id.
-pub(crate) async fn create_tus(client: &Client, base: &str, token: &str, length: u64) -> (String, String) {
+pub(crate) async fn create_tus(
+    client: &Client,
+    base: &str,
+    token: &str,
+    length: u64,
+) -> (String, String) {
     let created = client
         .post(format!("{base}/v1/uploads"))
         .bearer_auth(token)
@@ -119,7 +124,12 @@ pub(crate) fn upload_offset(response: &Response) -> u64 {
 }
 
 /// Finalizes the upload and returns a download link for it.
-pub(crate) async fn finalize_and_link(client: &Client, base: &str, token: &str, file_id: &str) -> String {
+pub(crate) async fn finalize_and_link(
+    client: &Client,
+    base: &str,
+    token: &str,
+    file_id: &str,
+) -> String {
     let finalized = client
         .post(format!("{base}/v1/files/{file_id}/finalize"))
         .bearer_auth(token)
