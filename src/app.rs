@@ -6,7 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use poem::listener::{Acceptor, AcceptorExt, BoxAcceptor, Listener, TcpListener};
 use tokio::sync::watch;
@@ -400,14 +400,22 @@ impl App {
         Ok(Some((tcp.boxed(), local)))
     }
 
-    /// Serves on `bound` until `shutdown` resolves, then stops accepting, lets in-flight
-    /// requests finish within `server.shutdown_timeout_secs`, and closes the database.
+    /// Serves on `bound` until `shutdown` resolves, then shuts down within
+    /// `server.shutdown_timeout_secs`: stops accepting connections and leasing webhook
+    /// deliveries at once; lets requests in flight (uploads included) and webhook sends in
+    /// flight finish meanwhile; cuts off upload bodies still arriving near the end so they
+    /// record a durable offset (see [`http::connections`]); drops what still runs at the
+    /// timeout (a dropped webhook send stays leased in the database and is sent again,
+    /// with the same `webhook-id`, once its lease runs out after the restart); records
+    /// API keys' last use and closes the database.
     pub async fn serve(
         self,
         bound: Bound,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), AppError> {
         let timeout = Duration::from_secs(self.config.server.shutdown_timeout_secs);
+        // When the shutdown signal came: the deadline everything below shares.
+        let signalled = std::sync::OnceLock::new();
         let endpoint = self.endpoint(&public_base_url(&self.config, bound.addr));
         let flusher = tokio::spawn(
             Housekeeping {
@@ -425,7 +433,7 @@ impl App {
             .run(),
         );
         let (stop_deliveries, deliveries_stopped) = watch::channel(false);
-        let deliveries = tokio::spawn(
+        let mut deliveries = tokio::spawn(
             DeliveryWorker::new(
                 self.webhooks.queue(),
                 self.webhook_sender.clone(),
@@ -466,7 +474,12 @@ impl App {
                 ),
                 max_connections: self.config.server.max_connections as usize,
             },
-            shutdown,
+            async {
+                shutdown.await;
+                let _ = signalled.set(Instant::now());
+                // Webhook sends in flight finish alongside the requests, not after them.
+                let _ = stop_deliveries.send(true);
+            },
             timeout,
         )
         .await;
@@ -474,11 +487,22 @@ impl App {
         if let Some(listener) = metrics_listener {
             listener.abort();
         }
-        // Deliveries in flight finish (each within the webhook timeout) and are recorded
-        // before the store closes.
         let _ = stop_deliveries.send(true);
-        if let Err(e) = deliveries.await {
-            tracing::error!(error = %e, "the webhook delivery loop failed");
+        // Deliveries in flight finish (each within the webhook timeout) and are recorded
+        // before the store closes, within what is left of the shutdown timeout.
+        let left = signalled
+            .get()
+            .map_or(timeout, |at| timeout.saturating_sub(at.elapsed()));
+        match tokio::time::timeout(left, &mut deliveries).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "the webhook delivery loop failed"),
+            Err(_) => {
+                deliveries.abort();
+                tracing::warn!(
+                    "webhook sends still in flight at the shutdown timeout were dropped; \
+                     they stay leased and are sent again when their lease runs out"
+                );
+            }
         }
         if let Err(e) = self.api_keys.flush_last_use().await {
             tracing::warn!(error = %e, "could not record the last use of API keys");

@@ -27,7 +27,8 @@ pub fn run(args: ServeArgs) -> CliResult {
     config.validate()?;
     init_logging(&config)?;
 
-    runtime()?.block_on(async move {
+    let runtime = runtime()?;
+    let served: CliResult = runtime.block_on(async move {
         // Listen for signals before announcing the URL: a supervisor may stop us at once.
         let shutdown = shutdown_signal()?;
         let app = App::open(config).await?;
@@ -59,7 +60,11 @@ pub fn run(args: ServeArgs) -> CliResult {
         }
         app.serve(bound, shutdown).await?;
         Ok(ExitCode::SUCCESS)
-    })
+    });
+    // The shutdown timeout has passed by now; blocking work still running (a file write
+    // of a dropped request) gets a moment more, not an unbounded wait.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    served
 }
 
 /// Installs the SIGINT (Ctrl-C) and SIGTERM (systemd stop) handlers now and returns a

@@ -12,8 +12,13 @@
 //! - `server.max_connections`: a semaphore around accepted connections. At the limit the
 //!   loop stops accepting, so new connections wait in the kernel's backlog until one
 //!   closes, instead of each taking memory and a task;
-//! - graceful shutdown as before: stop accepting, let connections finish their requests
-//!   within `server.shutdown_timeout_secs`, then close the rest.
+//! - graceful shutdown: stop accepting, let connections finish their requests within
+//!   `server.shutdown_timeout_secs`, then close the rest. A request whose body is still
+//!   arriving near the end of that time (a large upload) is not simply dropped: its body
+//!   fails with [`SHUTDOWN_CUT`] first, [`settle_time`] before the timeout, so the upload
+//!   handler takes its "client went away" path, makes what arrived durable and records
+//!   the offset the client resumes from after the restart. Only what is still running
+//!   at the timeout is dropped (an upload then resumes from its last checkpoint).
 //!
 //! Body reads are bounded separately, per request, by `middleware::BodyIdleTimeout`.
 
@@ -35,6 +40,11 @@ use poem::{Endpoint, EndpointExt, IntoEndpoint, Response};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
+
+/// The message of the error a request body fails with when the server cuts it off at
+/// shutdown; upload handlers pass it on to the client.
+pub const SHUTDOWN_CUT: &str =
+    "the server is shutting down: what arrived is kept, resume the upload once it is back";
 
 /// The body type poem converts its responses into.
 type ResponseBody = http_body_util::combinators::BoxBody<Bytes, io::Error>;
@@ -66,6 +76,7 @@ where
     let endpoint: SharedEndpoint = Arc::new(endpoint.into_endpoint().map_to_response().boxed());
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let (stop, stopping) = watch::channel(false);
+    let (cut, cutting) = watch::channel(false);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     for addr in acceptor.local_addr() {
@@ -94,6 +105,7 @@ where
                     endpoint.clone(),
                     limits,
                     stopping.clone(),
+                    cutting.clone(),
                     permit,
                 ));
             }
@@ -111,19 +123,37 @@ where
         open = connections.len(),
         "stopped accepting; waiting for open connections"
     );
-    let drained = tokio::time::timeout(grace, async {
-        while connections.join_next().await.is_some() {}
-    })
-    .await;
+    let settle = settle_time(grace);
+    let drained = tokio::time::timeout(grace - settle, drain(&mut connections)).await;
     if drained.is_err() {
+        // Bodies still arriving end now, so their handlers record what is durable.
         tracing::info!(
             open = connections.len(),
-            "closing connections still open after the shutdown timeout"
+            "cutting off request bodies still arriving; uploads keep what is durable"
         );
-        connections.abort_all();
-        while connections.join_next().await.is_some() {}
+        let _ = cut.send(true);
+        let settled = tokio::time::timeout(settle, drain(&mut connections)).await;
+        if settled.is_err() {
+            tracing::info!(
+                open = connections.len(),
+                "closing connections still open after the shutdown timeout"
+            );
+            connections.abort_all();
+            drain(&mut connections).await;
+        }
     }
     Ok(())
+}
+
+async fn drain(connections: &mut JoinSet<()>) {
+    while connections.join_next().await.is_some() {}
+}
+
+/// The part of the shutdown timeout left to handlers whose request bodies were cut off:
+/// a fifth of it, at most 5 s, enough to fsync what an upload wrote since its last
+/// checkpoint and record its offset. The rest of the timeout is for finishing normally.
+pub fn settle_time(grace: Duration) -> Duration {
+    (grace / 5).min(Duration::from_secs(5))
 }
 
 /// The addresses of an accepted connection, as poem's requests carry them.
@@ -139,20 +169,26 @@ async fn serve_connection<Io>(
     endpoint: SharedEndpoint,
     limits: ConnectionLimits,
     mut stopping: watch::Receiver<bool>,
+    cutting: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
 ) where
     Io: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let peer = Arc::new(peer);
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-        let (endpoint, peer) = (endpoint.clone(), peer.clone());
+        let (endpoint, peer, cutting) = (endpoint.clone(), peer.clone(), cutting.clone());
         async move {
-            let req = poem::Request::from((
+            let has_body = !hyper::body::Body::is_end_stream(req.body());
+            let mut req = poem::Request::from((
                 req,
                 peer.local.clone(),
                 peer.remote.clone(),
                 peer.scheme.clone(),
             ));
+            if has_body {
+                let body = CutOnShutdown::new(req.take_body().into(), cutting);
+                req.set_body(poem::Body::from(ResponseBody::new(body)));
+            }
             let response = endpoint.get_response(req).await;
             Ok::<_, Infallible>(hyper::Response::<ResponseBody>::from(response))
         }
@@ -179,6 +215,76 @@ async fn serve_connection<Io>(
     // Finish the request in progress (if any), then close.
     connection.as_mut().graceful_shutdown();
     let _ = connection.await;
+}
+
+/// A request body that fails with [`SHUTDOWN_CUT`] once the server cuts bodies off at
+/// shutdown, instead of being dropped mid-read with its handler.
+struct CutOnShutdown {
+    inner: ResponseBody,
+    /// Resolves when bodies are cut. In a `Mutex` only to make the body `Sync` (poem's
+    /// body type requires it); it is reached through `get_mut`, never locked.
+    cut: Option<std::sync::Mutex<Pin<Box<dyn Future<Output = ()> + Send>>>>,
+    failed: bool,
+}
+
+impl CutOnShutdown {
+    fn new(inner: ResponseBody, mut cutting: watch::Receiver<bool>) -> Self {
+        let cut: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
+            // A closed channel means the server loop is gone: cut as well.
+            let _ = cutting.wait_for(|cut| *cut).await;
+        });
+        Self {
+            inner,
+            cut: Some(std::sync::Mutex::new(cut)),
+            failed: false,
+        }
+    }
+}
+
+impl hyper::body::Body for CutOnShutdown {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, io::Error>>> {
+        let this = self.get_mut();
+        if this.failed {
+            return Poll::Ready(None);
+        }
+        if let Some(cut) = this.cut.as_mut() {
+            let cut = cut
+                .get_mut()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if cut.as_mut().poll(cx).is_ready() {
+                this.cut = None;
+                this.failed = true;
+                return Poll::Ready(Some(Err(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    SHUTDOWN_CUT,
+                ))));
+            }
+        }
+        let frame = Pin::new(&mut this.inner).poll_frame(cx);
+        if let Poll::Ready(None) = frame {
+            // The whole body arrived: nothing left to cut.
+            this.cut = None;
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.failed || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        if self.failed {
+            hyper::body::SizeHint::with_exact(0)
+        } else {
+            self.inner.size_hint()
+        }
+    }
 }
 
 /// The length of the HTTP/2 preface: what hyper reads to tell the protocols apart.

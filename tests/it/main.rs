@@ -28,6 +28,8 @@ mod organizations;
 mod password_reset;
 mod rate_limits;
 mod recovery;
+mod shutdown;
+mod static_binary;
 mod store;
 mod tls;
 mod transfers;

@@ -17,7 +17,7 @@ const NEW_PASSWORD: &str = "copper-lantern-ninety";
 /// aiosmtpd on a free loopback port, storing what it receives in a maildir; killed on drop.
 pub(crate) struct SmtpSink {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     maildir: PathBuf,
     _dir: TempDir,
 }

@@ -386,6 +386,12 @@ impl Server {
         Self::spawn(home, fresh, Command::new(SEALBOX_BIN))
     }
 
+    /// Starts `bin` (another build of sealbox, such as the static release binary) as
+    /// [`Server::start`] starts the test build.
+    pub fn start_binary(home: &Path, fresh: bool, bin: &Path) -> Self {
+        Self::spawn(home, fresh, Command::new(bin))
+    }
+
     /// Starts a fresh server whose `uploads/` and `blobs/` directories are tmpfs mounts of
     /// `uploads` and `blobs` bytes, in a mount namespace of its own (util-linux `unshare`),
     /// so a disk fills up for real. The rest of the data directory is on the real disk.

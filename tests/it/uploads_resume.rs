@@ -20,14 +20,14 @@ use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, Server, TestApp, json_of, s, v
 
 use crate::support::SEALBOX_BIN as BIN;
 const UPLOADER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tus/upload.py");
-const SECRET: &str = "owner-secret-phrase";
+pub(crate) const SECRET: &str = "owner-secret-phrase";
 /// With server-side encryption, the durable offset is a whole number of these segments
 /// until the last byte arrives.
-const SEGMENT: u64 = 1 << DEFAULT_SEGMENT_EXPONENT;
-const MIB: u64 = 1024 * 1024;
+pub(crate) const SEGMENT: u64 = 1 << DEFAULT_SEGMENT_EXPONENT;
+pub(crate) const MIB: u64 = 1024 * 1024;
 
 /// Bytes that do not repeat within a segment, so misplaced segments are noticed.
-fn payload(len: usize) -> Vec<u8> {
+pub(crate) fn payload(len: usize) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_be_bytes()[1])
         .collect()
@@ -45,13 +45,13 @@ fn durable_after(end: u64, length: u64) -> u64 {
 }
 
 /// Length of the upload's staged bytes once `offset` plaintext bytes are durable.
-fn sealed_len(offset: u64) -> u64 {
+pub(crate) fn sealed_len(offset: u64) -> u64 {
     HEADER_LEN as u64 + offset / SEGMENT * (SEGMENT + TAG_LEN as u64)
 }
 
 /// First-run setup as the admin, then a key pair, so the admin can store files that
 /// sealbox encrypts. Returns the access token.
-async fn owner_on(client: &Client, base: &str, setup_token: &str) -> String {
+pub(crate) async fn owner_on(client: &Client, base: &str, setup_token: &str) -> String {
     let pair = json_of(
         client
             .post(format!("{base}/v1/setup"))
@@ -81,7 +81,12 @@ async fn owner_on(client: &Client, base: &str, setup_token: &str) -> String {
 }
 
 /// tus creation: the upload URL and the file id.
-async fn create_tus(client: &Client, base: &str, token: &str, length: u64) -> (String, String) {
+pub(crate) async fn create_tus(
+    client: &Client,
+    base: &str,
+    token: &str,
+    length: u64,
+) -> (String, String) {
     let created = client
         .post(format!("{base}/v1/uploads"))
         .bearer_auth(token)
@@ -96,7 +101,7 @@ async fn create_tus(client: &Client, base: &str, token: &str, length: u64) -> (S
     (header("location"), header("x-sealbox-file-id"))
 }
 
-fn patch(
+pub(crate) fn patch(
     client: &Client,
     location: &str,
     offset: u64,
@@ -110,7 +115,7 @@ fn patch(
         .body(body)
 }
 
-fn upload_offset(response: &Response) -> u64 {
+pub(crate) fn upload_offset(response: &Response) -> u64 {
     response.headers()["upload-offset"]
         .to_str()
         .unwrap()
@@ -119,7 +124,12 @@ fn upload_offset(response: &Response) -> u64 {
 }
 
 /// Finalizes the upload and returns a download link for it.
-async fn finalize_and_link(client: &Client, base: &str, token: &str, file_id: &str) -> String {
+pub(crate) async fn finalize_and_link(
+    client: &Client,
+    base: &str,
+    token: &str,
+    file_id: &str,
+) -> String {
     let finalized = client
         .post(format!("{base}/v1/files/{file_id}/finalize"))
         .bearer_auth(token)
