@@ -29,7 +29,7 @@ Usage: drive.py < steps.json, where steps.json is a JSON array of steps:
   ["heap", EXPRESSION, BYTES]    wait until EXPRESSION is truthy while sampling the
                                  memory of the page and of its origin's service workers
                                  (see Browser.memory); fails if their sum ever exceeds
-                                 BYTES
+                                 BYTES after a full garbage collection
 
 Waiting steps give up after --timeout seconds (default 10). Any uncaught script error or
 Content-Security-Policy violation on the page fails the run. Exits 0 when every step
@@ -295,6 +295,15 @@ class Browser:
             del sessions[gone]
         return list(sessions.values())
 
+    def collect_garbage(self):
+        """A full garbage collection in the page and in every service worker."""
+        for session in [True] + self.worker_sessions():
+            try:
+                self.call("HeapProfiler.collectGarbage", session=session, timeout=30)
+            except StepFailed:
+                if session is True:
+                    raise
+
     def memory(self):
         """What the page and its service workers hold now, in bytes, by part.
 
@@ -451,25 +460,40 @@ class Browser:
         elif verb == "heap":
             expression, limit = args
             deadline = time.monotonic() + timeout
-            peak, peak_parts, samples = 0, {}, 0
+            peak, peak_parts, samples, collections, raw_peak = 0, {}, 0, 0, 0
             while True:
                 parts = self.memory()
                 used = sum(sum(p.values()) for p in parts.values())
                 samples += 1
+                raw_peak = max(raw_peak, used)
+                if used > limit:
+                    # Over the bound: is it held, or garbage V8 has not collected yet? (V8
+                    # collects buffers' backing stores once their external memory grows
+                    # past its own soft limit, about 64 MB, so a stream's spent chunks
+                    # can sit there for a while.) Only what survives a full collection
+                    # counts.
+                    raw = used
+                    self.collect_garbage()
+                    collections += 1
+                    parts = self.memory()
+                    used = sum(sum(p.values()) for p in parts.values())
+                    if used > limit:
+                        raise StepFailed(
+                            f"the tab's memory (JS heaps and buffers) reached {used} bytes "
+                            f"after a full garbage collection ({raw} before; limit {limit}): "
+                            f"{json.dumps(parts)}"
+                        )
                 if used > peak:
                     peak, peak_parts = used, parts
-                if used > limit:
-                    raise StepFailed(
-                        f"the tab's memory (JS heaps and buffers) reached {used} bytes "
-                        f"(limit {limit}): {json.dumps(parts)}"
-                    )
                 if self.evaluate(expression):
                     break
                 if time.monotonic() > deadline:
                     raise StepFailed(f"timed out after {timeout} s waiting for {expression}")
                 self._receive(time.monotonic() + 0.2)
             print(
-                f"drive.py: peak memory {peak} bytes over {samples} samples: {json.dumps(peak_parts)}",
+                f"drive.py: peak memory {peak} bytes over {samples} samples: {json.dumps(peak_parts)}; "
+                f"before garbage collections {raw_peak} bytes ({collections} samples over the bound "
+                f"until a collection)",
                 file=sys.stderr,
             )
         elif verb == "screenshot":
