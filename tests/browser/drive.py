@@ -24,6 +24,8 @@ Usage: drive.py < steps.json, where steps.json is a JSON array of steps:
   ["viewport", WIDTH, HEIGHT]     emulate a screen of this size (a phone's, say)
   ["init-script", SOURCE]        run SOURCE in every document before its own scripts
                                  (to stand in for a browser dialog, say)
+  ["stop-workers"]               stop every service worker at once (as the browser does
+                                 to one it deems stuck, or a crash would)
   ["throttle", BYTES]            limit the page's network to BYTES per second each way
                                  (a slow link: downloads that outlast a token, say)
   ["heap", EXPRESSION, BYTES]    wait until EXPRESSION is truthy while sampling the
@@ -450,6 +452,9 @@ class Browser:
         elif verb == "init-script":
             (source,) = args
             self.call("Page.addScriptToEvaluateOnNewDocument", {"source": source})
+        elif verb == "stop-workers":
+            self.call("ServiceWorker.enable")
+            self.call("ServiceWorker.stopAllWorkers")
         elif verb == "throttle":
             (rate,) = args
             self.call("Network.enable")

@@ -523,3 +523,51 @@ async fn a_download_worker_that_never_answers_fails_readably_and_a_retry_restart
         "the retried download is byte-identical"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_worker_stopped_mid_download_fails_readably_and_a_retry_finishes() {
+    let (app, key) = server(900).await;
+    let body = random_bytes(200 * MIB, 21);
+    let (_, _, link) = server_transfer(&app, &key, &[("big.bin", &body)], json!({})).await;
+    let downloads = tempfile::tempdir().unwrap();
+    let row = "#files li:nth-child(1)";
+    browse_with_timeout(
+        json!([
+            ["downloads", downloads.path().to_str().unwrap()],
+            ["open", link.replace('#', "?download=worker#")],
+            ["click", format!("{row} .file-download")],
+            // Bytes are arriving: the worker is answering. Then it is stopped.
+            [
+                "js",
+                format!(
+                    "document.querySelector('{row} .file-status').textContent.includes(' of ')"
+                )
+            ],
+            ["stop-workers"],
+            ["text", "stopped answering for 30 s"],
+            [
+                "js",
+                format!("document.querySelector('{row}').dataset.state === 'failed'")
+            ],
+            // The retry registers a fresh worker and finishes.
+            ["click", format!("{row} .file-download")],
+            ["text", "big.bin is downloaded."],
+            ["downloaded", 1],
+        ]),
+        90,
+    )
+    .await;
+    // The browser names the retry as it likes (the stopped one may have kept the name);
+    // one complete file is there, and it is the file.
+    let complete: Vec<_> = std::fs::read_dir(downloads.path())
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| std::fs::metadata(path).is_ok_and(|m| m.len() == body.len() as u64))
+        .collect();
+    assert_eq!(complete.len(), 1, "{complete:?}");
+    assert!(
+        std::fs::read(&complete[0]).unwrap() == body,
+        "the retried download is byte-identical"
+    );
+}
