@@ -172,7 +172,10 @@ impl App {
             TransferLimits {
                 max_hours: i64::from(config.limits.transfer_max_hours),
             },
-        );
+        )
+        .with_download_token_ttl(std::time::Duration::from_secs(u64::from(
+            config.limits.download_token_ttl_secs,
+        )));
         let webhook_sender = WebhookSender::from_config(&config.webhooks)?;
         let webhooks = WebhookService::new(
             store.clone(),

@@ -36,6 +36,10 @@ pub fn parse_network(entry: &str) -> Option<ipnet::IpNet> {
 pub const MAX_INVITE_TTL_HOURS: u32 = 30 * 24;
 /// The longest a webhook delivery attempt may be allowed to take: 5 minutes.
 pub const MAX_WEBHOOK_TIMEOUT_SECS: u64 = 300;
+/// Bounds of `limits.download_token_ttl_secs`: a few seconds (tests exercise renewal)
+/// up to a day.
+pub const MIN_DOWNLOAD_TOKEN_TTL_SECS: u32 = 2;
+pub const MAX_DOWNLOAD_TOKEN_TTL_SECS: u32 = 24 * 60 * 60;
 
 /// The documented short spelling of `SEALBOX_STORAGE__MASTER_KEY_FILE` (SPEC §5).
 pub const MASTER_KEY_FILE_ENV: &str = "SEALBOX_MASTER_KEY_FILE";
@@ -364,6 +368,8 @@ pub struct LimitsConfig {
     pub org_quota_bytes: u64,
     /// Longest expiry of a transfer, in hours.
     pub transfer_max_hours: u32,
+    /// How long a transfer's download token (from unlock, or renewed) works, in seconds.
+    pub download_token_ttl_secs: u32,
 }
 
 impl Default for LimitsConfig {
@@ -375,6 +381,7 @@ impl Default for LimitsConfig {
             max_file_bytes: 50 * 1024 * 1024 * 1024,
             org_quota_bytes: 0,
             transfer_max_hours: 720,
+            download_token_ttl_secs: 900,
         }
     }
 }
@@ -643,6 +650,13 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "limits.json_body_bytes must be at least 1".into(),
             ));
+        }
+        if !(MIN_DOWNLOAD_TOKEN_TTL_SECS..=MAX_DOWNLOAD_TOKEN_TTL_SECS)
+            .contains(&self.limits.download_token_ttl_secs)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "limits.download_token_ttl_secs must be between {MIN_DOWNLOAD_TOKEN_TTL_SECS} and {MAX_DOWNLOAD_TOKEN_TTL_SECS}"
+            )));
         }
         self.validate_smtp()?;
         self.validate_webhooks()?;

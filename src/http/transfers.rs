@@ -570,4 +570,51 @@ impl TransfersApi {
             expires_in: ttl.as_secs(),
         })))
     }
+
+    /// Renew a download token
+    ///
+    /// Exchanges a live download token for a new one of the same download session (not
+    /// counted again for `maxDownloads`), valid for the full lifetime again, without the
+    /// password: a long download of many files outlives one token this way. The presented
+    /// token stops working (a response it is streaming goes on); a session renews for at
+    /// most 24 hours after its unlock. Needs the link's secret too: 404 without it; 401
+    /// for a token that is invalid, expired or already renewed; 410 once the transfer
+    /// ended or expired.
+    #[oai(
+        path = "/v1/public/transfers/:id/renew",
+        method = "post",
+        operation_id = "renewTransferToken"
+    )]
+    async fn renew(
+        &self,
+        id: Path<String>,
+        /// The link's secret (its `#s=` part); without it the answer is 404.
+        #[oai(name = "X-Transfer-Secret")]
+        secret: Header<Option<String>>,
+        body: JsonBody<RenewRequest>,
+    ) -> Result<UnlockResponse, ApiError> {
+        let presented = Zeroizing::new(body.0.download_token);
+        let (token, ttl) = self
+            .transfers
+            .renew_download_token(&id.0, secret.0.as_deref(), &presented)
+            .await?;
+        Ok(UnlockResponse::Ok(Json(UnlockedView {
+            download_token: token.as_str().to_owned(),
+            expires_in: ttl.as_secs(),
+        })))
+    }
+}
+
+/// The download token to renew (in the body, so it stays out of URLs and access logs).
+#[derive(Object, Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct RenewRequest {
+    pub download_token: String,
+}
+
+impl std::fmt::Debug for RenewRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RenewRequest([redacted])")
+    }
 }

@@ -206,6 +206,8 @@ pub struct TransferService {
     limits: TransferLimits,
     throttle: Arc<LoginThrottle>,
     argon2: Argon2Params,
+    /// How long a download token works (`limits.download_token_ttl_secs`).
+    token_ttl: Duration,
 }
 
 impl TransferService {
@@ -225,6 +227,7 @@ impl TransferService {
             limits,
             throttle: Arc::default(),
             argon2: Argon2Params::default(),
+            token_ttl: ACCESS_TTL,
         }
     }
 
@@ -679,7 +682,7 @@ impl TransferService {
         }
         // Download sessions whose tokens have expired can never be used again, and the
         // expired tokens' rows (with the only copies of the keys they granted) go.
-        let before = format_rfc3339(time::OffsetDateTime::now_utc() - ACCESS_TTL);
+        let before = format_rfc3339(time::OffsetDateTime::now_utc() - self.token_ttl);
         write(&self.store, move |tx| {
             transfers::prune_download_sessions(tx, &before)?;
             Ok(download_tokens::delete_expired(tx, &now_rfc3339())?)
@@ -1109,11 +1112,12 @@ impl TransferService {
         let grant = download_tokens::Grant::Transfer(transfer.id);
         let key = key.map(|key| Zeroizing::new(*key));
         let org = transfer.org_id;
+        let ttl = self.token_ttl;
         let token = write(&self.store, move |tx| {
-            super::files::issue_token(tx, org, grant, key.as_deref(), ACCESS_TTL)
+            super::files::issue_token(tx, org, grant, key.as_deref(), ttl)
         })
         .await?;
-        Ok((token, ACCESS_TTL))
+        Ok((token, ttl))
     }
 
     /// A message as stored: sealed under the password's key (`g1:`) or by the master key.
@@ -1465,6 +1469,11 @@ fn damaged() -> ServiceError {
         "a transfer's stored key material is damaged".to_owned(),
     ))
 }
+
+// Renewing download tokens lives in its own file; as a child module it reuses the
+// admission checks above (`admit`) instead of copying them.
+#[path = "transfer_tokens.rs"]
+mod transfer_tokens;
 
 #[cfg(test)]
 mod tests {

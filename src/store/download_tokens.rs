@@ -126,3 +126,38 @@ pub fn delete_for_transfer(conn: &Connection, transfer: TransferId) -> Result<()
     )?;
     Ok(())
 }
+
+/// What renewing a transfer's download token writes: the same id (the download session),
+/// a new verifier and sealed key (the new secret's), a new expiry.
+pub struct Renewal<'a> {
+    pub id: &'a [u8; 16],
+    pub transfer: TransferId,
+    /// The verifier of the token being renewed: the update happens only while it is still
+    /// the row's, so of two renewals of one token exactly one wins.
+    pub old_verifier: &'a [u8],
+    pub verifier: &'a [u8],
+    pub sealed_key: Option<&'a [u8]>,
+    pub expires_at: &'a str,
+    /// Only a token first issued after this may be renewed (a session's longest life).
+    pub issued_after: &'a str,
+}
+
+/// Renews a live transfer token in place. False when the row is no longer the presented
+/// token's (renewed by another request, expired, deleted) or the session is too old.
+pub fn renew(conn: &Connection, renewal: &Renewal<'_>, now: &str) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "UPDATE download_tokens SET verifier = ?1, sealed_key = ?2, expires_at = ?3
+         WHERE id = ?4 AND kind = 'transfer' AND transfer_id = ?5 AND verifier = ?6
+           AND expires_at > ?7 AND created_at > ?8",
+        params![
+            renewal.verifier,
+            renewal.sealed_key,
+            renewal.expires_at,
+            &renewal.id[..],
+            renewal.transfer,
+            renewal.old_verifier,
+            now,
+            renewal.issued_after
+        ],
+    )? == 1)
+}

@@ -374,10 +374,15 @@ pub fn download_session_counted(
         .is_some())
 }
 
-/// Forgets download sessions counted before `before` (their tokens have expired).
+/// Forgets download sessions counted before `before` whose tokens are gone. A renewed
+/// token keeps its id (its session) past the first token's lifetime, so a session goes
+/// only with its token's row, never while the token can still fetch (or it would count
+/// again).
 pub fn prune_download_sessions(conn: &Connection, before: &str) -> Result<usize, StoreError> {
     Ok(conn.execute(
-        "DELETE FROM transfer_download_sessions WHERE counted_at < ?1",
+        "DELETE FROM transfer_download_sessions WHERE counted_at < ?1
+         AND NOT EXISTS (SELECT 1 FROM download_tokens
+                         WHERE download_tokens.id = transfer_download_sessions.session)",
         [before],
     )?)
 }

@@ -35,6 +35,7 @@ mod tls;
 mod transfers;
 mod uploads_resume;
 mod vault;
+mod web_receive;
 mod web_transfers;
 mod web_ui;
 mod webhooks_api;

@@ -161,11 +161,25 @@ pub(crate) async fn browse(steps: Value) {
 
 /// [`browse`] where a waiting step may take up to `timeout_secs` (large downloads).
 pub(crate) async fn browse_with_timeout(steps: Value, timeout_secs: u32) {
+    let output = drive(steps, timeout_secs).await;
+    // What the driver measured (the JS heap's peak, say), for `--nocapture`.
+    eprint!("{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "the browser run failed ({}):\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Runs the driver on `steps` and returns how it ended, whether or not they passed.
+pub(crate) async fn drive(steps: Value, timeout_secs: u32) -> std::process::Output {
     let python = std::env::var_os("SBX_TEST_VENV").map_or_else(
         || PathBuf::from("python3"),
         |venv| PathBuf::from(venv).join("bin/python"),
     );
-    let output = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let mut child = Command::new(&python)
             .arg(DRIVER)
             .arg(format!("--timeout={timeout_secs}"))
@@ -183,16 +197,7 @@ pub(crate) async fn browse_with_timeout(steps: Value, timeout_secs: u32) {
         child.wait_with_output().unwrap()
     })
     .await
-    .unwrap();
-    // What the driver measured (the JS heap's peak, say), for `--nocapture`.
-    eprint!("{}", String::from_utf8_lossy(&output.stderr));
-    assert!(
-        output.status.success(),
-        "the browser run failed ({}):\n{}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    .unwrap()
 }
 
 /// True in the page once the token is gone from the address bar.
@@ -405,4 +410,64 @@ fn assert_no_browser_session(app: &TestApp) {
         revoked, opened,
         "every session the browser opened is signed out"
     );
+}
+
+/// The driver's memory measure (the `heap` step) counts what a page holds in ArrayBuffers
+/// and typed arrays, which V8's heap size alone leaves out: a page holding 100 MiB of them
+/// fails a 64 MiB bound, one holding 8 MiB passes it, and the failure names the buffers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_heap_step_counts_array_buffers() {
+    const LIMIT: u64 = 64 * 1024 * 1024;
+    let app = TestApp::spawn().await;
+    let hold = |mib: u32| {
+        format!(
+            "(window.held = Array.from({{length: {mib}}}, (_, i) => new Uint8Array(1 << 20).fill(i + 1)),\
+             window.held.length === {mib})"
+        )
+    };
+    let small = drive(
+        json!([
+            ["open", app.url("/")],
+            ["js", hold(8)],
+            ["heap", "true", LIMIT]
+        ]),
+        20,
+    )
+    .await;
+    let printed = String::from_utf8_lossy(&small.stderr);
+    assert!(small.status.success(), "8 MiB fails the bound: {printed}");
+    let peak: u64 = printed
+        .split("peak memory ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no peak in {printed}"));
+    assert!(peak >= 8 << 20, "the 8 MiB held are counted: {printed}");
+
+    let large = drive(
+        json!([
+            ["open", app.url("/")],
+            ["js", hold(100)],
+            ["heap", "true", LIMIT]
+        ]),
+        20,
+    )
+    .await;
+    let printed = String::from_utf8_lossy(&large.stderr);
+    assert_eq!(
+        large.status.code(),
+        Some(1),
+        "100 MiB passes the bound: {printed}"
+    );
+    assert!(
+        printed.contains("the tab's memory (JS heaps and buffers) reached"),
+        "{printed}"
+    );
+    let buffers: u64 = printed
+        .split("\"buffers\": ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no buffers in {printed}"));
+    assert!(buffers >= 100 << 20, "{printed}");
 }

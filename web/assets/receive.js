@@ -4,8 +4,17 @@
 // after another, decrypting end-to-end transfers in the browser as they stream to disk
 // (js/receiver.js). The key stays in this page (and the download worker's memory); the
 // link secret goes only in the X-Transfer-Secret header.
+//
+// The download token (from unlock) works for `expiresIn` seconds; a "Download all" of
+// many big files can take longer. While downloads run, the page renews it when half its
+// life is gone (POST .../renew with the token and the link secret: the same download
+// session, so not counted again, and no password kept), and before each file. A file
+// already streaming is never cut by the expiry; a file whose first answer is 401 is
+// asked for again under a renewed token. If the token could not be renewed in time (the
+// computer slept), a transfer without a password unlocks afresh (a new download), one
+// with a password asks for it again.
 
-import { ApiError, PublicTransfer } from "./js/api.js";
+import { ApiError, PublicTransfer, request } from "./js/api.js";
 import { NONE, PICKER, downloads } from "./js/capabilities.js";
 import { DownloadError, FileReceiver, describeFailure } from "./js/receiver.js";
 import { openName } from "./js/transfer-e2e.js";
@@ -15,8 +24,20 @@ import { formatBytes, sentence } from "./forms.js";
 const $ = (id) => document.getElementById(id);
 const INCOMPLETE = "This link is incomplete or wrong";
 
-/** The page's state: the link, the transfer as shown, the download token. */
-const state = { link: null, api: null, view: null, files: [], token: null, busy: false };
+/** The page's state: the link, the transfer as shown, the download token (with when it
+ *  expires and how long it lasts, on this page's clock), the renewal under way. */
+const state = {
+  link: null,
+  api: null,
+  view: null,
+  files: [],
+  token: null,
+  tokenExpires: 0,
+  tokenLife: 0,
+  renewing: null,
+  keeper: null,
+  busy: false,
+};
 
 function problem(text) {
   $("loading").hidden = true;
@@ -103,6 +124,7 @@ function show() {
   const total = state.files.reduce((n, f) => n + receiverFor(f).total, 0);
   $("file-summary").textContent = `${state.files.length} (${formatBytes(total)})`;
   $("transfer").hidden = false;
+  $("download-all").addEventListener("click", downloadAll);
   if (view.passwordRequired) {
     $("password-form").hidden = false;
     $("password-form").addEventListener("submit", unlockWithPassword);
@@ -115,6 +137,7 @@ function show() {
 function receiverFor(file, token) {
   return new FileReceiver({
     url: token ? state.api.fileUrl(file.id, token) : "",
+    refresh: () => renewedUrl(file),
     secret: state.link.secret,
     size: file.size,
     name: file.name ?? "download",
@@ -131,7 +154,7 @@ async function unlockWithPassword(event) {
   const field = $("transfer-password");
   for (const control of form.elements) control.disabled = true;
   try {
-    state.token = (await state.api.unlock(field.value)).downloadToken;
+    adopt(await state.api.unlock(field.value));
     if (!state.view.e2e) {
       // The server opens server-sealed names once it holds the password's token.
       state.view = await state.api.view(state.token);
@@ -151,10 +174,84 @@ async function unlockWithPassword(event) {
   }
 }
 
-/** A download token: from the password, or (no password) asked for on the first download. */
+/** Keeps a download token from unlock or renewal. */
+function adopt(answer) {
+  state.token = answer.downloadToken;
+  state.tokenLife = Math.max(1, answer.expiresIn) * 1000;
+  state.tokenExpires = performance.now() + state.tokenLife;
+}
+
+/** Whether the token has lived half its life (time to renew it). */
+function tokenAging() {
+  return state.tokenExpires - performance.now() < state.tokenLife / 2;
+}
+
+/** Renews the token (one renewal at a time: a token renews once). If it can no longer
+ *  be renewed, a transfer without a password unlocks afresh; one with a password asks
+ *  for it again. */
+function renew() {
+  state.renewing ??= (async () => {
+    try {
+      adopt(await request("POST", `${state.api.base}/renew`, {
+        body: { downloadToken: state.token },
+        secret: state.link.secret,
+      }));
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status !== 401) throw error;
+      state.token = null;
+      if (state.view.passwordRequired) {
+        askPasswordAgain();
+        throw new DownloadError("The download session ended. Enter the password again to go on.", error);
+      }
+      adopt(await state.api.unlock(""));
+    } finally {
+      state.renewing = null;
+    }
+  })();
+  return state.renewing;
+}
+
+/** A live download token: from the password, or (no password) asked for on the first
+ *  download; renewed first when half its life is gone. */
 async function token() {
-  state.token ??= (await state.api.unlock("")).downloadToken;
+  if (state.renewing) await state.renewing;
+  if (!state.token) {
+    if (state.view.passwordRequired) {
+      askPasswordAgain();
+      throw new DownloadError("The download session ended. Enter the password again to go on.");
+    }
+    adopt(await state.api.unlock(""));
+  } else if (tokenAging()) {
+    await renew();
+  }
   return state.token;
+}
+
+/** The URL of `file` under a token renewed now (a file answered 401 asks for it). */
+async function renewedUrl(file) {
+  await (state.renewing ?? renew());
+  return state.api.fileUrl(file.id, state.token);
+}
+
+/** While downloads run, renews the token in the background before it expires, so the
+ *  next file starts with a live one however long the current file takes. */
+function keepTokenFresh(on) {
+  clearInterval(state.keeper);
+  state.keeper = null;
+  if (!on) return;
+  // A clock check, not a request: a request goes only when half the token's life is gone.
+  state.keeper = setInterval(() => {
+    if (state.token && !state.renewing && tokenAging()) renew().catch(() => {});
+  }, 250);
+}
+
+/** Shows the password form again (the session could not be renewed). */
+function askPasswordAgain() {
+  const form = $("password-form");
+  if (!form.hidden) return;
+  $("password-problem").textContent = "The download session ended. Enter the password again to go on.";
+  $("password-problem").hidden = false;
+  form.hidden = false;
 }
 
 function showFiles() {
@@ -171,7 +268,6 @@ function showFiles() {
     file.row = row;
     list.append(row);
   });
-  $("download-all").addEventListener("click", downloadAll);
   $("method").textContent = downloads.reason;
   $("downloads").hidden = false;
   if (downloads.method === NONE && state.view.e2e) {
@@ -181,6 +277,7 @@ function showFiles() {
 
 function setBusy(busy) {
   state.busy = busy;
+  keepTokenFresh(busy);
   for (const button of document.querySelectorAll("#downloads button")) button.disabled = busy;
 }
 

@@ -14,13 +14,21 @@ const DOWNLOAD_PREFIX = "/t/download/";
 /** A job not started within this long is dropped (the page starts it at once). */
 const JOB_TTL_MS = 60_000;
 const jobs = new Map();
+/** The ports of downloads being answered, by job id: a ping for one is answered on it, so
+ *  the page knows this worker is alive. */
+const running = new Map();
 
 self.addEventListener("install", () => self.skipWaiting());
 self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim()));
 
 self.addEventListener("message", (event) => {
   const job = event.data;
-  if (job?.type !== "prepare" || !event.ports[0]) return; // "ping": the event alone keeps the worker up.
+  if (job?.type === "ping") {
+    // The event keeps the worker up; the answer tells the page it is not stuck.
+    running.get(job.id)?.postMessage({ type: "pong" });
+    return;
+  }
+  if (job?.type !== "prepare" || !event.ports[0]) return;
   const port = event.ports[0];
   jobs.set(job.id, { ...job, port });
   setTimeout(() => jobs.delete(job.id), JOB_TTL_MS);
@@ -42,11 +50,13 @@ function gone() {
 }
 
 function fail(job, error, fallback) {
+  running.delete(job.id);
   job.port.postMessage({
     type: "failed",
     message: error?.message ?? fallback,
     kind: error?.kind ?? null,
     errorName: error?.name ?? null,
+    status: error?.status ?? null,
   });
 }
 
@@ -66,6 +76,7 @@ function disposition(name) {
 }
 
 async function answer(job) {
+  running.set(job.id, job.port);
   let response;
   try {
     const headers = job.secret ? { [SECRET_HEADER]: job.secret } : {};
@@ -75,7 +86,7 @@ async function answer(job) {
     return gone();
   }
   if (!response.ok) {
-    fail(job, { message: await errorMessage(response), name: "ApiError" });
+    fail(job, { message: await errorMessage(response), name: "ApiError", status: response.status });
     return gone();
   }
   let source = response.body;
@@ -93,6 +104,7 @@ async function answer(job) {
         const { value, done } = await reader.read();
         if (done) {
           controller.close();
+          running.delete(job.id);
           job.port.postMessage({ type: "done" });
           return;
         }

@@ -11,7 +11,13 @@
 //   decrypts and answers that navigation as an attachment, so the browser's own download
 //   manager writes the file. A failure mid-way errors the response stream: the browser
 //   marks the download failed and keeps no complete-looking file. The page pings the
-//   worker while a download runs so the browser does not stop it as idle.
+//   worker while a download runs so the browser does not stop it as idle; the worker
+//   answers each ping. A worker that does not start, does not take the job, or falls
+//   silent mid-way (killed, stuck) fails the download after a timeout with a readable
+//   error, and the next attempt unregisters it and registers it afresh.
+// A file whose first answer is 401 (its download token expired or was renewed under it)
+// is asked for once more with the token `job.refresh()` gives; a response already
+// streaming is never cut by the token's expiry.
 // Server-sealed transfers need no decryption: the same flows run without the decrypting
 // step (the server decrypts).
 
@@ -26,6 +32,11 @@ export const WORKER_SCOPE = "/t/";
 /** The navigation the worker answers: `${DOWNLOAD_PREFIX}${job id}`. */
 export const DOWNLOAD_PREFIX = "/t/download/";
 const PING_EVERY_MS = 10_000;
+/** How long the worker may take to start, and to take a job. */
+export const WORKER_START_TIMEOUT_MS = 10_000;
+/** How long a running download may go without a word from the worker (it answers each
+ *  ping, so a live worker is never silent this long). */
+export const WORKER_SILENCE_TIMEOUT_MS = 3 * PING_EVERY_MS;
 
 /**
  * The plaintext length of an SBX1 file of `ciphertextLen` bytes written with 64 KiB
@@ -64,6 +75,22 @@ export function describeFailure(error) {
 
 let workerRegistration = null;
 
+/** The worker did not answer in time; the words say what the user can do. */
+function workerTimeout(what) {
+  return new DownloadError(
+    `The download helper ${what}, so nothing was saved. Press Download to try again: sealbox restarts the helper. If it keeps failing, reload the page or use \`sealbox receive\`.`,
+  );
+}
+
+/** Settles like `promise`, or rejects with `error()` after `ms`. */
+function within(promise, ms, error) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(error()), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** The page's only Trusted Types policy (UI_CSP allows just this one): it yields the
  *  download worker's URL and refuses any other. */
 const workerUrlPolicy = globalThis.trustedTypes?.createPolicy("sealbox-worker", {
@@ -73,19 +100,40 @@ const workerUrlPolicy = globalThis.trustedTypes?.createPolicy("sealbox-worker", 
   },
 });
 
-/** Registers (once) and returns the active download worker. */
+/** Forgets the worker, unregistering it (best effort), so the next download starts a
+ *  fresh one. */
+async function dropWorker() {
+  workerRegistration = null;
+  try {
+    const registration = await within(
+      navigator.serviceWorker.getRegistration(WORKER_SCOPE),
+      1000,
+      () => new Error("no answer"),
+    );
+    await registration?.unregister();
+  } catch {
+    // Not registered, or the browser does not answer either: the next register() tries.
+  }
+}
+
+/** Registers (once) and returns the active download worker, or fails after
+ *  WORKER_START_TIMEOUT_MS. */
 export async function downloadWorker() {
-  workerRegistration ??= (async () => {
-    const url = workerUrlPolicy ? workerUrlPolicy.createScriptURL(WORKER_URL) : WORKER_URL;
-    await navigator.serviceWorker.register(url, { scope: WORKER_SCOPE, type: "module", updateViaCache: "none" });
-    const registration = await navigator.serviceWorker.ready;
-    if (!registration.active) throw new DownloadError("The download helper did not start.");
-    return registration;
-  })();
+  workerRegistration ??= within(
+    (async () => {
+      const url = workerUrlPolicy ? workerUrlPolicy.createScriptURL(WORKER_URL) : WORKER_URL;
+      await navigator.serviceWorker.register(url, { scope: WORKER_SCOPE, type: "module", updateViaCache: "none" });
+      const registration = await navigator.serviceWorker.ready;
+      if (!registration.active) throw new DownloadError("The download helper did not start.");
+      return registration;
+    })(),
+    WORKER_START_TIMEOUT_MS,
+    () => workerTimeout(`did not start within ${WORKER_START_TIMEOUT_MS / 1000} s`),
+  );
   try {
     return (await workerRegistration).active;
   } catch (error) {
-    workerRegistration = null;
+    await dropWorker();
     throw error;
   }
 }
@@ -114,11 +162,19 @@ export class FileReceiver extends EventTarget {
     const { job } = this;
     let writable = null;
     try {
-      let response;
-      try {
-        response = await fetch(job.url, { headers: secretHeaders(job.secret), cache: "no-store", credentials: "omit", referrerPolicy: "no-referrer" });
-      } catch {
-        throw networkError();
+      const get = async (url) => {
+        try {
+          return await fetch(url, { headers: secretHeaders(job.secret), cache: "no-store", credentials: "omit", referrerPolicy: "no-referrer" });
+        } catch {
+          throw networkError();
+        }
+      };
+      let response = await get(job.url);
+      if (response.status === 401 && job.refresh) {
+        // The token expired or was renewed before this file started: once more, renewed.
+        await response.body?.cancel().catch(() => {});
+        job.url = await job.refresh();
+        response = await get(job.url);
       }
       if (!response.ok) throw await errorOf(response);
       writable = await handle.createWritable();
@@ -142,15 +198,31 @@ export class FileReceiver extends EventTarget {
 
   /** Receives through the download worker; resolves when the worker has sent it all. */
   async throughWorker() {
+    try {
+      await this.workerAttempt();
+    } catch (error) {
+      if (error?.status !== 401 || !this.job.refresh) throw error;
+      // The token expired or was renewed before the worker's fetch: once more, renewed.
+      this.job.url = await this.job.refresh();
+      await this.workerAttempt();
+    }
+  }
+
+  /** One hand-over of the job to the worker; a failed job rejects with its error. */
+  async workerAttempt() {
     const { job } = this;
     const worker = await downloadWorker();
     const channel = new MessageChannel();
     const id = randomId();
+    let heard = performance.now();
     const finished = new Promise((resolve, reject) => {
       channel.port1.onmessage = ({ data }) => {
+        heard = performance.now();
         if (data.type === "progress") this.emit("progress", { bytes: data.bytes, total: this.total });
         else if (data.type === "done") resolve();
-        else if (data.type === "failed") reject(Object.assign(new DownloadError(data.message), { kind: data.kind, name: data.errorName ?? "DownloadError" }));
+        else if (data.type === "failed") {
+          reject(Object.assign(new DownloadError(data.message), { kind: data.kind, name: data.errorName ?? "DownloadError", status: data.status ?? null }));
+        }
       };
     });
     const ready = new Promise((resolve) => {
@@ -176,8 +248,26 @@ export class FileReceiver extends EventTarget {
       },
       [channel.port2],
     );
-    await ready;
-    const ping = setInterval(() => worker.postMessage({ type: "ping" }), PING_EVERY_MS);
+    try {
+      await within(ready, WORKER_START_TIMEOUT_MS, () => workerTimeout(`did not take the download within ${WORKER_START_TIMEOUT_MS / 1000} s`));
+      heard = performance.now();
+    } catch (error) {
+      channel.port1.close();
+      await dropWorker();
+      this.emit("failed", { error });
+      throw error;
+    }
+    let silent = null;
+    const stalled = new Promise((_, reject) => {
+      silent = reject;
+    });
+    const ping = setInterval(() => {
+      if (performance.now() - heard > WORKER_SILENCE_TIMEOUT_MS) {
+        silent(workerTimeout(`stopped answering for ${WORKER_SILENCE_TIMEOUT_MS / 1000} s`));
+        return;
+      }
+      worker.postMessage({ type: "ping", id });
+    }, PING_EVERY_MS);
     try {
       const link = document.createElement("a");
       link.href = `${DOWNLOAD_PREFIX}${id}`;
@@ -186,10 +276,11 @@ export class FileReceiver extends EventTarget {
       document.body.append(link);
       link.click();
       link.remove();
-      await finished;
+      await Promise.race([finished, stalled]);
       this.emit("done", {});
     } catch (error) {
-      this.emit("failed", { error });
+      if (error?.status !== 401) this.emit("failed", { error });
+      if (performance.now() - heard > WORKER_SILENCE_TIMEOUT_MS) await dropWorker();
       throw error;
     } finally {
       clearInterval(ping);
