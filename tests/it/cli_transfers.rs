@@ -766,7 +766,7 @@ async fn cli_sends_a_folder_with_a_sealed_message_and_receive_recreates_the_tree
         .run(
             &[
                 "receive",
-                &format!("{bare}&k={}", "B".repeat(43)),
+                &format!("{bare}&k={}", "A".repeat(43)),
                 "-o",
                 wrong.path().to_str().unwrap(),
             ],

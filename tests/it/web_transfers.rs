@@ -1145,7 +1145,7 @@ async fn a_folder_sent_by_the_cli_shows_its_message_and_paths_in_the_browser() {
     let (bare, _) = link.split_once("&k=").unwrap();
     browse_with_timeout(
         json!([
-            ["open", format!("{bare}&k={}", "C".repeat(43))],
+            ["open", format!("{bare}&k={}", "A".repeat(43))],
             ["text", "This link is incomplete or wrong"],
             ["no-text", MESSAGE],
         ]),
