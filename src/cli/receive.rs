@@ -261,13 +261,13 @@ pub fn run(args: ReceiveArgs) -> CliResult {
             get_public(&api, &link, Some(&token)).await?
         };
         let message = match (&link.key, public["sealedMessage"].as_str()) {
-            (Some(key), Some(sealed)) if e2e => Some(
-                open_message(key, link.transfer_id, sealed).map_err(|e| {
+            (Some(key), Some(sealed)) if e2e => {
+                Some(open_message(key, link.transfer_id, sealed).map_err(|e| {
                     ClientError::Api(format!(
                         "{e}: the link is incomplete or wrong, so nothing was downloaded"
                     ))
-                })?,
-            ),
+                })?)
+            }
             _ => public["message"].as_str().map(str::to_owned),
         };
         let files = plan(&public, &link, dir, args.force)?;
@@ -397,7 +397,15 @@ mod tests {
         assert_eq!(safe_relative_path("a/b/c.txt").unwrap(), "a/b/c.txt");
         assert_eq!(safe_relative_path("a/.hidden").unwrap(), "a/hidden");
         assert_eq!(safe_relative_path("dir/x\ty").unwrap(), "dir/x_y");
-        for bad in ["../evil", "/etc/passwd", "a/../../b", "C:/x", "a\\b", "a//b", ""] {
+        for bad in [
+            "../evil",
+            "/etc/passwd",
+            "a/../../b",
+            "C:/x",
+            "a\\b",
+            "a//b",
+            "",
+        ] {
             assert!(safe_relative_path(bad).is_err(), "{bad}");
         }
     }

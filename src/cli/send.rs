@@ -118,9 +118,8 @@ fn check_files(paths: Vec<PathBuf>) -> Result<Vec<Outgoing>, ClientError> {
     found
         .into_iter()
         .map(|(path, name)| {
-            check_relative_path(&name).map_err(|e| {
-                ClientError::Usage(format!("{}: {e}", path.display()))
-            })?;
+            check_relative_path(&name)
+                .map_err(|e| ClientError::Usage(format!("{}: {e}", path.display())))?;
             if name.len() > MAX_NAME_BYTES {
                 return Err(ClientError::Usage(format!(
                     "{}: the file's name (with its folders) is longer than {MAX_NAME_BYTES} bytes",

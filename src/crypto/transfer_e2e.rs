@@ -176,9 +176,8 @@ fn message_context(transfer_id: Uuid) -> ValueContext {
 
 /// The sealed message of transfer `transfer_id`, as the client sends it (`sealedMessage`).
 pub fn seal_message(key: &Dek, transfer_id: Uuid, message: &str) -> String {
-    URL_SAFE_NO_PAD.encode(
-        seal_value(key, &message_context(transfer_id), message.as_bytes()).as_bytes(),
-    )
+    URL_SAFE_NO_PAD
+        .encode(seal_value(key, &message_context(transfer_id), message.as_bytes()).as_bytes())
 }
 
 /// Opens a message sealed by [`seal_message`].
@@ -302,10 +301,24 @@ mod tests {
             ["photos", "2026", "b c.jpg"]
         );
         assert_eq!(check_relative_path(".config/x").unwrap(), [".config", "x"]);
-        assert_eq!(check_relative_path("notes:v2.txt").unwrap(), ["notes:v2.txt"]);
+        assert_eq!(
+            check_relative_path("notes:v2.txt").unwrap(),
+            ["notes:v2.txt"]
+        );
         for bad in [
-            "", "/etc/passwd", "../evil", "a/../../b", "a/./b", "a//b", "a/", ".", "..",
-            "a\\b", "C:/x", "c:", "a\0b",
+            "",
+            "/etc/passwd",
+            "../evil",
+            "a/../../b",
+            "a/./b",
+            "a//b",
+            "a/",
+            ".",
+            "..",
+            "a\\b",
+            "C:/x",
+            "c:",
+            "a\0b",
         ] {
             assert!(check_relative_path(bad).is_err(), "{bad:?}");
         }
@@ -337,7 +350,10 @@ mod tests {
         let key = Dek::from_bytes(std::array::from_fn(|i| 0x40 + i as u8));
         let nonce = |n: u8| -> [u8; 12] { std::array::from_fn(|i| n + i as u8) };
         let names = [
-            (Uuid::from_u128(0x1111_2222_3333_4444_9555_6666_7777_8888), "hello.txt"),
+            (
+                Uuid::from_u128(0x1111_2222_3333_4444_9555_6666_7777_8888),
+                "hello.txt",
+            ),
             (
                 Uuid::from_u128(0x0123_4567_89ab_4def_8123_4567_89ab_cdef),
                 "Reports/2026/Q3 résumé.pdf",
@@ -414,8 +430,8 @@ mod tests {
         );
         let key = decode_key(committed["key_text"].as_str().unwrap()).unwrap();
         for name in committed["names"].as_array().unwrap() {
-            let (file_id, path) = open_name(&key, TRANSFER, name["sealed"].as_str().unwrap())
-                .unwrap();
+            let (file_id, path) =
+                open_name(&key, TRANSFER, name["sealed"].as_str().unwrap()).unwrap();
             assert_eq!(file_id.to_string(), name["file_id"]);
             assert_eq!(path, name["path_utf8"]);
             assert!(check_relative_path(&path).is_ok());
@@ -425,10 +441,16 @@ mod tests {
             assert_eq!(opened.unwrap(), message["message_utf8"]);
         }
         for path in committed["refused_paths"].as_array().unwrap() {
-            assert!(check_relative_path(path.as_str().unwrap()).is_err(), "{path}");
+            assert!(
+                check_relative_path(path.as_str().unwrap()).is_err(),
+                "{path}"
+            );
         }
         for path in committed["accepted_paths"].as_array().unwrap() {
-            assert!(check_relative_path(path.as_str().unwrap()).is_ok(), "{path}");
+            assert!(
+                check_relative_path(path.as_str().unwrap()).is_ok(),
+                "{path}"
+            );
         }
     }
 

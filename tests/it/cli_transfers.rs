@@ -724,8 +724,14 @@ async fn cli_sends_a_folder_with_a_sealed_message_and_receive_recreates_the_tree
     let album = files.path().join("Album 2026");
     std::fs::create_dir_all(album.join("raw/deeper")).unwrap();
     let hashes = [
-        ("Album 2026/cover.txt", write_file(&album.join("cover.txt"), 3_000, 7, Some(MARKER))),
-        ("Album 2026/raw/b.bin", write_file(&album.join("raw/b.bin"), 150_000, 8, None)),
+        (
+            "Album 2026/cover.txt",
+            write_file(&album.join("cover.txt"), 3_000, 7, Some(MARKER)),
+        ),
+        (
+            "Album 2026/raw/b.bin",
+            write_file(&album.join("raw/b.bin"), 150_000, 8, None),
+        ),
         (
             "Album 2026/raw/deeper/c d.txt",
             write_file(&album.join("raw/deeper/c d.txt"), 10, 9, None),
@@ -866,7 +872,13 @@ async fn cli_receive_refuses_names_that_leave_the_output_directory() {
     let (app, key) = server_with_key(|_| {}).await;
     let user = User::new();
     let root = TempDir::new().unwrap();
-    for evil in ["../evil", "/tmp/sealbox-evil-absolute", "C:/evil", "a\\evil", "a/../../evil"] {
+    for evil in [
+        "../evil",
+        "/tmp/sealbox-evil-absolute",
+        "C:/evil",
+        "a\\evil",
+        "a/../../evil",
+    ] {
         // A harmless file first: nothing at all is written, not even it.
         let link = crafted_transfer(&app, &key, &["fine.txt", evil]).await;
         let out = root.path().join("out");
@@ -909,5 +921,8 @@ async fn cli_receive_refuses_names_that_leave_the_output_directory() {
         .run(&["receive", &link, "-o", fine.to_str().unwrap()], &[])
         .await;
     assert!(run.ok, "{run:?}");
-    assert_eq!(std::fs::read(fine.join("deep/er/ok.txt")).unwrap(), b"payload");
+    assert_eq!(
+        std::fs::read(fine.join("deep/er/ok.txt")).unwrap(),
+        b"payload"
+    );
 }

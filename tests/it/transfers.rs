@@ -1273,11 +1273,8 @@ async fn an_end_to_end_message_is_sealed_by_the_client_and_the_server_stores_it_
         bytes[0] = 2;
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     };
-    let too_long = transfer_e2e::seal_message(
-        &key,
-        uuid,
-        &"x".repeat(transfer_e2e::MAX_MESSAGE_BYTES + 1),
-    );
+    let too_long =
+        transfer_e2e::seal_message(&key, uuid, &"x".repeat(transfer_e2e::MAX_MESSAGE_BYTES + 1));
     assert!(too_long.len() > transfer_e2e::MAX_SEALED_MESSAGE_CHARS);
     for bad in [
         SECRET_MESSAGE.to_owned(),

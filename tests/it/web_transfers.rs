@@ -966,14 +966,22 @@ async fn the_send_page_modules_seal_messages_walk_dropped_folders_and_check_path
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.json");
     browse_with_timeout(
-        json!([["open", app.url("/")], ["save", script, out.to_str().unwrap()]]),
+        json!([
+            ["open", app.url("/")],
+            ["save", script, out.to_str().unwrap()]
+        ]),
         60,
     )
     .await;
     let got: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(
         got["paths"],
-        json!(["Trip/b.txt", "Trip/day 1/a.jpg", "Trip/notes.md", "loose.txt"])
+        json!([
+            "Trip/b.txt",
+            "Trip/day 1/a.jpg",
+            "Trip/notes.md",
+            "loose.txt"
+        ])
     );
     let vectors: Value = serde_json::from_str(E2E_VECTORS).unwrap();
     let expected: Vec<Value> = vectors["names"]
@@ -981,7 +989,13 @@ async fn the_send_page_modules_seal_messages_walk_dropped_folders_and_check_path
         .unwrap()
         .iter()
         .map(|_| json!([true, true, true]))
-        .chain(vectors["messages"].as_array().unwrap().iter().map(|_| json!([true, true])))
+        .chain(
+            vectors["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|_| json!([true, true])),
+        )
         .collect();
     assert_eq!(got["vectors"], Value::Array(expected));
     let paths = vectors["refused_paths"].as_array().unwrap().len()
@@ -1078,7 +1092,11 @@ async fn a_folder_a_member_and_a_sealed_message_sent_from_the_browser_arrive_wit
         json!([{"email": "dana.member@example.com"}])
     );
     assert!(list[0].get("message").is_none(), "{}", list[0]);
-    assert!(list[0]["sealedMessage"].as_str().is_some_and(|m| m.len() > 40));
+    assert!(
+        list[0]["sealedMessage"]
+            .as_str()
+            .is_some_and(|m| m.len() > 40)
+    );
     assert_data_dir_lacks(&app, &[MESSAGE.as_bytes(), b"Album/raw", MARKER]);
 }
 
