@@ -2,7 +2,11 @@
 //! (its secret) is sent as `X-Transfer-Secret`; end-to-end links also carry the key as
 //! `k=`: names and contents are decrypted and verified here, segment by segment.
 //! Server-mode links (no `k=`) get the files as the server decrypts them.
-//! The saved paths are printed on stdout, one per line.
+//! A file sent from a folder has a relative path (`photos/2026/a.jpg`): the tree is
+//! recreated under the output directory. A name that could land anywhere else (`..`, an
+//! absolute path, a drive letter, a backslash, or a directory that is a symbolic link) is
+//! refused before anything is written. The sender's message (end-to-end: opened with the
+//! link's key) is printed on stderr; the saved paths on stdout, one per line.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -21,7 +25,7 @@ use crate::client::download::{Contents, download, part_path};
 use crate::client::http::{Api, error_message};
 use crate::client::link::{TransferLink, parse};
 use crate::client::progress::bytes_bar;
-use crate::crypto::transfer_e2e::open_name;
+use crate::crypto::transfer_e2e::{check_relative_path, open_message, open_name};
 
 #[derive(Debug, Args)]
 pub struct ReceiveArgs {
@@ -58,10 +62,68 @@ pub fn sanitize(name: &str) -> String {
     }
 }
 
-/// `name`, or `name (2)`, `name (3)`... (before the extension) if taken in `used`.
+/// A transfer's file name (a relative path from a folder send, or a plain name) as the
+/// path to create under the output directory, with `/` separators: refused unless it is
+/// a safe relative path (`transfer_e2e::check_relative_path`), then each segment made
+/// safe as [`sanitize`] does (control characters, leading dots).
+pub fn safe_relative_path(name: &str) -> Result<String, ClientError> {
+    let segments = check_relative_path(name).map_err(|e| {
+        ClientError::Api(format!(
+            "refused: {e}; a transfer may only create files inside the output directory, \
+             so nothing was written"
+        ))
+    })?;
+    Ok(segments
+        .into_iter()
+        .map(sanitize)
+        .collect::<Vec<_>>()
+        .join("/"))
+}
+
+/// Creates the directories of `relative` under `dir` and returns the file's path. A
+/// directory on the way that exists as anything but a real directory (a symbolic link
+/// could point out of `dir`) is refused, and the result must resolve inside `dir`.
+fn make_parents(dir: &Path, relative: &str) -> Result<PathBuf, ClientError> {
+    let segments: Vec<&str> = relative.split('/').collect();
+    let (file, parents) = segments.split_last().expect("a checked path has a segment");
+    let mut at = dir.to_path_buf();
+    for segment in parents {
+        at.push(segment);
+        match at.symlink_metadata() {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Err(ClientError::Usage(format!(
+                    "{} exists and is not a directory (a symbolic link is not followed)",
+                    at.display()
+                )));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir(&at).map_err(|e| ClientError::local(at.display(), e))?;
+            }
+            Err(e) => return Err(ClientError::local(at.display(), e)),
+        }
+    }
+    let root = dir
+        .canonicalize()
+        .map_err(|e| ClientError::local(dir.display(), e))?;
+    let parent = at
+        .canonicalize()
+        .map_err(|e| ClientError::local(at.display(), e))?;
+    if !parent.starts_with(&root) {
+        return Err(ClientError::Usage(format!(
+            "{relative} would be written outside {}: refused",
+            dir.display()
+        )));
+    }
+    Ok(at.join(file))
+}
+
+/// `name`, or `name (2)`, `name (3)`... (before the extension of its last segment) if
+/// taken in `used`.
 pub fn unique(name: &str, used: &mut HashSet<String>) -> String {
-    let (stem, ext) = match name.rfind('.') {
-        Some(dot) if dot > 0 => (&name[..dot], &name[dot..]),
+    let base = name.rfind('/').map_or(0, |slash| slash + 1);
+    let (stem, ext) = match name[base..].rfind('.') {
+        Some(dot) if dot > 0 => (&name[..base + dot], &name[base + dot..]),
         _ => (name, ""),
     };
     let mut candidate = name.to_owned();
@@ -191,12 +253,27 @@ pub fn run(args: ReceiveArgs) -> CliResult {
             .as_str()
             .ok_or_else(|| ClientError::Api("the unlock answer has no downloadToken".into()))?
             .to_owned();
-        let public = if e2e {
+        // The server opens server-sealed names, and shows a password-protected
+        // transfer's message, once it holds the token.
+        let public = if e2e && !public["passwordRequired"].as_bool().unwrap_or(false) {
             public
         } else {
             get_public(&api, &link, Some(&token)).await?
         };
+        let message = match (&link.key, public["sealedMessage"].as_str()) {
+            (Some(key), Some(sealed)) if e2e => {
+                Some(open_message(key, link.transfer_id, sealed).map_err(|e| {
+                    ClientError::Api(format!(
+                        "{e}: the link is incomplete or wrong, so nothing was downloaded"
+                    ))
+                })?)
+            }
+            _ => public["message"].as_str().map(str::to_owned),
+        };
         let files = plan(&public, &link, dir, args.force)?;
+        if let Some(message) = message {
+            eprintln!("Message from the sender:\n{message}\n");
+        }
         let mut saved = Vec::new();
         for file in files {
             let mut url = api.url(&format!(
@@ -249,7 +326,7 @@ fn plan(
         .as_array()
         .ok_or_else(|| ClientError::Api("the transfer lists no files".into()))?;
     let mut used = HashSet::new();
-    let mut planned = Vec::new();
+    let mut named = Vec::new();
     for (index, file) in files.iter().enumerate() {
         let id = file["id"]
             .as_str()
@@ -272,8 +349,14 @@ fn plan(
                 None,
             ),
         };
-        let name = unique(&sanitize(&name), &mut used);
-        let destination = dir.join(&name);
+        let relative = safe_relative_path(&name)
+            .map_err(|e| ClientError::Api(format!("file {}: {e}", index + 1)))?;
+        named.push((id, size, unique(&relative, &mut used), file_id));
+    }
+    // Every name was checked before the first directory is made.
+    let mut planned = Vec::new();
+    for (id, size, relative, file_id) in named {
+        let destination = make_parents(dir, &relative)?;
         if !force && destination.exists() {
             return Err(ClientError::Usage(format!(
                 "{} exists: remove it, choose another directory with -o, or pass --force",
@@ -310,6 +393,38 @@ mod tests {
     }
 
     #[test]
+    fn relative_paths_are_kept_and_unsafe_ones_refused() {
+        assert_eq!(safe_relative_path("a/b/c.txt").unwrap(), "a/b/c.txt");
+        assert_eq!(safe_relative_path("a/.hidden").unwrap(), "a/hidden");
+        assert_eq!(safe_relative_path("dir/x\ty").unwrap(), "dir/x_y");
+        for bad in [
+            "../evil",
+            "/etc/passwd",
+            "a/../../b",
+            "C:/x",
+            "a\\b",
+            "a//b",
+            "",
+        ] {
+            assert!(safe_relative_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parents_are_made_inside_the_directory_and_links_are_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = make_parents(dir.path(), "a/b/c.txt").unwrap();
+        assert_eq!(path, dir.path().join("a/b/c.txt"));
+        assert!(dir.path().join("a/b").is_dir());
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("link")).unwrap();
+        assert!(make_parents(dir.path(), "link/x.txt").is_err());
+        std::fs::write(dir.path().join("file"), b"x").unwrap();
+        assert!(make_parents(dir.path(), "file/x.txt").is_err());
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+    }
+
+    #[test]
     fn duplicates_get_a_number_before_the_extension() {
         let mut used = HashSet::new();
         assert_eq!(unique("a.txt", &mut used), "a.txt");
@@ -317,5 +432,9 @@ mod tests {
         assert_eq!(unique("a.txt", &mut used), "a (3).txt");
         assert_eq!(unique("README", &mut used), "README");
         assert_eq!(unique("README", &mut used), "README (2)");
+        assert_eq!(unique("v1.2/README", &mut used), "v1.2/README");
+        assert_eq!(unique("v1.2/README", &mut used), "v1.2/README (2)");
+        assert_eq!(unique("a/b.txt", &mut used), "a/b.txt");
+        assert_eq!(unique("a/b.txt", &mut used), "a/b (2).txt");
     }
 }

@@ -1,7 +1,10 @@
-//! `sealbox send FILE...`: an end-to-end transfer. The files are encrypted here (SBX1
+//! `sealbox send FILE|DIR...`: an end-to-end transfer. The files are encrypted here (SBX1
 //! under a fresh transfer key) as they stream to the server, which never sees the key;
-//! the link, with the server's link secret and the key in its fragment (`#s=...&k=...`), is
-//! the only thing printed on stdout.
+//! their names, and the message, are sealed under the same key. A directory is sent with
+//! every regular file under it, each named by its path from the directory's parent
+//! (`photos/2026/a.jpg`), so `sealbox receive` recreates the tree. The link, with the
+//! server's link secret and the key in its fragment (`#s=...&k=...`), is the only thing
+//! printed on stdout.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,7 +24,10 @@ use crate::client::link::with_key;
 use crate::client::progress::bytes_bar;
 use crate::client::tus::{Encryption, SourceFile, upload};
 use crate::crypto::sbx1::{Header, Layout};
-use crate::crypto::transfer_e2e::{MAX_NAME_BYTES, generate_key, new_file_id, seal_name};
+use crate::crypto::transfer_e2e::{
+    MAX_MESSAGE_BYTES, MAX_NAME_BYTES, check_relative_path, generate_key, new_file_id,
+    seal_message, seal_name,
+};
 
 /// The longest expiry the server accepts by default (`limits.transfer_max_hours`).
 pub const MAX_EXPIRY_HOURS: u64 = 720;
@@ -30,8 +36,9 @@ pub const PASSWORD_ENV: &str = "SEALBOX_TRANSFER_PASSWORD";
 
 #[derive(Debug, Args)]
 pub struct SendArgs {
-    /// The files to send (regular files; archive a directory first)
-    #[arg(required = true, value_name = "FILE")]
+    /// The files to send; a directory sends every regular file under it, with its path
+    /// (symbolic links inside it are skipped)
+    #[arg(required = true, value_name = "FILE|DIR")]
     files: Vec<PathBuf>,
     /// A recipient's email address (repeat for several); anyone with the link can download
     #[arg(long = "to", value_name = "EMAIL")]
@@ -39,7 +46,8 @@ pub struct SendArgs {
     /// The transfer's name, stored unencrypted (default: "1 file" or "N files")
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
-    /// A message for the recipients (stored sealed by the server, which can read it)
+    /// A message for the recipients, sealed here under the transfer key (the server
+    /// cannot read it)
     #[arg(long, value_name = "TEXT")]
     message: Option<String>,
     /// How long the link works: Nd or Nh, 1h to 30d (default: the server's, 7 days)
@@ -80,20 +88,47 @@ struct Outgoing {
     name: String,
 }
 
+/// The files to send, in order: each named path's file, or every regular file under a
+/// named directory (sorted, depth first) with its path from the directory's parent.
 fn check_files(paths: Vec<PathBuf>) -> Result<Vec<Outgoing>, ClientError> {
-    paths
+    let mut found = Vec::new();
+    for path in paths {
+        // `.` or `..` have no name of their own: the directory's real name is used.
+        let name = match path.file_name() {
+            Some(_) => utf8_name(&path)?,
+            None => utf8_name(
+                &path
+                    .canonicalize()
+                    .map_err(|e| ClientError::local(path.display(), e))?,
+            )?,
+        };
+        let meta = std::fs::metadata(&path).map_err(|e| ClientError::local(path.display(), e))?;
+        if meta.is_dir() {
+            walk_dir(&path, &name, &mut found)?;
+        } else {
+            found.push((path, name));
+        }
+    }
+    if found.is_empty() {
+        return Err(ClientError::Usage(
+            "nothing to send: the directories hold no regular files".into(),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    found
         .into_iter()
-        .map(|path| {
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .ok_or_else(|| {
-                    ClientError::Usage(format!("{} has no file name", path.display()))
-                })?;
+        .map(|(path, name)| {
+            check_relative_path(&name)
+                .map_err(|e| ClientError::Usage(format!("{}: {e}", path.display())))?;
             if name.len() > MAX_NAME_BYTES {
                 return Err(ClientError::Usage(format!(
-                    "{}: the file name is longer than {MAX_NAME_BYTES} bytes",
+                    "{}: the file's name (with its folders) is longer than {MAX_NAME_BYTES} bytes",
                     path.display()
+                )));
+            }
+            if !seen.insert(name.clone()) {
+                return Err(ClientError::Usage(format!(
+                    "two files would arrive as {name}: send them in separate transfers"
                 )));
             }
             Ok(Outgoing {
@@ -102,6 +137,47 @@ fn check_files(paths: Vec<PathBuf>) -> Result<Vec<Outgoing>, ClientError> {
             })
         })
         .collect()
+}
+
+/// A path's last component as UTF-8 (the name it is sent under).
+fn utf8_name(path: &std::path::Path) -> Result<String, ClientError> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| ClientError::Usage(format!("{} has no file name", path.display())))?;
+    name.to_str().map(str::to_owned).ok_or_else(|| {
+        ClientError::Usage(format!("{}: the name is not valid UTF-8", path.display()))
+    })
+}
+
+/// Adds every regular file under `dir` (named `prefix`) to `found`, sorted by name.
+/// Symbolic links are skipped, not followed: a link out of the tree would send what the
+/// user did not pick, and a loop would never end.
+fn walk_dir(
+    dir: &std::path::Path,
+    prefix: &str,
+    found: &mut Vec<(PathBuf, String)>,
+) -> Result<(), ClientError> {
+    let mut entries = std::fs::read_dir(dir)
+        .map_err(|e| ClientError::local(dir.display(), e))?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ClientError::local(dir.display(), e))?;
+    entries.sort();
+    for path in entries {
+        let name = format!("{prefix}/{}", utf8_name(&path)?);
+        let kind = path
+            .symlink_metadata()
+            .map_err(|e| ClientError::local(path.display(), e))?
+            .file_type();
+        if kind.is_dir() {
+            walk_dir(&path, &name, found)?;
+        } else if kind.is_file() {
+            found.push((path, name));
+        } else {
+            eprintln!("skipped {} (not a regular file)", path.display());
+        }
+    }
+    Ok(())
 }
 
 fn transfer_password(asked: bool) -> Result<Option<Zeroizing<String>>, ClientError> {
@@ -131,10 +207,15 @@ pub fn run(args: SendArgs) -> CliResult {
         1 => "1 file".to_owned(),
         many => format!("{many} files"),
     });
-    let mut body = json!({"name": name, "e2e": true});
-    if let Some(message) = args.message {
-        body["message"] = json!(message);
+    if let Some(message) = &args.message
+        && message.len() > MAX_MESSAGE_BYTES
+    {
+        return Err(ClientError::Usage(format!(
+            "the message is longer than {MAX_MESSAGE_BYTES} bytes"
+        ))
+        .into());
     }
+    let mut body = json!({"name": name, "e2e": true});
     if !args.to.is_empty() {
         body["recipients"] = args
             .to
@@ -174,6 +255,20 @@ pub fn run(args: SendArgs) -> CliResult {
         let transfer_id = Uuid::parse_str(id)
             .map_err(|_| ClientError::Api("the server's transfer id is not a UUID".into()))?;
         let upload_url = api.url(upload_url)?;
+        // The message is sealed under the transfer key and bound to the transfer's id,
+        // so it goes up once the transfer exists.
+        if let Some(message) = &args.message {
+            let sealed = api
+                .send(
+                    api.request(
+                        Method::PUT,
+                        api.url(&format!("v1/transfers/{id}/sealed-message"))?,
+                    )
+                    .json(&json!({"sealedMessage": seal_message(&key, transfer_id, message)})),
+                )
+                .await?;
+            expect_json(sealed, StatusCode::OK, "setting the sealed message").await?;
+        }
         for file in &files {
             let header = Header::generate();
             let file_id = new_file_id();

@@ -69,9 +69,11 @@ impl From<Recipient> for RecipientView {
 #[serde(rename_all = "camelCase")]
 pub struct CreateTransferRequest {
     pub name: String,
-    /// Shown to link holders (with a password, only once they unlock). Stored sealed by
-    /// the master key, or with a password sealed under the key the password opens; in
-    /// e2e mode, encrypt it yourself if the server must not read it.
+    /// Server-sealed transfers only: shown to link holders (with a password, only once
+    /// they unlock); stored sealed by the master key, or with a password sealed under the
+    /// key the password opens. An end-to-end transfer refuses it (422): its client seals
+    /// the message under the transfer key and sets it as `sealedMessage` with
+    /// `PUT /v1/transfers/{id}/sealed-message`.
     pub message: Option<String>,
     #[serde(default)]
     pub recipients: Option<Vec<RecipientView>>,
@@ -149,7 +151,12 @@ pub struct TransferDetail {
     pub organization_id: String,
     pub sender_user_id: String,
     pub name: String,
+    /// A server-sealed transfer's message.
     pub message: Option<String>,
+    /// An end-to-end transfer's message, sealed by its client under the transfer key
+    /// (base64url without padding of a sealed value, kind `transfer-e2e-message`,
+    /// `docs/crypto.md`), exactly as the client set it; the server cannot read it.
+    pub sealed_message: Option<String>,
     /// `server` (server-sealed: sealbox encrypts and can read the files while serving
     /// them) or `e2e` (end-to-end: sealbox stores ciphertext it cannot read).
     pub mode: String,
@@ -178,6 +185,7 @@ fn detail(view: TransferView, link: String) -> TransferDetail {
         sender_user_id: t.sender_id.to_string(),
         name: t.name,
         message: view.message,
+        sealed_message: view.sealed_message,
         mode: t.mode.as_str().to_owned(),
         e2e: t.mode == Mode::E2e,
         status: t.status.into(),
@@ -244,7 +252,11 @@ pub struct FinalizedTransferView {
 pub struct PublicTransferView {
     pub id: String,
     pub name: String,
+    /// A server-sealed transfer's message (with a password, once unlocked).
     pub message: Option<String>,
+    /// An end-to-end transfer's message as its client sealed it under the key in the
+    /// link's fragment (with a password, once unlocked): open it with that key.
+    pub sealed_message: Option<String>,
     pub e2e: bool,
     pub expires_at: String,
     pub remaining_downloads: Option<i64>,
@@ -261,6 +273,7 @@ impl From<PublicView> for PublicTransferView {
             id: t.id.to_string(),
             name: t.name,
             message: p.view.message,
+            sealed_message: p.view.sealed_message,
             e2e: t.mode == Mode::E2e,
             expires_at: t.expires_at,
             remaining_downloads: remaining,
@@ -280,6 +293,19 @@ impl From<PublicView> for PublicTransferView {
                 .collect(),
         }
     }
+}
+
+/// The message of an end-to-end transfer, sealed by its client.
+#[derive(Object, Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct SealedMessageRequest {
+    /// base64url without padding of a sealed value under the transfer key: kind
+    /// `transfer-e2e-message`, object id = this transfer's id, version 1, plaintext the
+    /// UTF-8 message (`docs/crypto.md`, End-to-end transfers). At most 53,372 characters
+    /// (a message of up to 40,000 UTF-8 bytes).
+    #[oai(validator(max_length = 53372))]
+    pub sealed_message: String,
 }
 
 #[derive(Object, Deserialize)]
@@ -483,6 +509,32 @@ impl TransfersApi {
             .revoke(&auth.0, &id.0, request_context(req))
             .await?;
         Ok(RevokedTransferResponse::Revoked)
+    }
+
+    /// Set an end-to-end transfer's sealed message
+    ///
+    /// While the transfer is pending, its client sets the message it sealed under the
+    /// transfer key (bound to this transfer's id, so it comes after creation); setting it
+    /// again replaces it. Stored and returned as sent. 422 for a server-sealed transfer
+    /// or a value that is not a sealed value; 409 once the transfer is no longer pending.
+    #[oai(
+        path = "/v1/transfers/:id/sealed-message",
+        method = "put",
+        operation_id = "setTransferSealedMessage"
+    )]
+    async fn set_sealed_message(
+        &self,
+        req: &Request,
+        auth: Authenticated,
+        id: Path<String>,
+        body: JsonBody<SealedMessageRequest>,
+    ) -> Result<TransferResponse, ApiError> {
+        let view = self
+            .transfers
+            .set_sealed_message(&auth.0, &id.0, body.0.sealed_message, request_context(req))
+            .await?;
+        let link = self.transfers.link(&view.transfer)?;
+        Ok(TransferResponse::Ok(Json(detail(view, link))))
     }
 
     /// Finalize a transfer

@@ -38,6 +38,7 @@ use super::{
 };
 use crate::auth::{Permission, Principal, opaque};
 use crate::crypto::download_token::DownloadToken;
+use crate::crypto::transfer_e2e::{MAX_SEALED_MESSAGE_CHARS, is_sealed_shape};
 use crate::crypto::{
     Argon2Params, Dek, KEK_SALT_LEN, MasterKey, SealedValue, ValueContext, derive_kek, open_value,
     seal_value,
@@ -71,6 +72,9 @@ const GATE_KIND: &str = "transfer-password-gate";
 /// opens (kind `transfer-message`), stored as this prefix and its base64; without one,
 /// it is sealed by the master key (`v1:<key id>:...`).
 const GATE_MESSAGE_PREFIX: &str = "g1:";
+/// An end-to-end transfer's message, sealed by the client under the transfer key (which
+/// the server never has), is stored as this prefix and the text the client sent.
+const E2E_MESSAGE_PREFIX: &str = "e1:";
 const MESSAGE_KIND: &str = "transfer-message";
 
 /// Limits of transfers (config `[limits]`).
@@ -155,6 +159,9 @@ pub struct TransferFile {
 pub struct TransferView {
     pub transfer: Transfer,
     pub message: Option<String>,
+    /// An end-to-end transfer's message, sealed under the transfer key, as the client
+    /// sent it (base64url of a sealed value, `docs/crypto.md`); the server cannot open it.
+    pub sealed_message: Option<String>,
     pub recipients: Vec<Recipient>,
     pub files: Vec<TransferFile>,
 }
@@ -377,6 +384,7 @@ impl TransferService {
             view: TransferView {
                 transfer,
                 message,
+                sealed_message: None,
                 recipients,
                 files: Vec::new(),
             },
@@ -497,6 +505,64 @@ impl TransferService {
                 },
             )
             .await
+    }
+
+    /// Sets the message of a pending end-to-end transfer, sealed by the client under the
+    /// transfer key (`docs/crypto.md`, kind `transfer-e2e-message`, bound to the transfer's
+    /// id, which is why it comes after creation). Stored and returned as sent; the server
+    /// only checks that it has the shape of a sealed value and its length. 422 for a
+    /// server-sealed transfer (whose message is `message` at creation), 409 once the
+    /// transfer is no longer pending. Setting it again replaces it.
+    pub async fn set_sealed_message(
+        &self,
+        principal: &Principal,
+        id: &str,
+        sealed: String,
+        ctx: RequestContext,
+    ) -> Result<TransferView, ServiceError> {
+        let transfer = self
+            .find_for(principal, id, Permission::TransfersWrite)
+            .await?;
+        if transfer.mode != Mode::E2e {
+            return Err(ServiceError::Invalid(vec![FieldError::new(
+                "sealedMessage",
+                "only an end-to-end transfer takes a sealed message; a server-sealed \
+                 transfer takes its message as `message` when it is created",
+            )]));
+        }
+        if !is_sealed_shape(&sealed, MAX_SEALED_MESSAGE_CHARS) {
+            return Err(ServiceError::Invalid(vec![FieldError::new(
+                "sealedMessage",
+                format!(
+                    "must be a sealed value under the transfer key, base64url without \
+                     padding, at most {MAX_SEALED_MESSAGE_CHARS} characters"
+                ),
+            )]));
+        }
+        let tid = transfer.id;
+        let principal = principal.clone();
+        let stored = format!("{E2E_MESSAGE_PREFIX}{sealed}");
+        let transfer = write(&self.store, move |tx| {
+            let access = access::in_requested_org(tx, &principal)?;
+            access.require(Permission::TransfersWrite)?;
+            let journal = Journal::new(tx, &ctx, access.actor(), access.org());
+            if !transfers::set_pending_message(tx, tid, &stored, journal.now())? {
+                return Err(ServiceError::Conflict(
+                    "the transfer is no longer pending: its message can no longer change"
+                        .to_owned(),
+                ));
+            }
+            journal.audit(
+                "transfer.message_set",
+                "transfer",
+                tid,
+                json!({"sealedLength": stored.len() - E2E_MESSAGE_PREFIX.len()}),
+            )?;
+            transfers::find_for_org(tx, access.org_id, tid)?
+                .ok_or(ServiceError::NotFound("transfer"))
+        })
+        .await?;
+        self.sender_view(transfer).await
     }
 
     /// Makes a pending transfer ready: every upload must be complete (409 otherwise) and
@@ -717,6 +783,7 @@ impl TransferService {
         let mut view = self.view_of(transfer, key.as_deref()).await?;
         if !unlocked {
             view.message = None;
+            view.sealed_message = None;
         }
         Ok(PublicView {
             view,
@@ -1073,13 +1140,17 @@ impl TransferService {
                 }
             }
         }
-        let message = transfer
-            .sealed_message
-            .as_deref()
-            .and_then(|sealed| self.open_message(tid, key, sealed));
+        let (message, sealed_message) = match transfer.sealed_message.as_deref() {
+            Some(stored) => match stored.strip_prefix(E2E_MESSAGE_PREFIX) {
+                Some(client_sealed) => (None, Some(client_sealed.to_owned())),
+                None => (self.open_message(tid, key, stored), None),
+            },
+            None => (None, None),
+        };
         Ok(TransferView {
             transfer,
             message,
+            sealed_message,
             recipients,
             files,
         })
@@ -1241,7 +1312,16 @@ impl Checked {
                 "must not contain control characters",
             ));
         }
-        if input
+        if input.e2e && input.message.is_some() {
+            // A plaintext message under the end-to-end label would be readable by the
+            // server: the client seals it under the transfer key instead.
+            problems.push(FieldError::new(
+                "message",
+                "an end-to-end transfer's message must be sealed by the client under the \
+                 transfer key: leave `message` out and set `sealedMessage` with \
+                 PUT /v1/transfers/{id}/sealed-message",
+            ));
+        } else if input
             .message
             .as_ref()
             .is_some_and(|m| m.chars().count() > MAX_MESSAGE_CHARS)

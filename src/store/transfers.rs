@@ -288,6 +288,20 @@ pub fn list_for_org(
     Ok(items)
 }
 
+/// Replaces the stored message of a pending transfer. False if it is not pending.
+pub fn set_pending_message(
+    conn: &Connection,
+    id: TransferId,
+    message: &str,
+    now: &str,
+) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "UPDATE transfers SET sealed_message = ?2, updated_at = ?3
+         WHERE id = ?1 AND status = 'pending'",
+        params![id, message, now],
+    )? == 1)
+}
+
 /// Makes a pending transfer ready: the upload token stops working, and (with a
 /// password) the copy of the DEK sealed by the master key is dropped. False if it was
 /// not pending.

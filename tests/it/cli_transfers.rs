@@ -651,11 +651,12 @@ async fn cli_bad_input_fails_clearly_before_any_upload() {
         assert!(!run.ok, "{expires}");
         assert!(run.stderr.contains(message), "{expires}: {}", run.stderr);
     }
-    let run = user
-        .run(&["send", path, files.path().to_str().unwrap()], &env)
-        .await;
+    // A directory with no regular file in it has nothing to send.
+    let empty = files.path().join("empty");
+    std::fs::create_dir_all(empty.join("deeper")).unwrap();
+    let run = user.run(&["send", empty.to_str().unwrap()], &env).await;
     assert!(!run.ok);
-    assert!(run.stderr.contains("is a directory"), "{}", run.stderr);
+    assert!(run.stderr.contains("no regular files"), "{}", run.stderr);
     let run = user
         .run(
             &[
@@ -709,4 +710,219 @@ async fn cli_bad_input_fails_clearly_before_any_upload() {
     let again = user.run(&["receive", link, "-o", dir], &[]).await;
     assert!(!again.ok);
     assert!(again.stderr.contains("--force"), "{}", again.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_sends_a_folder_with_a_sealed_message_and_receive_recreates_the_tree() {
+    let (app, key) = server_with_key(|_| {}).await;
+    let user = User::new();
+    let env = [
+        ("SEALBOX_SERVER", app.base.as_str()),
+        ("SEALBOX_API_KEY", key.as_str()),
+    ];
+    let files = TempDir::new().unwrap();
+    let album = files.path().join("Album 2026");
+    std::fs::create_dir_all(album.join("raw/deeper")).unwrap();
+    let hashes = [
+        (
+            "Album 2026/cover.txt",
+            write_file(&album.join("cover.txt"), 3_000, 7, Some(MARKER)),
+        ),
+        (
+            "Album 2026/raw/b.bin",
+            write_file(&album.join("raw/b.bin"), 150_000, 8, None),
+        ),
+        (
+            "Album 2026/raw/deeper/c d.txt",
+            write_file(&album.join("raw/deeper/c d.txt"), 10, 9, None),
+        ),
+    ];
+    // A link inside the folder is skipped, not followed.
+    let elsewhere = TempDir::new().unwrap();
+    write_file(&elsewhere.path().join("private.txt"), 100, 10, None);
+    std::os::unix::fs::symlink(elsewhere.path(), album.join("link")).unwrap();
+    const MESSAGE: &str = "FOLDER-MESSAGE-PLAINTEXT: the photos, as promised";
+
+    let sent = user
+        .run(
+            &["send", album.to_str().unwrap(), "--message", MESSAGE],
+            &env,
+        )
+        .await;
+    assert!(sent.ok, "{sent:?}");
+    assert!(sent.stderr.contains("skipped"), "{}", sent.stderr);
+    let link = sent.stdout.trim().to_owned();
+
+    let out = TempDir::new().unwrap();
+    let got = user
+        .run(&["receive", &link, "-o", out.path().to_str().unwrap()], &[])
+        .await;
+    assert!(got.ok, "{got:?}");
+    assert!(got.stderr.contains(MESSAGE), "{}", got.stderr);
+    for (path, hash) in hashes {
+        assert_eq!(hash_file(&out.path().join(path)), hash, "{path}");
+    }
+    assert!(!out.path().join("Album 2026/link").exists());
+    assert_eq!(walk(out.path()).len(), 3, "{:?}", walk(out.path()));
+
+    // A wrong key: the message does not open, the link is wrong, nothing is written.
+    let (bare, _) = link.split_once("&k=").unwrap();
+    let wrong = TempDir::new().unwrap();
+    let run = user
+        .run(
+            &[
+                "receive",
+                &format!("{bare}&k={}", "A".repeat(43)),
+                "-o",
+                wrong.path().to_str().unwrap(),
+            ],
+            &[],
+        )
+        .await;
+    assert!(!run.ok);
+    assert!(run.stderr.contains("link is wrong"), "{}", run.stderr);
+    assert_eq!(std::fs::read_dir(wrong.path()).unwrap().count(), 0);
+
+    // The server's data directory holds neither the message, nor the paths, nor the
+    // contents.
+    let needles: [&[u8]; 3] = [MESSAGE.as_bytes(), b"Album 2026", MARKER];
+    for path in walk(&app.data_dir) {
+        assert_eq!(file_contains(&path, &needles), None, "{}", path.display());
+    }
+}
+
+/// An end-to-end transfer made by a hostile sender, whose files' sealed names are
+/// `names`; returns its whole link.
+async fn crafted_transfer(app: &TestApp, api_key: &str, names: &[&str]) -> String {
+    use base64::Engine as _;
+    use sealbox::crypto::transfer_e2e;
+    let created = json_of(
+        app.send_as(
+            Method::POST,
+            "/v1/transfers",
+            api_key,
+            Some(&json!({"name": "crafted", "e2e": true})),
+            None,
+        )
+        .await,
+        201,
+    )
+    .await;
+    let id = s(&created, "id");
+    let uuid: uuid::Uuid = id.parse().unwrap();
+    let key = transfer_e2e::generate_key();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for name in names {
+        let file_id = transfer_e2e::new_file_id();
+        let mut ciphertext = Vec::new();
+        sealbox::crypto::sbx1::encrypt_stream(
+            b"payload".as_slice(),
+            &mut ciphertext,
+            &key,
+            file_id,
+        )
+        .unwrap();
+        let sealed = transfer_e2e::seal_name(&key, uuid, file_id, name);
+        let uploaded = app
+            .client
+            .post(s(&created, "uploadUrl"))
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Length", ciphertext.len().to_string())
+            .header(
+                "Upload-Metadata",
+                format!(
+                    "filename {},encryption {}",
+                    b64.encode(&sealed),
+                    b64.encode("client")
+                ),
+            )
+            .header("Content-Type", "application/offset+octet-stream")
+            .body(ciphertext)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(uploaded.status(), 201);
+    }
+    json_of(
+        app.send_as(
+            Method::POST,
+            &format!("/v1/transfers/{id}/finalize"),
+            api_key,
+            None,
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    format!(
+        "{}&k={}",
+        app.url(
+            &s(&created, "link")
+                .split_once("/t/")
+                .map(|(_, rest)| format!("/t/{rest}"))
+                .unwrap()
+        ),
+        transfer_e2e::encode_key(&key)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_receive_refuses_names_that_leave_the_output_directory() {
+    let (app, key) = server_with_key(|_| {}).await;
+    let user = User::new();
+    let root = TempDir::new().unwrap();
+    for evil in [
+        "../evil",
+        "/tmp/sealbox-evil-absolute",
+        "C:/evil",
+        "a\\evil",
+        "a/../../evil",
+    ] {
+        // A harmless file first: nothing at all is written, not even it.
+        let link = crafted_transfer(&app, &key, &["fine.txt", evil]).await;
+        let out = root.path().join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        let run = user
+            .run(&["receive", &link, "-o", out.to_str().unwrap()], &[])
+            .await;
+        assert!(!run.ok, "{evil}: {run:?}");
+        assert!(
+            run.stderr.contains("not a safe relative path"),
+            "{evil}: {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("nothing was written"), "{}", run.stderr);
+        assert_eq!(
+            walk(root.path()),
+            Vec::<PathBuf>::new(),
+            "{evil}: something was written"
+        );
+        assert!(!Path::new("/tmp/sealbox-evil-absolute").exists());
+        std::fs::remove_dir(&out).unwrap();
+    }
+    // A folder on the way that is a symbolic link out of the output directory is refused.
+    let link = crafted_transfer(&app, &key, &["escape/x.txt"]).await;
+    let out = root.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let outside = TempDir::new().unwrap();
+    std::os::unix::fs::symlink(outside.path(), out.join("escape")).unwrap();
+    let run = user
+        .run(&["receive", &link, "-o", out.to_str().unwrap()], &[])
+        .await;
+    assert!(!run.ok, "{run:?}");
+    assert!(run.stderr.contains("not a directory"), "{}", run.stderr);
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+    // A safe crafted path is recreated.
+    let link = crafted_transfer(&app, &key, &["deep/er/ok.txt"]).await;
+    let fine = root.path().join("fine");
+    std::fs::create_dir_all(&fine).unwrap();
+    let run = user
+        .run(&["receive", &link, "-o", fine.to_str().unwrap()], &[])
+        .await;
+    assert!(run.ok, "{run:?}");
+    assert_eq!(
+        std::fs::read(fine.join("deep/er/ok.txt")).unwrap(),
+        b"payload"
+    );
 }

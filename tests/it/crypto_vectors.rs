@@ -1,7 +1,7 @@
 //! The vault's test vectors open in an independent implementation: `tests/vectors/decode.py`
 //! (Python `cryptography` and `kyber-py`, written from `docs/crypto.md` alone) checks the
-//! X-Wing draft's vectors and derives, opens and reseals everything in `vault.json` and
-//! `master.json`.
+//! X-Wing draft's vectors and derives, opens and reseals everything in `vault.json`,
+//! `master.json`, `tokens.json`, `transfer_e2e.json` and `sbx1.json`.
 //! The Rust side of the same vectors is `crypto::vectors` in the library's unit tests.
 
 use std::process::Command;
@@ -21,4 +21,8 @@ fn an_independent_python_implementation_opens_every_vector() {
         "decode.py found a mismatch:\n{stdout}\n{stderr}"
     );
     assert!(stdout.starts_with("ok: 3 X-Wing draft vectors"), "{stdout}");
+    assert!(
+        stdout.contains("2 end-to-end names and 2 messages"),
+        "{stdout}"
+    );
 }

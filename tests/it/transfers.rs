@@ -1196,3 +1196,299 @@ async fn finalize_leaves_out_terminated_uploads_and_refuses_an_expired_transfer(
     );
     assert_envelope(finalize(&o, &late_id).await, 409, "CONFLICT").await;
 }
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+async fn put_sealed_message(
+    o: &Sender,
+    id: &str,
+    body: &Value,
+    token: &str,
+    org: Option<&str>,
+) -> reqwest::Response {
+    o.app
+        .send_as(
+            Method::PUT,
+            &format!("/v1/transfers/{id}/sealed-message"),
+            token,
+            Some(body),
+            org,
+        )
+        .await
+}
+
+/// The `path`s of a 422 envelope's details.
+fn detail_paths(error: &Value) -> Vec<String> {
+    error["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| s(d, "path"))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_end_to_end_message_is_sealed_by_the_client_and_the_server_stores_it_verbatim() {
+    use sealbox::crypto::transfer_e2e;
+    let o = sender().await;
+    const SECRET_MESSAGE: &str = "E2E-MESSAGE-PLAINTEXT the vault code is 4711";
+
+    // A plaintext message under the end-to-end label is refused, naming the field.
+    let refused = assert_envelope(
+        create(
+            &o,
+            json!({"name": "1 file", "e2e": true, "message": SECRET_MESSAGE}),
+        )
+        .await,
+        422,
+        "VALIDATION",
+    )
+    .await;
+    assert_eq!(detail_paths(&refused), ["message"]);
+
+    let transfer = created(&o, json!({"name": "1 file", "e2e": true})).await;
+    let id = s(&transfer, "id");
+    let key = transfer_e2e::generate_key();
+    let uuid: uuid::Uuid = id.parse().unwrap();
+    let sealed = transfer_e2e::seal_message(&key, uuid, SECRET_MESSAGE);
+
+    // Not a sealed value: plaintext, standard base64 with padding, a value of another
+    // version byte, and one over the length bound.
+    let other_version = {
+        let mut bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&sealed)
+            .unwrap();
+        bytes[0] = 2;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    };
+    let too_long =
+        transfer_e2e::seal_message(&key, uuid, &"x".repeat(transfer_e2e::MAX_MESSAGE_BYTES + 1));
+    assert!(too_long.len() > transfer_e2e::MAX_SEALED_MESSAGE_CHARS);
+    for bad in [
+        SECRET_MESSAGE.to_owned(),
+        B64.encode([1u8; 40]) + "=",
+        other_version,
+        too_long,
+    ] {
+        let error = assert_envelope(
+            put_sealed_message(&o, &id, &json!({"sealedMessage": bad}), &o.token, None).await,
+            422,
+            "VALIDATION",
+        )
+        .await;
+        assert_eq!(detail_paths(&error), ["sealedMessage"], "{error}");
+    }
+    // Without the field, or with the wrong type: the body's shape is wrong.
+    assert_envelope(
+        put_sealed_message(&o, &id, &json!({"message": sealed}), &o.token, None).await,
+        422,
+        "VALIDATION",
+    )
+    .await;
+    // No credential: 401; an unknown transfer: 404.
+    let anonymous = o
+        .app
+        .client
+        .put(o.app.url(&format!("/v1/transfers/{id}/sealed-message")))
+        .json(&json!({"sealedMessage": sealed}))
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(anonymous, 401, "UNAUTHORIZED").await;
+    assert_envelope(
+        put_sealed_message(
+            &o,
+            &uuid::Uuid::now_v7().to_string(),
+            &json!({"sealedMessage": sealed}),
+            &o.token,
+            None,
+        )
+        .await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+
+    // Another organization's member cannot set it: 404, as for an unknown transfer.
+    let outsider = o
+        .app
+        .invite_and_register(&o.token, &o.org, "out@example.com", "member")
+        .await;
+    let outsider = s(&outsider, "accessToken");
+    let globex = s(
+        &json_of(
+            o.app
+                .send_as(
+                    Method::POST,
+                    "/v1/organizations",
+                    &outsider,
+                    Some(&json!({"name": "Globex"})),
+                    None,
+                )
+                .await,
+            201,
+        )
+        .await,
+        "id",
+    );
+    assert_envelope(
+        put_sealed_message(
+            &o,
+            &id,
+            &json!({"sealedMessage": sealed}),
+            &outsider,
+            Some(&globex),
+        )
+        .await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+
+    // The sealed value is stored and returned as sent; setting it again replaces it.
+    let first = transfer_e2e::seal_message(&key, uuid, "a first draft");
+    json_of(
+        put_sealed_message(&o, &id, &json!({"sealedMessage": first}), &o.token, None).await,
+        200,
+    )
+    .await;
+    let set = json_of(
+        put_sealed_message(&o, &id, &json!({"sealedMessage": sealed}), &o.token, None).await,
+        200,
+    )
+    .await;
+    assert_eq!(set["sealedMessage"], sealed.as_str());
+    assert!(set.get("message").is_none(), "{set}");
+    assert_eq!(sender_view(&o, &id).await["sealedMessage"], sealed.as_str());
+
+    let client_file_id = transfer_e2e::new_file_id();
+    let mut ciphertext = Vec::new();
+    sealbox::crypto::sbx1::encrypt_stream(
+        payload(70_000).as_slice(),
+        &mut ciphertext,
+        &key,
+        client_file_id,
+    )
+    .unwrap();
+    let name = transfer_e2e::seal_name(&key, uuid, client_file_id, "docs/a.txt");
+    uploaded(&o, &transfer, &name, &ciphertext, "client").await;
+    json_of(finalize(&o, &id).await, 200).await;
+
+    // Once ready it can no longer change.
+    assert_envelope(
+        put_sealed_message(&o, &id, &json!({"sealedMessage": first}), &o.token, None).await,
+        409,
+        "CONFLICT",
+    )
+    .await;
+
+    // A link holder gets it verbatim and opens it with the link's key.
+    let public = json_of(
+        public_get(&o.app, &format!("/v1/public/transfers/{id}")).await,
+        200,
+    )
+    .await;
+    assert_eq!(public["sealedMessage"], sealed.as_str());
+    assert!(public.get("message").is_none(), "{public}");
+    assert_eq!(
+        transfer_e2e::open_message(&key, uuid, &s(&public, "sealedMessage")).unwrap(),
+        SECRET_MESSAGE
+    );
+
+    // A server-sealed transfer takes no sealed message.
+    let server = created(&o, json!({"name": "Server side", "message": "plain"})).await;
+    let error = assert_envelope(
+        put_sealed_message(
+            &o,
+            &s(&server, "id"),
+            &json!({"sealedMessage": sealed}),
+            &o.token,
+            None,
+        )
+        .await,
+        422,
+        "VALIDATION",
+    )
+    .await;
+    assert_eq!(detail_paths(&error), ["sealedMessage"]);
+    assert_eq!(sender_view(&o, &s(&server, "id")).await["message"], "plain");
+
+    // With a password, the sealed message is shown only after unlock.
+    let gated = created(
+        &o,
+        json!({"name": "Gated", "e2e": true, "password": "open sesame please"}),
+    )
+    .await;
+    let gated_id = s(&gated, "id");
+    let gated_uuid: uuid::Uuid = gated_id.parse().unwrap();
+    let gated_sealed = transfer_e2e::seal_message(&key, gated_uuid, SECRET_MESSAGE);
+    json_of(
+        put_sealed_message(
+            &o,
+            &gated_id,
+            &json!({"sealedMessage": gated_sealed}),
+            &o.token,
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    uploaded(&o, &gated, "bmFtZQ", &ciphertext, "client").await;
+    json_of(finalize(&o, &gated_id).await, 200).await;
+    let locked = json_of(
+        public_get(&o.app, &format!("/v1/public/transfers/{gated_id}")).await,
+        200,
+    )
+    .await;
+    assert!(locked.get("sealedMessage").is_none(), "{locked}");
+    let token = s(
+        &json_of(
+            public_post(
+                &o.app,
+                &format!("/v1/public/transfers/{gated_id}/unlock"),
+                &json!({"password": "open sesame please"}),
+            )
+            .await,
+            200,
+        )
+        .await,
+        "downloadToken",
+    );
+    let unlocked = json_of(
+        public_get(
+            &o.app,
+            &format!("/v1/public/transfers/{gated_id}?token={token}"),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(unlocked["sealedMessage"], gated_sealed.as_str());
+
+    // The data directory (database, its WAL, blobs, uploads) never held the message.
+    let files = files_under(&o.app.data_dir);
+    assert!(files.iter().any(|p| p.ends_with("sealbox.db")));
+    for path in files {
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !bytes
+                .windows(SECRET_MESSAGE.len())
+                .any(|w| w == SECRET_MESSAGE.as_bytes()),
+            "{} holds the message",
+            path.display()
+        );
+    }
+}

@@ -16,6 +16,7 @@ use crate::web_ui::browse_with_timeout;
 
 const VECTORS: &str = include_str!("../vectors/sbx1.json");
 const FORMATS_JS: &str = include_str!("../browser/formats.js");
+const E2E_VECTORS: &str = include_str!("../vectors/transfer_e2e.json");
 
 /// Bytes that differ at every offset (a pattern SBX1 segment boundaries do not line up with).
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
@@ -843,4 +844,331 @@ async fn an_upload_interrupted_by_a_reload_resumes_with_the_same_files_and_refus
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(std::fs::read(received.path().join("big.bin")).unwrap() == big);
+}
+
+// --- Folders, sealed messages and the member picker (send side) -------------------------
+
+/// A folder `Album/` with files at three depths; returns (the folder, [(relative path,
+/// bytes)]).
+fn album(root: &std::path::Path) -> (std::path::PathBuf, Vec<(&'static str, Vec<u8>)>) {
+    let dir = root.join("Album");
+    std::fs::create_dir_all(dir.join("raw/deeper")).unwrap();
+    let files = vec![
+        ("Album/cover.txt", random_bytes(3_000, 21, Some(MARKER))),
+        ("Album/raw/b.bin", random_bytes(200_000, 22, None)),
+        ("Album/raw/deeper/c d.txt", random_bytes(70_001, 23, None)),
+    ];
+    for (path, bytes) in &files {
+        std::fs::write(root.join(path), bytes).unwrap();
+    }
+    (dir, files)
+}
+
+/// `sealbox receive LINK -o DIR`; returns its stderr.
+async fn cli_receive(link: &str, dir: &std::path::Path) -> String {
+    let home = tempfile::tempdir().unwrap();
+    let mut command = std::process::Command::new(crate::support::SEALBOX_BIN);
+    command
+        .env_clear()
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .args(["receive", link, "-o", dir.to_str().unwrap()]);
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "sealbox receive: {stderr}");
+    stderr
+}
+
+/// Fails if any file of the data directory holds one of `needles`.
+fn assert_data_dir_lacks(app: &TestApp, needles: &[&[u8]]) {
+    let files = walk(&app.data_dir);
+    assert!(files.iter().any(|p| p.ends_with("sealbox.db")));
+    for path in files {
+        let bytes = std::fs::read(&path).unwrap();
+        for needle in needles {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == *needle),
+                "{} holds {:?}",
+                path.display(),
+                String::from_utf8_lossy(needle)
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_send_page_modules_seal_messages_walk_dropped_folders_and_check_paths() {
+    use sealbox::crypto::transfer_e2e::{open_message, seal_message};
+    let app = TestApp::spawn().await;
+    let key = Dek::generate();
+    let transfer_id = Uuid::now_v7();
+    let rust_sealed = seal_message(&key, transfer_id, "from Rust — grüße");
+    let input = json!({
+        "key": encode_key(&key),
+        "transferId": transfer_id.to_string(),
+        "rustSealed": rust_sealed,
+        "vectors": serde_json::from_str::<Value>(E2E_VECTORS).unwrap(),
+    });
+    // Fake FileSystemEntry objects, as DataTransferItem.webkitGetAsEntry() gives for a
+    // dropped folder (readEntries answers in batches, then an empty one).
+    let script = format!(
+        "(async () => {{
+          const input = {input};
+          const e2e = await import('/assets/js/transfer-e2e.js');
+          const sender = await import('/assets/js/sender.js');
+          const key = e2e.decodeKey(input.key);
+          const file = (name, text) => ({{ isFile: true, isDirectory: false, name,
+            file: (ok) => ok(new File([text], name)) }});
+          const dir = (name, batches) => ({{ isFile: false, isDirectory: true, name,
+            createReader: () => {{ const left = [...batches, []];
+              return {{ readEntries: (ok) => ok(left.shift()) }}; }} }});
+          const dropped = [dir('Trip', [[file('b.txt', 'bb'), dir('day 1', [[file('a.jpg', 'a')]])],
+                                        [file('notes.md', 'n')]]), file('loose.txt', 'l')];
+          const files = await sender.filesFromEntries(dropped);
+          // The committed vectors open here as in Rust and Python, and reseal to the same text.
+          const v = input.vectors;
+          const vkey = e2e.decodeKey(v.key_text);
+          const hexBytes = (hex) => Uint8Array.from(hex.match(/../g), (b) => parseInt(b, 16));
+          const vectors = [];
+          for (const name of v.names) {{
+            const opened = await e2e.openName(vkey, v.transfer_id, name.sealed);
+            const again = await e2e.sealName(vkey, v.transfer_id, opened.fileId, opened.name, hexBytes(name.nonce));
+            vectors.push([opened.name === name.path_utf8, e2e.splitRelativePath(opened.name).length > 0, again === name.sealed]);
+          }}
+          for (const message of v.messages) {{
+            const opened = await e2e.openMessage(vkey, v.transfer_id, message.sealed);
+            const again = await e2e.sealMessage(vkey, v.transfer_id, opened, hexBytes(message.nonce));
+            vectors.push([opened === message.message_utf8, again === message.sealed]);
+          }}
+          const vectorPaths = v.refused_paths.map((p) => {{ try {{ e2e.splitRelativePath(p); return false; }} catch {{ return true; }} }})
+            .concat(v.accepted_paths.map((p) => {{ try {{ e2e.splitRelativePath(p); return true; }} catch {{ return false; }} }}));
+          const refused = ['../evil', '/abs', 'a\\\\b', 'C:/x', 'a//b', 'a/./b', ''].map((p) => {{
+            try {{ e2e.splitRelativePath(p); return 'accepted ' + p; }} catch (error) {{ return error.kind; }} }});
+          return JSON.stringify({{
+            paths: files.map(sender.sendName),
+            vectors,
+            vectorPaths,
+            check: sender.checkFiles(files),
+            duplicate: sender.checkFiles([...files, files[0]]),
+            refused,
+            split: e2e.splitRelativePath('Trip/day 1/a.jpg'),
+            safe: ['a/b/c.txt', '../../.bashrc', 'x\\\\y', '', '..'].map(e2e.safeDownloadName),
+            opened: await e2e.openMessage(key, input.transferId, input.rustSealed),
+            wrongKey: await e2e.openMessage(e2e.generateKey(), input.transferId, input.rustSealed)
+              .then(() => 'opened', (error) => error.kind),
+            browserSealed: await e2e.sealMessage(key, input.transferId, 'from the browser ✓'),
+          }});
+        }})()"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.json");
+    browse_with_timeout(
+        json!([
+            ["open", app.url("/")],
+            ["save", script, out.to_str().unwrap()]
+        ]),
+        60,
+    )
+    .await;
+    let got: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(
+        got["paths"],
+        json!([
+            "Trip/b.txt",
+            "Trip/day 1/a.jpg",
+            "Trip/notes.md",
+            "loose.txt"
+        ])
+    );
+    let vectors: Value = serde_json::from_str(E2E_VECTORS).unwrap();
+    let expected: Vec<Value> = vectors["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|_| json!([true, true, true]))
+        .chain(
+            vectors["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|_| json!([true, true])),
+        )
+        .collect();
+    assert_eq!(got["vectors"], Value::Array(expected));
+    let paths = vectors["refused_paths"].as_array().unwrap().len()
+        + vectors["accepted_paths"].as_array().unwrap().len();
+    assert_eq!(got["vectorPaths"], json!(vec![true; paths]));
+    assert_eq!(got["check"], Value::Null);
+    assert!(
+        got["duplicate"].as_str().unwrap().contains("picked twice"),
+        "{got}"
+    );
+    assert_eq!(got["refused"], json!(vec!["path"; 7]));
+    assert_eq!(got["split"], json!(["Trip", "day 1", "a.jpg"]));
+    assert_eq!(
+        got["safe"],
+        json!(["a_b_c.txt", "bashrc", "x_y", "download", "download"])
+    );
+    assert_eq!(got["opened"], "from Rust — grüße");
+    assert_eq!(got["wrongKey"], "unauthentic");
+    assert_eq!(
+        open_message(&key, transfer_id, got["browserSealed"].as_str().unwrap()).unwrap(),
+        "from the browser ✓"
+    );
+    assert!(open_message(&key, Uuid::now_v7(), got["browserSealed"].as_str().unwrap()).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_a_member_and_a_sealed_message_sent_from_the_browser_arrive_with_the_cli() {
+    use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD};
+    let app = TestApp::spawn().await;
+    let pair = app.setup_admin().await;
+    let token = crate::support::s(&pair, "accessToken");
+    let org = crate::support::s(&pair["user"]["organizations"][0], "id");
+    app.invite_and_register(&token, &org, "dana.member@example.com", "member")
+        .await;
+    let root = tempfile::tempdir().unwrap();
+    let (folder, files) = album(root.path());
+    const MESSAGE: &str = "BROWSER-SEALED-MESSAGE: the album, see raw/ for originals";
+    let out = tempfile::tempdir().unwrap();
+    let link_path = out.path().join("link");
+    let search = "document.getElementById('send-member-search')";
+    browse_with_timeout(
+        json!([
+            ["open", app.url("/login?next=/send")],
+            ["fill", "#login-email", ADMIN_EMAIL],
+            ["fill", "#login-password", ADMIN_PASSWORD],
+            ["click", "#login-form button[type=submit]"],
+            ["js", "location.pathname === '/send' && !document.getElementById('send-form').hidden"],
+            // The folder input: each file keeps its path inside the picked folder.
+            ["files", "#send-folder", [folder.to_str().unwrap()]],
+            ["text", "Album/raw/deeper/c d.txt"],
+            ["text", "3 files"],
+            ["fill", "#send-message", MESSAGE],
+            // The member picker, by keyboard: type, the listbox opens, Enter picks the
+            // highlighted member (a keydown the page handles as a key press).
+            ["fill", "#send-member-search", "dana"],
+            ["js", format!("{search}.getAttribute('aria-expanded') === 'true' && document.querySelectorAll('#send-member-options [role=option]').length === 1")],
+            ["js", format!("{search}.getAttribute('aria-activedescendant') === 'send-member-option-0'")],
+            ["js", format!("({search}.dispatchEvent(new KeyboardEvent('keydown', {{ key: 'Enter', bubbles: true, cancelable: true }})), true)")],
+            ["text", "Added dana.member"],
+            ["js", "document.querySelector('#send-members li').textContent.includes('dana.member@example.com')"],
+            ["js", format!("{search}.getAttribute('aria-expanded') === 'false' && document.activeElement === {search}")],
+            // Removing and adding again, by mouse this time.
+            ["click", "#send-members li button"],
+            ["js", "document.querySelectorAll('#send-members li').length === 0"],
+            ["fill", "#send-member-search", "dana.mem"],
+            ["js", "document.querySelectorAll('#send-member-options [role=option]').length === 1"],
+            ["click", "#send-member-option-0"],
+            ["text", "Added dana.member"],
+            ["click", "#send-form button[type=submit]"],
+            ["text", "The key is in the link"],
+            ["save", "document.getElementById('link').value", link_path.to_str().unwrap()],
+        ]),
+        120,
+    )
+    .await;
+    let link = std::fs::read_to_string(&link_path).unwrap();
+
+    // `sealbox receive` recreates the folder and prints the message it opened.
+    let received = tempfile::tempdir().unwrap();
+    let stderr = cli_receive(&link, received.path()).await;
+    assert!(stderr.contains(MESSAGE), "{stderr}");
+    for (path, bytes) in &files {
+        assert!(
+            std::fs::read(received.path().join(path)).unwrap() == *bytes,
+            "{path}"
+        );
+    }
+    assert_eq!(walk(received.path()).len(), files.len());
+
+    // The member was added by their email; the server holds the message only sealed.
+    let list = crate::support::json_of(app.get_as("/v1/transfers", &token).await, 200).await;
+    assert_eq!(
+        list[0]["recipients"],
+        json!([{"email": "dana.member@example.com"}])
+    );
+    assert!(list[0].get("message").is_none(), "{}", list[0]);
+    assert!(
+        list[0]["sealedMessage"]
+            .as_str()
+            .is_some_and(|m| m.len() > 40)
+    );
+    assert_data_dir_lacks(&app, &[MESSAGE.as_bytes(), b"Album/raw", MARKER]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_sent_by_the_cli_shows_its_message_and_paths_in_the_browser() {
+    let (app, key) = server_with_key().await;
+    let root = tempfile::tempdir().unwrap();
+    let (folder, files) = album(root.path());
+    const MESSAGE: &str = "CLI-SEALED-MESSAGE for the browser";
+    let link = cli_send(
+        &app,
+        &key,
+        vec![
+            folder.to_str().unwrap().to_owned(),
+            "--message".to_owned(),
+            MESSAGE.to_owned(),
+        ],
+    )
+    .await;
+    let out = tempfile::tempdir().unwrap();
+    let hash_path = out.path().join("sha256");
+    // Into a picked folder: the tree is recreated in it.
+    let nested_hash = "(async () => { let dir = await navigator.storage.getDirectory();\
+        for (const part of ['Album', 'raw', 'deeper']) dir = await dir.getDirectoryHandle(part);\
+        const file = await (await dir.getFileHandle('c d.txt')).getFile();\
+        const hash = new Uint8Array(await crypto.subtle.digest('SHA-256', await file.arrayBuffer()));\
+        return Array.from(hash, (b) => b.toString(16).padStart(2, '0')).join(''); })()";
+    browse_with_timeout(
+        json!([
+            ["init-script", PICKER_STAND_IN],
+            ["open", forcing(&link, "picker")],
+            ["text", MESSAGE],
+            ["text", "Album/raw/deeper/c d.txt"],
+            ["click", "#download-all"],
+            ["text", "All 3 files are downloaded."],
+            ["save", nested_hash, hash_path.to_str().unwrap()],
+        ]),
+        120,
+    )
+    .await;
+    assert_eq!(
+        std::fs::read_to_string(&hash_path).unwrap(),
+        sha256_hex(&files[2].1)
+    );
+    // Through the download worker, which cannot make folders: the path's segments joined.
+    let downloads = tempfile::tempdir().unwrap();
+    browse_with_timeout(
+        json!([
+            ["downloads", downloads.path().to_str().unwrap()],
+            ["open", forcing(&link, "worker")],
+            ["text", MESSAGE],
+            ["click", "#files li:nth-child(2) .file-download"],
+            ["text", "is downloaded"],
+            ["downloaded", 1],
+        ]),
+        120,
+    )
+    .await;
+    assert_eq!(
+        downloaded(downloads.path(), "Album_raw_b.bin", files[1].1.len()).await,
+        files[1].1
+    );
+    // A wrong key: the message does not open, so the page says the link is wrong.
+    let (bare, _) = link.split_once("&k=").unwrap();
+    browse_with_timeout(
+        json!([
+            ["open", format!("{bare}&k={}", "A".repeat(43))],
+            ["text", "This link is incomplete or wrong"],
+            ["no-text", MESSAGE],
+        ]),
+        60,
+    )
+    .await;
+    assert_data_dir_lacks(&app, &[MESSAGE.as_bytes(), b"Album/raw", MARKER]);
 }

@@ -601,6 +601,77 @@ def check_download_token(vector):
     expect("download token key", derive("sealbox/v1/download-token/key"), h(vector["tkey"]))
 
 
+def b64url_decode(text):
+    if "=" in text or "+" in text or "/" in text:
+        raise Mismatch(f"{text!r} is not base64url without padding")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def b64url_encode(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def safe_relative_path(path):
+    """docs/crypto.md, End-to-end transfers: a name is a relative path with "/"
+    separators: not empty, not absolute, no empty, "." or ".." segment, no backslash or
+    NUL, no drive letter as its first segment."""
+    if path == "" or path.startswith("/") or "\\" in path or "\0" in path:
+        return False
+    segments = path.split("/")
+    first = segments[0]
+    if len(first) >= 2 and first[0].isascii() and first[0].isalpha() and first[1] == ":":
+        return False
+    return all(segment not in ("", ".", "..") for segment in segments)
+
+
+def check_transfer_e2e(doc):
+    """End-to-end transfers: names (client file id || relative path) and messages sealed
+    under k as format 1 values bound to the transfer id; k read from its link text."""
+    key = b64url_decode(doc["key_text"])
+    expect("e2e key text", key, h(doc["key"]))
+    expect("e2e key length", len(key), 32)
+    transfer_id = uuid_bytes(doc["transfer_id"])
+    version = (1).to_bytes(8, "big")
+    kinds = [("name", "transfer-file-name", doc["names"]),
+             ("message", "transfer-e2e-message", doc["messages"])]
+    for what, kind, values in kinds:
+        aad = ctx("sealbox/v1/value", kind.encode("ascii"), transfer_id, version)
+        for value in values:
+            expect(f"e2e {what} AAD", aad, h(value["aad"]))
+            sealed = b64url_decode(value["sealed"])
+            expect(f"e2e {what} version byte", sealed[:1], FORMAT_V1)
+            nonce = sealed[1:13]
+            expect(f"e2e {what} nonce", nonce, h(value["nonce"]))
+            opened = aes_gcm_open(key, nonce, sealed[13:], aad, f"e2e {what}")
+            if what == "name":
+                expect("e2e name plaintext", opened, h(value["plaintext"]))
+                expect("e2e name file id", opened[:16], uuid_bytes(value["file_id"]))
+                path = opened[16:].decode("utf-8")
+                expect("e2e name path", path, value["path_utf8"])
+                if not safe_relative_path(path):
+                    raise Mismatch(f"e2e name {path!r} is not a safe relative path")
+            else:
+                expect("e2e message", opened.decode("utf-8"), value["message_utf8"])
+            expect(f"e2e {what} resealed",
+                   b64url_encode(FORMAT_V1 + nonce + AESGCM(key).encrypt(nonce, opened, aad)),
+                   value["sealed"])
+            # Under the other kind (a name passed off as the message) it does not open.
+            other = "transfer-e2e-message" if what == "name" else "transfer-file-name"
+            other_aad = ctx("sealbox/v1/value", other.encode("ascii"), transfer_id, version)
+            if not refuses(key, nonce, sealed[13:], other_aad):
+                raise Mismatch(f"e2e {what} opened as another kind")
+            another = ctx("sealbox/v1/value", kind.encode("ascii"), bytes(16), version)
+            if not refuses(key, nonce, sealed[13:], another):
+                raise Mismatch(f"e2e {what} opened for another transfer")
+    for path in doc["refused_paths"]:
+        if safe_relative_path(path):
+            raise Mismatch(f"path {path!r} should be refused")
+    for path in doc["accepted_paths"]:
+        if not safe_relative_path(path):
+            raise Mismatch(f"path {path!r} should be accepted")
+    return len(doc["names"]), len(doc["messages"])
+
+
 def main():
     directory = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent
     try:
@@ -618,6 +689,8 @@ def main():
         tokens = json.loads((directory / "tokens.json").read_text())["download_tokens"]
         for vector in tokens:
             check_download_token(vector)
+        e2e_names, e2e_messages = check_transfer_e2e(
+            json.loads((directory / "transfer_e2e.json").read_text()))
         files = json.loads((directory / "sbx1.json").read_text())
         for file in files["files"]:
             check_file(file, h(files["dek"]))
@@ -629,6 +702,7 @@ def main():
         f"{len(doc['envelopes'])} envelopes, {len(doc['values'])} values, "
         f"1 transfer (file name and password gate), {master_count} master-key seals, "
         f"{len(tokens)} download tokens, "
+        f"{e2e_names} end-to-end names and {e2e_messages} messages, "
         f"{len(files['files'])} SBX1 files"
     )
     return 0

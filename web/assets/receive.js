@@ -17,7 +17,7 @@
 import { ApiError, PublicTransfer, request } from "./js/api.js";
 import { NONE, PICKER, downloads } from "./js/capabilities.js";
 import { DownloadError, FileReceiver, describeFailure } from "./js/receiver.js";
-import { openName } from "./js/transfer-e2e.js";
+import { openName, safeDownloadName, splitRelativePath, viewMessage } from "./js/transfer-e2e.js";
 import { LinkError, parseLink } from "./js/transfer-link.js";
 import { formatBytes, sentence } from "./forms.js";
 
@@ -86,6 +86,7 @@ async function start() {
   }
   try {
     await readFiles(state.view);
+    state.view.message = await viewMessage(state.view, state.link);
   } catch {
     problem(`${INCOMPLETE}: its key does not open this transfer. Nothing was downloaded.`);
     return;
@@ -140,7 +141,7 @@ function receiverFor(file, token) {
     refresh: () => renewedUrl(file),
     secret: state.link.secret,
     size: file.size,
-    name: file.name ?? "download",
+    name: safeDownloadName(file.name ?? "download"),
     key: state.view.e2e ? state.link.key : null,
     fileId: file.fileId,
   });
@@ -155,10 +156,14 @@ async function unlockWithPassword(event) {
   for (const control of form.elements) control.disabled = true;
   try {
     adopt(await state.api.unlock(field.value));
-    if (!state.view.e2e) {
-      // The server opens server-sealed names once it holds the password's token.
-      state.view = await state.api.view(state.token);
-      await readFiles(state.view);
+    // The server opens server-sealed names, and shows the message, once it holds the
+    // password's token.
+    state.view = await state.api.view(state.token);
+    await readFiles(state.view);
+    state.view.message = await viewMessage(state.view, state.link);
+    if (state.view.message) {
+      $("message").textContent = state.view.message;
+      $("message").hidden = false;
     }
     form.hidden = true;
     showFiles();
@@ -290,7 +295,7 @@ function outcome(kind, text) {
 
 /** Asks where to save (picker) before anything awaits: the dialog needs the click. */
 function pickFile(file) {
-  return window.showSaveFilePicker({ suggestedName: file.name ?? "download" });
+  return window.showSaveFilePicker({ suggestedName: safeDownloadName(file.name ?? "download") });
 }
 
 async function downloadOne(index) {
@@ -341,8 +346,8 @@ async function downloadAll() {
 
 /** A file handle for `name` (a relative path from a folder send) inside `directory`. */
 async function fileIn(directory, name) {
-  const parts = name.split("/").filter((p) => p !== "" && p !== "." && p !== "..");
-  const base = parts.pop() ?? "download";
+  const parts = splitRelativePath(name);
+  const base = parts.pop();
   let dir = directory;
   for (const part of parts) dir = await dir.getDirectoryHandle(part, { create: true });
   return dir.getFileHandle(base, { create: true });

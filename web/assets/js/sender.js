@@ -5,6 +5,10 @@
 // End-to-end (the default): one transfer key, a UUID v4 client file id per file, each
 // file's contents SBX1 under (key, file id) with 64 KiB segments, each name sealed under
 // the key (docs/crypto.md "End-to-end transfers"), exactly as `sealbox send` writes them.
+// A file from a picked or dropped folder is named by its relative path (`a/b/c.txt`).
+// The message is sealed under the key too, bound to the transfer's id, and set with
+// PUT /v1/transfers/{id}/sealed-message right after the transfer is created: the server
+// never receives it in the clear.
 // The ciphertext goes up with tus in PATCHes of at most PATCH_BYTES, each made from a
 // File.slice() of the plaintext, so a file is never held in memory whole. A dropped
 // connection is retried: the page asks the server for its offset (HEAD) and re-creates
@@ -24,7 +28,10 @@
 // storage (never localStorage): what it protects already sits, encrypted, on the server.
 
 import { Header, HEADER_LEN, payloadKey, sealSegment, segmentCount, ciphertextLength } from "./sbx1.js";
-import { decodeKey, encodeKey, generateKey, newFileId, sealName, nameBytes, MAX_NAME_BYTES } from "./transfer-e2e.js";
+import {
+  decodeKey, encodeKey, generateKey, newFileId, sealMessage, sealName, nameBytes, splitRelativePath,
+  MAX_MESSAGE_BYTES, MAX_NAME_BYTES,
+} from "./transfer-e2e.js";
 import { linkWithKey } from "./transfer-link.js";
 import { base64Decode, base64Encode, hexDecode, hexEncode } from "./bytes.js";
 import { ApiError, errorOf, networkError } from "./api.js";
@@ -40,16 +47,71 @@ function backoffMs(failures) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The name a picked file is sent under: its path inside a picked folder, else its name. */
+/** Relative paths of files that came from a dropped folder (a File's own
+ *  webkitRelativePath is empty then, and read-only). */
+const droppedPaths = new WeakMap();
+
+/** Records that `file` came from a dropped folder at `path` (`folder/sub/name`). */
+export function rememberPath(file, path) {
+  droppedPaths.set(file, path);
+  return file;
+}
+
+/** The name a picked file is sent under: its path inside a picked or dropped folder, else its name. */
 export function sendName(file) {
-  return file.webkitRelativePath || file.name;
+  return droppedPaths.get(file) || file.webkitRelativePath || file.name;
+}
+
+/**
+ * Every file under the dropped items (DataTransferItem.webkitGetAsEntry() entries),
+ * each remembered with its path from the dropped folder's parent, depth first, sorted.
+ */
+export async function filesFromEntries(entries) {
+  const out = [];
+  const walk = async (entry, prefix) => {
+    const path = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isFile) {
+      const file = await new Promise((resolve, reject) => entry.file(resolve, reject));
+      out.push(rememberPath(file, path));
+    } else if (entry.isDirectory) {
+      const reader = entry.createReader();
+      const children = [];
+      // readEntries answers in batches until it answers an empty one.
+      for (;;) {
+        const batch = await new Promise((resolve, reject) => reader.readEntries(resolve, reject));
+        if (batch.length === 0) break;
+        children.push(...batch);
+      }
+      children.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      for (const child of children) await walk(child, path);
+    }
+  };
+  for (const entry of entries) if (entry) await walk(entry, "");
+  return out;
 }
 
 /** Problems with the picked files that stop a send before anything is uploaded. */
 export function checkFiles(files) {
   if (files.length === 0) return "Pick at least one file.";
+  const seen = new Set();
   for (const file of files) {
-    if (nameBytes(sendName(file)) > MAX_NAME_BYTES) return `${sendName(file)}: the name is longer than ${MAX_NAME_BYTES} bytes.`;
+    const name = sendName(file);
+    try {
+      splitRelativePath(name);
+    } catch (error) {
+      return `${name}: ${error.message}.`;
+    }
+    if (nameBytes(name) > MAX_NAME_BYTES) return `${name}: the name (with its folders) is longer than ${MAX_NAME_BYTES} bytes.`;
+    if (seen.has(name)) return `${name} is picked twice.`;
+    seen.add(name);
+  }
+  return null;
+}
+
+/** Problems with the message: an end-to-end one is sealed, up to MAX_MESSAGE_BYTES. */
+export function checkMessage(message) {
+  if (new TextEncoder().encode(message ?? "").length > MAX_MESSAGE_BYTES) {
+    return `The message is longer than ${MAX_MESSAGE_BYTES} bytes.`;
   }
   return null;
 }
@@ -126,12 +188,17 @@ export class TransferSender extends EventTarget {
   async run() {
     const { options } = this;
     const body = { name: options.name, e2e: this.e2e };
-    if (options.message) body.message = options.message;
+    // End-to-end: the message is sealed under the key once the transfer's id is known.
+    if (options.message && !this.e2e) body.message = options.message;
     if (options.expiresInHours) body.expiresInHours = options.expiresInHours;
     if (options.maxDownloads) body.maxDownloads = options.maxDownloads;
     if (options.password) body.password = options.password;
     if (options.recipients?.length) body.recipients = options.recipients;
     const created = await this.session.call("POST", "/v1/transfers", { body });
+    if (options.message && this.e2e) {
+      const sealedMessage = await sealMessage(this.key, created.id, options.message);
+      await this.session.call("PUT", `/v1/transfers/${encodeURIComponent(created.id)}/sealed-message`, { body: { sealedMessage } });
+    }
     this.record = {
       transferId: created.id,
       uploadUrl: new URL(created.uploadUrl, location.href).href,
