@@ -333,6 +333,8 @@ async fn the_organization_page_manages_members_invites_roles_and_teams() {
         json!(["text", "Invite withdrawn."]),
         json!(["js", "!document.querySelector('#invites').textContent.includes('dave@example.com')"]),
         // Roles: built-in ones are read-only; a custom role from permission checkboxes.
+        json!(["js", "document.querySelector('#roles details[data-id=owner]') && !document.querySelector('#roles details[data-id=owner] form')"]),
+        json!(["click", "#roles details[data-id=owner] summary"]),
         json!(["text", "Built-in roles cannot be changed."]),
         json!(["fill", "#roles form input[name=name]", "Release manager"]),
         json!(["click", "#roles form input[value='files:read']"]),

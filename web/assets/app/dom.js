@@ -34,6 +34,14 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+/** Replaces `node`'s children as `el` appends them: `null` and `false` are skipped (the
+ *  DOM's own `replaceChildren` would show them as the text "null"). */
+export function fill(node, ...children) {
+  node.replaceChildren();
+  append(node, children);
+  return node;
+}
+
 function append(node, children) {
   for (const child of children) {
     if (child === null || child === undefined || child === false) continue;

@@ -321,8 +321,11 @@ document.addEventListener("click", (event) => {
 
 window.addEventListener("popstate", () => render({ focus: true }));
 
+/** A passing message. The pages' own are sentences as written; an error's message comes
+ *  from the server's envelope and is made one. */
 function toast(message, kind = "info") {
-  const item = el("div", { class: "toast notice", dataset: { kind }, role: kind === "error" ? "alert" : "status", text: sentence(message) });
+  const text = kind === "error" ? sentence(message) : String(message);
+  const item = el("div", { class: "toast notice", dataset: { kind }, role: kind === "error" ? "alert" : "status", text });
   $("toasts").append(item);
   setTimeout(() => item.remove(), 8000);
 }

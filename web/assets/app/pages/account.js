@@ -4,8 +4,7 @@
 
 import { checkNewPassword, clear } from "../../forms.js";
 import {
-  badge, el, emptyState, errorState, formField, formatDate, loadingState, nextLink, pageHeader, section, simpleForm, table,
-} from "../dom.js";
+  badge, el, emptyState, errorState, formField, formatDate, loadingState, nextLink, pageHeader, section, simpleForm, table, fill } from "../dom.js";
 
 export async function render(root, ctx) {
   root.append(pageHeader("Your account", `${ctx.me.displayName} · ${ctx.me.email}`));
@@ -84,12 +83,12 @@ function drawDefaultOrg(box, ctx) {
 
 async function drawSessions(box, ctx) {
   const heading = box.querySelector("h2");
-  box.replaceChildren(heading, loadingState());
+  fill(box, heading, loadingState());
   let list;
   try {
     list = await ctx.api("GET", "/v1/sessions");
   } catch (error) {
-    box.replaceChildren(heading, errorState(error));
+    fill(box, heading, errorState(error));
     return;
   }
   const revoke = async (session) => {
@@ -131,16 +130,16 @@ async function drawSessions(box, ctx) {
     { empty: "No active sessions.", rowKey: (s) => s.id },
   );
   rows.id = "sessions-list";
-  box.replaceChildren(heading, rows, others.length ? el("div", { class: "actions" }, el("button", { type: "button", class: "danger", id: "revoke-other-sessions", text: "Sign out all other sessions", onclick: revokeOthers })) : null);
+  fill(box, heading, rows, others.length ? el("div", { class: "actions" }, el("button", { type: "button", class: "danger", id: "revoke-other-sessions", text: "Sign out all other sessions", onclick: revokeOthers })) : null);
 }
 
 async function drawNotifications(box, ctx) {
   const heading = box.querySelector("h2");
   if (!ctx.org) {
-    box.replaceChildren(heading, emptyState("Notifications belong to an organization; you have none."));
+    fill(box, heading, emptyState("Notifications belong to an organization; you have none."));
     return;
   }
-  box.replaceChildren(heading, el("p", { class: "hint", text: `In ${ctx.org.name}, newest first.` }), loadingState());
+  fill(box, heading, el("p", { class: "hint", text: `In ${ctx.org.name}, newest first.` }), loadingState());
   const items = el("ul", { class: "files", id: "notification-list" });
   const more = el("div", { class: "pager" });
   let next = "/v1/notifications?limit=50";
@@ -149,7 +148,7 @@ async function drawNotifications(box, ctx) {
     const page = await response.json();
     next = nextLink(response);
     for (const n of page) items.append(item(n));
-    more.replaceChildren(next ? el("button", { type: "button", text: "Show older", onclick: () => load().catch((e) => ctx.toast(e.message, "error")) }) : null);
+    fill(more, next ? el("button", { type: "button", text: "Show older", onclick: () => load().catch((e) => ctx.toast(e.message, "error")) }) : null);
     return page.length;
   };
   const markRead = async (ids, all) => {
@@ -174,10 +173,10 @@ async function drawNotifications(box, ctx) {
   try {
     count = await load();
   } catch (error) {
-    box.replaceChildren(heading, errorState(error));
+    fill(box, heading, errorState(error));
     return;
   }
-  box.replaceChildren(
+  fill(box, 
     heading,
     count === 0 ? emptyState("No notifications.") : el("div", { class: "actions" }, el("button", { type: "button", id: "mark-all-read", text: "Mark all read", onclick: () => markRead(null, true) })),
     items,

@@ -5,7 +5,7 @@
 // picked (?org=<id> in the address: GET/POST /admin/orgs/{id}/users; an account created
 // without a password comes with its set-password link, shown once).
 
-import { badge, copyButton, el, errorState, formField, formatBytes, formatDate, loadingState, pageHeader, section, simpleForm, table } from "../dom.js";
+import { badge, copyButton, el, errorState, formField, formatBytes, formatDate, loadingState, pageHeader, section, simpleForm, table, fill } from "../dom.js";
 
 /** A certificate closer than this to its expiry is shown as a warning. */
 const CERT_WARN_DAYS = 14;
@@ -28,12 +28,12 @@ function heading(box) {
 }
 
 async function drawStatus(box, ctx) {
-  box.replaceChildren(heading(box), loadingState());
+  fill(box, heading(box), loadingState());
   let s;
   try {
     s = await ctx.api("GET", "/admin/status");
   } catch (error) {
-    box.replaceChildren(heading(box), errorState(error));
+    fill(box, heading(box), errorState(error));
     return;
   }
   const cert = s.certificate;
@@ -57,7 +57,7 @@ async function drawStatus(box, ctx) {
     ["Accounts", String(s.users), "status-users"],
     ["Checked", formatDate(s.checkedAt), "status-checked"],
   ];
-  box.replaceChildren(
+  fill(box, 
     heading(box),
     el("dl", { class: "facts" }, facts.flatMap(([k, v, id]) => [el("dt", { text: k }), el("dd", { id, dataset: { warn: String(id === "status-cert" && certWarn) }, text: v })])),
     el("button", { type: "button", id: "status-refresh", text: "Refresh", onclick: () => drawStatus(box, ctx) }),
@@ -69,7 +69,7 @@ async function drawOrgs(box, ctx, picked, usersBox) {
   try {
     orgs = await ctx.api("GET", "/admin/orgs");
   } catch (error) {
-    box.replaceChildren(heading(box), errorState(error));
+    fill(box, heading(box), errorState(error));
     return;
   }
   const redraw = () => drawOrgs(box, ctx, new URLSearchParams(location.search).get("org"), usersBox);
@@ -109,22 +109,22 @@ async function drawOrgs(box, ctx, picked, usersBox) {
       value: (o) => el("button", { type: "button", class: o.status === "suspended" ? "" : "danger", text: o.status === "suspended" ? "Lift suspension" : "Suspend", "aria-label": `${o.status === "suspended" ? "Lift the suspension of" : "Suspend"} ${o.name}`, onclick: () => toggle(o) }),
     },
   ];
-  box.replaceChildren(heading(box), create, table(columns, orgs, { empty: "No organizations.", rowKey: (o) => o.id }));
+  fill(box, heading(box), create, table(columns, orgs, { empty: "No organizations.", rowKey: (o) => o.id }));
   const org = orgs.find((o) => o.id === picked);
   await drawUsers(usersBox, ctx, org);
 }
 
 async function drawUsers(box, ctx, org) {
   if (!org) {
-    box.replaceChildren(heading(box), el("p", { class: "hint", text: "Pick an organization above to see and create its accounts." }));
+    fill(box, heading(box), el("p", { class: "hint", text: "Pick an organization above to see and create its accounts." }));
     return;
   }
-  box.replaceChildren(heading(box), loadingState());
+  fill(box, heading(box), loadingState());
   let users;
   try {
     users = await ctx.api("GET", `/admin/orgs/${encodeURIComponent(org.id)}/users`);
   } catch (error) {
-    box.replaceChildren(heading(box), errorState(error));
+    fill(box, heading(box), errorState(error));
     return;
   }
   const result = el("div", { id: "account-result" });
@@ -142,7 +142,7 @@ async function drawUsers(box, ctx, org) {
       password.control.value = "";
       await drawUsers(box, ctx, org);
       const out = document.getElementById("account-result");
-      out.replaceChildren(
+      fill(out, 
         created.setPasswordUrl
           ? el(
               "div",
@@ -162,7 +162,7 @@ async function drawUsers(box, ctx, org) {
     { label: "Status", value: (u) => badge(u.status) },
     { label: "Joined", value: (u) => formatDate(u.joinedAt) },
   ];
-  box.replaceChildren(
+  fill(box, 
     el("h2", { id: heading(box).id, text: `Accounts of ${org.name}` }),
     table(columns, users, { empty: "No accounts yet.", rowKey: (u) => u.userId }),
     el("h3", { text: "New account" }),

@@ -4,7 +4,7 @@
 // hash chain (GET /v1/audit/verify) and exporting the filtered entries as JSON Lines or
 // CSV. Read-only: the audit:read permission is all it needs.
 
-import { badge, el, emptyState, errorState, formField, formatDate, loadingState, nextLink, pageHeader, section } from "../dom.js";
+import { badge, el, emptyState, errorState, formField, formatDate, loadingState, nextLink, pageHeader, section, fill } from "../dom.js";
 
 /** Entries a page asks for at once (the API's largest page). */
 const PAGE_SIZE = 200;
@@ -47,7 +47,7 @@ export async function render(root, ctx) {
     const entries = await response.json();
     next = nextLink(response);
     append(entries);
-    more.replaceChildren(
+    fill(more, 
       next
         ? el("button", {
             type: "button",
@@ -72,7 +72,7 @@ export async function render(root, ctx) {
   try {
     count = await loadPage("/v1/audit", apiQuery);
   } catch (error) {
-    list.replaceChildren(list.querySelector("h2"), errorState(error));
+    fill(list, list.querySelector("h2"), errorState(error));
     return;
   }
   const exports = el(
@@ -83,7 +83,7 @@ export async function render(root, ctx) {
     el("span", { class: "hint", id: "export-status", role: "status" }),
   );
   const head = el("tr", {}, ["When", "Action", "Outcome", "Actor", "Target", ""].map((t) => el("th", { scope: "col", text: t })));
-  list.replaceChildren(
+  fill(list, 
     list.querySelector("h2"),
     exports,
     el("p", { class: "hint", text: `Exports hold the filtered entries, at most ${EXPORT_LIMIT.toLocaleString()}.` }),
@@ -147,7 +147,7 @@ function row(entry, nameOf, detail) {
     "tr",
     { dataset: { id: entry.id, action: entry.action } },
     el("td", { text: formatDate(entry.createdAt) }),
-    el("td", { class: "mono", text: entry.action }),
+    el("td", { class: "mono nowrap", text: entry.action }),
     el("td", {}, badge(entry.outcome, entry.outcome === "success" ? "active" : "disabled")),
     el("td", { text: entry.actorUserId ? nameOf(entry.actorUserId) : "the system" }),
     el("td", { class: "mono", text: target }),
@@ -162,7 +162,7 @@ function showDetail(box, entry, nameOf) {
     ["Address", entry.ip], ["User agent", entry.userAgent], ["Request id", entry.requestId], ["Previous hash", entry.prevHash], ["Hash", entry.hash],
   ];
   const heading = el("h2", { id: "audit-detail-heading", tabindex: "-1", text: `Entry ${entry.action}` });
-  box.replaceChildren(
+  fill(box, 
     el(
       "section",
       { class: "panel", "aria-labelledby": "audit-detail-heading" },
@@ -183,10 +183,10 @@ async function drawVerify(box, ctx) {
     text: "Verify the chain",
     onclick: async () => {
       button.disabled = true;
-      result.replaceChildren(loadingState("Checking every entry…"));
+      fill(result, loadingState("Checking every entry…"));
       try {
         const v = await ctx.api("GET", "/v1/audit/verify");
-        result.replaceChildren(
+        fill(result, 
           el("p", { class: "notice", "data-kind": v.valid ? "success" : "error", text: v.valid ? `The chain is intact: ${v.entries} entries checked.` : `The chain is broken${v.brokenAt ? ` at entry ${v.brokenAt}` : ""}: ${v.problem ?? "an entry does not match its hash"}.` }),
           el(
             "dl",
@@ -197,7 +197,7 @@ async function drawVerify(box, ctx) {
           ),
         );
       } catch (error) {
-        result.replaceChildren(errorState(error));
+        fill(result, errorState(error));
       } finally {
         button.disabled = false;
       }

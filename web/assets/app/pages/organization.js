@@ -6,8 +6,7 @@
 // every call again.
 
 import {
-  badge, copyButton, el, emptyState, errorState, formField, formatDate, loadingState, pageHeader, section, simpleForm, table,
-} from "../dom.js";
+  badge, copyButton, el, emptyState, errorState, formField, formatDate, loadingState, pageHeader, section, simpleForm, table, fill } from "../dom.js";
 
 const BUILTIN = ["owner", "admin", "member", "auditor"];
 
@@ -36,7 +35,7 @@ export async function render(root, ctx) {
   try {
     [shared.roles, shared.members] = await Promise.all([ctx.api("GET", "/v1/roles"), ctx.api("GET", `/v1/organizations/${org.id}/members`)]);
   } catch (error) {
-    root.replaceChildren(pageHeader(org.name), errorState(error));
+    fill(root, pageHeader(org.name), errorState(error));
     return;
   }
   const redraw = {};
@@ -44,6 +43,8 @@ export async function render(root, ctx) {
   redraw.members = async () => {
     shared.members = await ctx.api("GET", `/v1/organizations/${org.id}/members`);
     drawMembers(parts.members, ctx, shared, redraw);
+    // The groups' member pickers list the members too.
+    await Promise.all([redraw.teams(), redraw.departments()]);
   };
   redraw.invites = () => guard(parts.invites, () => drawInvites(parts.invites, ctx, shared, redraw));
   redraw.roles = async () => {
@@ -61,7 +62,7 @@ async function guard(box, draw) {
   try {
     await draw();
   } catch (error) {
-    box.replaceChildren(box.querySelector("h2"), errorState(error));
+    fill(box, box.querySelector("h2"), errorState(error));
   }
 }
 
@@ -173,7 +174,7 @@ async function drawSettings(box, ctx) {
       }),
     );
   } else children.push(needs("org:suspend", "Suspending the organization"));
-  box.replaceChildren(...children);
+  fill(box, ...children);
 }
 
 function drawMembers(box, ctx, shared, redraw) {
@@ -229,12 +230,12 @@ function drawMembers(box, ctx, shared, redraw) {
         ),
     });
   }
-  box.replaceChildren(heading(box), table(columns, shared.members, { empty: "No members.", rowKey: (m) => m.userId }), canWrite ? null : needs("members:write", "Changing roles, disabling or removing members"));
+  fill(box, heading(box), table(columns, shared.members, { empty: "No members.", rowKey: (m) => m.userId }), canWrite ? null : needs("members:write", "Changing roles, disabling or removing members"));
 }
 
 async function drawInvites(box, ctx, shared, redraw) {
   if (!ctx.can("invites:write")) {
-    box.replaceChildren(heading(box), needs("invites:write", "Seeing and sending invites"));
+    fill(box, heading(box), needs("invites:write", "Seeing and sending invites"));
     return;
   }
   const base = `/v1/invites/${ctx.org.id}`;
@@ -253,9 +254,9 @@ async function drawInvites(box, ctx, shared, redraw) {
       const invite = await ctx.api("POST", base, { json: body });
       await redraw.invites();
       const out = document.getElementById("invite-result");
-      if (invite.mailed) out.replaceChildren(el("p", { class: "notice", "data-kind": "success", role: "status", text: `Invite mailed to ${invite.email}.` }));
+      if (invite.mailed) fill(out, el("p", { class: "notice", "data-kind": "success", role: "status", text: `Invite mailed to ${invite.email}.` }));
       else if (invite.inviteUrl) {
-        out.replaceChildren(
+        fill(out, 
           el(
             "div",
             { class: "notice show-once", "data-kind": "success", role: "status" },
@@ -288,7 +289,7 @@ async function drawInvites(box, ctx, shared, redraw) {
         }),
     },
   ];
-  box.replaceChildren(heading(box), form, result, el("h3", { text: "Open invites" }), table(columns, invites, { empty: "No open invites.", rowKey: (i) => i.id }));
+  fill(box, heading(box), form, result, el("h3", { text: "Open invites" }), table(columns, invites, { empty: "No open invites.", rowKey: (i) => i.id }));
 }
 
 async function drawRoles(box, ctx, shared, redraw) {
@@ -361,7 +362,7 @@ async function drawRoles(box, ctx, shared, redraw) {
       }),
     );
   } else children.push(needs("roles:write", "Creating and changing custom roles"));
-  box.replaceChildren(...children);
+  fill(box, ...children);
   // The members' role pickers list the roles too.
   drawMembersIfShown(ctx, shared, redraw);
 }
@@ -436,5 +437,5 @@ async function drawGroups(box, ctx, shared, base, noun) {
       }),
     );
   } else children.push(needs("teams:write", `Creating and changing ${noun}s`));
-  box.replaceChildren(...children);
+  fill(box, ...children);
 }
