@@ -268,6 +268,7 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
         allow.add(page, &["GET"]);
     }
     allow.add(ui::TRANSFER_PAGE_TEMPLATE, &["GET"]);
+    allow.add(ui::APP_PAGES_TEMPLATE, &["GET"]);
     if state.metrics.is_some() {
         allow.add(metrics::METRICS_PATH, &["GET"]);
     }
@@ -286,6 +287,7 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
             .chain(
                 [
                     ui::TRANSFER_PAGE_ROUTE,
+                    ui::APP_PAGES_ROUTE,
                     OPENAPI_PATH,
                     DOCS_PATH,
                     "/docs/*path",
@@ -338,6 +340,7 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
         .iter()
         .fold(Route::new(), |route, (page, _)| route.at(*page, ui::WebUi))
         .at(ui::TRANSFER_PAGE_ROUTE, ui::WebUi)
+        .at(ui::APP_PAGES_ROUTE, ui::WebUi)
         .at(OPENAPI_PATH, poem::get(spec))
         .nest(DOCS_PATH, poem::get(docs))
         .at(
