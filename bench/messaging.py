@@ -148,7 +148,7 @@ class Stream:
         kind = None
         try:
             while True:
-                line = self.response.fp.readline()
+                line = self.response.readline()
                 if not line:
                     return
                 if line.startswith(b"event:"):

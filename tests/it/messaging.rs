@@ -87,7 +87,10 @@ impl Peer {
 }
 
 async fn user_id(app: &TestApp, token: &str) -> String {
-    s(&json_of(app.get_as("/v1/me", token).await, 200).await, "id")
+    s(
+        &json_of(app.get_as("/v1/me", token).await, 200).await["user"],
+        "id",
+    )
 }
 
 async fn peer(app: &TestApp, token: String, name: &str) -> Peer {
