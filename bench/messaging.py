@@ -165,7 +165,8 @@ class Stream:
                         if message.get("senderDeviceId") != self.device["id"] and (
                                 len(envelopes) != 1 or envelopes[0]["deviceId"] != self.device["id"]):
                             self.bad += 1
-        except OSError:
+        except (OSError, AttributeError, ValueError):
+            # The connection closed under the reader (close() at the end of the run).
             return
 
     def close(self):

@@ -182,7 +182,7 @@ class Stream:
                     event["type"] = line[6:].strip()
                 elif line.startswith("data:"):
                     event["data"] = json.loads(line[5:].strip())
-        except (OSError, ValueError):
+        except (OSError, AttributeError, ValueError):
             pass
         self.ended.set()
 
