@@ -656,7 +656,7 @@ async fn envelopes_must_cover_exactly_the_chats_devices_and_bad_input_is_422() {
     let mut missing = vec![ada2.device.clone(), bob.device.clone()];
     missing.sort();
     assert_eq!(detail_ids(&error, "missing"), missing);
-    assert_eq!(detail_ids(&error, "extra"), [stranger.clone()]);
+    assert_eq!(detail_ids(&error, "extra"), [stranger.as_str()]);
     // Exactly the others' devices (the sender's own envelope optional): 201.
     let sent = json_of(
         ada.go(
@@ -1321,7 +1321,7 @@ async fn the_stream_delivers_at_once_resumes_without_gap_or_duplicate_and_ends_f
         "CONFLICT",
     )
     .await;
-    assert_eq!(detail_ids(&error, "extra"), [bob.device.clone()]);
+    assert_eq!(detail_ids(&error, "extra"), [bob.device.as_str()]);
 }
 
 #[tokio::test]
