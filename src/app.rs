@@ -84,6 +84,8 @@ pub struct App {
     files: FileService,
     webhooks: WebhookService,
     transfers: TransferService,
+    /// Messaging: its hub of open streams lives as long as the app.
+    messaging: crate::service::messaging::MessagingService,
     /// The HTTP client of webhook deliveries (built at open: it loads the CA store).
     webhook_sender: WebhookSender,
     rate_limits: http::rate_limit::RateLimits,
@@ -191,7 +193,9 @@ impl App {
                 .await
                 .map_err(|e| AppError::Serve(std::io::Error::other(e)))??
         };
+        let messaging = crate::service::messaging::MessagingService::new(store.clone());
         Ok(Self {
+            messaging,
             config,
             data,
             store,
@@ -301,6 +305,7 @@ impl App {
             webhooks: self.webhooks.clone(),
             notifications: NotificationService::new(self.store.clone()),
             transfers: self.transfers.clone().with_public_url(public_url),
+            messaging: self.messaging.clone(),
             public_url: public_url.trim_end_matches('/').to_owned(),
             json_file_limit: self.config.limits.json_file_bytes,
             kv_value_limit: self.config.limits.kv_value_bytes,
@@ -449,6 +454,15 @@ impl App {
             }
             .run(),
         );
+        // Self-destructing messages are deleted within a second of their time.
+        let sweeper = tokio::spawn(self.messaging.clone().run_sweeper());
+        // Event streams never end by themselves: end them when shutdown begins, so
+        // in-flight requests can finish within the timeout.
+        let hub = self.messaging.hub().clone();
+        let shutdown = async move {
+            shutdown.await;
+            hub.close_all();
+        };
         let (stop_deliveries, deliveries_stopped) = watch::channel(false);
         let mut deliveries = tokio::spawn(
             DeliveryWorker::new(
@@ -504,6 +518,7 @@ impl App {
         if let Some(listener) = metrics_listener {
             listener.abort();
         }
+        sweeper.abort();
         let _ = stop_deliveries.send(true);
         // Deliveries in flight finish (each within the webhook timeout) and are recorded
         // before the store closes, within what is left of the shutdown timeout.

@@ -121,6 +121,18 @@ id_type!(
     /// An in-app notification of one user.
     NotificationId
 );
+id_type!(
+    /// A messaging device of one user in one organization (its public key bundle).
+    DeviceId
+);
+id_type!(
+    /// A chat: one-to-one or a group.
+    ChatId
+);
+id_type!(
+    /// A message of a chat.
+    MessageId
+);
 
 /// The current time as stored and sent: RFC 3339 UTC with millisecond precision, so
 /// stored timestamps sort as text.

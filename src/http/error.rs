@@ -274,6 +274,26 @@ impl From<ServiceError> for ApiError {
             ServiceError::Overloaded { what, retry_after } => {
                 ApiError::unavailable(what).with_retry_after(retry_after)
             }
+            ServiceError::EnvelopeMismatch(coverage) => {
+                let error = ApiError::new(
+                    StatusCode::CONFLICT,
+                    code::CONFLICT,
+                    format!(
+                        "the envelopes must cover exactly the chat's current devices: {} missing, \
+                         {} extra (details: path `missing` or `extra`, message the device id)",
+                        coverage.missing.len(),
+                        coverage.extra.len()
+                    ),
+                );
+                let error = coverage
+                    .missing
+                    .iter()
+                    .fold(error, |e, id| e.with_detail("missing", id.to_string()));
+                coverage
+                    .extra
+                    .iter()
+                    .fold(error, |e, id| e.with_detail("extra", id.clone()))
+            }
             ServiceError::Store(StoreError::Conflict) => ApiError::new(
                 StatusCode::CONFLICT,
                 code::CONFLICT,

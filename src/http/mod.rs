@@ -18,6 +18,7 @@ pub mod invites;
 pub mod json_body;
 pub mod keys;
 pub mod kv;
+pub mod messaging;
 pub mod metrics;
 pub mod middleware;
 pub mod notifications;
@@ -95,6 +96,9 @@ pub enum ApiTags {
     Webhooks,
     /// The caller's in-app notifications
     Notifications,
+    /// End-to-end encrypted messaging: devices and key bundles, chats, messages with
+    /// per-device envelopes, and each device's real-time event stream
+    Messaging,
 }
 
 /// What the HTTP layer needs from the running app.
@@ -119,6 +123,7 @@ pub struct HttpState {
     pub webhooks: WebhookService,
     pub notifications: NotificationService,
     pub transfers: TransferService,
+    pub messaging: crate::service::messaging::MessagingService,
     /// The public base URL that upload and download links are built on.
     pub public_url: String,
     /// Largest file sent whole as JSON, in bytes: its route accepts a body to fit.
@@ -161,6 +166,12 @@ type Apis = (
         webhooks::WebhooksApi,
         notifications::NotificationsApi,
         transfers::TransfersApi,
+    ),
+    (
+        messaging::devices::DevicesApi,
+        messaging::chats::ChatsApi,
+        messaging::messages::MessagesApi,
+        messaging::stream::StreamApi,
     ),
 );
 
@@ -239,6 +250,20 @@ pub fn api_service(state: &HttpState) -> OpenApiService<Apis, ()> {
                 transfers::TransfersApi {
                     transfers: state.transfers.clone(),
                     public_url: state.public_url.clone(),
+                },
+            ),
+            (
+                messaging::devices::DevicesApi {
+                    messaging: state.messaging.clone(),
+                },
+                messaging::chats::ChatsApi {
+                    messaging: state.messaging.clone(),
+                },
+                messaging::messages::MessagesApi {
+                    messaging: state.messaging.clone(),
+                },
+                messaging::stream::StreamApi {
+                    messaging: state.messaging.clone(),
                 },
             ),
         ),

@@ -49,7 +49,7 @@ pub const WILDCARD: &str = "*";
 
 const TRANSFERS: EmittedBy = EmittedBy::Now;
 const WEBHOOKS: EmittedBy = EmittedBy::Now;
-const MESSAGES: EmittedBy = EmittedBy::Later("messages and devices (not yet filed)");
+const MESSAGES: EmittedBy = EmittedBy::Now;
 const ACCOUNT_DISABLING: EmittedBy =
     EmittedBy::Later("disabling user accounts (no endpoint does it yet)");
 const QUOTAS: EmittedBy = EmittedBy::Later(
@@ -450,7 +450,7 @@ static CATALOG: &[EventKind] = &[
     EventKind {
         name: "device.registered",
         description: "A user registered a device and its public key bundle.",
-        example: || json!({"deviceId": DEVICE, "userId": USER, "name": "Ada's laptop"}),
+        example: || json!({"deviceId": DEVICE, "userId": USER}),
         emitted_by: MESSAGES,
     },
     EventKind {
@@ -462,7 +462,10 @@ static CATALOG: &[EventKind] = &[
     EventKind {
         name: "message.created",
         description: "A message was posted in a chat (the event never carries its content).",
-        example: || json!({"messageId": MESSAGE, "chatId": CHAT, "senderUserId": USER}),
+        example: || {
+            json!({"messageId": MESSAGE, "chatId": CHAT, "senderUserId": USER,
+                   "senderDeviceId": DEVICE})
+        },
         emitted_by: MESSAGES,
     },
     EventKind {
@@ -475,6 +478,24 @@ static CATALOG: &[EventKind] = &[
         name: "message.deleted",
         description: "A message was deleted, by its sender or by its self-destruct time.",
         example: || json!({"messageId": MESSAGE, "chatId": CHAT, "reason": "expired"}),
+        emitted_by: MESSAGES,
+    },
+    EventKind {
+        name: "chat.created",
+        description: "A one-to-one or group chat was created.",
+        example: || json!({"chatId": CHAT, "type": "group", "memberIds": [USER, OTHER_USER]}),
+        emitted_by: MESSAGES,
+    },
+    EventKind {
+        name: "chat.member_added",
+        description: "A participant was added to a group chat.",
+        example: || json!({"chatId": CHAT, "userId": OTHER_USER, "addedBy": USER}),
+        emitted_by: MESSAGES,
+    },
+    EventKind {
+        name: "chat.member_removed",
+        description: "A participant left a group chat or was removed by its owner.",
+        example: || json!({"chatId": CHAT, "userId": OTHER_USER, "removedBy": USER, "reason": "removed"}),
         emitted_by: MESSAGES,
     },
     // Quotas.

@@ -17,6 +17,7 @@ pub mod invites;
 pub mod keys;
 pub mod kv;
 pub mod login_throttle;
+pub mod messaging;
 pub mod notifications;
 pub mod organizations;
 pub mod page;
@@ -121,6 +122,10 @@ pub enum ServiceError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A message's envelopes do not cover exactly the chat's current devices (409 with
+    /// the missing and the extra device ids in `details`).
+    #[error("the envelopes do not match the chat's devices")]
+    EnvelopeMismatch(messaging::messages::Coverage),
 }
 
 /// One problem with one input field.

@@ -105,6 +105,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0014_org_suspension.sql"),
         then: None,
     },
+    Migration {
+        version: 15,
+        name: "messaging",
+        sql: include_str!("migrations/0015_messaging.sql"),
+        then: None,
+    },
 ];
 
 /// The schema version this binary creates and understands.

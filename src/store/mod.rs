@@ -17,6 +17,7 @@ pub mod idempotency;
 pub mod instance;
 pub mod invites;
 pub mod kv;
+pub mod messaging;
 pub mod notifications;
 pub mod organizations;
 pub mod password_resets;

@@ -22,6 +22,7 @@ mod hardening_tenancy;
 mod http_conventions;
 mod idempotency;
 mod identity;
+mod messaging;
 mod metrics;
 mod openapi;
 mod organizations;
