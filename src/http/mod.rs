@@ -265,6 +265,7 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
         allow.add(page, &["GET"]);
     }
     allow.add(ui::TRANSFER_PAGE_TEMPLATE, &["GET"]);
+    allow.add(ui::APP_PAGES_TEMPLATE, &["GET"]);
     let spec = api.spec_endpoint();
     let docs = api
         .swagger_ui()
@@ -298,6 +299,7 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
         .iter()
         .fold(Route::new(), |route, (page, _)| route.at(*page, ui::WebUi))
         .at(ui::TRANSFER_PAGE_ROUTE, ui::WebUi)
+        .at(ui::APP_PAGES_ROUTE, ui::WebUi)
         .at(OPENAPI_PATH, poem::get(spec))
         .nest(DOCS_PATH, poem::get(docs))
         .at(

@@ -1,7 +1,8 @@
 //! The embedded web UI (`web/`, compiled into the binary by rust-embed) and the
 //! interactive API reference at `/docs`. Besides `/`, the UI has the pages the links
 //! sealbox mails and prints open: `/reset-password`, `/invite`, and a transfer's public
-//! page `/t/{id}` with its download worker `/t/download-worker.js` (`docs/web.md`).
+//! page `/t/{id}` with its download worker `/t/download-worker.js`, and the signed-in
+//! workspace `/app` with every path under it (`docs/web.md`).
 
 use poem::error::{MethodNotAllowedError, NotFoundError};
 use poem::http::{HeaderValue, Method, StatusCode, header};
@@ -39,7 +40,7 @@ struct WebAssets;
 
 /// The UI's pages: the path a browser opens and the embedded file that answers it.
 /// Everything else the pages load lives under `/assets/`.
-pub const PAGES: [(&str, &str); 7] = [
+pub const PAGES: [(&str, &str); 8] = [
     ("/", "index.html"),
     (RESET_PAGE_PATH, "reset-password.html"),
     (INVITE_PAGE_PATH, "invite.html"),
@@ -47,9 +48,10 @@ pub const PAGES: [(&str, &str); 7] = [
     (SEND_PAGE_PATH, "send.html"),
     (TRANSFERS_PAGE_PATH, "transfers.html"),
     (SETUP_PAGE_PATH, "setup.html"),
+    (APP_PAGE_PATH, APP_PAGE_FILE),
 ];
 
-/// Signing in: then on to `?next=` (a path of this site) or `/send`.
+/// Signing in: then on to `?next=` (a path of this site) or the workspace, `/app`.
 pub const LOGIN_PAGE_PATH: &str = "/login";
 /// Sending a transfer (signed in).
 pub const SEND_PAGE_PATH: &str = "/send";
@@ -57,6 +59,15 @@ pub const SEND_PAGE_PATH: &str = "/send";
 pub const TRANSFERS_PAGE_PATH: &str = "/transfers";
 /// First-run setup, opened from the link `sealbox serve` prints (`?token=`).
 pub const SETUP_PAGE_PATH: &str = "/setup";
+/// The signed-in workspace and admin console: one page whose script routes by URL, so
+/// `/app` and every path under it (`/app/audit`, `/app/files/{id}`) serve the same file
+/// and a deep link or a reload lands on the page it names.
+pub const APP_PAGE_PATH: &str = "/app";
+/// The route of the paths under `/app` (poem syntax); [`APP_PAGES_TEMPLATE`] is the same
+/// for the `Allow` index.
+pub const APP_PAGES_ROUTE: &str = "/app/*path";
+pub const APP_PAGES_TEMPLATE: &str = "/app/*";
+const APP_PAGE_FILE: &str = "app.html";
 
 /// The route of a transfer's public page (poem syntax); [`TRANSFER_PAGE_TEMPLATE`] is the
 /// same in the `{param}` syntax of the `Allow` index.
@@ -83,6 +94,9 @@ fn file_for(path: &str) -> Option<&str> {
     }
     if path == DOWNLOAD_WORKER_PATH {
         return Some(DOWNLOAD_WORKER_FILE);
+    }
+    if path.starts_with("/app/") {
+        return Some(APP_PAGE_FILE);
     }
     // `/t/{id}`: only a UUID, so other paths under /t/ stay 404.
     let id = path.strip_prefix("/t/")?;

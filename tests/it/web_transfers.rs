@@ -797,7 +797,7 @@ async fn an_upload_interrupted_by_a_reload_resumes_with_the_same_files_and_refus
     let link_path = out.path().join("link");
     browse_with_timeout(
         json!([
-            ["open", app.url("/login")],
+            ["open", app.url("/login?next=/send")],
             ["fill", "#login-email", ADMIN_EMAIL],
             ["fill", "#login-password", ADMIN_PASSWORD],
             ["click", "#login-form button[type=submit]"],

@@ -1,5 +1,5 @@
 // /login: signs in with email and password (POST /v1/auth/login through api.js Session),
-// then goes on to `?next=` (a path of this site) or /send. The access token stays in the
+// then goes on to `?next=` (a path of this site) or the workspace, /app. The access token stays in the
 // page's memory; the refresh token in this tab's sessionStorage, so a reload of the next
 // page stays signed in and no other tab or origin can read it.
 
@@ -12,7 +12,7 @@ const problem = document.getElementById("problem");
 /** Where to go after signing in: only a path on this site, never another origin. */
 function next() {
   const target = new URL(location.href).searchParams.get("next");
-  return target && target.startsWith("/") && !target.startsWith("//") ? target : "/send";
+  return target && target.startsWith("/") && !target.startsWith("//") ? target : "/app";
 }
 
 form.addEventListener("submit", async (event) => {

@@ -1,0 +1,214 @@
+// DOM helpers of the workspace pages. The UI's policy requires Trusted Types, so no
+// string ever becomes HTML: everything is built with createElement and textContent.
+
+import { sentence, showError } from "../forms.js";
+
+export { formatBytes, sentence } from "../forms.js";
+
+let nextId = 0;
+/** An id unique in this document, for label/field and aria-describedby pairs. */
+export function uid(prefix = "f") {
+  nextId += 1;
+  return `${prefix}-${nextId}`;
+}
+
+/**
+ * `el("button", {class: "primary", type: "button", onclick: fn}, "Save")`.
+ * Attributes: `class`, `text`, `dataset` (object), `on<event>` (a function), `hidden`,
+ * `disabled`, `checked`, `selected`, `required`, `value` (set as properties), any other
+ * as an attribute (`false`/`null`/`undefined` leave it out). Children: nodes, strings
+ * (as text), arrays of either; `null`/`false` are skipped.
+ */
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs ?? {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2), value);
+    else if (["hidden", "disabled", "checked", "selected", "required", "value", "multiple", "readOnly"].includes(key)) node[key] = value;
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  append(node, children);
+  return node;
+}
+
+function append(node, children) {
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    if (Array.isArray(child)) append(node, child);
+    else node.append(child instanceof Node ? child : String(child));
+  }
+}
+
+/** A page's heading with an optional lead paragraph. */
+export function pageHeader(title, lead) {
+  return el("div", { class: "page-header" }, el("h1", { text: title }), lead ? el("p", { class: "lead", text: lead }) : null);
+}
+
+/** A titled part of a page: `<section aria-labelledby>` with its `<h2>`. */
+export function section(title, ...children) {
+  const id = uid("section");
+  return el("section", { class: "panel", "aria-labelledby": id }, el("h2", { id, text: title }), ...children);
+}
+
+/**
+ * A table. `columns`: `[{label, value: (row) => Node|string, class}]`; `rows`: the data.
+ * Wrapped in a horizontally scrolling box so a wide table never widens the page on a
+ * phone. With no rows and `empty` given, the empty state instead.
+ */
+export function table(columns, rows, { caption, empty, rowKey } = {}) {
+  if (rows.length === 0 && empty) return emptyState(empty);
+  const head = el("tr", {}, columns.map((c) => el("th", { scope: "col", class: c.class, text: c.label })));
+  const body = rows.map((row) =>
+    el(
+      "tr",
+      { dataset: rowKey ? { id: rowKey(row) } : undefined },
+      columns.map((c) => {
+        const value = c.value(row);
+        return el("td", { class: c.class, "data-label": c.label }, value ?? "—");
+      }),
+    ),
+  );
+  return el(
+    "div",
+    { class: "table-wrap" },
+    el("table", { class: "data" }, caption ? el("caption", { text: caption }) : null, el("thead", {}, head), el("tbody", {}, body)),
+  );
+}
+
+/**
+ * A labelled control in a `.field`. `type` "select" takes `options` ([{value, label}] or
+ * strings), "textarea" a textarea, "checkbox" a check field; else an `<input type>`.
+ * `attrs` go on the control. The control is `.control` of the returned element.
+ */
+export function formField({ label, name, type = "text", value, hint, required, options, attrs = {} }) {
+  const id = uid(name ?? "field");
+  const hintId = hint ? `${id}-hint` : undefined;
+  const common = { id, name, required, "aria-describedby": hintId, ...attrs };
+  let control;
+  if (type === "select") {
+    control = el(
+      "select",
+      common,
+      (options ?? []).map((o) => {
+        const opt = typeof o === "string" ? { value: o, label: o } : o;
+        return el("option", { value: opt.value, selected: String(opt.value) === String(value ?? ""), text: opt.label });
+      }),
+    );
+  } else if (type === "textarea") {
+    control = el("textarea", { ...common, rows: attrs.rows ?? 3 });
+    control.value = value ?? "";
+  } else if (type === "checkbox") {
+    control = el("input", { ...common, type, checked: Boolean(value) });
+  } else {
+    control = el("input", { ...common, type, value: value ?? "" });
+  }
+  const field =
+    type === "checkbox"
+      ? el("div", { class: "field check" }, control, el("label", { for: id, text: label }), hint ? el("p", { id: hintId, class: "hint", text: hint }) : null)
+      : el("div", { class: "field" }, el("label", { for: id, text: label }), control, hint ? el("p", { id: hintId, class: "hint", text: hint }) : null);
+  field.control = control;
+  return field;
+}
+
+/** What a page shows when there is nothing to list. */
+export function emptyState(text) {
+  return el("p", { class: "empty-state", text });
+}
+
+/** What a page shows while it loads. */
+export function loadingState(text = "Loading…") {
+  return el("p", { class: "loading", role: "status", text });
+}
+
+/** An error as the page shows it: the envelope's message, its details, the request id. */
+export function errorState(error) {
+  const box = el("div", { class: "notice", role: "alert", tabindex: "-1" });
+  showError(box, error ?? {}, null);
+  return box;
+}
+
+/** An empty alert box for a form's problems (see `onSubmit`). */
+export function problemBox() {
+  return el("div", { class: "notice", role: "alert", tabindex: "-1", hidden: true });
+}
+
+/**
+ * Runs `handler(form)` on submit with the form's controls disabled while it runs; an
+ * error is shown in `box` (the envelope's message, details against their fields).
+ */
+export function onSubmit(form, box, handler) {
+  form.noValidate = true;
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    box.hidden = true;
+    const controls = [...form.elements].filter((c) => !c.disabled);
+    for (const c of controls) c.disabled = true;
+    form.setAttribute("aria-busy", "true");
+    try {
+      await handler(form);
+    } catch (error) {
+      showError(box, error, form);
+      box.focus();
+    } finally {
+      for (const c of controls) c.disabled = false;
+      form.setAttribute("aria-busy", "false");
+    }
+  });
+  return form;
+}
+
+/** A button that copies `text` to the clipboard and says whether it worked. */
+export function copyButton(text, label = "Copy") {
+  const status = el("span", { class: "copy-status", role: "status" });
+  const button = el("button", {
+    type: "button",
+    class: "copy",
+    text: label,
+    onclick: async () => {
+      try {
+        await navigator.clipboard.writeText(typeof text === "function" ? text() : text);
+        status.textContent = "Copied.";
+      } catch {
+        status.textContent = "Copying failed: select the text and copy it yourself.";
+      }
+    },
+  });
+  return el("span", { class: "copy-box" }, button, status);
+}
+
+/**
+ * The "shown once" box for a raw API key or a webhook secret: the value in a read-only
+ * field (selectable), a copy button, and why it must be copied now.
+ */
+export function showOnce(secret, { label = "Secret" } = {}) {
+  const id = uid("once");
+  const field = el("input", { id, type: "text", readOnly: true, value: secret, class: "secret-value", spellcheck: "false", autocomplete: "off" });
+  return el(
+    "div",
+    { class: "show-once notice", "data-kind": "success", role: "status" },
+    el("p", { text: `${label}: shown once. Copy it now; it cannot be shown again.` }),
+    el("label", { for: id, class: "visually-hidden", text: label }),
+    field,
+    copyButton(secret),
+  );
+}
+
+/** A date and time for people, in the browser's locale; "—" for none. */
+export function formatDate(iso) {
+  if (!iso) return "—";
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? String(iso) : date.toLocaleString();
+}
+
+/** A short status label (`data-status` lets CSS colour it). */
+export function badge(text, status = text) {
+  return el("span", { class: "badge-status", dataset: { status }, text });
+}
+
+/** The message of an error, as a sentence. */
+export function messageOf(error) {
+  return sentence(error?.message);
+}
