@@ -36,3 +36,4 @@ mod web_transfers;
 mod web_ui;
 mod webhooks_api;
 mod webhooks_delivery;
+mod web_vault;

@@ -15,15 +15,16 @@ use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, Server, TestApp, json_of, s, v
 
 const RECEIVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/webhooks/receiver.py");
 
-/// The Python receiver, on `port` or a free one; killed when dropped.
-struct Receiver {
+/// The Python receiver, on `port` or a free one; killed when dropped. Also used by the
+/// browser tests of the Webhooks page (`web_vault.rs`).
+pub(crate) struct Receiver {
     child: Child,
     base: String,
     client: reqwest::Client,
 }
 
 impl Receiver {
-    fn start(port: Option<u16>) -> Self {
+    pub(crate) fn start(port: Option<u16>) -> Self {
         let mut command = Command::new(venv_python());
         command.arg(RECEIVER);
         if let Some(port) = port {
@@ -49,12 +50,12 @@ impl Receiver {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
     /// The secrets deliveries to `endpoint` are verified against, by label.
-    async fn verify_with(&self, endpoint: &str, secrets: &[(&str, &str)]) {
+    pub(crate) async fn verify_with(&self, endpoint: &str, secrets: &[(&str, &str)]) {
         let secrets: serde_json::Map<String, Value> = secrets
             .iter()
             .map(|(label, secret)| ((*label).to_owned(), json!(secret)))
@@ -69,7 +70,7 @@ impl Receiver {
         assert_eq!(response.status(), 204);
     }
 
-    async fn received(&self, endpoint: &str) -> Vec<Value> {
+    pub(crate) async fn received(&self, endpoint: &str) -> Vec<Value> {
         let all: Vec<Value> = self
             .client
             .get(self.url("/_received"))
@@ -85,7 +86,7 @@ impl Receiver {
     }
 
     /// Waits until `endpoint` has received at least `count` requests.
-    async fn wait_for(&self, endpoint: &str, count: usize) -> Vec<Value> {
+    pub(crate) async fn wait_for(&self, endpoint: &str, count: usize) -> Vec<Value> {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let got = self.received(endpoint).await;

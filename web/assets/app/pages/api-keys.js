@@ -20,9 +20,9 @@ export async function render(root, ctx) {
   const canManageMembers = canWrite && ctx.can("members:write");
   root.append(el("h1", {}, "API keys"), el("p", { className: "lead" }, `Keys let scripts and tools act as you in ${ctx.org?.name ?? "this organization"}, with at most the scopes you pick and never more than your role allows. Send one as "Authorization: Bearer sbx_…" or "X-Api-Key".`));
   const onceSlot = el("div", { id: "key-once", "aria-live": "polite" });
-  const createSection = el("section", { "aria-labelledby": "key-create-h" });
-  const listSection = el("section", { "aria-labelledby": "key-list-h" });
-  const membersSection = el("section", { "aria-labelledby": "key-members-h" });
+  const createSection = el("section", { className: "panel", "aria-labelledby": "key-create-h" });
+  const listSection = el("section", { className: "panel", "aria-labelledby": "key-list-h" });
+  const membersSection = el("section", { className: "panel", "aria-labelledby": "key-members-h" });
   root.append(onceSlot, createSection, listSection);
   if (canManageMembers) root.append(membersSection);
 

@@ -99,7 +99,9 @@ async function pushBytes(file, record, progress, signal) {
   }
 }
 
-export async function render(root, ctx) {
+export async function render(root, ctx, params = {}) {
+  // /app/files/:id: the same page, listing only that file (a link to hand a colleague).
+  const only = params.id ?? null;
   const canUpload = ctx.can("files:write");
   const canDelete = ctx.can("files:delete");
   const canShare = ctx.can("shares:write");
@@ -112,9 +114,9 @@ export async function render(root, ctx) {
 
   root.append(el("h1", {}, "Files"), el("p", { className: "lead" }, "Files are encrypted by sealbox as they arrive and stored encrypted; their names too. Listing and downloading them needs your user secret."));
   const barSlot = el("div");
-  const uploadSection = el("section", { "aria-labelledby": "upload-h" });
-  const listSection = el("section", { "aria-labelledby": "files-h" });
-  const sharedSection = el("section", { "aria-labelledby": "shared-h" });
+  const uploadSection = el("section", { className: "panel", "aria-labelledby": "upload-h" });
+  const listSection = el("section", { className: "panel", "aria-labelledby": "files-h" });
+  const sharedSection = el("section", { className: "panel", "aria-labelledby": "shared-h" });
   root.append(barSlot, uploadSection, listSection, sharedSection);
 
   // --- upload -------------------------------------------------------------------------
@@ -134,7 +136,7 @@ export async function render(root, ctx) {
       input.value = "";
       for (const file of picked) startUpload(file, null);
     });
-    uploadSection.append(el("h2", { id: "upload-h" }, "Upload"), form, resumeOffer(), progressList);
+    uploadSection.append(...[el("h2", { id: "upload-h" }, "Upload"), form, resumeOffer(), progressList].filter(Boolean));
   } else {
     uploadSection.append(el("h2", { id: "upload-h" }, "Upload"), el("p", { className: "hint" }, "Your role cannot upload files (it lacks files:write)."));
   }
@@ -272,7 +274,12 @@ export async function render(root, ctx) {
       filesBox.replaceChildren(empty("Unlock the vault to see your files' names."));
       return;
     }
-    const shown = sorted(files.filter((f) => !query || f.fileName.toLowerCase().includes(query)));
+    const base = only ? files.filter((f) => f.id === only) : files;
+    const shown = sorted(base.filter((f) => !query || f.fileName.toLowerCase().includes(query)));
+    if (only && !base.length) {
+      filesBox.replaceChildren(empty("There is no such file among yours."), el("p", {}, el("a", { href: "/app/files" }, "All files")));
+      return;
+    }
     if (!files.length) {
       filesBox.replaceChildren(empty(canUpload ? "No files yet. Upload one above." : "No files yet."));
       return;
@@ -283,12 +290,12 @@ export async function render(root, ctx) {
     }
     const problem = notice();
     filesBox.replaceChildren(problem, table([
-      { label: "Name", value: (f) => el("span", { className: "file-name" }, f.fileName) },
+      { label: "Name", value: (f) => el("a", { className: "file-name", href: `/app/files/${encodeURIComponent(f.id)}` }, f.fileName) },
       { label: "Size", value: (f) => formatBytes(f.sizeBytes) },
       { label: "Type", value: (f) => f.contentType },
       { label: "Updated", value: (f) => when(f.updatedUtc) },
       { label: "Actions", value: (f) => fileActions(f, problem) },
-    ], shown, "Your files"));
+    ], shown, "Your files"), ...(only ? [el("p", {}, el("a", { href: "/app/files" }, "All files"))] : []));
   }
 
   function fileActions(file, problem) {

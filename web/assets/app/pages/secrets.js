@@ -23,10 +23,10 @@ export async function render(root, ctx) {
   const cleanups = [];
 
   root.append(el("h1", {}, "Secrets"), el("p", { className: "lead" }, "Secrets are encrypted under a key pair whose private half only your user secret opens. sealbox stores the names of your secrets in the clear, their values only encrypted."));
-  const keysSection = el("section", { "aria-labelledby": "keys-h" });
-  const kvSection = el("section", { "aria-labelledby": "kv-h" });
-  const sharedSection = el("section", { "aria-labelledby": "kv-shared-h" });
-  const recoverySection = el("section", { "aria-labelledby": "recovery-h" });
+  const keysSection = el("section", { className: "panel", "aria-labelledby": "keys-h" });
+  const kvSection = el("section", { className: "panel", "aria-labelledby": "kv-h" });
+  const sharedSection = el("section", { className: "panel", "aria-labelledby": "kv-shared-h" });
+  const recoverySection = el("section", { className: "panel", "aria-labelledby": "recovery-h" });
   root.append(keysSection, kvSection, sharedSection, recoverySection);
 
   // --- key pair -----------------------------------------------------------------------
@@ -188,7 +188,7 @@ export async function render(root, ctx) {
             const shown = el("code", { className: "secret-value" }, text ?? answer.valueB64);
             const copy = el("button", { type: "button", "aria-label": `Copy ${label}`, onclick: async () => { await navigator.clipboard.writeText(text ?? answer.valueB64).catch(() => {}); copy.textContent = "Copied"; } }, "Copy");
             const hide = el("button", { type: "button", "aria-label": `Hide ${label}`, onclick: draw }, "Hide");
-            cell.replaceChildren(shown, text === null ? el("span", { className: "hint" }, " (not text: base64)") : null, el("span", { className: "actions" }, copy, hide));
+            cell.replaceChildren(shown, el("span", { className: "hint" }, text === null ? " (not text: base64)" : ""), el("span", { className: "actions" }, copy, hide));
             hide.focus();
           } catch (error) {
             problem.show(error);

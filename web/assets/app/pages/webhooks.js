@@ -22,8 +22,8 @@ export async function render(root, ctx) {
   const canWrite = ctx.can("webhooks:write");
   root.append(el("h1", {}, "Webhooks"), el("p", { className: "lead" }, "sealbox POSTs events to your endpoints, signed as Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature) with each webhook's secret, and retries failures on a growing schedule."));
   const onceSlot = el("div", { id: "webhook-once", "aria-live": "polite" });
-  const createSection = el("section", { "aria-labelledby": "hook-create-h" });
-  const listSection = el("section", { "aria-labelledby": "hook-list-h" });
+  const createSection = el("section", { className: "panel", "aria-labelledby": "hook-create-h" });
+  const listSection = el("section", { className: "panel", "aria-labelledby": "hook-list-h" });
   const listBox = el("div", { id: "webhooks-list" });
   root.append(onceSlot, createSection, listSection);
   listSection.append(el("h2", { id: "hook-list-h" }, "Your webhooks"), listBox);
@@ -126,7 +126,7 @@ export async function render(root, ctx) {
     const tools = el("div", { className: "row-details" });
     article.append(
       el("h3", {}, el("code", {}, hook.url)),
-      hook.description ? el("p", {}, hook.description) : null,
+      el("p", { hidden: !hook.description }, hook.description),
       el("dl", { className: "facts" },
         el("dt", {}, "State"), el("dd", { className: "hook-state" }, stateText(hook)),
         el("dt", {}, "Events"), el("dd", {}, hook.events.join(", ")),
