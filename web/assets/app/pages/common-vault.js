@@ -172,7 +172,7 @@ export function messageOf(what) {
   if (typeof what === "string") return what;
   if (what?.name === "ApiError" || what?.status !== undefined) {
     const details = Array.isArray(what.details) && what.details.length
-      ? ` (${what.details.map((d) => [d.field, d.message ?? d.issue].filter(Boolean).join(": ")).join("; ")})`
+      ? ` (${what.details.map((d) => [d.path, d.message].filter(Boolean).join(" ")).join("; ")})`
       : "";
     return `${sentence(what.message)}${details}`;
   }

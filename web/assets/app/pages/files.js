@@ -43,7 +43,8 @@ async function tus(url, init) {
   let response;
   try {
     response = await fetch(url, { ...init, cache: "no-store", credentials: "omit", referrerPolicy: "no-referrer" });
-  } catch {
+  } catch (error) {
+    if (error?.name === "AbortError") throw error;
     throw networkError();
   }
   if (!response.ok) throw await errorOf(response);
@@ -51,6 +52,7 @@ async function tus(url, init) {
 }
 
 function retryable(error) {
+  if (error.name === "AbortError") return false;
   return error.status === 0 || error.status >= 500 || error.status === 409 || error.status === 429 || error.status === 423;
 }
 
@@ -87,6 +89,7 @@ async function pushBytes(file, record, progress, signal) {
         method: "PATCH",
         headers: { ...TUS, "Upload-Offset": String(offset), "Content-Type": "application/offset+octet-stream" },
         body: chunk,
+        signal,
       });
       offset = Number(answer.headers.get("Upload-Offset"));
       failures = 0;

@@ -233,20 +233,22 @@ export async function render(root, ctx) {
       return form;
     }
 
-    let polls = 0;
     function pollDeliveries() {
-      // The worker sends a queued delivery within moments; look again a few times.
-      polls = 0;
-      const again = () => {
-        polls += 1;
-        loadDeliveries(hook, deliveries, null, false).then(() => {
-          const pendingRow = deliveries.querySelector('[data-status="pending"]');
-          if (pendingRow && polls < 10) setTimeout(again, 1000);
-        });
-      };
-      setTimeout(again, 300);
+      watch(hook, deliveries);
     }
     return article;
+  }
+
+  /** Reloads the log until no delivery is pending (the worker sends within moments). */
+  function watch(hook, box) {
+    let polls = 0;
+    const again = () => {
+      polls += 1;
+      loadDeliveries(hook, box, null, false).then(() => {
+        if (box.querySelector('tr[data-status="pending"]') && polls < 15) setTimeout(again, 1000);
+      });
+    };
+    setTimeout(again, 300);
   }
 
   function loadDeliveries(hook, box, url, append) {
@@ -272,7 +274,7 @@ export async function render(root, ctx) {
                 try {
                   await ctx.api("POST", `/v1/webhooks/${enc(hook.id)}/test`, { json: { action: "replay", deliveryId: d.id } });
                   say(ctx, "Replay queued.");
-                  setTimeout(() => loadDeliveries(hook, box, null, false), 500);
+                  watch(hook, box);
                 } catch (error) {
                   problem.show(error);
                 }
