@@ -41,7 +41,7 @@ export async function render(root, ctx) {
         keysSection.append(el("p", { className: "hint" }, "Your role cannot generate a key pair (it lacks keys:write)."));
         return;
       }
-      const secret = el("input", { type: "password", id: "new-secret", autocomplete: "new-password", required: true, minlength: "8" });
+      const secret = el("input", { type: "password", id: "new-secret", autocomplete: "new-password", required: true });
       const repeat = el("input", { type: "password", id: "new-secret-repeat", autocomplete: "new-password", required: true });
       const problem = notice();
       const form = el("form", { id: "generate-form" }, field("User secret", secret, "At least 8 bytes. A long passphrase is best."), field("User secret again", repeat), problem, el("button", { type: "submit", className: "primary" }, "Generate my key pair"));
