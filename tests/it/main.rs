@@ -34,6 +34,6 @@ mod uploads_resume;
 mod vault;
 mod web_transfers;
 mod web_ui;
+mod web_vault;
 mod webhooks_api;
 mod webhooks_delivery;
-mod web_vault;

@@ -56,17 +56,21 @@ fn unlock(secret: &str) -> Vec<Value> {
     vec![
         json!(["fill", "#vault-secret", secret]),
         json!(["click", "#unlock-form button[type=submit]"]),
-        json!(["js", "document.querySelector('.vault-bar')?.dataset.state === 'unlocked'"]),
+        json!([
+            "js",
+            "document.querySelector('.vault-bar')?.dataset.state === 'unlocked'"
+        ]),
     ]
 }
 
 /// A screenshot step when `SBX_SCREENSHOTS` names a directory, else nothing.
 fn screenshot(name: &str) -> Vec<Value> {
     match std::env::var_os("SBX_SCREENSHOTS") {
-        Some(dir) => vec![
-            json!(["viewport", 1280, 900]),
-            json!(["screenshot", Path::new(&dir).join(name).to_string_lossy().into_owned()]),
-        ],
+        // The browser's own 1024-pixel window at scale 1: small PNGs for the README.
+        Some(dir) => vec![json!([
+            "screenshot",
+            Path::new(&dir).join(name).to_string_lossy().into_owned()
+        ])],
         None => vec![],
     }
 }
@@ -127,7 +131,10 @@ async fn files_upload_list_search_share_download_and_delete() {
         json!(["fill", "#vault-secret", "not-my-secret"]),
         json!(["click", "#unlock-form button[type=submit]"]),
         json!(["text", "The user secret is wrong."]),
-        json!(["js", "document.querySelector('.vault-bar').dataset.state === 'locked'"]),
+        json!([
+            "js",
+            "document.querySelector('.vault-bar').dataset.state === 'locked'"
+        ]),
     ]);
     steps.extend(unlock(ADMIN_SECRET));
     steps.extend([
@@ -159,11 +166,19 @@ async fn files_upload_list_search_share_download_and_delete() {
         json!(["click", "#vault-lock"]),
         json!(["text", "Unlock the vault to see your files' names."]),
         // (The upload's own progress row, drawn from the picked file, keeps its name.)
-        json!(["js", "!document.getElementById('files-list').innerText.includes('quarterly-report.bin')"]),
+        json!([
+            "js",
+            "!document.getElementById('files-list').innerText.includes('quarterly-report.bin')"
+        ]),
     ]);
     run(steps).await;
     let got = std::fs::read(downloads.join("quarterly-report.bin")).unwrap();
-    assert!(got == content, "the download is byte-identical ({} of {} bytes)", got.len(), content.len());
+    assert!(
+        got == content,
+        "the download is byte-identical ({} of {} bytes)",
+        got.len(),
+        content.len()
+    );
 
     // Bob, in his own browser, finds it under "Shared with me" and downloads it too.
     let bob_downloads = dir.path().join("bob");
@@ -173,7 +188,10 @@ async fn files_upload_list_search_share_download_and_delete() {
     steps.extend([
         json!(["text", "Ada Lovelace"]),
         json!(["downloads", bob_downloads.to_string_lossy()]),
-        json!(["click", "#shared-list button[aria-label='Download quarterly-report.bin']"]),
+        json!([
+            "click",
+            "#shared-list button[aria-label='Download quarterly-report.bin']"
+        ]),
         json!(["downloaded", 1]),
     ]);
     run(steps).await;
@@ -233,8 +251,14 @@ async fn secrets_generate_store_reveal_share_and_the_recipient_reveals_it() {
         json!(["fill", "#new-secret", ADMIN_SECRET]),
         json!(["fill", "#new-secret-repeat", ADMIN_SECRET]),
         json!(["click", "#generate-form button[type=submit]"]),
-        json!(["js", "document.querySelector('.vault-bar')?.dataset.state === 'unlocked'"]),
-        json!(["js", "/^[0-9a-f]{32}$/.test(document.getElementById('key-fingerprint')?.textContent)"]),
+        json!([
+            "js",
+            "document.querySelector('.vault-bar')?.dataset.state === 'unlocked'"
+        ]),
+        json!([
+            "js",
+            "/^[0-9a-f]{32}$/.test(document.getElementById('key-fingerprint')?.textContent)"
+        ]),
         // Store, reveal, hide.
         json!(["fill", "#kv-name", "db-password"]),
         json!(["fill", "#kv-value", "hunter2-production"]),
@@ -244,7 +268,10 @@ async fn secrets_generate_store_reveal_share_and_the_recipient_reveals_it() {
         json!(["click", "button[aria-label='Reveal db-password']"]),
         json!(["text", "hunter2-production"]),
         json!(["click", "button[aria-label='Hide db-password']"]),
-        json!(["js", "!document.body.innerText.includes('hunter2-production')"]),
+        json!([
+            "js",
+            "!document.body.innerText.includes('hunter2-production')"
+        ]),
         // Overwrite (unlocked: the DEK and so the shares stay).
         json!(["click", "button[aria-label='Overwrite db-password']"]),
         json!(["fill", ".overwrite-form textarea", "hunter3-production"]),
@@ -262,7 +289,10 @@ async fn secrets_generate_store_reveal_share_and_the_recipient_reveals_it() {
     steps.extend([
         // Locking hides values and disables revealing.
         json!(["click", "#vault-lock"]),
-        json!(["js", "document.querySelector(\"button[aria-label='Reveal db-password']\").disabled"]),
+        json!([
+            "js",
+            "document.querySelector(\"button[aria-label='Reveal db-password']\").disabled"
+        ]),
         json!(["text", "Unlock the vault to see secrets shared with you."]),
     ]);
     run(steps).await;
@@ -276,7 +306,10 @@ async fn secrets_generate_store_reveal_share_and_the_recipient_reveals_it() {
     steps.extend([
         json!(["text", "Production DB"]),
         json!(["no-text", "hunter3-production"]),
-        json!(["click", "#kv-shared-list button[aria-label='Reveal Production DB']"]),
+        json!([
+            "click",
+            "#kv-shared-list button[aria-label='Reveal Production DB']"
+        ]),
         json!(["text", "hunter3-production"]),
         not_stored(BOB_SECRET),
     ]);
@@ -311,7 +344,10 @@ async fn secrets_generate_store_reveal_share_and_the_recipient_reveals_it() {
         json!(["fill", "#rekey-repeat", NEW_SECRET]),
         json!(["click", "#rekey-form button[type=submit]"]),
         json!(["text", "User secret changed. Use the new one from now on."]),
-        json!(["js", "document.querySelector('.vault-bar')?.dataset.state === 'unlocked'"]),
+        json!([
+            "js",
+            "document.querySelector('.vault-bar')?.dataset.state === 'unlocked'"
+        ]),
         // Delete, confirmed.
         json!(["click", "button[aria-label='Delete db-password']"]),
         json!(["click", "#confirm-yes"]),
@@ -327,7 +363,10 @@ async fn secrets_generate_store_reveal_share_and_the_recipient_reveals_it() {
     };
     assert_eq!(read(ADMIN_SECRET).await.unwrap().status(), 401);
     assert_eq!(read(NEW_SECRET).await.unwrap().status(), 200);
-    assert_eq!(json_of(app.get_as("/v1/kv", &admin).await, 200).await, json!([]));
+    assert_eq!(
+        json_of(app.get_as("/v1/kv", &admin).await, 200).await,
+        json!([])
+    );
 }
 
 /// The key as the page showed it once (`.once-value`), saved by the browser run.
@@ -397,8 +436,15 @@ async fn an_api_key_created_in_the_page_works_with_curl_and_is_shown_only_once()
         json!(["js", "document.querySelector('.once-value') === null"]),
         json!(["text", "from 127.0.0.1"]),
         json!(["click", "button[aria-label='Rotate ci']"]),
-        json!(["js", "document.querySelector('.once-value')?.textContent.startsWith('sbx_')"]),
-        json!(["save", "document.querySelector('.once-value').textContent", rotated.to_string_lossy()]),
+        json!([
+            "js",
+            "document.querySelector('.once-value')?.textContent.startsWith('sbx_')"
+        ]),
+        json!([
+            "save",
+            "document.querySelector('.once-value').textContent",
+            rotated.to_string_lossy()
+        ]),
         json!(["text", "(rotated)"]),
     ]);
     run(steps).await;
@@ -408,13 +454,23 @@ async fn an_api_key_created_in_the_page_works_with_curl_and_is_shown_only_once()
         let request = app.client.get(app.url("/v1/me")).bearer_auth(k).send();
         async move { request.await.unwrap().status().as_u16() }
     };
-    assert_eq!(status_of(key.clone()).await, 200, "the old key works during the grace");
+    assert_eq!(
+        status_of(key.clone()).await,
+        200,
+        "the old key works during the grace"
+    );
     assert_eq!(status_of(new_key.clone()).await, 200);
 
     // Bob's own key; the admin sees it among members' keys and revokes it.
     let bobs = json_of(
-        app.send_as(Method::POST, "/v1/api-keys", &bob, Some(&json!({"name": "bob-laptop"})), None)
-            .await,
+        app.send_as(
+            Method::POST,
+            "/v1/api-keys",
+            &bob,
+            Some(&json!({"name": "bob-laptop"})),
+            None,
+        )
+        .await,
         201,
     )
     .await;
@@ -425,13 +481,19 @@ async fn an_api_key_created_in_the_page_works_with_curl_and_is_shown_only_once()
         choose("#member-pick", &bob_id),
         json!(["text", "bob-laptop"]),
         json!(["no-text", &bob_key]),
-        json!(["click", "#member-keys button[aria-label='Revoke bob-laptop']"]),
+        json!([
+            "click",
+            "#member-keys button[aria-label='Revoke bob-laptop']"
+        ]),
         json!(["click", "#confirm-yes"]),
         json!(["text", "This member has no API keys here."]),
         // Revoke both of the admin's (the rotated one first in the list or not).
         json!(["click", "#keys-list button[aria-label='Revoke ci']"]),
         json!(["click", "#confirm-yes"]),
-        json!(["js", "document.querySelectorAll(\"#keys-list button[aria-label='Revoke ci']\").length === 1"]),
+        json!([
+            "js",
+            "document.querySelectorAll(\"#keys-list button[aria-label='Revoke ci']\").length === 1"
+        ]),
         json!(["click", "#keys-list button[aria-label='Revoke ci']"]),
         json!(["click", "#confirm-yes"]),
         json!(["text", "No API keys yet."]),
@@ -501,13 +563,19 @@ async fn a_webhook_created_in_the_page_gets_a_test_delivery_at_a_real_receiver()
         json!(["click", ".webhook .send-test"]),
         json!(["click", ".test-form button[type=submit]"]),
         json!(["text", "Queued."]),
-        json!(["js", "document.querySelector('.delivery-status[data-status=\"succeeded\"]') !== null"]),
+        json!([
+            "js",
+            "document.querySelector('.delivery-status[data-status=\"succeeded\"]') !== null"
+        ]),
         json!(["text", "ping (test)"]),
     ]);
     steps.extend(screenshot("webhooks.png"));
     steps.extend([
         json!(["click", ".webhook .replay"]),
-        json!(["js", "document.querySelectorAll('.delivery-status[data-status=\"succeeded\"]').length === 2"]),
+        json!([
+            "js",
+            "document.querySelectorAll('.delivery-status[data-status=\"succeeded\"]').length === 2"
+        ]),
         json!(["text", "(replay)"]),
         json!(["click", ".webhook .toggle"]),
         json!(["text", "Disabled"]),
@@ -541,33 +609,51 @@ async fn an_auditor_sees_the_vault_pages_without_write_actions_and_the_server_re
 
     let mut steps = sign_in(&app, "audrey@example.com", MEMBER_PASSWORD, "/app/files");
     steps.extend([
-        json!(["text", "Your role cannot upload files (it lacks files:write)."]),
+        json!([
+            "text",
+            "Your role cannot upload files (it lacks files:write)."
+        ]),
         json!(["js", "document.getElementById('upload-form') === null"]),
         json!(["click", "a[href='/app/secrets']"]),
         rendered("/app/secrets"),
-        json!(["text", "Your role cannot generate a key pair (it lacks keys:write)."]),
+        json!([
+            "text",
+            "Your role cannot generate a key pair (it lacks keys:write)."
+        ]),
         json!(["js", "document.getElementById('generate-form') === null"]),
         json!(["click", "a[href='/app/api-keys']"]),
         rendered("/app/api-keys"),
-        json!(["text", "Your role cannot create API keys (it lacks api_keys:write)."]),
+        json!([
+            "text",
+            "Your role cannot create API keys (it lacks api_keys:write)."
+        ]),
         json!(["js", "document.getElementById('key-form') === null"]),
         json!(["click", "a[href='/app/webhooks']"]),
         rendered("/app/webhooks"),
-        json!(["text", "Your role cannot create or change webhooks (it lacks webhooks:write)."]),
+        json!([
+            "text",
+            "Your role cannot create or change webhooks (it lacks webhooks:write)."
+        ]),
         json!(["js", "document.getElementById('webhook-form') === null"]),
     ]);
     run(steps).await;
 
     // And the server refuses each of them anyway.
     for (method, path, body) in [
-        (Method::POST, "/v1/files/presign", json!({"filename": "x", "size": 1})),
+        (
+            Method::POST,
+            "/v1/files/presign",
+            json!({"filename": "x", "size": 1}),
+        ),
         (Method::POST, "/v1/api-keys", json!({"name": "mine"})),
-        (Method::POST, "/v1/webhooks", json!({"url": "https://example.com/h"})),
+        (
+            Method::POST,
+            "/v1/webhooks",
+            json!({"url": "https://example.com/h"}),
+        ),
         (Method::PUT, "/v1/kv/x", json!({"valueB64": "eA=="})),
     ] {
-        let response = app
-            .send_as(method, path, &auditor, Some(&body), None)
-            .await;
+        let response = app.send_as(method, path, &auditor, Some(&body), None).await;
         crate::support::assert_envelope(response, 403, "FORBIDDEN").await;
     }
 }

@@ -151,7 +151,7 @@ export async function render(root, ctx) {
         }
       });
     });
-    return el("details", { className: "create", open: true }, el("summary", {}, "New secret"), form);
+    return el("details", { className: "create", open: true }, el("summary", {}, "Store a new secret"), form);
   }
 
   /** PUT with the secret when unlocked, so an overwrite keeps the DEK and its shares. */

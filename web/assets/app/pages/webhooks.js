@@ -101,7 +101,7 @@ export async function render(root, ctx) {
         }
       });
     });
-    return el("details", { className: "create", open: true }, el("summary", {}, "New webhook"), form);
+    return el("details", { className: "create", open: true }, el("summary", {}, "Endpoint, events and retries"), form);
   }
 
   // --- list ---------------------------------------------------------------------------
