@@ -361,6 +361,28 @@ async fn secrets_generate_store_reveal_share_and_the_recipient_reveals_it() {
             .header("X-User-Secret", secret)
             .send()
     };
+    // The idle timeout, with the page's clock sped up: five minutes become half a second
+    // (only the timer of that length), and with no key press or click the vault locks.
+    let mut steps = vec![json!([
+        "init-script",
+        "const realTimeout = window.setTimeout; \
+         window.setTimeout = (fn, ms, ...rest) => realTimeout(fn, ms === 300000 ? 500 : ms, ...rest);"
+    ])];
+    steps.extend(sign_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD, "/app/secrets"));
+    steps.extend(unlock(NEW_SECRET));
+    steps.extend([
+        json!([
+            "js",
+            "document.querySelector('.vault-bar')?.dataset.state === 'locked'"
+        ]),
+        json!([
+            "text",
+            "The vault locked itself after 5 minutes without activity."
+        ]),
+        json!(["text", "Unlock the vault to see secrets shared with you."]),
+    ]);
+    run(steps).await;
+
     assert_eq!(read(ADMIN_SECRET).await.unwrap().status(), 401);
     assert_eq!(read(NEW_SECRET).await.unwrap().status(), 200);
     assert_eq!(
