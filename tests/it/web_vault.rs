@@ -287,6 +287,23 @@ async fn secrets_generate_store_reveal_share_and_the_recipient_reveals_it() {
     ]);
     steps.extend(screenshot("secrets.png"));
     steps.extend([
+        // Bob becomes a recovery trustee, holding two shares made elsewhere.
+        json!(["click", "details.trustee-add summary"]),
+        choose("#trustee-form select", &bob_id),
+        json!(["fill", "#trustee-form textarea", "c2hhcmUtb25l"]),
+        json!([
+            "fill",
+            "#trustee-form .field:nth-of-type(3) textarea",
+            "c2hhcmUtdHdv"
+        ]),
+        json!(["click", "#trustee-form button[type=submit]"]),
+        json!(["text", "now holds your recovery material."]),
+        json!([
+            "js",
+            "document.getElementById('trustees').innerText.includes('bob')"
+        ]),
+    ]);
+    steps.extend([
         // Locking hides values and disables revealing.
         json!(["click", "#vault-lock"]),
         json!([
@@ -312,6 +329,12 @@ async fn secrets_generate_store_reveal_share_and_the_recipient_reveals_it() {
         ]),
         json!(["text", "hunter3-production"]),
         not_stored(BOB_SECRET),
+        // What Bob holds for Ada, shown to hand back.
+        json!([
+            "click",
+            "button[aria-label=\"Show Ada Lovelace's recovery material\"]"
+        ]),
+        json!(["text", "c2hhcmUtdHdv"]),
     ]);
     run(steps).await;
     let received = json_of(
@@ -599,6 +622,18 @@ async fn a_webhook_created_in_the_page_gets_a_test_delivery_at_a_real_receiver()
             "document.querySelectorAll('.delivery-status[data-status=\"succeeded\"]').length === 2"
         ]),
         json!(["text", "(replay)"]),
+        // Rotating shows the new secret once; the old one still signs for the grace.
+        json!(["click", ".webhook .rotate"]),
+        json!(["click", ".rotate-form button[type=submit]"]),
+        json!([
+            "js",
+            format!(
+                "document.querySelector('.once-value')?.textContent.startsWith('whsec_') && \
+                 document.querySelector('.once-value').textContent !== {}",
+                json!(secret)
+            )
+        ]),
+        json!(["text", "still signs until"]),
         json!(["click", ".webhook .toggle"]),
         json!(["text", "Disabled"]),
     ]);
