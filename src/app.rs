@@ -230,6 +230,20 @@ impl App {
         self.setup_token.as_ref().map(|t| t.as_str())
     }
 
+    /// What `GET /admin/status` reads besides the database.
+    fn status_sources(&self) -> crate::service::admin::StatusSources {
+        let (tls_mode, cert_file) = match self.config.tls.mode {
+            TlsMode::Off => ("off", None),
+            TlsMode::SelfSigned => ("self-signed", Some(self.data.self_signed_cert())),
+            TlsMode::Files => ("files", Some(self.config.tls.cert_file.clone())),
+        };
+        crate::service::admin::StatusSources {
+            data: self.data.clone(),
+            tls_mode,
+            cert_file,
+        }
+    }
+
     /// The complete HTTP endpoint; `public_url` is the base of the links it mails
     /// (see [`public_base_url`]).
     pub fn endpoint(&self, public_url: &str) -> impl poem::Endpoint + use<> {
@@ -254,7 +268,7 @@ impl App {
                 self.mailer.clone(),
                 public_url,
             ),
-            admin: AdminService::new(self.store.clone()),
+            admin: AdminService::new(self.store.clone()).with_status(self.status_sources()),
             api_keys: self.api_keys.clone(),
             audit: self.audit.clone(),
             idempotency: self.idempotency.clone(),

@@ -237,4 +237,152 @@ impl AdminApi {
             members.into_iter().map(Into::into).collect(),
         )))
     }
+
+    /// Instance status
+    ///
+    /// What the status page of the admin console shows: the version, the database schema
+    /// version, free space where the data directory lives, the served certificate's
+    /// expiry, and the webhook delivery queue. Instance admins only.
+    #[oai(path = "/admin/status", method = "get", operation_id = "adminStatus")]
+    async fn status(&self, auth: Authenticated) -> Result<AdminStatusResponse, ApiError> {
+        let status = self.admin.status(&auth.0).await?;
+        let certificate = match status.cert_file.clone() {
+            None => None,
+            // A small file read and parse: off the async runtime.
+            Some(path) => Some(
+                tokio::task::spawn_blocking(move || certificate_view(&path))
+                    .await
+                    .unwrap_or_else(|_| CertificateStatusView::unreadable("the read failed")),
+            ),
+        };
+        Ok(AdminStatusResponse::Ok(Json(AdminStatusView {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            api_version: super::middleware::API_VERSION.to_owned(),
+            schema_version: status.schema_version,
+            latest_schema_version: status.latest_schema_version,
+            disk: status.disk.map(|d| DiskSpaceView {
+                available_bytes: d.available,
+                total_bytes: d.total,
+            }),
+            tls: status.tls_mode.to_owned(),
+            certificate,
+            organizations: status.organizations,
+            users: status.users,
+            webhook_queue: WebhookQueueView {
+                pending: status.webhook_pending,
+                due: status.webhook_due,
+                oldest_pending_at: status.webhook_oldest_pending,
+            },
+            checked_at: now_rfc3339(),
+        })))
+    }
+}
+
+/// The leaf of the PEM chain at `path`, summarized, or why it cannot be.
+fn certificate_view(path: &std::path::Path) -> CertificateStatusView {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let pem = match std::fs::read(path) {
+        Ok(pem) => pem,
+        Err(_) => return CertificateStatusView::unreadable("the certificate file cannot be read"),
+    };
+    let Some(Ok(leaf)) = CertificateDer::pem_slice_iter(&pem).next() else {
+        return CertificateStatusView::unreadable("the certificate file holds no certificate");
+    };
+    match super::tls::summarize(path, &leaf) {
+        Ok(summary) => {
+            let now = time::OffsetDateTime::now_utc();
+            CertificateStatusView {
+                not_after: summary
+                    .not_after
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .ok(),
+                days_left: Some((summary.not_after - now).whole_days()),
+                fingerprint: Some(summary.fingerprint),
+                names: summary.names,
+                problem: None,
+            }
+        }
+        Err(_) => CertificateStatusView::unreadable("the certificate cannot be parsed"),
+    }
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// `GET /admin/status`.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct AdminStatusView {
+    pub version: String,
+    pub api_version: String,
+    /// The database's schema version (SQLite `user_version`).
+    pub schema_version: i64,
+    /// The newest schema version this binary knows.
+    pub latest_schema_version: i64,
+    /// Space on the file system of the data directory; absent when it cannot be read.
+    pub disk: Option<DiskSpaceView>,
+    /// `off`, `self-signed` or `files`.
+    pub tls: String,
+    /// The served certificate; absent with TLS off.
+    pub certificate: Option<CertificateStatusView>,
+    pub organizations: i64,
+    pub users: i64,
+    pub webhook_queue: WebhookQueueView,
+    pub checked_at: String,
+}
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct DiskSpaceView {
+    /// Bytes sealbox may still write.
+    pub available_bytes: u64,
+    pub total_bytes: u64,
+}
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct CertificateStatusView {
+    /// Expiry (RFC 3339).
+    pub not_after: Option<String>,
+    /// Whole days until expiry; negative once expired.
+    pub days_left: Option<i64>,
+    /// SHA-256 of the certificate, colon-separated hex.
+    pub fingerprint: Option<String>,
+    /// DNS names and addresses it is valid for.
+    pub names: Vec<String>,
+    /// Why the certificate file could not be read, when it could not.
+    pub problem: Option<String>,
+}
+
+impl CertificateStatusView {
+    fn unreadable(problem: &str) -> Self {
+        Self {
+            not_after: None,
+            days_left: None,
+            fingerprint: None,
+            names: Vec::new(),
+            problem: Some(problem.to_owned()),
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct WebhookQueueView {
+    /// Deliveries waiting for an attempt.
+    pub pending: i64,
+    /// Of those, the ones due now.
+    pub due: i64,
+    /// When the oldest pending delivery was created.
+    pub oldest_pending_at: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum AdminStatusResponse {
+    #[oai(status = 200)]
+    Ok(Json<AdminStatusView>),
 }

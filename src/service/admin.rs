@@ -12,9 +12,12 @@ use super::{FieldError, Journal, RequestContext, ServiceError, invalid_if_any, r
 use crate::auth::{ADMIN_SCOPE, BuiltinRole, Principal, password};
 use crate::ids::{OrgId, UserId};
 use crate::store::organizations::{self, Member, Organization};
+use crate::store::status;
 use crate::store::password_resets::Purpose;
 use crate::store::users::{self, NewUser, User};
 use crate::store::{Store, StoreError};
+use crate::data_dir::DataDir;
+use std::path::PathBuf;
 
 /// An account to create.
 pub struct NewAccount {
@@ -46,6 +49,47 @@ pub struct CreatedAccount {
 pub struct AdminService {
     store: Store,
     orgs: OrgService,
+    status: Option<StatusSources>,
+}
+
+/// Where the status page's figures come from besides the database: the data directory
+/// (free space) and the served certificate's file (expiry), read at each request so a
+/// certificate reloaded on SIGHUP shows as served.
+#[derive(Clone, Debug)]
+pub struct StatusSources {
+    pub data: DataDir,
+    /// `off`, `self-signed` or `files`.
+    pub tls_mode: &'static str,
+    /// The PEM file of the served certificate chain; `None` with TLS off.
+    pub cert_file: Option<PathBuf>,
+}
+
+/// What `GET /admin/status` reports.
+#[derive(Debug)]
+pub struct InstanceStatus {
+    pub schema_version: i64,
+    pub latest_schema_version: i64,
+    pub disk: Option<DiskSpace>,
+    pub tls_mode: &'static str,
+    /// The PEM file of the served certificate (the HTTP layer, which owns TLS, reads its
+    /// expiry); `None` with TLS off.
+    pub cert_file: Option<PathBuf>,
+    pub organizations: i64,
+    pub users: i64,
+    /// Webhook deliveries waiting for a (first or next) attempt.
+    pub webhook_pending: i64,
+    /// Of those, the ones due now or overdue.
+    pub webhook_due: i64,
+    /// Creation time of the oldest pending delivery.
+    pub webhook_oldest_pending: Option<String>,
+}
+
+/// Space on the file system holding the data directory, in bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct DiskSpace {
+    /// What an unprivileged process (sealbox) may still write.
+    pub available: u64,
+    pub total: u64,
 }
 
 impl AdminService {
@@ -53,7 +97,46 @@ impl AdminService {
         Self {
             orgs: OrgService::new(store.clone()),
             store,
+            status: None,
         }
+    }
+
+    /// The same service with what the status page reads besides the database.
+    pub fn with_status(mut self, sources: StatusSources) -> Self {
+        self.status = Some(sources);
+        self
+    }
+
+    /// `GET /admin/status`: schema version, disk space, certificate, queue depth.
+    pub async fn status(&self, principal: &Principal) -> Result<InstanceStatus, ServiceError> {
+        require_instance_admin(principal)?;
+        let now = super::webhooks::now_ms();
+        let counts = read(&self.store, move |conn| Ok(status::counts(conn, now)?)).await?;
+        let root = self.status.as_ref().map(|s| s.data.root().to_owned());
+        // statvfs is a blocking call: off the async runtime. No figure rather than an
+        // error when the file system will not say.
+        let disk = tokio::task::spawn_blocking(move || {
+            let v = rustix::fs::statvfs(root?.as_path()).ok()?;
+            Some(DiskSpace {
+                available: v.f_bavail.saturating_mul(v.f_frsize),
+                total: v.f_blocks.saturating_mul(v.f_frsize),
+            })
+        })
+        .await
+        .ok()
+        .flatten();
+        Ok(InstanceStatus {
+            schema_version: counts.schema_version,
+            latest_schema_version: crate::store::LATEST_SCHEMA_VERSION,
+            disk,
+            tls_mode: self.status.as_ref().map_or("off", |s| s.tls_mode),
+            cert_file: self.status.as_ref().and_then(|s| s.cert_file.clone()),
+            organizations: counts.organizations,
+            users: counts.users,
+            webhook_pending: counts.webhook_pending,
+            webhook_due: counts.webhook_due,
+            webhook_oldest_pending: counts.webhook_oldest_pending,
+        })
     }
 
     /// Creates an account, by an instance admin (`actor`) or the console (`None`).
@@ -224,3 +307,4 @@ pub fn require_instance_admin(principal: &Principal) -> Result<(), ServiceError>
         ))
     }
 }
+

@@ -25,6 +25,7 @@ pub mod roles;
 pub mod sessions;
 pub mod setup;
 pub mod shares;
+pub mod status;
 pub mod transfers;
 pub mod user_keys;
 pub mod users;

@@ -37,3 +37,4 @@ mod web_ui;
 mod web_vault;
 mod webhooks_api;
 mod webhooks_delivery;
+mod web_workspace;

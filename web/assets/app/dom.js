@@ -212,3 +212,26 @@ export function badge(text, status = text) {
 export function messageOf(error) {
   return sentence(error?.message);
 }
+
+/** The target of a response's `Link: <...>; rel="next"` (a path of this site), or null. */
+export function nextLink(response) {
+  const header = response.headers.get("Link");
+  if (!header) return null;
+  for (const part of header.split(",")) {
+    const found = /<([^>]+)>\s*;\s*rel="?next"?/.exec(part.trim());
+    if (found) {
+      const url = new URL(found[1], location.href);
+      if (url.origin === location.origin) return url.pathname + url.search;
+    }
+  }
+  return null;
+}
+
+/** A form with the given fields, a submit button and its problem box (`form.problem`). */
+export function simpleForm({ fields, submit, className, handler, extra }) {
+  const problem = problemBox();
+  const form = el("form", { class: className, method: "post" }, fields, problem, extra ?? null, el("button", { type: "submit", class: "primary", text: submit }));
+  form.problem = problem;
+  onSubmit(form, problem, handler);
+  return form;
+}
