@@ -10,13 +10,13 @@ use super::organizations::{OrgService, free_slug};
 use super::password_reset::{SET_LINK_TTL, issue_token};
 use super::{FieldError, Journal, RequestContext, ServiceError, invalid_if_any, read, write};
 use crate::auth::{ADMIN_SCOPE, BuiltinRole, Principal, password};
+use crate::data_dir::DataDir;
 use crate::ids::{OrgId, UserId};
 use crate::store::organizations::{self, Member, Organization};
-use crate::store::status;
 use crate::store::password_resets::Purpose;
+use crate::store::status;
 use crate::store::users::{self, NewUser, User};
 use crate::store::{Store, StoreError};
-use crate::data_dir::DataDir;
 use std::path::PathBuf;
 
 /// An account to create.
@@ -307,4 +307,3 @@ pub fn require_instance_admin(principal: &Principal) -> Result<(), ServiceError>
         ))
     }
 }
-

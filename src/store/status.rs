@@ -22,7 +22,8 @@ pub struct StatusCounts {
 
 pub fn counts(conn: &Connection, now: i64) -> Result<StatusCounts, StoreError> {
     let schema_version = super::schema_version(conn)?;
-    let organizations = conn.query_row_cached("SELECT COUNT(*) FROM organizations", [], |r| r.get(0))?;
+    let organizations =
+        conn.query_row_cached("SELECT COUNT(*) FROM organizations", [], |r| r.get(0))?;
     let users = conn.query_row_cached("SELECT COUNT(*) FROM users", [], |r| r.get(0))?;
     // Only pending rows: the partial index `webhook_deliveries_due` holds exactly those.
     let (webhook_pending, webhook_due, webhook_oldest_pending) = conn.query_row_cached(

@@ -35,6 +35,6 @@ mod vault;
 mod web_transfers;
 mod web_ui;
 mod web_vault;
+mod web_workspace;
 mod webhooks_api;
 mod webhooks_delivery;
-mod web_workspace;

@@ -68,7 +68,11 @@ fn forced_fetch(method: &str, api_path: &str, org: &str, body: &Value, out: &Pat
                return r.status + ' ' + e.error.code;\
              }})()",
             // No body at all for a GET: fetch refuses one, even an empty one.
-            body = if body.is_null() { "undefined".to_owned() } else { format!("{:?}", body.to_string()) },
+            body = if body.is_null() {
+                "undefined".to_owned()
+            } else {
+                format!("{:?}", body.to_string())
+            },
         ),
         out.to_str().unwrap()
     ])
@@ -111,7 +115,10 @@ async fn workspace_paths_serve_the_shell_under_the_ui_policy() {
         assert_eq!(headers["cache-control"], "no-cache");
         let html = response.text().await.unwrap();
         assert!(html.contains("/assets/app/shell.js"), "{path}");
-        assert!(!html.contains("<script>") && !html.contains("style="), "{path}");
+        assert!(
+            !html.contains("<script>") && !html.contains("style="),
+            "{path}"
+        );
     }
     for asset in [
         "/assets/app/shell.js",
@@ -139,8 +146,7 @@ async fn workspace_paths_serve_the_shell_under_the_ui_policy() {
 
 #[tokio::test]
 async fn admin_status_reports_the_instance_to_instance_admins_only() {
-    let mut app =
-        TestApp::spawn_with(|c| c.tls.mode = sealbox::config::TlsMode::SelfSigned).await;
+    let mut app = TestApp::spawn_with(|c| c.tls.mode = sealbox::config::TlsMode::SelfSigned).await;
     // The test's client trusts the server's own certificate, and only it.
     let cert_pem = std::fs::read(app.data_dir.join("tls/cert.pem")).unwrap();
     app.client = reqwest::Client::builder()
@@ -171,11 +177,13 @@ async fn admin_status_reports_the_instance_to_instance_admins_only() {
         "{cert}"
     );
     assert!(cert["daysLeft"].as_i64().unwrap() > 300, "{cert}");
-    assert!(time::OffsetDateTime::parse(
-        cert["notAfter"].as_str().unwrap(),
-        &time::format_description::well_known::Rfc3339
-    )
-    .is_ok());
+    assert!(
+        time::OffsetDateTime::parse(
+            cert["notAfter"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339
+        )
+        .is_ok()
+    );
     assert_eq!(status["organizations"], 1);
     assert_eq!(status["users"], 1);
     assert_eq!(status["webhookQueue"]["pending"], 0);
@@ -240,14 +248,22 @@ async fn admin_status_says_when_tls_is_off_and_counts_the_webhook_queue() {
     );
     assert!(pending[0] >= 1, "the test delivery waits for its retry");
     assert_eq!(status["webhookQueue"]["pending"], pending[0], "{status}");
-    assert!(status["webhookQueue"]["oldestPendingAt"].is_string(), "{status}");
+    assert!(
+        status["webhookQueue"]["oldestPendingAt"].is_string(),
+        "{status}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_in_deep_links_reload_and_the_back_button_keep_the_page() {
     let app = TestApp::spawn().await;
     admin_and_org(&app).await;
-    let mut steps = sign_in(&app, "/app/audit?action=auth.login", ADMIN_EMAIL, ADMIN_PASSWORD);
+    let mut steps = sign_in(
+        &app,
+        "/app/audit?action=auth.login",
+        ADMIN_EMAIL,
+        ADMIN_PASSWORD,
+    );
     steps.extend([
         // The deep link survived signing in, query included, and the filter shows.
         json!(["js", "location.search === '?action=auth.login'"]),
@@ -308,7 +324,10 @@ async fn the_organization_page_manages_members_invites_roles_and_teams() {
     steps.extend([
         json!(["text", "bob@example.com"]),
         // Members: a role change, disabling, removing (after the dialog).
-        choose(&format!("document.getElementById('role-{bob_id}')"), "auditor"),
+        choose(
+            &format!("document.getElementById('role-{bob_id}')"),
+            "auditor",
+        ),
         json!(["text", "bob is now auditor."]),
         json!(["click", "button[aria-label='Disable carol']"]),
         json!(["text", "carol is disabled."]),
@@ -316,22 +335,47 @@ async fn the_organization_page_manages_members_invites_roles_and_teams() {
         json!(["js", "document.getElementById('confirm-dialog').open"]),
         json!(["click", "#confirm-yes"]),
         json!(["text", "carol was removed."]),
-        json!(["js", format!("!document.querySelector('#members [data-id=\"{carol_id}\"]')")]),
+        json!([
+            "js",
+            format!("!document.querySelector('#members [data-id=\"{carol_id}\"]')")
+        ]),
         // Invites: mail is off, so the link is shown to copy; then withdrawn.
         json!(["fill", "#invites input[name=email]", "dave@example.com"]),
-        choose("document.querySelector('#invites select[name=role]')", "admin"),
+        choose(
+            "document.querySelector('#invites select[name=role]')",
+            "admin",
+        ),
         json!(["click", "#invites button[type=submit]"]),
-        json!(["text", "Mail is off: give dave@example.com this link yourself."]),
-        json!(["save", "document.getElementById('invite-link').value", link_file.to_str().unwrap()]),
-        json!(["js", "document.querySelector('#invites tbody').textContent.includes('dave@example.com')"]),
+        json!([
+            "text",
+            "Mail is off: give dave@example.com this link yourself."
+        ]),
+        json!([
+            "save",
+            "document.getElementById('invite-link').value",
+            link_file.to_str().unwrap()
+        ]),
+        json!([
+            "js",
+            "document.querySelector('#invites tbody').textContent.includes('dave@example.com')"
+        ]),
         // The server's refusal shows as its message.
         json!(["fill", "#invites input[name=email]", "not-an-address"]),
         json!(["click", "#invites button[type=submit]"]),
-        json!(["js", "!document.querySelector('#invites [role=alert]').hidden"]),
-        json!(["click", "button[aria-label='Withdraw the invite to dave@example.com']"]),
+        json!([
+            "js",
+            "!document.querySelector('#invites [role=alert]').hidden"
+        ]),
+        json!([
+            "click",
+            "button[aria-label='Withdraw the invite to dave@example.com']"
+        ]),
         json!(["click", "#confirm-yes"]),
         json!(["text", "Invite withdrawn."]),
-        json!(["js", "!document.querySelector('#invites').textContent.includes('dave@example.com')"]),
+        json!([
+            "js",
+            "!document.querySelector('#invites').textContent.includes('dave@example.com')"
+        ]),
         // Roles: built-in ones are read-only; a custom role from permission checkboxes.
         json!(["text", "Built-in roles cannot be changed."]),
         json!(["fill", "#roles form input[name=name]", "Release manager"]),
@@ -351,15 +395,27 @@ async fn the_organization_page_manages_members_invites_roles_and_teams() {
         json!(["fill", "#settings input[name=name]", "Acme Corp"]),
         json!(["click", "#settings button[type=submit]"]),
         json!(["text", "Settings saved."]),
-        json!(["js", "document.getElementById('org-switch').selectedOptions[0].textContent === 'Acme Corp'"]),
+        json!([
+            "js",
+            "document.getElementById('org-switch').selectedOptions[0].textContent === 'Acme Corp'"
+        ]),
         screenshot(shots.path(), "app-organization.png"),
     ]);
     browse(Value::Array(steps)).await;
 
     // What the browser did is what the server holds.
-    let members = get_json(&app, &format!("/v1/organizations/{acme}/members"), &admin, None).await;
+    let members = get_json(
+        &app,
+        &format!("/v1/organizations/{acme}/members"),
+        &admin,
+        None,
+    )
+    .await;
     let members = members.as_array().unwrap();
-    let bob_row = members.iter().find(|m| m["userId"] == bob_id.as_str()).unwrap();
+    let bob_row = members
+        .iter()
+        .find(|m| m["userId"] == bob_id.as_str())
+        .unwrap();
     assert_eq!(bob_row["role"], "auditor");
     assert!(!members.iter().any(|m| m["userId"] == carol_id.as_str()));
     let invites = get_json(&app, &format!("/v1/invites/{acme}"), &admin, None).await;
@@ -395,27 +451,60 @@ async fn the_organization_page_manages_members_invites_roles_and_teams() {
     let team_id = s(&teams[0], "id");
     let mut steps = sign_in(&app, "/app/organization", ADMIN_EMAIL, ADMIN_PASSWORD);
     steps.extend([
-        json!(["click", format!("#roles details[data-id='{role_id}'] summary")]),
-        json!(["click", format!("#roles details[data-id='{role_id}'] input[value='kv:read']")]),
-        json!(["click", format!("#roles details[data-id='{role_id}'] button[type=submit]")]),
+        json!([
+            "click",
+            format!("#roles details[data-id='{role_id}'] summary")
+        ]),
+        json!([
+            "click",
+            format!("#roles details[data-id='{role_id}'] input[value='kv:read']")
+        ]),
+        json!([
+            "click",
+            format!("#roles details[data-id='{role_id}'] button[type=submit]")
+        ]),
         json!(["text", "Role Release manager saved."]),
-        json!(["click", format!("#roles details[data-id='{role_id}'] summary")]),
-        json!(["click", format!("#roles details[data-id='{role_id}'] button.danger")]),
+        json!([
+            "click",
+            format!("#roles details[data-id='{role_id}'] summary")
+        ]),
+        json!([
+            "click",
+            format!("#roles details[data-id='{role_id}'] button.danger")
+        ]),
         json!(["click", "#confirm-yes"]),
         json!(["text", "Role Release manager deleted."]),
-        json!(["click", format!("#teams details[data-id='{team_id}'] summary")]),
-        json!(["click", format!("#teams details[data-id='{team_id}'] button.danger")]),
+        json!([
+            "click",
+            format!("#teams details[data-id='{team_id}'] summary")
+        ]),
+        json!([
+            "click",
+            format!("#teams details[data-id='{team_id}'] button.danger")
+        ]),
         // Cancelling the dialog keeps it.
         json!(["click", "#confirm-no"]),
-        json!(["js", format!("document.querySelector(\"#teams details[data-id='{team_id}']\")")]),
-        json!(["click", format!("#teams details[data-id='{team_id}'] button.danger")]),
+        json!([
+            "js",
+            format!("document.querySelector(\"#teams details[data-id='{team_id}']\")")
+        ]),
+        json!([
+            "click",
+            format!("#teams details[data-id='{team_id}'] button.danger")
+        ]),
         json!(["click", "#confirm-yes"]),
         json!(["text", "Platform deleted."]),
         json!(["text", "No teams yet."]),
     ]);
     browse(Value::Array(steps)).await;
     let roles = get_json(&app, "/v1/roles", &admin, Some(&acme)).await;
-    assert!(!roles.as_array().unwrap().iter().any(|r| r["name"] == "Release manager"));
+    assert!(
+        !roles
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "Release manager")
+    );
     let teams = get_json(&app, "/v1/teams", &admin, Some(&acme)).await;
     assert_eq!(teams, json!([]));
 }
@@ -502,10 +591,19 @@ async fn the_account_page_changes_profile_password_sessions_and_notifications() 
     assert_envelope(refreshed, 401, "UNAUTHORIZED").await;
     let pair = app.login(ADMIN_EMAIL, NEW_PASSWORD).await;
     assert_eq!(pair["user"]["displayName"], "Ada King");
-    let unread = get_json(&app, "/v1/notifications?unread=true", &s(&pair, "accessToken"), Some(&acme)).await;
+    let unread = get_json(
+        &app,
+        "/v1/notifications?unread=true",
+        &s(&pair, "accessToken"),
+        Some(&acme),
+    )
+    .await;
     assert_eq!(unread, json!([]));
     let old = app
-        .post_json("/v1/auth/login", &json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .post_json(
+            "/v1/auth/login",
+            &json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
+        )
         .await;
     assert_eq!(old.status(), 401);
 }
@@ -581,8 +679,14 @@ async fn an_auditor_reads_verifies_and_exports_the_log_but_is_offered_no_write()
     ]);
     browse(Value::Array(steps)).await;
 
-    assert_eq!(std::fs::read_to_string(&forced_file).unwrap(), "403 FORBIDDEN");
-    assert_eq!(std::fs::read_to_string(&forced_role_file).unwrap(), "403 FORBIDDEN");
+    assert_eq!(
+        std::fs::read_to_string(&forced_file).unwrap(),
+        "403 FORBIDDEN"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&forced_role_file).unwrap(),
+        "403 FORBIDDEN"
+    );
     let verify = get_json(&app, "/v1/audit/verify", &admin, Some(&acme)).await;
     assert_eq!(verify["valid"], true);
     // The page showed the head of the chain as it was; entries may have come since
@@ -593,7 +697,10 @@ async fn an_auditor_reads_verifies_and_exports_the_log_but_is_offered_no_write()
     assert_eq!(entries.len(), 4);
     let all = get_json(&app, "/v1/audit?limit=200", &admin, Some(&acme)).await;
     assert!(
-        all.as_array().unwrap().iter().any(|e| e["hash"] == head.as_str()),
+        all.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["hash"] == head.as_str()),
         "the head hash {head} is an entry of the chain"
     );
 
@@ -602,21 +709,43 @@ async fn an_auditor_reads_verifies_and_exports_the_log_but_is_offered_no_write()
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();
-    let csv = files.iter().find(|p| p.extension().unwrap() == "csv").unwrap();
-    let jsonl = files.iter().find(|p| p.extension().unwrap() == "jsonl").unwrap();
+    let csv = files
+        .iter()
+        .find(|p| p.extension().unwrap() == "csv")
+        .unwrap();
+    let jsonl = files
+        .iter()
+        .find(|p| p.extension().unwrap() == "jsonl")
+        .unwrap();
     let lines: Vec<Value> = std::fs::read_to_string(jsonl)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(&lines, entries, "the export holds the filtered entries as the API gives them");
+    assert_eq!(
+        &lines, entries,
+        "the export holds the filtered entries as the API gives them"
+    );
     let csv = std::fs::read_to_string(csv).unwrap();
     let rows: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
     assert_eq!(rows.len(), 5, "{csv}");
-    assert!(rows[0].starts_with("id,createdAt,action,outcome,actorUserId"), "{csv}");
+    assert!(
+        rows[0].starts_with("id,createdAt,action,outcome,actorUserId"),
+        "{csv}"
+    );
     for (row, entry) in rows[1..].iter().zip(entries) {
-        assert!(row.starts_with(&format!("{},{},invite.created,success,", s(entry, "id"), s(entry, "createdAt"))), "{row}");
-        assert!(row.ends_with(&format!("{},{}", s(entry, "prevHash"), s(entry, "hash"))), "{row}");
+        assert!(
+            row.starts_with(&format!(
+                "{},{},invite.created,success,",
+                s(entry, "id"),
+                s(entry, "createdAt")
+            )),
+            "{row}"
+        );
+        assert!(
+            row.ends_with(&format!("{},{}", s(entry, "prevHash"), s(entry, "hash"))),
+            "{row}"
+        );
     }
 }
 
@@ -628,8 +757,14 @@ async fn a_member_of_another_organization_sees_nothing_of_this_one() {
         .await;
     // Globex: its own owner, Gina, who belongs to nothing else.
     let globex = json_of(
-        app.send_as(Method::POST, "/admin/orgs", &admin, Some(&json!({"name": "Globex"})), None)
-            .await,
+        app.send_as(
+            Method::POST,
+            "/admin/orgs",
+            &admin,
+            Some(&json!({"name": "Globex"})),
+            None,
+        )
+        .await,
         201,
     )
     .await;
@@ -651,7 +786,12 @@ async fn a_member_of_another_organization_sees_nothing_of_this_one() {
     let forced = out.path().join("forced");
     let forced_audit = out.path().join("forced-audit");
 
-    let mut steps = sign_in(&app, "/app/organization", "gina@example.com", MEMBER_PASSWORD);
+    let mut steps = sign_in(
+        &app,
+        "/app/organization",
+        "gina@example.com",
+        MEMBER_PASSWORD,
+    );
     steps.extend([
         json!(["text", "gina@example.com"]),
         json!(["js", "[...document.getElementById('org-switch').options].map((o) => o.textContent).join() === 'Globex'"]),
@@ -668,7 +808,10 @@ async fn a_member_of_another_organization_sees_nothing_of_this_one() {
     ]);
     browse(Value::Array(steps)).await;
     assert_eq!(std::fs::read_to_string(&forced).unwrap(), "404 NOT_FOUND");
-    assert_eq!(std::fs::read_to_string(&forced_audit).unwrap(), "404 NOT_FOUND");
+    assert_eq!(
+        std::fs::read_to_string(&forced_audit).unwrap(),
+        "404 NOT_FOUND"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -678,8 +821,14 @@ async fn the_organization_switcher_changes_what_the_pages_show() {
     app.invite_and_register(&admin, &acme, "bob@example.com", "member")
         .await;
     let initech = json_of(
-        app.send_as(Method::POST, "/v1/organizations", &admin, Some(&json!({"name": "Initech"})), None)
-            .await,
+        app.send_as(
+            Method::POST,
+            "/v1/organizations",
+            &admin,
+            Some(&json!({"name": "Initech"})),
+            None,
+        )
+        .await,
         201,
     )
     .await;
@@ -692,16 +841,28 @@ async fn the_organization_switcher_changes_what_the_pages_show() {
         json!(["text", "bob@example.com"]),
         json!(["no-text", "peter@example.com"]),
         choose("document.getElementById('org-switch')", &initech_id),
-        json!(["js", "document.querySelector('#page h1').textContent === 'Initech'"]),
+        json!([
+            "js",
+            "document.querySelector('#page h1').textContent === 'Initech'"
+        ]),
         json!(["text", "peter@example.com"]),
         json!(["no-text", "bob@example.com"]),
         // The choice holds across a reload of the tab and for the other pages.
         json!(["open", app.url("/app/audit")]),
         rendered("/app/audit"),
-        json!(["js", format!("document.getElementById('org-switch').value === {initech_id:?}")]),
-        json!(["js", "document.querySelector('#page .lead').textContent.includes('Initech')"]),
+        json!([
+            "js",
+            format!("document.getElementById('org-switch').value === {initech_id:?}")
+        ]),
+        json!([
+            "js",
+            "document.querySelector('#page .lead').textContent.includes('Initech')"
+        ]),
         choose("document.getElementById('org-switch')", &acme),
-        json!(["js", "document.querySelector('#page .lead').textContent.includes('Acme')"]),
+        json!([
+            "js",
+            "document.querySelector('#page .lead').textContent.includes('Acme')"
+        ]),
         rendered("/app/audit"),
     ]);
     browse(Value::Array(steps)).await;
@@ -722,11 +883,29 @@ async fn the_admin_console_reports_status_and_manages_organizations_and_accounts
 
     let mut steps = sign_in(&app, "/app/admin", ADMIN_EMAIL, ADMIN_PASSWORD);
     steps.extend([
-        json!(["js", format!("document.getElementById('status-version').textContent.startsWith({:?})", env!("CARGO_PKG_VERSION"))]),
-        json!(["js", format!("document.getElementById('status-schema').textContent === 'version {}, current'", schema[0])]),
-        json!(["js", "/ of /.test(document.getElementById('status-disk').textContent)"]),
+        json!([
+            "js",
+            format!(
+                "document.getElementById('status-version').textContent.startsWith({:?})",
+                env!("CARGO_PKG_VERSION")
+            )
+        ]),
+        json!([
+            "js",
+            format!(
+                "document.getElementById('status-schema').textContent === 'version {}, current'",
+                schema[0]
+            )
+        ]),
+        json!([
+            "js",
+            "/ of /.test(document.getElementById('status-disk').textContent)"
+        ]),
         json!(["text", "TLS is off"]),
-        json!(["js", "document.getElementById('status-queue').textContent.startsWith('0 pending')"]),
+        json!([
+            "js",
+            "document.getElementById('status-queue').textContent.startsWith('0 pending')"
+        ]),
         screenshot(shots.path(), "app-admin.png"),
         // A new organization, then its first account without a password: the link.
         json!(["fill", "#organizations input[name=name]", "Umbrella"]),
@@ -736,16 +915,29 @@ async fn the_admin_console_reports_status_and_manages_organizations_and_accounts
         json!(["js", "new URLSearchParams(location.search).has('org')"]),
         json!(["fill", "#accounts input[name=email]", "uma@example.com"]),
         json!(["fill", "#accounts input[name=displayName]", "Uma"]),
-        choose("document.querySelector('#accounts select[name=role]')", "owner"),
+        choose(
+            "document.querySelector('#accounts select[name=role]')",
+            "owner",
+        ),
         json!(["click", "#accounts button[type=submit]"]),
         json!(["text", "Account uma@example.com created."]),
-        json!(["save", "document.getElementById('set-password-link').value", link_file.to_str().unwrap()]),
-        json!(["js", "document.querySelector('#accounts tbody').textContent.includes('uma@example.com')"]),
+        json!([
+            "save",
+            "document.getElementById('set-password-link').value",
+            link_file.to_str().unwrap()
+        ]),
+        json!([
+            "js",
+            "document.querySelector('#accounts tbody').textContent.includes('uma@example.com')"
+        ]),
         // A duplicate is refused with the server's message.
         json!(["fill", "#accounts input[name=email]", "uma@example.com"]),
         json!(["fill", "#accounts input[name=displayName]", "Uma again"]),
         json!(["click", "#accounts button[type=submit]"]),
-        json!(["js", "!document.querySelector('#accounts [role=alert]').hidden"]),
+        json!([
+            "js",
+            "!document.querySelector('#accounts [role=alert]').hidden"
+        ]),
         // Suspend Acme, then lift it.
         json!(["click", "button[aria-label='Suspend Acme']"]),
         json!(["click", "#confirm-yes"]),
@@ -755,28 +947,48 @@ async fn the_admin_console_reports_status_and_manages_organizations_and_accounts
         json!(["text", "Acme is active again."]),
         // A reload keeps the picked organization: it is in the address.
         json!(["js", "(setTimeout(() => location.reload(), 0), true)"]),
-        json!(["js", "performance.getEntriesByType('navigation')[0].type === 'reload'"]),
+        json!([
+            "js",
+            "performance.getEntriesByType('navigation')[0].type === 'reload'"
+        ]),
         rendered("/app/admin"),
         json!(["text", "Accounts of Umbrella"]),
     ]);
     browse(Value::Array(steps)).await;
 
     let link = std::fs::read_to_string(&link_file).unwrap();
-    assert!(link.starts_with(&app.url("/reset-password?token=")), "{link}");
+    assert!(
+        link.starts_with(&app.url("/reset-password?token=")),
+        "{link}"
+    );
     let orgs = get_json(&app, "/admin/orgs", &admin, None).await;
-    let umbrella = orgs.as_array().unwrap().iter().find(|o| o["name"] == "Umbrella").unwrap();
+    let umbrella = orgs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "Umbrella")
+        .unwrap();
     assert_eq!(umbrella["memberCount"], 1);
-    let acme_row = orgs.as_array().unwrap().iter().find(|o| o["id"] == acme.as_str()).unwrap();
+    let acme_row = orgs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == acme.as_str())
+        .unwrap();
     assert_eq!(acme_row["status"], "active");
     // An organization admin has no console: the page is not offered, the route refuses.
     let mut steps = sign_in(&app, "/app", "bob@example.com", MEMBER_PASSWORD);
     steps.extend([
-        json!(["js", "!document.querySelector('#nav a[href=\"/app/admin\"]')"]),
+        json!([
+            "js",
+            "!document.querySelector('#nav a[href=\"/app/admin\"]')"
+        ]),
         json!(["no-text", "Instance admin"]),
     ]);
     browse(Value::Array(steps)).await;
     assert_envelope(
-        app.send_as(Method::GET, "/admin/orgs", &bob_token, None, None).await,
+        app.send_as(Method::GET, "/admin/orgs", &bob_token, None, None)
+            .await,
         403,
         "FORBIDDEN",
     )
@@ -787,22 +999,41 @@ async fn the_admin_console_reports_status_and_manages_organizations_and_accounts
 async fn a_phone_sized_screen_shows_the_shell_without_sideways_scrolling() {
     let app = TestApp::spawn().await;
     let (admin, acme) = admin_and_org(&app).await;
-    app.invite_and_register(&admin, &acme, "a-member-with-a-rather-long-address@example.com", "member")
-        .await;
+    app.invite_and_register(
+        &admin,
+        &acme,
+        "a-member-with-a-rather-long-address@example.com",
+        "member",
+    )
+    .await;
     let shots = tempfile::tempdir().unwrap();
     let no_sideways = "document.documentElement.scrollWidth <= window.innerWidth";
     let mut steps = vec![json!(["viewport", 390, 844])];
-    steps.extend(sign_in(&app, "/app/organization", ADMIN_EMAIL, ADMIN_PASSWORD));
+    steps.extend(sign_in(
+        &app,
+        "/app/organization",
+        ADMIN_EMAIL,
+        ADMIN_PASSWORD,
+    ));
     steps.extend([
         json!(["text", "a-member-with-a-rather-long-address@example.com"]),
         json!(["js", no_sideways]),
         // The navigation folds behind the Menu button.
-        json!(["js", "getComputedStyle(document.getElementById('nav')).display === 'none'"]),
+        json!([
+            "js",
+            "getComputedStyle(document.getElementById('nav')).display === 'none'"
+        ]),
         json!(["click", "#nav-toggle"]),
-        json!(["js", "document.getElementById('nav-toggle').getAttribute('aria-expanded') === 'true'"]),
+        json!([
+            "js",
+            "document.getElementById('nav-toggle').getAttribute('aria-expanded') === 'true'"
+        ]),
         json!(["click", "#nav a[href='/app/audit']"]),
         rendered("/app/audit"),
-        json!(["js", "getComputedStyle(document.getElementById('nav')).display === 'none'"]),
+        json!([
+            "js",
+            "getComputedStyle(document.getElementById('nav')).display === 'none'"
+        ]),
         json!(["js", no_sideways]),
         screenshot(shots.path(), "app-phone.png"),
         json!(["open", app.url("/app/account")]),
