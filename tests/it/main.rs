@@ -39,6 +39,7 @@ mod vault;
 mod web_receive;
 mod web_transfers;
 mod web_ui;
+mod web_vault;
 mod web_workspace;
 mod webhooks_api;
 mod webhooks_delivery;

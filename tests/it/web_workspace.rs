@@ -324,7 +324,10 @@ async fn the_organization_page_manages_members_invites_roles_and_teams() {
     steps.extend([
         json!(["text", "bob@example.com"]),
         // Members: a role change, disabling, removing (after the dialog).
-        choose(&format!("document.getElementById('role-{bob_id}')"), "auditor"),
+        choose(
+            &format!("document.getElementById('role-{bob_id}')"),
+            "auditor",
+        ),
         json!(["text", "bob is now auditor."]),
         json!(["click", "button[aria-label='Disable carol']"]),
         json!(["text", "carol is disabled."]),
@@ -332,22 +335,47 @@ async fn the_organization_page_manages_members_invites_roles_and_teams() {
         json!(["js", "document.getElementById('confirm-dialog').open"]),
         json!(["click", "#confirm-yes"]),
         json!(["text", "carol was removed."]),
-        json!(["js", format!("!document.querySelector('#members [data-id=\"{carol_id}\"]')")]),
+        json!([
+            "js",
+            format!("!document.querySelector('#members [data-id=\"{carol_id}\"]')")
+        ]),
         // Invites: mail is off, so the link is shown to copy; then withdrawn.
         json!(["fill", "#invites input[name=email]", "dave@example.com"]),
-        choose("document.querySelector('#invites select[name=role]')", "admin"),
+        choose(
+            "document.querySelector('#invites select[name=role]')",
+            "admin",
+        ),
         json!(["click", "#invites button[type=submit]"]),
-        json!(["text", "Mail is off: give dave@example.com this link yourself."]),
-        json!(["save", "document.getElementById('invite-link').value", link_file.to_str().unwrap()]),
-        json!(["js", "document.querySelector('#invites tbody').textContent.includes('dave@example.com')"]),
+        json!([
+            "text",
+            "Mail is off: give dave@example.com this link yourself."
+        ]),
+        json!([
+            "save",
+            "document.getElementById('invite-link').value",
+            link_file.to_str().unwrap()
+        ]),
+        json!([
+            "js",
+            "document.querySelector('#invites tbody').textContent.includes('dave@example.com')"
+        ]),
         // The server's refusal shows as its message.
         json!(["fill", "#invites input[name=email]", "not-an-address"]),
         json!(["click", "#invites button[type=submit]"]),
-        json!(["js", "!document.querySelector('#invites [role=alert]').hidden"]),
-        json!(["click", "button[aria-label='Withdraw the invite to dave@example.com']"]),
+        json!([
+            "js",
+            "!document.querySelector('#invites [role=alert]').hidden"
+        ]),
+        json!([
+            "click",
+            "button[aria-label='Withdraw the invite to dave@example.com']"
+        ]),
         json!(["click", "#confirm-yes"]),
         json!(["text", "Invite withdrawn."]),
-        json!(["js", "!document.querySelector('#invites').textContent.includes('dave@example.com')"]),
+        json!([
+            "js",
+            "!document.querySelector('#invites').textContent.includes('dave@example.com')"
+        ]),
         // Roles: built-in ones are read-only; a custom role from permission checkboxes.
         json!(["js", "document.querySelector('#roles details[data-id=owner]') && !document.querySelector('#roles details[data-id=owner] form')"]),
         json!(["click", "#roles details[data-id=owner] summary"]),
@@ -369,7 +397,10 @@ async fn the_organization_page_manages_members_invites_roles_and_teams() {
         json!(["fill", "#settings input[name=name]", "Acme Corp"]),
         json!(["click", "#settings button[type=submit]"]),
         json!(["text", "Settings saved."]),
-        json!(["js", "document.getElementById('org-switch').selectedOptions[0].textContent === 'Acme Corp'"]),
+        json!([
+            "js",
+            "document.getElementById('org-switch').selectedOptions[0].textContent === 'Acme Corp'"
+        ]),
         screenshot(shots.path(), "app-organization.png"),
     ]);
     browse(Value::Array(steps)).await;

@@ -15,7 +15,8 @@ use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, Server, TestApp, json_of, s, v
 
 const RECEIVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/webhooks/receiver.py");
 
-/// The Python receiver, on `port` or a free one; killed when dropped.
+/// The Python receiver, on `port` or a free one; killed when dropped. Also used by the
+/// browser tests of the Webhooks page (`web_vault.rs`).
 pub(crate) struct Receiver {
     child: Child,
     base: String,
@@ -54,7 +55,7 @@ impl Receiver {
     }
 
     /// The secrets deliveries to `endpoint` are verified against, by label.
-    async fn verify_with(&self, endpoint: &str, secrets: &[(&str, &str)]) {
+    pub(crate) async fn verify_with(&self, endpoint: &str, secrets: &[(&str, &str)]) {
         let secrets: serde_json::Map<String, Value> = secrets
             .iter()
             .map(|(label, secret)| ((*label).to_owned(), json!(secret)))

@@ -1,0 +1,716 @@
+//! The workspace's vault pages (`web/assets/app/pages/{files,secrets,api-keys,webhooks}.js`)
+//! used by a real headless Chromium (`tests/browser/drive.py`) against the real server:
+//! each page's main flow, with what the server holds afterwards checked over HTTP. A
+//! second `browse` run is a second browser with its own profile (another person, or the
+//! same person after closing the tab).
+//!
+//! Screenshots for the README: `SBX_SCREENSHOTS=<dir>` saves one PNG per page there.
+
+use std::path::Path;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, MEMBER_PASSWORD, TestApp, json_of, s};
+use crate::web_ui::browse_with_timeout;
+use crate::webhooks_delivery::Receiver;
+
+const ADMIN_SECRET: &str = "correct-horse-battery-staple";
+const BOB_SECRET: &str = "bobs-own-vault-secret";
+
+/// Steps that sign in through /login and land on `path` of the workspace, drawn.
+fn sign_in(app: &TestApp, email: &str, password: &str, path: &str) -> Vec<Value> {
+    vec![
+        json!(["open", app.url(&format!("/login?next={path}"))]),
+        json!(["fill", "#login-email", email]),
+        json!(["fill", "#login-password", password]),
+        json!(["click", "#login-form button[type=submit]"]),
+        rendered(path),
+    ]
+}
+
+/// Waits until the shell has drawn the page at `path`.
+fn rendered(path: &str) -> Value {
+    json!([
+        "js",
+        format!("document.getElementById('page')?.dataset.rendered === '{path}'")
+    ])
+}
+
+/// Picks `value` in the <select> `selector`, as a person choosing an option would.
+fn choose(selector: &str, value: &str) -> Value {
+    json!([
+        "js",
+        format!(
+            "(() => {{ const s = document.querySelector({sel}); if (!s) return false; \
+             s.value = {val}; s.dispatchEvent(new Event('change', {{bubbles: true}})); \
+             return s.value === {val}; }})()",
+            sel = json!(selector),
+            val = json!(value)
+        )
+    ])
+}
+
+/// Unlocks the vault bar with `secret`.
+fn unlock(secret: &str) -> Vec<Value> {
+    vec![
+        json!(["fill", "#vault-secret", secret]),
+        json!(["click", "#unlock-form button[type=submit]"]),
+        json!([
+            "js",
+            "document.querySelector('.vault-bar')?.dataset.state === 'unlocked'"
+        ]),
+    ]
+}
+
+/// A screenshot step when `SBX_SCREENSHOTS` names a directory, else nothing.
+fn screenshot(name: &str) -> Vec<Value> {
+    match std::env::var_os("SBX_SCREENSHOTS") {
+        // The browser's own 1024-pixel window at scale 1: small PNGs for the README.
+        Some(dir) => vec![json!([
+            "screenshot",
+            Path::new(&dir).join(name).to_string_lossy().into_owned()
+        ])],
+        None => vec![],
+    }
+}
+
+/// No storage of the page's origin holds `text` (the user secret stays in memory).
+fn not_stored(text: &str) -> Value {
+    json!([
+        "js",
+        format!(
+            "!JSON.stringify({{...localStorage}}).includes({t}) && \
+             !JSON.stringify({{...sessionStorage}}).includes({t}) && !document.cookie.includes({t})",
+            t = json!(text)
+        )
+    ])
+}
+
+async fn run(steps: Vec<Value>) {
+    browse_with_timeout(Value::Array(steps), 30).await;
+}
+
+/// The admin (owner of Acme) and Bob, a member of Acme; both with key pairs unless
+/// `admin_keys` is false. Returns (admin token, org id, Bob's token, Bob's user id).
+async fn acme(app: &TestApp, admin_keys: bool) -> (String, String, String, String) {
+    let pair = app.setup_admin().await;
+    let admin = s(&pair, "accessToken");
+    let org = s(&pair["user"]["organizations"][0], "id");
+    if admin_keys {
+        app.generate_keys(&admin, ADMIN_SECRET).await;
+    }
+    let bob = app
+        .invite_and_register(&admin, &org, "bob@example.com", "member")
+        .await;
+    let bob_token = s(&bob, "accessToken");
+    app.generate_keys(&bob_token, BOB_SECRET).await;
+    (admin, org, bob_token, s(&bob["user"], "id"))
+}
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| ((i * 7 + 13) % 251) as u8).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_upload_list_search_share_download_and_delete() {
+    let app = TestApp::spawn().await;
+    let (admin, _org, bob, bob_id) = acme(&app, true).await;
+    let dir = tempfile::tempdir().unwrap();
+    // Two tus PATCHes (8 MiB each at most) and a short last one.
+    let content = pattern(9 * 1024 * 1024 + 4321);
+    let source = dir.path().join("quarterly-report.bin");
+    std::fs::write(&source, &content).unwrap();
+    let downloads = dir.path().join("downloads");
+    std::fs::create_dir(&downloads).unwrap();
+
+    let mut steps = sign_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD, "/app/files");
+    steps.extend([
+        json!(["text", "Unlock the vault to see your files' names."]),
+        // A wrong secret is the server's 401 message, and nothing unlocks.
+        json!(["fill", "#vault-secret", "not-my-secret"]),
+        json!(["click", "#unlock-form button[type=submit]"]),
+        json!(["text", "The user secret is wrong."]),
+        json!([
+            "js",
+            "document.querySelector('.vault-bar').dataset.state === 'locked'"
+        ]),
+    ]);
+    steps.extend(unlock(ADMIN_SECRET));
+    steps.extend([
+        json!(["text", "No files yet."]),
+        json!(["files", "#upload-input", [source.to_string_lossy()]]),
+        json!(["click", "#upload-form button[type=submit]"]),
+        json!(["text", "Uploaded and encrypted."]),
+        json!(["js", "[...document.querySelectorAll('#files-list .file-name')].some((e) => e.textContent === 'quarterly-report.bin')"]),
+        // Client-side search.
+        json!(["fill", "#files-search", "no-such-name"]),
+        json!(["text", "No file name contains “no-such-name”."]),
+        json!(["fill", "#files-search", "quarterly"]),
+        json!(["text", "quarterly-report.bin"]),
+        // Download: the browser fetches the link itself.
+        json!(["downloads", downloads.to_string_lossy()]),
+        json!(["click", "button[aria-label='Download quarterly-report.bin']"]),
+        json!(["downloaded", 1]),
+        // Share read-only with Bob.
+        json!(["click", "button[aria-label='Share quarterly-report.bin']"]),
+        choose(".share-form select", &bob_id),
+        json!(["click", ".share-form button[type=submit]"]),
+        json!(["text", "Shared with bob"]),
+        json!(["js", "document.querySelector('.row-details table') !== null"]),
+        not_stored(ADMIN_SECRET),
+    ]);
+    steps.extend(screenshot("files.png"));
+    steps.extend([
+        // Lock: the names go away.
+        json!(["click", "#vault-lock"]),
+        json!(["text", "Unlock the vault to see your files' names."]),
+        // (The upload's own progress row, drawn from the picked file, keeps its name.)
+        json!([
+            "js",
+            "!document.getElementById('files-list').innerText.includes('quarterly-report.bin')"
+        ]),
+    ]);
+    run(steps).await;
+    let got = std::fs::read(downloads.join("quarterly-report.bin")).unwrap();
+    assert!(
+        got == content,
+        "the download is byte-identical ({} of {} bytes)",
+        got.len(),
+        content.len()
+    );
+
+    // Bob, in his own browser, finds it under "Shared with me" and downloads it too.
+    let bob_downloads = dir.path().join("bob");
+    std::fs::create_dir(&bob_downloads).unwrap();
+    let mut steps = sign_in(&app, "bob@example.com", MEMBER_PASSWORD, "/app/files");
+    steps.extend(unlock(BOB_SECRET));
+    steps.extend([
+        json!(["text", "Ada Lovelace"]),
+        json!(["downloads", bob_downloads.to_string_lossy()]),
+        json!([
+            "click",
+            "#shared-list button[aria-label='Download quarterly-report.bin']"
+        ]),
+        json!(["downloaded", 1]),
+    ]);
+    run(steps).await;
+    assert!(std::fs::read(bob_downloads.join("quarterly-report.bin")).unwrap() == content);
+    let shared = json_of(
+        app.client
+            .get(app.url("/v1/files/shared"))
+            .bearer_auth(&bob)
+            .header("X-User-Secret", BOB_SECRET)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(shared[0]["fileName"], "quarterly-report.bin");
+
+    // Delete, confirmed in the shell's dialog.
+    let mut steps = sign_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD, "/app/files");
+    steps.extend(unlock(ADMIN_SECRET));
+    steps.extend([
+        json!(["click", "button[aria-label='Delete quarterly-report.bin']"]),
+        json!(["click", "#confirm-yes"]),
+        json!(["text", "No files yet."]),
+    ]);
+    run(steps).await;
+    let listed = json_of(
+        app.client
+            .get(app.url("/v1/files"))
+            .bearer_auth(&admin)
+            .header("X-User-Secret", ADMIN_SECRET)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(listed, json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_generate_store_reveal_share_and_the_recipient_reveals_it() {
+    let app = TestApp::spawn().await;
+    let (admin, _org, bob, bob_id) = acme(&app, false).await;
+
+    let mut steps = sign_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD, "/app/secrets");
+    steps.extend([
+        json!(["text", "The server never stores it and cannot recover it"]),
+        json!(["fill", "#new-secret", ADMIN_SECRET]),
+        json!(["fill", "#new-secret-repeat", "something-else-entirely"]),
+        json!(["click", "#generate-form button[type=submit]"]),
+        json!(["text", "The two secrets do not match."]),
+        json!(["fill", "#new-secret", "short"]),
+        json!(["fill", "#new-secret-repeat", "short"]),
+        json!(["click", "#generate-form button[type=submit]"]),
+        json!(["text", "at least 8 bytes"]),
+        json!(["fill", "#new-secret", ADMIN_SECRET]),
+        json!(["fill", "#new-secret-repeat", ADMIN_SECRET]),
+        json!(["click", "#generate-form button[type=submit]"]),
+        json!([
+            "js",
+            "document.querySelector('.vault-bar')?.dataset.state === 'unlocked'"
+        ]),
+        json!([
+            "js",
+            "/^[0-9a-f]{32}$/.test(document.getElementById('key-fingerprint')?.textContent)"
+        ]),
+        // Store, reveal, hide.
+        json!(["fill", "#kv-name", "db-password"]),
+        json!(["fill", "#kv-value", "hunter2-production"]),
+        json!(["click", "#kv-form button[type=submit]"]),
+        json!(["text", "Stored db-password."]),
+        json!(["no-text", "hunter2-production"]),
+        json!(["click", "button[aria-label='Reveal db-password']"]),
+        json!(["text", "hunter2-production"]),
+        json!(["click", "button[aria-label='Hide db-password']"]),
+        json!([
+            "js",
+            "!document.body.innerText.includes('hunter2-production')"
+        ]),
+        // Overwrite (unlocked: the DEK and so the shares stay).
+        json!(["click", "button[aria-label='Overwrite db-password']"]),
+        json!(["fill", ".overwrite-form textarea", "hunter3-production"]),
+        json!(["click", ".overwrite-form button[type=submit]"]),
+        json!(["text", "db-password is now at version 2."]),
+        // Share with Bob.
+        json!(["click", "button[aria-label='Share db-password']"]),
+        choose(".share-form select", &bob_id),
+        json!(["fill", ".share-form input[type=text]", "Production DB"]),
+        json!(["click", ".share-form button[type=submit]"]),
+        json!(["text", "Shared with bob"]),
+        not_stored(ADMIN_SECRET),
+    ]);
+    steps.extend(screenshot("secrets.png"));
+    steps.extend([
+        // Bob becomes a recovery trustee, holding two shares made elsewhere.
+        json!(["click", "details.trustee-add summary"]),
+        choose("#trustee-form select", &bob_id),
+        json!(["fill", "#trustee-form textarea", "c2hhcmUtb25l"]),
+        json!([
+            "fill",
+            "#trustee-form .field:nth-of-type(3) textarea",
+            "c2hhcmUtdHdv"
+        ]),
+        json!(["click", "#trustee-form button[type=submit]"]),
+        json!(["text", "now holds your recovery material."]),
+        json!([
+            "js",
+            "document.getElementById('trustees').innerText.includes('bob')"
+        ]),
+    ]);
+    steps.extend([
+        // Locking hides values and disables revealing.
+        json!(["click", "#vault-lock"]),
+        json!([
+            "js",
+            "document.querySelector(\"button[aria-label='Reveal db-password']\").disabled"
+        ]),
+        json!(["text", "Unlock the vault to see secrets shared with you."]),
+    ]);
+    run(steps).await;
+
+    let names = json_of(app.get_as("/v1/kv", &admin).await, 200).await;
+    assert_eq!(names, json!(["db-password"]));
+
+    // Bob, in another browser, reveals what was shared with him.
+    let mut steps = sign_in(&app, "bob@example.com", MEMBER_PASSWORD, "/app/secrets");
+    steps.extend(unlock(BOB_SECRET));
+    steps.extend([
+        json!(["text", "Production DB"]),
+        json!(["no-text", "hunter3-production"]),
+        json!([
+            "click",
+            "#kv-shared-list button[aria-label='Reveal Production DB']"
+        ]),
+        json!(["text", "hunter3-production"]),
+        not_stored(BOB_SECRET),
+        // What Bob holds for Ada, shown to hand back.
+        json!([
+            "click",
+            "button[aria-label=\"Show Ada Lovelace's recovery material\"]"
+        ]),
+        json!(["text", "c2hhcmUtdHdv"]),
+    ]);
+    run(steps).await;
+    let received = json_of(
+        app.client
+            .get(app.url("/v1/kv/shared"))
+            .bearer_auth(&bob)
+            .header("X-User-Secret", BOB_SECRET)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(received[0]["alias"], "Production DB");
+    let shares = json_of(app.get_as("/v1/kv/db-password/shares", &admin).await, 200).await;
+    assert!(shares[0]["firstAccessUtc"].is_string(), "{shares}");
+
+    // Rekey in the page: the old secret stops opening the key pair, the new one works.
+    const NEW_SECRET: &str = "a-brand-new-user-secret";
+    let mut steps = sign_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD, "/app/secrets");
+    steps.extend([
+        json!(["click", "details.rekey summary"]),
+        json!(["fill", "#rekey-current", "not-the-secret"]),
+        json!(["fill", "#rekey-new", NEW_SECRET]),
+        json!(["fill", "#rekey-repeat", NEW_SECRET]),
+        json!(["click", "#rekey-form button[type=submit]"]),
+        json!(["text", "The user secret is wrong."]),
+        json!(["fill", "#rekey-current", ADMIN_SECRET]),
+        json!(["fill", "#rekey-new", NEW_SECRET]),
+        json!(["fill", "#rekey-repeat", NEW_SECRET]),
+        json!(["click", "#rekey-form button[type=submit]"]),
+        json!(["text", "User secret changed. Use the new one from now on."]),
+        json!([
+            "js",
+            "document.querySelector('.vault-bar')?.dataset.state === 'unlocked'"
+        ]),
+        // Delete, confirmed.
+        json!(["click", "button[aria-label='Delete db-password']"]),
+        json!(["click", "#confirm-yes"]),
+        json!(["text", "No secrets yet."]),
+    ]);
+    run(steps).await;
+    let read = |secret: &'static str| {
+        app.client
+            .get(app.url("/v1/kv/shared"))
+            .bearer_auth(&admin)
+            .header("X-User-Secret", secret)
+            .send()
+    };
+    // The idle timeout, with the page's clock sped up: five minutes become half a second
+    // (only the timer of that length), and with no key press or click the vault locks.
+    let mut steps = vec![json!([
+        "init-script",
+        "const realTimeout = window.setTimeout; \
+         window.setTimeout = (fn, ms, ...rest) => realTimeout(fn, ms === 300000 ? 500 : ms, ...rest);"
+    ])];
+    steps.extend(sign_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD, "/app/secrets"));
+    steps.extend(unlock(NEW_SECRET));
+    steps.extend([
+        json!([
+            "js",
+            "document.querySelector('.vault-bar')?.dataset.state === 'locked'"
+        ]),
+        json!([
+            "text",
+            "The vault locked itself after 5 minutes without activity."
+        ]),
+        json!(["text", "Unlock the vault to see secrets shared with you."]),
+    ]);
+    run(steps).await;
+
+    assert_eq!(read(ADMIN_SECRET).await.unwrap().status(), 401);
+    assert_eq!(read(NEW_SECRET).await.unwrap().status(), 200);
+    assert_eq!(
+        json_of(app.get_as("/v1/kv", &admin).await, 200).await,
+        json!([])
+    );
+}
+
+/// The key as the page showed it once (`.once-value`), saved by the browser run.
+fn saved(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_key_created_in_the_page_works_with_curl_and_is_shown_only_once() {
+    let app = TestApp::spawn().await;
+    let (_admin, _org, bob, bob_id) = acme(&app, true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("key");
+    let rotated = dir.path().join("rotated");
+
+    let mut steps = sign_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD, "/app/api-keys");
+    steps.extend([
+        json!(["text", "No API keys yet."]),
+        // The API's defaults are ticked.
+        json!(["js", "document.getElementById('scope-files-read').checked && document.getElementById('scope-transfers-write').checked && !document.getElementById('scope-webhooks-write').checked"]),
+        json!(["fill", "#key-name", "ci"]),
+        json!(["click", "#scope-webhooks-read"]),
+        json!(["fill", "#key-ips", "127.0.0.1/32"]),
+        json!(["fill", "#key-max-uses", "50"]),
+        json!(["click", "#key-form button[type=submit]"]),
+        json!(["js", "document.querySelector('.once-value')?.textContent.startsWith('sbx_')"]),
+        json!(["save", "document.querySelector('.once-value').textContent", first.to_string_lossy()]),
+        json!(["text", "shown this once"]),
+        json!(["js", "document.querySelector('#keys-list .key-prefix') !== null"]),
+    ]);
+    steps.extend(screenshot("api-keys.png"));
+    run(steps).await;
+    let key = saved(&first);
+
+    // The key works from outside the browser, with exactly the scopes picked.
+    let me = json_of(
+        app.client
+            .get(app.url("/v1/me"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(me["authType"], "api_key");
+    let mut scopes: Vec<String> = serde_json::from_value(me["scopes"].clone()).unwrap();
+    scopes.sort();
+    assert_eq!(scopes, ["files:read", "transfers:write", "webhooks:read"]);
+    // Beyond its scopes it is refused.
+    let refused = app
+        .client
+        .post(app.url("/v1/webhooks"))
+        .bearer_auth(&key)
+        .json(&json!({"url": "https://example.com/hook"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+
+    // Another visit shows the key's prefix and last use, never the key; rotating shows
+    // the new one once; revoking ends both.
+    let mut steps = sign_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD, "/app/api-keys");
+    steps.extend([
+        json!(["text", &key[..12]]),
+        json!(["no-text", &key]),
+        json!(["js", "document.querySelector('.once-value') === null"]),
+        json!(["text", "from 127.0.0.1"]),
+        json!(["click", "button[aria-label='Rotate ci']"]),
+        json!([
+            "js",
+            "document.querySelector('.once-value')?.textContent.startsWith('sbx_')"
+        ]),
+        json!([
+            "save",
+            "document.querySelector('.once-value').textContent",
+            rotated.to_string_lossy()
+        ]),
+        json!(["text", "(rotated)"]),
+    ]);
+    run(steps).await;
+    let new_key = saved(&rotated);
+    assert_ne!(new_key, key);
+    let status_of = |k: String| {
+        let request = app.client.get(app.url("/v1/me")).bearer_auth(k).send();
+        async move { request.await.unwrap().status().as_u16() }
+    };
+    assert_eq!(
+        status_of(key.clone()).await,
+        200,
+        "the old key works during the grace"
+    );
+    assert_eq!(status_of(new_key.clone()).await, 200);
+
+    // Bob's own key; the admin sees it among members' keys and revokes it.
+    let bobs = json_of(
+        app.send_as(
+            Method::POST,
+            "/v1/api-keys",
+            &bob,
+            Some(&json!({"name": "bob-laptop"})),
+            None,
+        )
+        .await,
+        201,
+    )
+    .await;
+    let bob_key = s(&bobs, "key");
+    assert_eq!(status_of(bob_key.clone()).await, 200);
+    let mut steps = sign_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD, "/app/api-keys");
+    steps.extend([
+        choose("#member-pick", &bob_id),
+        json!(["text", "bob-laptop"]),
+        json!(["no-text", &bob_key]),
+        json!([
+            "click",
+            "#member-keys button[aria-label='Revoke bob-laptop']"
+        ]),
+        json!(["click", "#confirm-yes"]),
+        json!(["text", "This member has no API keys here."]),
+        // Revoke both of the admin's (the rotated one first in the list or not).
+        json!(["click", "#keys-list button[aria-label='Revoke ci']"]),
+        json!(["click", "#confirm-yes"]),
+        json!([
+            "js",
+            "document.querySelectorAll(\"#keys-list button[aria-label='Revoke ci']\").length === 1"
+        ]),
+        json!(["click", "#keys-list button[aria-label='Revoke ci']"]),
+        json!(["click", "#confirm-yes"]),
+        json!(["text", "No API keys yet."]),
+    ]);
+    run(steps).await;
+    assert_eq!(status_of(bob_key).await, 401);
+    assert_eq!(status_of(key).await, 401);
+    assert_eq!(status_of(new_key).await, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_created_in_the_page_gets_a_test_delivery_at_a_real_receiver() {
+    let receiver = Receiver::start(None);
+    let app = TestApp::spawn_with(|config| {
+        config.webhooks.allowed_networks = vec!["127.0.0.0/8".into()];
+        config.webhooks.time_scale = 0.001;
+    })
+    .await;
+    let pair = app.setup_admin().await;
+    let admin = s(&pair, "accessToken");
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("secret");
+    // What the server says about a refused target, to find it in the page.
+    let refused = app
+        .send_as(
+            Method::POST,
+            "/v1/webhooks",
+            &admin,
+            Some(&json!({"url": "http://169.254.169.254/latest"})),
+            None,
+        )
+        .await;
+    let refused = crate::support::assert_envelope(refused, 422, "VALIDATION").await;
+    assert_eq!(refused["details"][0]["path"], "url");
+    let refusal = format!("url {}", s(&refused["details"][0], "message"));
+
+    let mut steps = sign_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD, "/app/webhooks");
+    steps.extend([
+        json!(["text", "No webhooks yet."]),
+        // The picker is the catalog, each type with its example payload.
+        json!(["js", "document.querySelector(\"#event-picker input[value='api_key.created']\") !== null"]),
+        json!(["js", "[...document.querySelectorAll('#event-picker pre')].some((p) => JSON.parse(p.textContent).type === 'api_key.created')"]),
+        json!(["fill", "#hook-url", "http://169.254.169.254/latest"]),
+        json!(["click", "#webhook-form button[type=submit]"]),
+        json!(["text", refusal]),
+        json!(["fill", "#hook-url", receiver.url("/ok/ui")]),
+        json!(["fill", "#hook-description", "CI notifier"]),
+        // One event type instead of every event (which would include this webhook's own
+        // webhook.created).
+        json!(["click", "#event-all"]),
+        json!(["click", "#event-api-key-created"]),
+        json!(["click", "#webhook-form button[type=submit]"]),
+        json!(["js", "document.querySelector('.once-value')?.textContent.startsWith('whsec_')"]),
+        json!(["save", "document.querySelector('.once-value').textContent", secret_file.to_string_lossy()]),
+        json!(["text", "CI notifier"]),
+        json!(["text", "No deliveries yet."]),
+    ]);
+    run(steps).await;
+    let secret = saved(&secret_file);
+    receiver.verify_with("ui", &[("current", &secret)]).await;
+
+    // Another visit: the secret is not shown again; a test delivery arrives, verified,
+    // and the log shows it; replay sends it again; disable.
+    let mut steps = sign_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD, "/app/webhooks");
+    steps.extend([
+        json!(["no-text", &secret]),
+        json!(["click", ".webhook .send-test"]),
+        json!(["click", ".test-form button[type=submit]"]),
+        json!(["text", "Queued."]),
+        json!([
+            "js",
+            "document.querySelector('.delivery-status[data-status=\"succeeded\"]') !== null"
+        ]),
+        json!(["text", "ping (test)"]),
+    ]);
+    steps.extend(screenshot("webhooks.png"));
+    steps.extend([
+        json!(["click", ".webhook .replay"]),
+        json!([
+            "js",
+            "document.querySelectorAll('.delivery-status[data-status=\"succeeded\"]').length === 2"
+        ]),
+        json!(["text", "(replay)"]),
+        // Rotating shows the new secret once; the old one still signs for the grace.
+        json!(["click", ".webhook .rotate"]),
+        json!(["click", ".rotate-form button[type=submit]"]),
+        json!([
+            "js",
+            format!(
+                "document.querySelector('.once-value')?.textContent.startsWith('whsec_') && \
+                 document.querySelector('.once-value').textContent !== {}",
+                json!(secret)
+            )
+        ]),
+        json!(["text", "still signs until"]),
+        json!(["click", ".webhook .toggle"]),
+        json!(["text", "Disabled"]),
+    ]);
+    run(steps).await;
+
+    let got = receiver.wait_for("ui", 2).await;
+    assert_eq!(got[0]["headers"]["x-sealbox-test-delivery"], "true");
+    assert_eq!(got[0]["verified"]["current"], true, "{got:#?}");
+    assert_eq!(got[1]["verified"]["current"], true);
+    assert_eq!(
+        got[0]["headers"]["webhook-id"], got[1]["headers"]["webhook-id"],
+        "a replay keeps the webhook-id"
+    );
+    let hooks = json_of(app.get_as("/v1/webhooks", &admin).await, 200).await;
+    assert_eq!(hooks[0]["enabled"], false);
+    assert_eq!(hooks[0]["description"], "CI notifier");
+    assert_eq!(hooks[0]["events"], json!(["api_key.created"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auditor_sees_the_vault_pages_without_write_actions_and_the_server_refuses_them() {
+    let app = TestApp::spawn().await;
+    let pair = app.setup_admin().await;
+    let admin = s(&pair, "accessToken");
+    let org = s(&pair["user"]["organizations"][0], "id");
+    let auditor = app
+        .invite_and_register(&admin, &org, "audrey@example.com", "auditor")
+        .await;
+    let auditor = s(&auditor, "accessToken");
+
+    let mut steps = sign_in(&app, "audrey@example.com", MEMBER_PASSWORD, "/app/files");
+    steps.extend([
+        json!([
+            "text",
+            "Your role cannot upload files (it lacks files:write)."
+        ]),
+        json!(["js", "document.getElementById('upload-form') === null"]),
+        json!(["click", "a[href='/app/secrets']"]),
+        rendered("/app/secrets"),
+        json!([
+            "text",
+            "Your role cannot generate a key pair (it lacks keys:write)."
+        ]),
+        json!(["js", "document.getElementById('generate-form') === null"]),
+        json!(["click", "a[href='/app/api-keys']"]),
+        rendered("/app/api-keys"),
+        json!([
+            "text",
+            "Your role cannot create API keys (it lacks api_keys:write)."
+        ]),
+        json!(["js", "document.getElementById('key-form') === null"]),
+        json!(["click", "a[href='/app/webhooks']"]),
+        rendered("/app/webhooks"),
+        json!([
+            "text",
+            "Your role cannot create or change webhooks (it lacks webhooks:write)."
+        ]),
+        json!(["js", "document.getElementById('webhook-form') === null"]),
+    ]);
+    run(steps).await;
+
+    // And the server refuses each of them anyway.
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/v1/files/presign",
+            json!({"filename": "x", "size": 1}),
+        ),
+        (Method::POST, "/v1/api-keys", json!({"name": "mine"})),
+        (
+            Method::POST,
+            "/v1/webhooks",
+            json!({"url": "https://example.com/h"}),
+        ),
+        (Method::PUT, "/v1/kv/x", json!({"valueB64": "eA=="})),
+    ] {
+        let response = app.send_as(method, path, &auditor, Some(&body), None).await;
+        crate::support::assert_envelope(response, 403, "FORBIDDEN").await;
+    }
+}
