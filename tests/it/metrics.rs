@@ -435,7 +435,7 @@ async fn the_main_listener_serves_metrics_that_move_with_traffic() {
     let buckets: Vec<_> = after
         .all("sealbox_http_request_duration_seconds_bucket")
         .into_iter()
-        .filter(|(_, l, _)| l["route"] == "/health")
+        .filter(|(_, l, _)| l["route"] == "/health" && l["method"] == "GET")
         .collect();
     assert_eq!(buckets.len(), 17, "16 bounds and +Inf: {buckets:?}");
     assert!(buckets.windows(2).all(|w| w[0].2 <= w[1].2), "{buckets:?}");
