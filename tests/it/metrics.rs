@@ -638,8 +638,14 @@ async fn the_main_listener_serves_metrics_that_move_with_traffic() {
             .any(|l| l["span"]["route"] == "unmatched" && l["fields"]["status"] == 404),
         "{log}"
     );
+    // The unmatched path was made with the link id in it on purpose (for the metrics'
+    // labels); the log shows unmatched paths as they came. Everywhere else, nothing.
     for secret in [link_id.as_str(), upload_token, TOKEN] {
-        assert!(!log.contains(secret), "the log shows {secret}:\n{log}");
+        let shown = log
+            .lines()
+            .filter(|l| !l.contains(&unknown))
+            .any(|l| l.contains(secret));
+        assert!(!shown, "the log shows {secret}:\n{log}");
     }
 }
 

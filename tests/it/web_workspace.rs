@@ -241,13 +241,29 @@ async fn admin_status_says_when_tls_is_off_and_counts_the_webhook_queue() {
         )
         .await;
     assert_eq!(queued.status(), 202);
-    let status = get_json(&app, "/admin/status", &admin, None).await;
-    let pending: Vec<i64> = app.query(
-        "SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'",
-        |r| r.get(0),
-    );
-    assert!(pending[0] >= 1, "the test delivery waits for its retry");
-    assert_eq!(status["webhookQueue"]["pending"], pending[0], "{status}");
+    // The outbox fans events out to deliveries in the background (the webhook's own
+    // creation event among them), so the count may move while the status is read: compare
+    // once the table holds still around one read.
+    let pending_count = || -> i64 {
+        app.query(
+            "SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'",
+            |r| r.get(0),
+        )[0]
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        let before = pending_count();
+        let status = get_json(&app, "/admin/status", &admin, None).await;
+        if before >= 1 && before == pending_count() {
+            assert_eq!(status["webhookQueue"]["pending"], before, "{status}");
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the test delivery waits for its retry"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     assert!(
         status["webhookQueue"]["oldestPendingAt"].is_string(),
         "{status}"

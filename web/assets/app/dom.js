@@ -15,10 +15,16 @@ export function uid(prefix = "f") {
 /**
  * `el("button", {class: "primary", type: "button", onclick: fn}, "Save")`.
  * Attributes: `class`, `text`, `dataset` (object), `on<event>` (a function), `hidden`,
- * `disabled`, `checked`, `selected`, `required`, `value` (set as properties), any other
+ * `disabled`, `checked`, `selected`, `required`, `value`, `className`, `textContent`,
+ * `open` (set as properties), any other
  * as an attribute (`false`/`null`/`undefined` leave it out). Children: nodes, strings
  * (as text), arrays of either; `null`/`false` are skipped.
  */
+const PROPERTIES = [
+  "hidden", "disabled", "checked", "selected", "required", "value", "multiple", "readOnly",
+  "className", "textContent", "open",
+];
+
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs ?? {})) {
@@ -27,7 +33,7 @@ export function el(tag, attrs = {}, ...children) {
     else if (key === "text") node.textContent = value;
     else if (key === "dataset") Object.assign(node.dataset, value);
     else if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2), value);
-    else if (["hidden", "disabled", "checked", "selected", "required", "value", "multiple", "readOnly"].includes(key)) node[key] = value;
+    else if (PROPERTIES.includes(key)) node[key] = value;
     else node.setAttribute(key, value === true ? "" : String(value));
   }
   append(node, children);

@@ -10,8 +10,10 @@
 
 import { request } from "../../js/api.js";
 import { formatBytes, sentence } from "../../forms.js";
+// The DOM helpers every workspace page uses (`el`, `uid`) are the shell's.
+import { el, uid } from "../dom.js";
 
-export { formatBytes, sentence };
+export { el, formatBytes, sentence, uid };
 
 /** Idle time after which the secret is forgotten: the server's own unlock cache (5 min). */
 export const IDLE_MS = 5 * 60 * 1000;
@@ -108,33 +110,6 @@ export async function vaultCall(ctx, method, path, options = {}) {
 }
 
 // --- DOM ------------------------------------------------------------------------------
-
-/**
- * An element: `attrs` sets properties for `on*` listeners (functions), `className`,
- * `hidden`, `disabled`, `checked`, `value`, and attributes otherwise; children are
- * nodes, strings (as text) or null (skipped). No HTML string is ever parsed.
- */
-export function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs ?? {})) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2), value);
-    else if (["className", "hidden", "disabled", "checked", "value", "textContent", "open"].includes(key)) node[key] = value;
-    else node.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
-
-let unique = 0;
-/** A fresh id for label/field pairs. */
-export function uid(prefix) {
-  unique += 1;
-  return `${prefix}-${unique}`;
-}
 
 /** A labelled field: `control` is an input, select or textarea (given an id here if none). */
 export function field(labelText, control, hint) {
