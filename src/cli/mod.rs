@@ -4,6 +4,7 @@ mod admin;
 mod audit;
 mod backup;
 mod doctor;
+mod download_token;
 mod init;
 mod login;
 mod migrate;

@@ -7,6 +7,8 @@
 //! absolute path, a drive letter, a backslash, or a directory that is a symbolic link) is
 //! refused before anything is written. The sender's message (end-to-end: opened with the
 //! link's key) is printed on stderr; the saved paths on stdout, one per line.
+//! One download token (from unlock) serves every file, renewed while the download runs
+//! ([`super::download_token`]), so a download that outlives it is still one download.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -16,7 +18,9 @@ use clap::Args;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
+use zeroize::Zeroizing;
 
+use super::download_token::{DownloadToken, TRANSFER_SECRET_HEADER};
 use super::login::{connect_public, secret};
 use super::send::PASSWORD_ENV;
 use super::{CliResult, runtime};
@@ -161,9 +165,6 @@ async fn public_error(response: reqwest::Response) -> ClientError {
     })
 }
 
-/// The header that carries the link's secret (the `s=` of its fragment).
-const TRANSFER_SECRET_HEADER: &str = "X-Transfer-Secret";
-
 /// A request to a public transfer route, with the link's secret when it has one.
 fn public_request(
     api: &Api,
@@ -249,16 +250,25 @@ pub fn run(args: ReceiveArgs) -> CliResult {
             .json()
             .await
             .map_err(|e| ClientError::Api(format!("the unlock answer is not JSON: {e}")))?;
-        let token = unlocked["downloadToken"]
-            .as_str()
-            .ok_or_else(|| ClientError::Api("the unlock answer has no downloadToken".into()))?
-            .to_owned();
+        let token = Zeroizing::new(
+            unlocked["downloadToken"]
+                .as_str()
+                .ok_or_else(|| ClientError::Api("the unlock answer has no downloadToken".into()))?
+                .to_owned(),
+        );
+        let tokens = DownloadToken::start(
+            api.clone(),
+            api.url(&format!("v1/public/transfers/{}/renew", link.transfer_id))?,
+            link.secret.clone(),
+            token,
+            unlocked["expiresIn"].as_u64().unwrap_or(1),
+        );
         // The server opens server-sealed names, and shows a password-protected
         // transfer's message, once it holds the token.
         let public = if e2e && !public["passwordRequired"].as_bool().unwrap_or(false) {
             public
         } else {
-            get_public(&api, &link, Some(&token)).await?
+            get_public(&api, &link, Some(&tokens.current().await?)).await?
         };
         let message = match (&link.key, public["sealedMessage"].as_str()) {
             (Some(key), Some(sealed)) if e2e => {
@@ -276,11 +286,21 @@ pub fn run(args: ReceiveArgs) -> CliResult {
         }
         let mut saved = Vec::new();
         for file in files {
-            let mut url = api.url(&format!(
+            let base = api.url(&format!(
                 "v1/public/transfers/{}/files/{}",
                 link.transfer_id, file.id
             ))?;
-            url.query_pairs_mut().append_pair("token", &token);
+            // Under the token of the moment; once more renewed if that one is refused.
+            let url = async |refused: bool| -> Result<url::Url, ClientError> {
+                let token = if refused {
+                    tokens.renewed().await?
+                } else {
+                    tokens.current().await?
+                };
+                let mut url = base.clone();
+                url.query_pairs_mut().append_pair("token", &token);
+                Ok(url)
+            };
             let label = file
                 .destination
                 .file_name()

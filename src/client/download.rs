@@ -33,11 +33,13 @@ pub fn part_path(destination: &Path) -> PathBuf {
     destination.with_file_name(format!(".{name}.sealbox-part"))
 }
 
-/// Downloads `url` (size `size` as the server lists it) to `destination`; `overwrite`
-/// allows replacing an existing file.
+/// Downloads the file at `url(false)` (size `size` as the server lists it) to
+/// `destination`; `overwrite` allows replacing an existing file. A first answer `401`
+/// (the download token in the URL expired or was renewed under the request) asks for
+/// `url(true)`, a URL under a renewed token, once.
 pub async fn download(
     api: &Api,
-    url: Url,
+    url: impl AsyncFn(bool) -> Result<Url, ClientError>,
     size: u64,
     contents: Contents<'_>,
     destination: &Path,
@@ -45,7 +47,7 @@ pub async fn download(
     bar: &ProgressBar,
 ) -> Result<(), ClientError> {
     let part = part_path(destination);
-    let result = download_to_part(api, url, size, contents, &part, bar).await;
+    let result = download_to_part(api, &url, size, contents, &part, bar).await;
     let result = result.and_then(|()| {
         if overwrite {
             std::fs::rename(&part, destination)
@@ -73,13 +75,18 @@ fn move_no_clobber(from: &Path, to: &Path) -> std::io::Result<()> {
 
 async fn download_to_part(
     api: &Api,
-    url: Url,
+    url: &impl AsyncFn(bool) -> Result<Url, ClientError>,
     size: u64,
     contents: Contents<'_>,
     part: &Path,
     bar: &ProgressBar,
 ) -> Result<(), ClientError> {
-    let mut response = api.send(api.request(Method::GET, url)).await?;
+    let mut response = api
+        .send(api.request(Method::GET, url(false).await?))
+        .await?;
+    if response.status() == StatusCode::UNAUTHORIZED {
+        response = api.send(api.request(Method::GET, url(true).await?)).await?;
+    }
     if response.status() != StatusCode::OK {
         return Err(ClientError::Api(super_status_message(response).await));
     }
@@ -199,7 +206,7 @@ async fn super_status_message(response: reqwest::Response) -> String {
             "the transfer is gone: it expired, was revoked, or has no downloads left".into()
         }
         StatusCode::UNAUTHORIZED => {
-            "the download token was refused (it lasts 15 minutes): run receive again".into()
+            "the download token was refused, even renewed: run receive again".into()
         }
         StatusCode::NOT_FOUND => "the file is not on the server (anymore)".into(),
         _ => format!("the download failed: {}", error_message(response).await),

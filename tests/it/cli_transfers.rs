@@ -523,6 +523,101 @@ async fn cli_send_resumes_after_the_connection_is_cut() {
     assert_eq!(hash_file(&out.path().join("forty.bin")), hash);
 }
 
+/// A TCP proxy to `upstream` that passes the server's answers at `rate` bytes a second per
+/// connection (a slow link: a download that outlives short download tokens).
+async fn slow_proxy(listener: tokio::net::TcpListener, upstream: std::net::SocketAddr, rate: u64) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tokio::spawn(async move {
+        loop {
+            let Ok((client, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                let up = tokio::io::copy(&mut client_read, &mut server_write);
+                let down = async {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    let (started, mut sent) = (tokio::time::Instant::now(), 0u64);
+                    loop {
+                        let n = match server_read.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        if client_write.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                        sent += n as u64;
+                        let due = std::time::Duration::from_secs_f64(sent as f64 / rate as f64);
+                        tokio::time::sleep_until(started + due).await;
+                    }
+                };
+                tokio::select! {
+                    _ = up => {}
+                    () = down => {}
+                }
+            });
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_receive_renews_its_download_token_when_the_download_outlives_it() {
+    // Tokens live 2 s; three files of 3 MiB at 1 MiB/s take about 9 s, so the second and
+    // third file start long after the unlock's token expired.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = format!("http://{}", listener.local_addr().unwrap());
+    let public = proxy.clone();
+    let (app, key) = server_with_key(move |c| {
+        c.server.public_url = public;
+        c.limits.download_token_ttl_secs = 2;
+    })
+    .await;
+    slow_proxy(listener, app.addr, MIB).await;
+    let user = User::new();
+    let files = TempDir::new().unwrap();
+    let mut paths = Vec::new();
+    let mut hashes = Vec::new();
+    for n in 0..3u64 {
+        let path = files.path().join(format!("part-{n}.bin"));
+        hashes.push(write_file(&path, 3 * MIB + 1000 * n, 60 + n, None));
+        paths.push(path.to_str().unwrap().to_owned());
+    }
+    let mut args: Vec<&str> = vec!["send"];
+    args.extend(paths.iter().map(String::as_str));
+    args.extend(["--max-downloads", "1"]);
+    let sent = user
+        .run(
+            &args,
+            &[("SEALBOX_SERVER", &proxy), ("SEALBOX_API_KEY", &key)],
+        )
+        .await;
+    assert!(sent.ok, "{sent:?}");
+    let link = sent.stdout.trim();
+    assert!(link.starts_with(&proxy), "{link}");
+
+    let out = TempDir::new().unwrap();
+    let started = Instant::now();
+    let received = user
+        .run(&["receive", link, "-o", out.path().to_str().unwrap()], &[])
+        .await;
+    let took = started.elapsed();
+    assert!(received.ok, "{received:?}");
+    assert!(
+        took > std::time::Duration::from_secs(6),
+        "the download took {took:?}, not longer than a token lives (three times)"
+    );
+    for (n, hash) in hashes.iter().enumerate() {
+        assert_eq!(hash_file(&out.path().join(format!("part-{n}.bin"))), *hash);
+    }
+    // One download, however many tokens it took (maxDownloads 1 would refuse a second).
+    let downloads: Vec<i64> = app.query("SELECT downloads FROM transfers", |row| row.get(0));
+    assert_eq!(downloads, [1]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_password_protected_transfer_needs_the_right_password() {
     let (app, key) = server_with_key(|_| {}).await;
