@@ -21,7 +21,9 @@ Usage: drive.py < steps.json, where steps.json is a JSON array of steps:
   ["downloads", DIR]             let the page download files, into DIR
   ["downloaded", COUNT]          wait until COUNT downloads are complete on disk (the page
                                  may finish before the browser has written the file)
-  ["viewport", WIDTH, HEIGHT]     emulate a screen of this size (a phone's, say)
+  ["viewport", WIDTH, HEIGHT]     emulate a phone's screen of this size (2 device pixels
+                                 per CSS pixel, touch); ["viewport", W, H, 1, false] a
+                                 desktop window of that size (the README's screenshots)
   ["init-script", SOURCE]        run SOURCE in every document before its own scripts
                                  (to stand in for a browser dialog, say)
   ["stop-workers"]               stop every service worker at once (as the browser does
@@ -31,7 +33,10 @@ Usage: drive.py < steps.json, where steps.json is a JSON array of steps:
   ["heap", EXPRESSION, BYTES]    wait until EXPRESSION is truthy while sampling the
                                  memory of the page and of its origin's service workers
                                  (see Browser.memory); fails if their sum ever exceeds
-                                 BYTES after a full garbage collection
+                                 BYTES after a full garbage collection. Every LIVE_EVERY
+                                 seconds, and whenever a sample is over BYTES, it collects
+                                 first: it prints the peak of what survived (what the tab
+                                 holds) and the peak before collections (garbage included)
 
 Waiting steps give up after --timeout seconds (default 10). Any uncaught script error or
 Content-Security-Policy violation on the page fails the run. Exits 0 when every step
@@ -54,6 +59,8 @@ import tempfile
 import time
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+# Seconds between the `heap` step's full garbage collections (what survives is measured).
+LIVE_EVERY = 1.0
 
 
 class StepFailed(Exception):
@@ -444,10 +451,11 @@ class Browser:
                     raise StepFailed(f"{done} of {count} downloads completed within {timeout} s ({states})")
                 self._receive(time.monotonic() + 0.2)
         elif verb == "viewport":
-            width, height = args
+            width, height, *rest = args
+            scale, mobile = (rest + [2, True][len(rest):])[:2]
             self.call(
                 "Emulation.setDeviceMetricsOverride",
-                {"width": width, "height": height, "deviceScaleFactor": 2, "mobile": True},
+                {"width": width, "height": height, "deviceScaleFactor": scale, "mobile": mobile},
             )
         elif verb == "init-script":
             (source,) = args
@@ -465,21 +473,23 @@ class Browser:
         elif verb == "heap":
             expression, limit = args
             deadline = time.monotonic() + timeout
-            peak, peak_parts, samples, collections, raw_peak = 0, {}, 0, 0, 0
+            live_peak, live_parts, raw_peak, samples, collections = 0, {}, 0, 0, 0
+            next_live = time.monotonic()
             while True:
                 parts = self.memory()
                 used = sum(sum(p.values()) for p in parts.values())
                 samples += 1
                 raw_peak = max(raw_peak, used)
-                if used > limit:
-                    # Over the bound: is it held, or garbage V8 has not collected yet? (V8
-                    # collects buffers' backing stores once their external memory grows
-                    # past its own soft limit, about 64 MB, so a stream's spent chunks
-                    # can sit there for a while.) Only what survives a full collection
-                    # counts.
+                # What the tab holds is what survives a full collection: V8 frees the
+                # backing stores of spent buffers only once their external memory grows
+                # past its own soft limit (about 64 MB), so a stream's spent chunks sit in
+                # the raw figure for a while. Collected every LIVE_EVERY seconds, and
+                # whenever a sample is over the bound (held, or garbage?).
+                if used > limit or time.monotonic() >= next_live:
                     raw = used
                     self.collect_garbage()
                     collections += 1
+                    next_live = time.monotonic() + LIVE_EVERY
                     parts = self.memory()
                     used = sum(sum(p.values()) for p in parts.values())
                     if used > limit:
@@ -488,17 +498,17 @@ class Browser:
                             f"after a full garbage collection ({raw} before; limit {limit}): "
                             f"{json.dumps(parts)}"
                         )
-                if used > peak:
-                    peak, peak_parts = used, parts
+                    if used > live_peak:
+                        live_peak, live_parts = used, parts
                 if self.evaluate(expression):
                     break
                 if time.monotonic() > deadline:
                     raise StepFailed(f"timed out after {timeout} s waiting for {expression}")
                 self._receive(time.monotonic() + 0.2)
             print(
-                f"drive.py: peak memory {peak} bytes over {samples} samples: {json.dumps(peak_parts)}; "
-                f"before garbage collections {raw_peak} bytes ({collections} samples over the bound "
-                f"until a collection)",
+                f"drive.py: peak memory {live_peak} bytes after full collections "
+                f"({collections} over {samples} samples): {json.dumps(live_parts)}; "
+                f"peak before collections {raw_peak} bytes (limit {limit})",
                 file=sys.stderr,
             )
         elif verb == "screenshot":

@@ -168,26 +168,44 @@ export function segmentCount(header, plaintextLen) {
   return Math.max(1, Math.ceil(plaintextLen / header.segmentSize));
 }
 
-async function seal(key, header, index, last, plaintext) {
-  const sealed = await crypto.subtle.encrypt(
-    { name: "AES-GCM", iv: segmentNonce(header, index, last), additionalData: header.bytes, tagLength: 128 },
-    key,
-    plaintext,
-  );
-  return new Uint8Array(sealed);
+/**
+ * The AES-GCM parameters of one stream's segments, made once and reused: the nonce and
+ * the parameters object are rewritten in place for each segment. WebCrypto copies `iv`,
+ * `additionalData` and the data when `encrypt`/`decrypt` is called (before its promise
+ * settles), so the next segment may reuse them at once; only the result is a new buffer,
+ * which WebCrypto always allocates.
+ */
+class SegmentCipher {
+  constructor(key, header) {
+    this.key = key;
+    this.nonce = new Uint8Array(12);
+    this.nonce.set(header.noncePrefix, 0);
+    this.counter = new DataView(this.nonce.buffer);
+    this.params = { name: "AES-GCM", iv: this.nonce, additionalData: header.bytes, tagLength: 128 };
+  }
+
+  at(index, last) {
+    this.counter.setUint32(NONCE_PREFIX_LEN, index, false);
+    this.nonce[11] = last ? 1 : 0;
+    return this.params;
+  }
+
+  async seal(index, last, plaintext) {
+    return new Uint8Array(await crypto.subtle.encrypt(this.at(index, last), this.key, plaintext));
+  }
+
+  /** The plaintext, or null when the segment does not authenticate. */
+  async open(index, last, sealed) {
+    try {
+      return new Uint8Array(await crypto.subtle.decrypt(this.at(index, last), this.key, sealed));
+    } catch {
+      return null;
+    }
+  }
 }
 
-async function open(key, header, index, last, sealed) {
-  try {
-    const plaintext = await crypto.subtle.decrypt(
-      { name: "AES-GCM", iv: segmentNonce(header, index, last), additionalData: header.bytes, tagLength: 128 },
-      key,
-      sealed,
-    );
-    return new Uint8Array(plaintext);
-  } catch {
-    return null;
-  }
+async function seal(key, header, index, last, plaintext) {
+  return new SegmentCipher(key, header).seal(index, last, plaintext);
 }
 
 /**
@@ -222,9 +240,13 @@ class ByteQueue {
     this.end += bytes.length;
   }
 
-  /** Removes and returns the first `n` bytes (a copy). */
+  /**
+   * Removes the first `n` bytes and returns them as a view into the queue's buffer (no
+   * copy): valid until the next push, which is enough for WebCrypto (it copies its input
+   * when called) and for Header.parse (it copies what it keeps).
+   */
   take(n) {
-    const out = this.buffer.slice(this.start, this.start + n);
+    const out = this.buffer.subarray(this.start, this.start + n);
     this.start += n;
     if (this.start === this.end) {
       this.start = 0;
@@ -255,10 +277,10 @@ export function encryptStream(dek, fileId, options = {}) {
   let index = options.startSegment ?? 0;
   const size = header.segmentSize;
   const held = new ByteQueue(size * 2);
-  let key;
+  let cipher;
   return new TransformStream({
     async start(controller) {
-      key = await payloadKey(dek, fileId, header);
+      cipher = new SegmentCipher(await payloadKey(dek, fileId, header), header);
       if (index === 0) controller.enqueue(header.bytes.slice());
     },
     async transform(chunk, controller) {
@@ -266,7 +288,7 @@ export function encryptStream(dek, fileId, options = {}) {
       // Everything but the last (possibly partial) segment of what is held is sealed now.
       while (held.length > size) {
         if (index >= MAX_SEGMENTS - 1) throw new Sbx1Error("too-large", "SBX1 file would have more than 2^32 segments");
-        controller.enqueue(await seal(key, header, index, false, held.take(size)));
+        controller.enqueue(await cipher.seal(index, false, held.take(size)));
         index += 1;
       }
     },
@@ -274,7 +296,7 @@ export function encryptStream(dek, fileId, options = {}) {
       if (held.length === 0 && index > 0) {
         throw new Sbx1Error("empty-last-segment", "SBX1 file cannot end with an empty segment after full ones");
       }
-      controller.enqueue(await seal(key, header, index, true, held.take(held.length)));
+      controller.enqueue(await cipher.seal(index, true, held.take(held.length)));
     },
   });
 }
@@ -286,19 +308,36 @@ export function encryptStream(dek, fileId, options = {}) {
  * bytes beyond it. Each segment is written out as soon as it authenticates; on any failure
  * the stream errors with an Sbx1Error, so a consumer must discard what it wrote.
  * `onProgress(plaintextBytes)` is called after each segment.
+ *
+ * Memory: a segment that lies whole inside an arriving chunk is decrypted straight from
+ * that chunk (a view, no copy); only a segment split across chunks is gathered in one
+ * reused buffer of at most one sealed segment. Per segment the one new buffer is the
+ * plaintext WebCrypto returns, which goes on to the consumer.
  */
 export function decryptStream(dek, fileId, ciphertextLen, onProgress) {
   let header = null;
   let layout = null;
-  let key = null;
+  let cipher = null;
   let index = 0;
   let received = 0;
   let plaintextOut = 0;
-  const held = new ByteQueue(HEADER_LEN + (1 << 17));
+  const held = new ByteQueue(HEADER_LEN);
 
-  async function openNext(controller, sealedLen) {
-    const last = index === layout.segments - 1;
-    const plaintext = await open(key, header, index, last, held.take(sealedLen));
+  /** Bytes the next step needs whole: the header, then each sealed segment. */
+  function needed() {
+    if (header === null) return HEADER_LEN;
+    return index === layout.segments - 1 ? ciphertextLen - header.segmentOffset(index) : header.sealedSegmentSize;
+  }
+
+  /** Handles `bytes`, exactly needed() of them (a view that is not kept). */
+  async function step(bytes, controller) {
+    if (header === null) {
+      header = Header.parse(bytes);
+      layout = layoutFromCiphertextLength(header, ciphertextLen);
+      cipher = new SegmentCipher(await payloadKey(dek, fileId, header), header);
+      return;
+    }
+    const plaintext = await cipher.open(index, index === layout.segments - 1, bytes);
     if (plaintext === null) {
       throw new Sbx1Error("unauthentic", `SBX1 segment ${index} failed authentication`, index);
     }
@@ -308,37 +347,47 @@ export function decryptStream(dek, fileId, ciphertextLen, onProgress) {
     if (onProgress) onProgress(plaintextOut);
   }
 
-  function lastSealedLen() {
-    return ciphertextLen - header.segmentOffset(layout.segments - 1);
+  function done() {
+    return layout !== null && index === layout.segments;
   }
 
   return new TransformStream({
     async transform(chunk, controller) {
       const bytes = asBytes(chunk);
       received += bytes.length;
-      if (received > ciphertextLen) {
+      if (received > ciphertextLen || (done() && bytes.length > 0)) {
         throw new Sbx1Error("trailing-data", `SBX1 file has data after its last segment ${layout ? layout.segments - 1 : 0}`);
       }
-      held.push(bytes);
-      if (header === null) {
-        if (held.length < HEADER_LEN) return;
-        header = Header.parse(held.take(HEADER_LEN));
-        layout = layoutFromCiphertextLength(header, ciphertextLen);
-        key = await payloadKey(dek, fileId, header);
+      let at = 0;
+      while (at < bytes.length && !done()) {
+        const need = needed();
+        if (held.length > 0) {
+          // A step begun in an earlier chunk: complete it in the held buffer.
+          const part = Math.min(need - held.length, bytes.length - at);
+          held.push(bytes.subarray(at, at + part));
+          at += part;
+          if (held.length < need) return;
+          await step(held.take(need), controller);
+        } else if (bytes.length - at >= need) {
+          await step(bytes.subarray(at, at + need), controller);
+          at += need;
+        } else {
+          held.push(bytes.subarray(at));
+          return;
+        }
       }
-      while (index < layout.segments - 1 && held.length >= header.sealedSegmentSize) {
-        await openNext(controller, header.sealedSegmentSize);
+      if (at < bytes.length) {
+        throw new Sbx1Error("trailing-data", `SBX1 file has data after its last segment ${layout.segments - 1}`);
       }
     },
-    async flush(controller) {
+    flush() {
       if (header === null) {
         throw new Sbx1Error("invalid-length", "SBX1 data has an impossible length");
       }
-      if (index < layout.segments - 1 || held.length !== lastSealedLen()) {
+      if (!done()) {
         // The bytes stopped short of the length the file was announced with.
         throw new Sbx1Error("truncated", `SBX1 file is truncated after segment ${Math.max(index - 1, 0)}`, index);
       }
-      await openNext(controller, held.length);
     },
   });
 }
