@@ -190,7 +190,7 @@ async fn sender_view(o: &Sender, id: &str) -> Value {
 
 /// Moves a transfer's expiry into the past, as if its time had run out (the sweeper has
 /// not necessarily seen it yet).
-fn expire_now(app: &TestApp, id: &str) {
+pub(crate) fn expire_now(app: &TestApp, id: &str) {
     let conn = rusqlite::Connection::open(app.data_dir.join("sealbox.db")).unwrap();
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .unwrap();

@@ -571,3 +571,81 @@ async fn a_download_worker_stopped_mid_download_fails_readably_and_a_retry_finis
         "the retried download is byte-identical"
     );
 }
+
+/// In the receive page: wrong passwords sent straight to unlock (as another tab of the same
+/// person would) until the server answers 429; true once it did.
+const GUESS_UNTIL_LOCKED: &str = "(window.__guessed ??= (async () => {\
+      const id = location.pathname.split('/').pop();\
+      const secret = new URLSearchParams(location.hash.slice(1)).get('s');\
+      for (let i = 0; i < 10; i++) {\
+        const answer = await fetch(`/v1/public/transfers/${id}/unlock`, { method: 'POST',\
+          headers: { 'Content-Type': 'application/json', 'X-Transfer-Secret': secret },\
+          body: JSON.stringify({ password: `wrong guess ${i}` }) });\
+        if (answer.status === 429) return true;\
+      }\
+      return false;\
+    })())";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_receive_page_says_expired_used_up_and_locked_out_and_offers_nothing() {
+    use crate::web_transfers::NOTHING_LISTED;
+    let (app, key) = server(900).await;
+    let (expired, _, expired_link) =
+        server_transfer(&app, &key, &[("a.txt", b"alpha")], json!({})).await;
+    crate::transfers::expire_now(&app, &expired);
+    // Used up: its one download taken by someone else first.
+    let (used, used_secret, used_link) = server_transfer(
+        &app,
+        &key,
+        &[("b.txt", b"beta")],
+        json!({"maxDownloads": 1}),
+    )
+    .await;
+    let token = s(
+        &json_of(unlock(&app, &used, &used_secret, "").await, 200).await,
+        "downloadToken",
+    );
+    let files = file_ids(&app, &used, &used_secret, &token).await;
+    assert_eq!(
+        fetch_file(&app, (&used, &used_secret), &files[0], &token).await,
+        (200, b"beta".to_vec())
+    );
+    let (_, _, locked_link) = server_transfer(
+        &app,
+        &key,
+        &[("c.txt", b"gamma")],
+        json!({"password": PASSWORD}),
+    )
+    .await;
+    let password_shown = "!document.getElementById('password-form').hidden";
+    browse_with_timeout(
+        json!([
+            ["open", expired_link],
+            ["text", "The transfer has expired."],
+            ["js", NOTHING_LISTED],
+            ["open", used_link],
+            ["text", "The transfer's downloads are used up."],
+            ["js", NOTHING_LISTED],
+            // A wrong password: the server's 401 message, nothing offered.
+            ["open", locked_link],
+            ["js", password_shown],
+            ["fill", "#transfer-password", "not the password"],
+            ["click", "#password-form button[type=submit]"],
+            ["text", "Wrong password."],
+            ["js", NOTHING_LISTED],
+            // Guessed on until the server holds guesses back: its 429 message and the wait.
+            ["js", GUESS_UNTIL_LOCKED],
+            ["fill", "#transfer-password", "still not the password"],
+            ["click", "#password-form button[type=submit]"],
+            [
+                "text",
+                "Too many failed attempts; wait before trying again."
+            ],
+            ["text", "Try again in"],
+            ["js", NOTHING_LISTED],
+            ["js", password_shown],
+        ]),
+        30,
+    )
+    .await;
+}

@@ -112,6 +112,17 @@ const LARGE: usize = 300 * MIB;
 const HEAP_LIMIT: u64 = 64 * MIB as u64;
 const MARKER: &[u8] = b"BROWSER-PLAINTEXT-MARKER-7f03a1";
 
+/// True on the receive page when it lists no file and offers no download.
+pub(crate) const NOTHING_LISTED: &str = "document.querySelectorAll('#files li').length === 0 && document.getElementById('downloads').hidden";
+
+/// Counts the receive page's token renewals (`POST .../renew`) in `window.__renewals`.
+const COUNT_RENEWALS: &str = "\
+    const realFetch = window.fetch; window.__renewals = 0;\
+    window.fetch = (url, init) => {\
+      if (String(url).endsWith('/renew')) window.__renewals += 1;\
+      return realFetch(url, init);\
+    };";
+
 /// Stands in for the browser's save dialogs, which a headless browser cannot show: the
 /// "picked" folder or file is in the origin-private file system, written through the same
 /// FileSystemWritableFileStream a picked file on disk is.
@@ -458,7 +469,7 @@ async fn the_receive_page_explains_bad_links_gone_transfers_and_passwords() {
     // The link's secret (`s=`) without its key (`k=`).
     let secret = fragment.split('&').find(|p| p.starts_with("s=")).unwrap();
     let other_key = URL_SAFE_NO_PAD.encode([9u8; 32]);
-    let nothing_listed = "document.querySelectorAll('#files li').length === 0 && document.getElementById('downloads').hidden";
+    let nothing_listed = NOTHING_LISTED;
     browse_with_timeout(
         json!([
             // No fragment at all: without its secret the server knows no such transfer.
@@ -693,6 +704,178 @@ async fn a_transfer_sent_from_the_browser_is_received_byte_identical_by_the_cli(
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_300_mib_file_sent_from_the_send_page_downloads_byte_identical_through_both_paths() {
+    use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD};
+    // Download tokens live 2 s (the least): each download outlives them, so the page
+    // renews them (through the worker path too) and the second file starts under a
+    // renewed one.
+    const TTL_SECS: u32 = 2;
+    let app = TestApp::spawn_with(|c| c.limits.download_token_ttl_secs = TTL_SECS).await;
+    app.setup_admin().await;
+    let files = tempfile::tempdir().unwrap();
+    let large = random_bytes(LARGE, 31, Some(MARKER));
+    let small = random_bytes(150_000, 37, None);
+    let large_path = files.path().join("launch-footage.mov");
+    let small_path = files.path().join("shot list.txt");
+    std::fs::write(&large_path, &large).unwrap();
+    std::fs::write(&small_path, &small).unwrap();
+    // Sealed in the browser: the data directory must not hold it.
+    const MESSAGE: &str = "The raw launch footage and the shot list, for Friday’s cut.";
+    let out = tempfile::tempdir().unwrap();
+    let shots = tempfile::tempdir().unwrap();
+    let link_path = out.path().join("link");
+
+    // Sent once, from /send (a desktop window, for the README's screenshot mid-upload).
+    browse_with_timeout(
+        json!([
+            ["viewport", 1280, 800, 1, false],
+            ["open", app.url("/login?next=/send")],
+            ["fill", "#login-email", ADMIN_EMAIL],
+            ["fill", "#login-password", ADMIN_PASSWORD],
+            ["click", "#login-form button[type=submit]"],
+            [
+                "js",
+                "location.pathname === '/send' && !document.getElementById('send-form').hidden"
+            ],
+            [
+                "files",
+                "#send-files",
+                [large_path.to_str().unwrap(), small_path.to_str().unwrap()]
+            ],
+            ["fill", "#send-name", "Launch footage"],
+            ["fill", "#send-message", MESSAGE],
+            ["fill", "#send-recipients", "press@example.com"],
+            ["click", "#send-form button[type=submit]"],
+            [
+                "js",
+                "document.getElementById('total-progress').value > 0.2"
+            ],
+            ["text", " left"],
+            crate::web_workspace::screenshot(shots.path(), "send.png"),
+            ["text", "The key is in the link"],
+            [
+                "save",
+                "document.getElementById('link').value",
+                link_path.to_str().unwrap()
+            ],
+        ]),
+        900,
+    )
+    .await;
+    let link = std::fs::read_to_string(&link_path).unwrap();
+    let transfer_key = link.split_once("k=").unwrap().1.to_owned();
+
+    // Received twice. Through the download worker: the browser's download manager writes
+    // the files, the tab (page and worker) under the bound all the while.
+    let downloads = tempfile::tempdir().unwrap();
+    let renewals = out.path().join("renewals");
+    let elapsed = out.path().join("elapsed");
+    browse_with_timeout(
+        json!([
+            ["downloads", downloads.path().to_str().unwrap()],
+            ["init-script", COUNT_RENEWALS],
+            ["open", forcing(&link, "worker")],
+            ["text", MESSAGE],
+            ["text", "shot list.txt"],
+            ["text", "built-in helper"],
+            ["js", "(window.__started = performance.now(), true)"],
+            ["click", "#download-all"],
+            [
+                "heap",
+                "document.body.innerText.includes('All 2 files are downloaded.')",
+                HEAP_LIMIT
+            ],
+            ["downloaded", 2],
+            [
+                "save",
+                "String(performance.now() - window.__started)",
+                elapsed.to_str().unwrap()
+            ],
+            [
+                "save",
+                "String(window.__renewals)",
+                renewals.to_str().unwrap()
+            ],
+        ]),
+        900,
+    )
+    .await;
+    let got = downloaded(downloads.path(), "launch-footage.mov", LARGE).await;
+    assert!(got == large, "the worker's download is byte-identical");
+    drop(got);
+    assert_eq!(
+        downloaded(downloads.path(), "shot list.txt", small.len()).await,
+        small
+    );
+    // The second file started after the unlock's token expired (the first one took longer
+    // than a token lives, and renewing stops the renewed token): under a renewed one.
+    let millis: f64 = std::fs::read_to_string(&elapsed).unwrap().parse().unwrap();
+    assert!(
+        millis > f64::from(TTL_SECS) * 1000.0,
+        "the download took {millis} ms, not longer than a token lives"
+    );
+    let renewed: u32 = std::fs::read_to_string(&renewals).unwrap().parse().unwrap();
+    assert!(renewed >= 1, "the page renewed its token {renewed} times");
+
+    // Straight into the picked folder (a desktop window, for the README's screenshot).
+    let large_hash = out.path().join("large.sha256");
+    let small_hash = out.path().join("small.sha256");
+    browse_with_timeout(
+        json!([
+            ["init-script", PICKER_STAND_IN],
+            ["viewport", 1280, 800, 1, false],
+            ["open", forcing(&link, "picker")],
+            ["text", MESSAGE],
+            ["text", "written straight to the place you pick"],
+            ["click", "#download-all"],
+            [
+                "heap",
+                "document.body.innerText.includes('All 2 files are downloaded.')",
+                HEAP_LIMIT
+            ],
+            crate::web_workspace::screenshot(shots.path(), "receive.png"),
+            [
+                "save",
+                opfs_sha256("launch-footage.mov"),
+                large_hash.to_str().unwrap()
+            ],
+            [
+                "save",
+                opfs_sha256("shot list.txt"),
+                small_hash.to_str().unwrap()
+            ],
+        ]),
+        900,
+    )
+    .await;
+    assert_eq!(
+        std::fs::read_to_string(&large_hash).unwrap(),
+        sha256_hex(&large)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&small_hash).unwrap(),
+        sha256_hex(&small)
+    );
+    // Two downloads (one per receive), however many tokens each took.
+    let counted: Vec<i64> = app.query("SELECT downloads FROM transfers", |row| row.get(0));
+    assert_eq!(counted, [2]);
+
+    // The server's disk holds neither the plaintext, nor the key, nor the message.
+    let key_bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&transfer_key)
+        .unwrap();
+    assert_data_dir_lacks(
+        &app,
+        &[
+            MARKER,
+            &key_bytes,
+            transfer_key.as_bytes(),
+            MESSAGE.as_bytes(),
+        ],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -92,7 +92,7 @@ async fn get_json(app: &TestApp, path: &str, token: &str, org: Option<&str>) -> 
 
 /// Where screenshots go: `$SBX_SCREENSHOTS` (to refresh `docs/screenshots/`) or a
 /// temporary directory that only proves the step works.
-fn screenshot(dir: &Path, name: &str) -> Value {
+pub(crate) fn screenshot(dir: &Path, name: &str) -> Value {
     let base = std::env::var_os("SBX_SCREENSHOTS").map_or_else(|| dir.to_owned(), Into::into);
     json!(["screenshot", base.join(name).to_str().unwrap()])
 }
