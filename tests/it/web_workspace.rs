@@ -588,7 +588,7 @@ async fn the_account_page_changes_profile_password_sessions_and_notifications() 
         json!(["fill", "input[name=currentPassword]", ADMIN_PASSWORD]),
         json!(["click", "form:has(input[name=currentPassword]) button[type=submit]"]),
         json!(["text", "Password changed."]),
-        readme_screenshot(shots.path(), "app-account.png", None),
+        readme_screenshot(shots.path(), "app-account.png", Some("section:has(#sessions-list)")),
     ]);
     browse(Value::Array(steps)).await;
 
