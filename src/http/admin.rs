@@ -92,6 +92,37 @@ pub enum AdminRotatedKeyResponse {
     Created(Json<ApiKeyView>),
 }
 
+/// A password-reset link for an existing account, shown once.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct AdminPasswordResetLink {
+    /// Single-use link to choose a new password: the same kind forgot-password mails.
+    /// Redeeming it signs the account out everywhere.
+    pub reset_url: String,
+    /// When the link stops working (RFC 3339), 1 hour after it was issued.
+    pub expires_at: String,
+    /// Whether it was also mailed to the account (mail is configured and the SMTP server
+    /// accepted it). Hand the link over yourself when it was not.
+    pub mailed: bool,
+}
+
+// Not derived: the link is a credential until it is used.
+impl std::fmt::Debug for AdminPasswordResetLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminPasswordResetLink")
+            .field("expires_at", &self.expires_at)
+            .field("mailed", &self.mailed)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum AdminPasswordResetResponse {
+    /// A new link; earlier unused ones keep working until they expire.
+    #[oai(status = 201)]
+    Created(Json<AdminPasswordResetLink>),
+}
+
 #[derive(ApiResponse)]
 pub enum AdminCreatedUserResponse {
     #[oai(status = 201)]
@@ -218,6 +249,39 @@ impl AdminApi {
             )
             .await?;
         Ok(AdminRotatedKeyResponse::Created(Json(issued.into())))
+    }
+
+    /// Issue a password-reset link for an account
+    ///
+    /// For a member of the organization who cannot sign in: a single-use link valid for
+    /// 1 hour, the same as forgot-password mails. With mail configured it is mailed to the
+    /// account as well; the answer carries it either way (`mailed` says whether the mail
+    /// went), once. Instance admins only; an account outside the organization is 404.
+    #[oai(
+        path = "/admin/orgs/:org_id/users/:user_id/password-reset",
+        method = "post",
+        operation_id = "adminIssuePasswordReset"
+    )]
+    async fn issue_password_reset(
+        &self,
+        req: &Request,
+        auth: Authenticated,
+        org_id: Path<String>,
+        user_id: Path<String>,
+    ) -> Result<AdminPasswordResetResponse, ApiError> {
+        let org: OrgId = path_id(&org_id.0, "organization")?;
+        let user: UserId = path_id(&user_id.0, "member")?;
+        let issued = self
+            .password_reset
+            .admin_issue(&auth.0, org, user, request_context(req))
+            .await?;
+        Ok(AdminPasswordResetResponse::Created(Json(
+            AdminPasswordResetLink {
+                reset_url: issued.url.to_string(),
+                expires_at: issued.expires_at,
+                mailed: issued.mailed,
+            },
+        )))
     }
 
     /// List the members of any organization

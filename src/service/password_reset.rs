@@ -1,6 +1,7 @@
 //! Password reset: forgot-password mails a single-use link when SMTP is configured, an
-//! admin can issue the same kind of link by hand (`sealbox admin reset-password`), and
-//! redeeming a link sets the new password and ends every session of the account, in one
+//! admin can issue the same kind of link by hand (`sealbox admin reset-password` at the
+//! console, or `POST /admin/orgs/{orgId}/users/{userId}/password-reset` from the admin
+//! console, which also mails it when SMTP is configured), and redeeming a link sets the new password and ends every session of the account, in one
 //! transaction with its audit entry and events.
 //!
 //! Links are `{public URL}/reset-password?token=...`; the token is `auth::opaque` (only
@@ -13,11 +14,13 @@ use rusqlite::Transaction;
 use serde_json::json;
 use zeroize::Zeroizing;
 
+use super::admin::require_instance_admin;
 use super::identity::hash_password;
 use super::{FieldError, Journal, RequestContext, ServiceError, write};
-use crate::auth::{opaque, password};
-use crate::ids::{UserId, format_rfc3339, now_rfc3339};
+use crate::auth::{Principal, opaque, password};
+use crate::ids::{OrgId, UserId, format_rfc3339, now_rfc3339};
 use crate::mail::Mailer;
+use crate::store::organizations;
 use crate::store::password_resets::{self, Purpose};
 use crate::store::users::{self, User, UserStatus};
 use crate::store::{Store, StoreError, sessions};
@@ -28,6 +31,17 @@ pub const RESET_LINK_TTL: Duration = Duration::from_secs(60 * 60);
 pub const SET_LINK_TTL: Duration = Duration::from_secs(72 * 60 * 60);
 /// The web UI page a link opens; it posts the token to `/v1/auth/reset-password`.
 pub const RESET_PAGE_PATH: &str = "/reset-password";
+
+/// A reset link an instance admin issued for one account (see
+/// [`PasswordResetService::admin_issue`]). No `Debug`: it holds the link.
+pub struct AdminResetLink {
+    pub url: Zeroizing<String>,
+    /// When the link stops working (RFC 3339).
+    pub expires_at: String,
+    /// Whether the link was also mailed to the account: mail is configured and the SMTP
+    /// server accepted the message.
+    pub mailed: bool,
+}
 
 /// The longest email address (RFC 5321 path limit); longer input is refused, not looked up.
 pub const MAX_EMAIL_CHARS: usize = 254;
@@ -138,7 +152,7 @@ impl PasswordResetService {
             }
             return Ok(());
         };
-        let body = reset_mail_body(&user.email, &self.link(&token));
+        let body = reset_mail_body(&user.email, &self.link(&token), Requester::Owner);
         match mailer
             .send(&user.email, "Reset your sealbox password", body)
             .await
@@ -185,6 +199,78 @@ impl PasswordResetService {
         })
         .await?;
         Ok(self.link(&token))
+    }
+
+    /// `POST /admin/orgs/{orgId}/users/{userId}/password-reset`: an instance admin issues
+    /// the self-service kind of reset link (same token, [`RESET_LINK_TTL`]) for a member of
+    /// `org`, audited in that organization. With mail configured the link is also mailed
+    /// to the account, as forgot-password does; the admin gets it either way, to hand over
+    /// when mail is off or does not arrive. `NotFound("member")` when `user` is not a member
+    /// of `org` (another organization's account included).
+    pub async fn admin_issue(
+        &self,
+        principal: &Principal,
+        org: OrgId,
+        user: UserId,
+        ctx: RequestContext,
+    ) -> Result<AdminResetLink, ServiceError> {
+        require_instance_admin(principal)?;
+        let actor = principal.user_id.to_string();
+        let delivery = if self.mailer.is_some() {
+            "mail"
+        } else {
+            "none_mail_off"
+        };
+        let (token, expires_at, email) = write(&self.store, move |tx| {
+            organizations::find_member(tx, org, user)?.ok_or(ServiceError::NotFound("member"))?;
+            let account = users::find(tx, user)?.ok_or(ServiceError::NotFound("member"))?;
+            if account.status != UserStatus::Active {
+                return Err(ServiceError::Conflict(
+                    "the account is disabled; a reset link would not work".into(),
+                ));
+            }
+            let (token, expires_at) = insert_token(tx, user, Purpose::Reset, RESET_LINK_TTL)?;
+            let journal = Journal::new(tx, &ctx, Some(actor), Some(org.to_string()));
+            journal.audit(
+                "auth.password_reset_link_issued",
+                "user",
+                user,
+                json!({
+                    "purpose": Purpose::Reset.as_str(),
+                    "ttlSeconds": RESET_LINK_TTL.as_secs(),
+                    "byAdmin": true,
+                    "delivery": delivery,
+                }),
+            )?;
+            Ok((token, expires_at, account.email))
+        })
+        .await?;
+        let url = self.link(&token);
+        let mailed = match &self.mailer {
+            None => false,
+            Some(mailer) => {
+                let body = reset_mail_body(&email, &url, Requester::Admin);
+                match mailer
+                    .send(&email, "Reset your sealbox password", body)
+                    .await
+                {
+                    Ok(()) => {
+                        tracing::info!(user = %user, "admin-issued password reset link mailed");
+                        true
+                    }
+                    // The error names the server and its answer, never the link.
+                    Err(e) => {
+                        tracing::warn!(user = %user, error = %e, "could not mail the admin-issued password reset link");
+                        false
+                    }
+                }
+            }
+        };
+        Ok(AdminResetLink {
+            url,
+            expires_at,
+            mailed,
+        })
     }
 
     /// Redeems a link: checks the token, then the new password against the policy, and
@@ -260,22 +346,48 @@ pub fn issue_token(
     purpose: Purpose,
     ttl: Duration,
 ) -> Result<Zeroizing<String>, StoreError> {
+    Ok(insert_token(tx, user, purpose, ttl)?.0)
+}
+
+/// [`issue_token`], also answering when the token expires (RFC 3339).
+fn insert_token(
+    tx: &Transaction<'_>,
+    user: UserId,
+    purpose: Purpose,
+    ttl: Duration,
+) -> Result<(Zeroizing<String>, String), StoreError> {
     let token = opaque::generate();
     let now = time::OffsetDateTime::now_utc();
+    let expires_at = format_rfc3339(now + ttl);
     password_resets::insert(
         tx,
         &token.hash,
         user,
         purpose,
         &format_rfc3339(now),
-        &format_rfc3339(now + ttl),
+        &expires_at,
     )?;
-    Ok(token.value)
+    Ok((token.value, expires_at))
 }
 
-fn reset_mail_body(email: &str, link: &str) -> String {
+/// Who asked for a reset link, for the mail's first sentence.
+#[derive(Clone, Copy)]
+enum Requester {
+    /// Forgot-password: the account's owner, or someone typing their address.
+    Owner,
+    /// An instance admin, from the admin console.
+    Admin,
+}
+
+fn reset_mail_body(email: &str, link: &str, requester: Requester) -> String {
+    let opening = match requester {
+        Requester::Owner => "Someone, hopefully you, asked to reset the password of",
+        Requester::Admin => {
+            "An administrator of this sealbox server issued a link to reset the password of"
+        }
+    };
     format!(
-        "Someone, hopefully you, asked to reset the password of the sealbox account {email}.\n\
+        "{opening} the sealbox account {email}.\n\
          \n\
          To choose a new password, open this link within {minutes} minutes. It works once:\n\
          \n\

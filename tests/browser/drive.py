@@ -15,15 +15,19 @@ Usage: drive.py < steps.json, where steps.json is a JSON array of steps:
   ["text", TEXT]                 wait until the page's visible text contains TEXT
   ["no-text", TEXT]              the page's visible text does not contain TEXT now
   ["js", EXPRESSION]             wait until EXPRESSION is truthy
-  ["screenshot", PATH]           save a PNG of the page
+  ["screenshot", PATH]           save a PNG of the whole page
+  ["screenshot", PATH, OPTIONS]  save a PNG of one screen: OPTIONS {"window": [W, H]}
+                                 emulates a desktop screen of W x H CSS pixels at device
+                                 scale factor 1 for the shot ("scrollTo": SELECTOR puts
+                                 that element at its top; "hide": SELECTOR hides those
+                                 elements, passing messages say), then restores both
   ["save", EXPRESSION, PATH]     evaluate EXPRESSION once (awaiting a promise) and write
                                  its value, a string, to PATH
   ["downloads", DIR]             let the page download files, into DIR
   ["downloaded", COUNT]          wait until COUNT downloads are complete on disk (the page
                                  may finish before the browser has written the file)
-  ["viewport", WIDTH, HEIGHT]     emulate a phone's screen of this size (2 device pixels
-                                 per CSS pixel, touch); ["viewport", W, H, 1, false] a
-                                 desktop window of that size (the README's screenshots)
+  ["viewport", WIDTH, HEIGHT]     emulate a screen of this size (a phone's, say)
+  ["timezone", ZONE]              run the page in this IANA time zone ("Asia/Kolkata")
   ["init-script", SOURCE]        run SOURCE in every document before its own scripts
                                  (to stand in for a browser dialog, say)
   ["stop-workers"]               stop every service worker at once (as the browser does
@@ -451,12 +455,14 @@ class Browser:
                     raise StepFailed(f"{done} of {count} downloads completed within {timeout} s ({states})")
                 self._receive(time.monotonic() + 0.2)
         elif verb == "viewport":
-            width, height, *rest = args
-            scale, mobile = (rest + [2, True][len(rest):])[:2]
+            width, height = args
             self.call(
                 "Emulation.setDeviceMetricsOverride",
-                {"width": width, "height": height, "deviceScaleFactor": scale, "mobile": mobile},
+                {"width": width, "height": height, "deviceScaleFactor": 2, "mobile": True},
             )
+        elif verb == "timezone":
+            (zone,) = args
+            self.call("Emulation.setTimezoneOverride", {"timezoneId": zone})
         elif verb == "init-script":
             (source,) = args
             self.call("Page.addScriptToEvaluateOnNewDocument", {"source": source})
@@ -512,8 +518,43 @@ class Browser:
                 file=sys.stderr,
             )
         elif verb == "screenshot":
-            (path,) = args
-            shot = self.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
+            path, *rest = args
+            options = rest[0] if rest else {}
+            if "window" in options:
+                width, height = options["window"]
+                self.call(
+                    "Emulation.setDeviceMetricsOverride",
+                    {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+                )
+                target = options.get("scrollTo")
+                if target:
+                    self.wait_for_element(target, timeout)
+                    self.evaluate(
+                        self.element_expression(
+                            target, "element.scrollIntoView({block: 'start'}); return true;"
+                        )
+                    )
+                else:
+                    self.evaluate("(window.scrollTo(0, 0), true)")
+                hide = options.get("hide")
+                if hide:
+                    self.evaluate(
+                        f"(document.querySelectorAll({json.dumps(hide)}).forEach((e) => "
+                        "e.style.setProperty('visibility', 'hidden')), true)"
+                    )
+                # Two frames: the new layout is painted before the capture.
+                self.evaluate(
+                    "new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => resolve(true))))"
+                )
+                shot = self.call("Page.captureScreenshot", {"format": "png"})
+                if hide:
+                    self.evaluate(
+                        f"(document.querySelectorAll({json.dumps(hide)}).forEach((e) => "
+                        "e.style.removeProperty('visibility')), true)"
+                    )
+                self.call("Emulation.clearDeviceMetricsOverride")
+            else:
+                shot = self.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
             with open(path, "wb") as out:
                 out.write(base64.b64decode(shot["data"]))
         else:

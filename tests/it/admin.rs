@@ -343,3 +343,240 @@ async fn invites_are_mailed_when_smtp_is_configured() {
     let registered = json_of(registered, 201).await;
     assert_eq!(registered["user"]["organizations"][0]["id"], acme.as_str());
 }
+
+/// The token of a `/reset-password?token=...` link.
+fn reset_token(link: &str) -> &str {
+    link.split_once("/reset-password?token=")
+        .unwrap_or_else(|| panic!("not a reset link: {link}"))
+        .1
+}
+
+#[tokio::test]
+async fn an_instance_admin_issues_a_reset_link_that_replaces_the_password() {
+    let app = TestApp::spawn().await;
+    let pair = app.setup_admin().await;
+    let admin = s(&pair, "accessToken");
+    let admin_id = s(&pair["user"], "id");
+    let acme = s(&pair["user"]["organizations"][0], "id");
+    let globex = s(
+        &json_of(
+            app.send_as(
+                Method::POST,
+                "/admin/orgs",
+                &admin,
+                Some(&json!({"name": "Globex"})),
+                None,
+            )
+            .await,
+            201,
+        )
+        .await,
+        "id",
+    );
+    let hank = json_of(
+        app.send_as(
+            Method::POST,
+            &format!("/admin/orgs/{globex}/users"),
+            &admin,
+            Some(&json!({"email": "hank@globex.example", "displayName": "Hank", "password": MEMBER_PASSWORD, "role": "owner"})),
+            None,
+        )
+        .await,
+        201,
+    )
+    .await;
+    let hank_id = s(&hank["user"], "userId");
+    let hank_session = s(
+        &app.login("hank@globex.example", MEMBER_PASSWORD).await,
+        "accessToken",
+    );
+
+    let path = format!("/admin/orgs/{globex}/users/{hank_id}/password-reset");
+    let issued = json_of(
+        app.send_as(Method::POST, &path, &admin, None, None).await,
+        201,
+    )
+    .await;
+    assert_eq!(issued["mailed"], false, "mail is off");
+    let link = s(&issued, "resetUrl");
+    assert!(
+        link.starts_with(&app.url("/reset-password?token=")),
+        "{link}"
+    );
+    let expires = time::OffsetDateTime::parse(
+        &s(&issued, "expiresAt"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let left = expires - time::OffsetDateTime::now_utc();
+    assert!(
+        left > time::Duration::minutes(58) && left <= time::Duration::minutes(60),
+        "the self-service reset's hour: {left}"
+    );
+
+    // Audited in Globex, by the admin, without the link.
+    let audit = app.query(
+        "SELECT actor_user_id, org_id, target_id, details FROM audit_log
+         WHERE action = 'auth.password_reset_link_issued'",
+        |r| {
+            Ok((
+                r.get::<_, Option<String>>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        },
+    );
+    assert_eq!(audit.len(), 1);
+    let (actor, org, target, details) = &audit[0];
+    assert_eq!(actor.as_deref(), Some(admin_id.as_str()));
+    assert_eq!(org.as_deref(), Some(globex.as_str()));
+    assert_eq!(target.as_deref(), Some(hank_id.as_str()));
+    let details: Value = serde_json::from_str(details).unwrap();
+    assert_eq!(details["byAdmin"], true);
+    assert_eq!(details["delivery"], "none_mail_off");
+    assert!(!audit[0].3.contains(reset_token(&link)));
+
+    // The link sets a new password once; the old password and the old session stop.
+    let reset = app
+        .post_json(
+            "/v1/auth/reset-password",
+            &json!({"token": reset_token(&link), "password": "bright-harbor-sixty"}),
+        )
+        .await;
+    assert_eq!(reset.status(), 204);
+    let old = app
+        .post_json(
+            "/v1/auth/login",
+            &json!({"email": "hank@globex.example", "password": MEMBER_PASSWORD}),
+        )
+        .await;
+    assert_envelope(old, 401, "UNAUTHORIZED").await;
+    assert_envelope(
+        app.get_as("/v1/me", &hank_session).await,
+        401,
+        "UNAUTHORIZED",
+    )
+    .await;
+    app.login("hank@globex.example", "bright-harbor-sixty")
+        .await;
+    let again = app
+        .post_json(
+            "/v1/auth/reset-password",
+            &json!({"token": reset_token(&link), "password": "another-fine-password"}),
+        )
+        .await;
+    assert_envelope(again, 401, "UNAUTHORIZED").await;
+
+    // Another organization's account, or none, is not found through this one.
+    for path in [
+        format!("/admin/orgs/{globex}/users/{admin_id}/password-reset"),
+        format!("/admin/orgs/{acme}/users/{hank_id}/password-reset"),
+        format!(
+            "/admin/orgs/{globex}/users/{}/password-reset",
+            uuid::Uuid::now_v7()
+        ),
+        format!(
+            "/admin/orgs/{}/users/{hank_id}/password-reset",
+            uuid::Uuid::now_v7()
+        ),
+        format!("/admin/orgs/{globex}/users/not-an-id/password-reset"),
+    ] {
+        let response = app.send_as(Method::POST, &path, &admin, None, None).await;
+        assert_envelope(response, 404, "NOT_FOUND").await;
+    }
+
+    // Not for an organization's owner (no instance admin), nor an admin's key without
+    // the `admin` scope, nor anyone signed out.
+    let hank_now = s(
+        &app.login("hank@globex.example", "bright-harbor-sixty")
+            .await,
+        "accessToken",
+    );
+    let response = app
+        .send_as(Method::POST, &path, &hank_now, None, None)
+        .await;
+    assert_envelope(response, 403, "FORBIDDEN").await;
+    let key = json_of(
+        app.send_as(
+            Method::POST,
+            "/v1/api-keys",
+            &admin,
+            Some(&json!({"name": "no admin scope"})),
+            None,
+        )
+        .await,
+        201,
+    )
+    .await;
+    let response = app
+        .send_as(Method::POST, &path, &s(&key, "key"), None, None)
+        .await;
+    assert_envelope(response, 403, "FORBIDDEN").await;
+    let response = app.client.post(app.url(&path)).send().await.unwrap();
+    assert_envelope(response, 401, "UNAUTHORIZED").await;
+    let issued = app.query(
+        "SELECT count(*) FROM audit_log WHERE action = 'auth.password_reset_link_issued'",
+        |r| r.get::<_, i64>(0),
+    );
+    assert_eq!(issued, [1], "a refusal issues nothing");
+}
+
+#[tokio::test]
+async fn an_admin_issued_reset_link_is_also_mailed_when_smtp_is_configured() {
+    let sink = SmtpSink::start().await;
+    let app = spawn_with_mail(&sink).await;
+    let pair = app.setup_admin().await;
+    let admin = s(&pair, "accessToken");
+    let acme = s(&pair["user"]["organizations"][0], "id");
+    let bob = json_of(
+        app.send_as(
+            Method::POST,
+            &format!("/admin/orgs/{acme}/users"),
+            &admin,
+            Some(&json!({"email": "bob@example.com", "displayName": "Bob", "password": MEMBER_PASSWORD})),
+            None,
+        )
+        .await,
+        201,
+    )
+    .await;
+    let bob_id = s(&bob["user"], "userId");
+
+    let issued = json_of(
+        app.send_as(
+            Method::POST,
+            &format!("/admin/orgs/{acme}/users/{bob_id}/password-reset"),
+            &admin,
+            None,
+            None,
+        )
+        .await,
+        201,
+    )
+    .await;
+    assert_eq!(issued["mailed"], true);
+    let link = s(&issued, "resetUrl");
+    let messages = sink.wait_for_messages(1).await;
+    assert!(messages[0].contains("bob@example.com"));
+    let text = body(&messages[0]);
+    assert!(text.contains("An administrator"), "{text}");
+    assert!(
+        text.lines().any(|line| line.trim() == link),
+        "the mail carries the link the admin got: {text}"
+    );
+    let delivery = app.query(
+        "SELECT json_extract(details, '$.delivery') FROM audit_log
+         WHERE action = 'auth.password_reset_link_issued'",
+        |r| r.get::<_, String>(0),
+    );
+    assert_eq!(delivery, ["mail"]);
+    let reset = app
+        .post_json(
+            "/v1/auth/reset-password",
+            &json!({"token": reset_token(&link), "password": "bright-harbor-sixty"}),
+        )
+        .await;
+    assert_eq!(reset.status(), 204);
+    app.login("bob@example.com", "bright-harbor-sixty").await;
+}

@@ -731,7 +731,6 @@ async fn a_300_mib_file_sent_from_the_send_page_downloads_byte_identical_through
     // Sent once, from /send (a desktop window, for the README's screenshot mid-upload).
     browse_with_timeout(
         json!([
-            ["viewport", 1280, 800, 1, false],
             ["open", app.url("/login?next=/send")],
             ["fill", "#login-email", ADMIN_EMAIL],
             ["fill", "#login-password", ADMIN_PASSWORD],
@@ -754,7 +753,7 @@ async fn a_300_mib_file_sent_from_the_send_page_downloads_byte_identical_through
                 "document.getElementById('total-progress').value > 0.2"
             ],
             ["text", " left"],
-            crate::web_workspace::screenshot(shots.path(), "send.png"),
+            crate::web_ui::readme_screenshot(shots.path(), "send.png", None),
             ["text", "The key is in the link"],
             [
                 "save",
@@ -826,7 +825,6 @@ async fn a_300_mib_file_sent_from_the_send_page_downloads_byte_identical_through
     browse_with_timeout(
         json!([
             ["init-script", PICKER_STAND_IN],
-            ["viewport", 1280, 800, 1, false],
             ["open", forcing(&link, "picker")],
             ["text", MESSAGE],
             ["text", "written straight to the place you pick"],
@@ -836,7 +834,7 @@ async fn a_300_mib_file_sent_from_the_send_page_downloads_byte_identical_through
                 "document.body.innerText.includes('All 2 files are downloaded.')",
                 HEAP_LIMIT
             ],
-            crate::web_workspace::screenshot(shots.path(), "receive.png"),
+            crate::web_ui::readme_screenshot(shots.path(), "receive.png", None),
             [
                 "save",
                 opfs_sha256("launch-footage.mov"),

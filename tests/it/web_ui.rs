@@ -3,7 +3,7 @@
 //! server (`tests/browser/drive.py` drives it over the DevTools protocol).
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use reqwest::Method;
@@ -150,6 +150,23 @@ async fn link_pages_are_served_like_the_index() {
 
 /// The driver of the browser tests.
 const DRIVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/drive.py");
+
+/// The size of the README's screenshots: a laptop's screen, at device scale factor 1.
+const README_SCREEN: [u32; 2] = [1280, 800];
+
+/// A step that saves one of the README's screenshots, `name`, of a 1280x800 screen with
+/// `scroll_to` (a selector) at its top and without the shell's passing messages (they
+/// would cover the page): into `$SBX_SCREENSHOTS` (to refresh `docs/screenshots/`, then
+/// `scripts/optimize-screenshots`), else into `fallback`, which only proves the step works.
+pub(crate) fn readme_screenshot(fallback: &Path, name: &str, scroll_to: Option<&str>) -> Value {
+    let base =
+        std::env::var_os("SBX_SCREENSHOTS").map_or_else(|| fallback.to_owned(), PathBuf::from);
+    let mut options = json!({"window": README_SCREEN, "hide": "#toasts"});
+    if let Some(selector) = scroll_to {
+        options["scrollTo"] = json!(selector);
+    }
+    json!(["screenshot", base.join(name).to_str().unwrap(), options])
+}
 
 /// Runs the browser `steps` (see `tests/browser/drive.py`) in a fresh headless Chromium
 /// and fails the test with the driver's account of the failing step. The driver needs

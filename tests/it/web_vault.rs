@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, MEMBER_PASSWORD, TestApp, json_of, s};
-use crate::web_ui::browse_with_timeout;
+use crate::web_ui::{browse_with_timeout, readme_screenshot};
 use crate::webhooks_delivery::Receiver;
 
 const ADMIN_SECRET: &str = "correct-horse-battery-staple";
@@ -63,14 +63,11 @@ fn unlock(secret: &str) -> Vec<Value> {
     ]
 }
 
-/// A screenshot step when `SBX_SCREENSHOTS` names a directory, else nothing.
-fn screenshot(name: &str) -> Vec<Value> {
+/// A README screenshot step (`web_ui::readme_screenshot`) when `SBX_SCREENSHOTS` names a
+/// directory, else nothing.
+fn screenshot(name: &str, scroll_to: Option<&str>) -> Vec<Value> {
     match std::env::var_os("SBX_SCREENSHOTS") {
-        // The browser's own 1024-pixel window at scale 1: small PNGs for the README.
-        Some(dir) => vec![json!([
-            "screenshot",
-            Path::new(&dir).join(name).to_string_lossy().into_owned()
-        ])],
+        Some(dir) => vec![readme_screenshot(Path::new(&dir), name, scroll_to)],
         None => vec![],
     }
 }
@@ -160,7 +157,7 @@ async fn files_upload_list_search_share_download_and_delete() {
         json!(["js", "document.querySelector('.row-details table') !== null"]),
         not_stored(ADMIN_SECRET),
     ]);
-    steps.extend(screenshot("files.png"));
+    steps.extend(screenshot("files.png", Some("#files-h")));
     steps.extend([
         // Lock: the names go away.
         json!(["click", "#vault-lock"]),
@@ -285,7 +282,7 @@ async fn secrets_generate_store_reveal_share_and_the_recipient_reveals_it() {
         json!(["text", "Shared with bob"]),
         not_stored(ADMIN_SECRET),
     ]);
-    steps.extend(screenshot("secrets.png"));
+    steps.extend(screenshot("secrets.png", Some("#kv-list")));
     steps.extend([
         // Bob becomes a recovery trustee, holding two shares made elsewhere.
         json!(["click", "details.trustee-add summary"]),
@@ -442,7 +439,7 @@ async fn an_api_key_created_in_the_page_works_with_curl_and_is_shown_only_once()
         json!(["text", "shown this once"]),
         json!(["js", "document.querySelector('#keys-list .key-prefix') !== null"]),
     ]);
-    steps.extend(screenshot("api-keys.png"));
+    steps.extend(screenshot("api-keys.png", None));
     run(steps).await;
     let key = saved(&first);
 
@@ -614,7 +611,7 @@ async fn a_webhook_created_in_the_page_gets_a_test_delivery_at_a_real_receiver()
         ]),
         json!(["text", "ping (test)"]),
     ]);
-    steps.extend(screenshot("webhooks.png"));
+    steps.extend(screenshot("webhooks.png", Some("#hook-list-h")));
     steps.extend([
         json!(["click", ".webhook .replay"]),
         json!([
@@ -713,4 +710,405 @@ async fn an_auditor_sees_the_vault_pages_without_write_actions_and_the_server_re
         let response = app.send_as(method, path, &auditor, Some(&body), None).await;
         crate::support::assert_envelope(response, 403, "FORBIDDEN").await;
     }
+}
+
+/// The caller's files (`GET /v1/files`, names opened with `secret`).
+async fn files_of(app: &TestApp, token: &str, secret: &str) -> Vec<Value> {
+    let listed = json_of(
+        app.client
+            .get(app.url("/v1/files"))
+            .bearer_auth(token)
+            .header("X-User-Secret", secret)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    listed.as_array().unwrap().clone()
+}
+
+/// A file's bytes, through its download link as the page would open it.
+async fn download_of(app: &TestApp, token: &str, secret: &str, id: &str) -> Vec<u8> {
+    let link = json_of(
+        app.client
+            .get(app.url(&format!("/v1/files/{id}/download")))
+            .bearer_auth(token)
+            .header("X-User-Secret", secret)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    // An absolute URL (the public one), or a path of this server.
+    let url = s(&link, "url");
+    let url = if url.starts_with('/') {
+        app.url(&url)
+    } else {
+        url
+    };
+    let response = app.client.get(url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.bytes().await.unwrap().to_vec()
+}
+
+/// What the server holds of the tab's first unfinished upload (`Upload-Offset` of a tus
+/// HEAD to the URL the page recorded), as a string.
+const SERVER_OFFSET: &str = "(async () => { \
+    const [record] = JSON.parse(sessionStorage.getItem('sealbox.file-uploads')); \
+    const r = await fetch(record.uploadUrl, {method: 'HEAD', headers: {'Tus-Resumable': '1.0.0'}}); \
+    return r.headers.get('Upload-Offset'); })()";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_pauses_resumes_and_continues_after_a_reload() {
+    let app = TestApp::spawn().await;
+    let (admin, _org, _bob, _bob_id) = acme(&app, true).await;
+    let dir = tempfile::tempdir().unwrap();
+    // Four PATCHes of at most 8 MiB, over a link of 4 MB/s: seconds to pause in.
+    let first = pattern(3 * 8 * 1024 * 1024 + 1234);
+    let second: Vec<u8> = first.iter().rev().copied().collect();
+    let (a, b) = (
+        dir.path().join("paused.bin"),
+        dir.path().join("reloaded.bin"),
+    );
+    std::fs::write(&a, &first).unwrap();
+    std::fs::write(&b, &second).unwrap();
+    let (held, later, record) = (
+        dir.path().join("held"),
+        dir.path().join("later"),
+        dir.path().join("record"),
+    );
+    let uploading = "document.querySelector('.uploads li[data-state=uploading] .actions button')";
+
+    let mut steps = sign_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD, "/app/files");
+    steps.extend(unlock(ADMIN_SECRET));
+    steps.extend([
+        json!(["throttle", 4_000_000]),
+        json!(["files", "#upload-input", [a.to_string_lossy()]]),
+        json!(["click", "#upload-form button[type=submit]"]),
+        // Paused once the first piece is there: nothing more arrives meanwhile.
+        json!(["js", "document.querySelector('.uploads progress')?.value > 0"]),
+        json!(["js", format!("{uploading}?.textContent === 'Pause'")]),
+        json!(["click", ".uploads li[data-state=uploading] .actions button"]),
+        json!(["js", "document.querySelector('.uploads li')?.dataset.state === 'paused'"]),
+        json!(["text", "Paused."]),
+        // (The aborted PATCH may take a moment to end on the server's side.)
+        json!(["js", "new Promise((resolve) => setTimeout(() => resolve(true), 500))"]),
+        json!(["save", SERVER_OFFSET, held.to_string_lossy()]),
+        json!(["js", "new Promise((resolve) => setTimeout(() => resolve(true), 1500))"]),
+        json!(["save", SERVER_OFFSET, later.to_string_lossy()]),
+        json!(["js", "document.querySelector('.uploads li').dataset.state === 'paused'"]),
+        // Resume: it continues from the server's offset and finishes.
+        json!(["click", ".uploads li[data-state=paused] .actions button"]),
+        json!(["text", "Uploaded and encrypted."]),
+        json!(["js", "[...document.querySelectorAll('#files-list .file-name')].some((e) => e.textContent === 'paused.bin')"]),
+        // The second one: the tab reloads in the middle of it.
+        json!(["files", "#upload-input", [b.to_string_lossy()]]),
+        json!(["click", "#upload-form button[type=submit]"]),
+        json!(["js", "[...document.querySelectorAll('.uploads li')].some((li) => li.dataset.state === 'uploading' && li.querySelector('progress').value > 0)"]),
+        json!(["save", "sessionStorage.getItem('sealbox.file-uploads')", record.to_string_lossy()]),
+        json!(["open", app.url("/app/files")]),
+        rendered("/app/files"),
+        json!(["text", "Unfinished uploads: reloaded.bin"]),
+        // Another file is refused as the continuation.
+        json!(["files", "#resume-input", [a.to_string_lossy()]]),
+        json!(["click", "#resume-form button[type=submit]"]),
+        json!(["text", "paused.bin is not one of the unfinished uploads."]),
+        json!(["files", "#resume-input", [b.to_string_lossy()]]),
+        json!(["click", "#resume-form button[type=submit]"]),
+        json!(["text", "Uploaded and encrypted."]),
+        json!(["js", "sessionStorage.getItem('sealbox.file-uploads') === null"]),
+    ]);
+    run(steps).await;
+
+    let (held, later) = (saved(&held), saved(&later));
+    let held: usize = held.parse().unwrap();
+    assert!(
+        held > 0 && held < first.len(),
+        "paused part way: {held} of {}",
+        first.len()
+    );
+    assert_eq!(later, held.to_string(), "nothing was sent while paused");
+    let record: Value = serde_json::from_str(&saved(&record)).unwrap();
+    let resumed_id = s(&record[0], "fileId");
+    assert_eq!(record[0]["name"], "reloaded.bin");
+
+    // Two files, byte-identical; the reloaded one is the upload it started (no second
+    // presign).
+    let files = files_of(&app, &admin, ADMIN_SECRET).await;
+    assert_eq!(files.len(), 2, "{files:#?}");
+    for (name, content) in [("paused.bin", &first), ("reloaded.bin", &second)] {
+        let file = files.iter().find(|f| f["fileName"] == name).unwrap();
+        if name == "reloaded.bin" {
+            assert_eq!(s(file, "id"), resumed_id);
+        }
+        let got = download_of(&app, &admin, ADMIN_SECRET, &s(file, "id")).await;
+        assert!(
+            &got == content,
+            "{name} is byte-identical ({} bytes)",
+            got.len()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_delivery_log_pages_and_a_webhook_is_edited_in_the_page() {
+    let receiver = Receiver::start(None);
+    let app = TestApp::spawn_with(|config| {
+        config.webhooks.allowed_networks = vec!["127.0.0.0/8".into()];
+        config.webhooks.time_scale = 0.001;
+    })
+    .await;
+    let pair = app.setup_admin().await;
+    let admin = s(&pair, "accessToken");
+    let hook = json_of(
+        app.send_as(
+            Method::POST,
+            "/v1/webhooks",
+            &admin,
+            Some(&json!({"url": receiver.url("/ok/before"), "events": ["api_key.created"]})),
+            None,
+        )
+        .await,
+        201,
+    )
+    .await;
+    let id = s(&hook, "id");
+    // 23 deliveries: the page shows 20, then the 3 older ones.
+    for _ in 0..23 {
+        let sent = app
+            .send_as(
+                Method::POST,
+                &format!("/v1/webhooks/{id}/test"),
+                &admin,
+                Some(&json!({"event_type": "ping"})),
+                None,
+            )
+            .await;
+        assert_eq!(sent.status(), 202, "{}", sent.text().await.unwrap());
+    }
+    receiver.wait_for("before", 23).await;
+    let settled = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let log = json_of(
+            app.get_as(&format!("/v1/webhooks/{id}/deliveries?limit=100"), &admin)
+                .await,
+            200,
+        )
+        .await;
+        let done = log
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["status"] == "succeeded");
+        if done.count() == 23 {
+            break;
+        }
+        assert!(std::time::Instant::now() < settled, "{log:#}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    let rows = "document.querySelectorAll('.webhook .deliveries tbody tr').length";
+    let mut steps = sign_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD, "/app/webhooks");
+    steps.extend([
+        json!(["js", format!("{rows} === 20")]),
+        json!(["click", ".webhook .older"]),
+        json!(["js", format!("{rows} === 23")]),
+        // Each delivery once, and no further page.
+        json!(["js", "new Set([...document.querySelectorAll('.webhook .deliveries .replay')].map((b) => b.getAttribute('aria-label'))).size === 23"]),
+        json!(["js", "document.querySelector('.webhook .older') === null"]),
+        // Edit: URL, events, retry policy.
+        json!(["click", ".webhook .edit"]),
+        json!(["fill", ".edit-form input[type=url]", receiver.url("/ok/after")]),
+        json!(["fill", ".edit-form input[type=text]", "Edited in the page"]),
+        json!(["click", ".edit-form input[value='api_key.created']"]),
+        json!(["click", ".edit-form input[value='api_key.revoked']"]),
+        json!(["fill", ".edit-form .max-attempts", "3"]),
+        json!(["fill", ".edit-form .disable-after", "7"]),
+        // The create form's picker is not the one being edited.
+        json!(["js", "document.getElementById('event-api-key-revoked').checked === false"]),
+        json!(["click", ".edit-form button[type=submit]"]),
+        json!(["text", "Webhook saved."]),
+        json!(["text", "3 attempts; disabled after 7 failures in a row"]),
+        json!(["text", "Edited in the page"]),
+        json!(["click", ".webhook .toggle"]),
+        json!(["js", "document.querySelector('.webhook .hook-state')?.textContent === 'Disabled'"]),
+    ]);
+    run(steps).await;
+    let got = json_of(app.get_as(&format!("/v1/webhooks/{id}"), &admin).await, 200).await;
+    assert_eq!(got["url"], receiver.url("/ok/after"));
+    assert_eq!(got["description"], "Edited in the page");
+    assert_eq!(got["events"], json!(["api_key.revoked"]));
+    assert_eq!(
+        got["retryPolicy"],
+        json!({"maxAttempts": 3, "disableAfterConsecutiveFailures": 7})
+    );
+    assert_eq!(got["enabled"], false);
+
+    // Enabled again, and a test goes to the new URL.
+    let mut steps = sign_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD, "/app/webhooks");
+    steps.extend([
+        json!(["click", ".webhook .toggle"]),
+        json!([
+            "js",
+            "document.querySelector('.webhook .hook-state')?.textContent === 'Enabled'"
+        ]),
+        json!(["click", ".webhook .send-test"]),
+        json!(["click", ".test-form button[type=submit]"]),
+        json!(["text", "Queued."]),
+    ]);
+    run(steps).await;
+    let after = receiver.wait_for("after", 1).await;
+    assert_eq!(after[0]["headers"]["x-sealbox-test-delivery"], "true");
+    let got = json_of(app.get_as(&format!("/v1/webhooks/{id}"), &admin).await, 200).await;
+    assert_eq!(got["enabled"], true);
+}
+
+/// `at` as a `datetime-local` value in a zone `offset` from UTC.
+fn local_value(at: time::OffsetDateTime, offset: time::UtcOffset) -> String {
+    let local = at.to_offset(offset);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}",
+        local.year(),
+        u8::from(local.month()),
+        local.day(),
+        local.hour(),
+        local.minute()
+    )
+}
+
+/// Sets the `datetime-local` field `selector` to `value` as the browser's picker would.
+fn pick_time(selector: &str, value: &str) -> Value {
+    json!([
+        "js",
+        format!(
+            "(() => {{ const i = document.querySelector({sel}); if (!i) return false; \
+             i.value = {val}; i.dispatchEvent(new Event('input', {{bubbles: true}})); \
+             i.dispatchEvent(new Event('change', {{bubbles: true}})); return i.value === {val}; }})()",
+            sel = json!(selector),
+            val = json!(value)
+        )
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiry_picked_in_the_pages_ends_an_api_key_and_a_file_share() {
+    use time::{Duration as Span, OffsetDateTime, UtcOffset};
+    let app = TestApp::spawn().await;
+    let (admin, _org, bob, bob_id) = acme(&app, true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("brief.txt");
+    std::fs::write(&source, b"for Bob's eyes, until the deadline").unwrap();
+    let key_file = dir.path().join("key");
+
+    // The next whole minute at least 40 s away (the fields pick minutes; the browser run
+    // must end before it), typed in the page's own zone, India (UTC+05:30, no daylight
+    // saving): a page that sent the local time as UTC would be 5.5 hours off.
+    let now = OffsetDateTime::now_utc();
+    let soon = now + Span::seconds(40);
+    let deadline = soon
+        .replace_second(0)
+        .unwrap()
+        .replace_nanosecond(0)
+        .unwrap()
+        + Span::minutes(1);
+    let local = local_value(deadline, UtcOffset::from_hms(5, 30, 0).unwrap());
+
+    let mut steps = vec![json!(["timezone", "Asia/Kolkata"])];
+    steps.extend(sign_in(&app, ADMIN_EMAIL, ADMIN_PASSWORD, "/app/api-keys"));
+    steps.extend([
+        json!(["fill", "#key-name", "until-the-deadline"]),
+        pick_time("#key-expires", &local),
+        json!(["click", "#key-form button[type=submit]"]),
+        json!([
+            "js",
+            "document.querySelector('.once-value')?.textContent.startsWith('sbx_')"
+        ]),
+        json!([
+            "save",
+            "document.querySelector('.once-value').textContent",
+            key_file.to_string_lossy()
+        ]),
+        json!(["click", "a[href='/app/files']"]),
+        rendered("/app/files"),
+    ]);
+    steps.extend(unlock(ADMIN_SECRET));
+    steps.extend([
+        json!(["files", "#upload-input", [source.to_string_lossy()]]),
+        json!(["click", "#upload-form button[type=submit]"]),
+        json!(["text", "Uploaded and encrypted."]),
+        json!(["click", "button[aria-label='Share brief.txt']"]),
+        choose(".share-form select", &bob_id),
+        pick_time(".share-form input[type=datetime-local]", &local),
+        json!(["click", ".share-form button[type=submit]"]),
+        json!(["text", "Shared with bob"]),
+    ]);
+    run(steps).await;
+    let key = saved(&key_file);
+    let parse = |v: &Value| {
+        OffsetDateTime::parse(
+            v.as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+
+    // The server holds the instant picked, and both work until then.
+    let me = json_of(
+        app.client
+            .get(app.url("/v1/me"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(me["authType"], "api_key");
+    let keys = json_of(app.get_as("/v1/api-keys", &admin).await, 200).await;
+    let made = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "until-the-deadline")
+        .unwrap();
+    assert_eq!(parse(&made["expiresAt"]), deadline, "{made}");
+    let file = files_of(&app, &admin, ADMIN_SECRET).await.remove(0);
+    let shares = json_of(
+        app.get_as(&format!("/v1/files/{}/shares", s(&file, "id")), &admin)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(parse(&shares[0]["expiresUtc"]), deadline, "{shares}");
+    let shared_with_bob = || async {
+        json_of(
+            app.client
+                .get(app.url("/v1/files/shared"))
+                .bearer_auth(&bob)
+                .header("X-User-Secret", BOB_SECRET)
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await
+    };
+    assert_eq!(shared_with_bob().await[0]["fileName"], "brief.txt");
+
+    // After it: the key is refused, the share is gone from Bob's list.
+    let wait = deadline - OffsetDateTime::now_utc() + Span::seconds(2);
+    if let Ok(wait) = std::time::Duration::try_from(wait) {
+        tokio::time::sleep(wait).await;
+    }
+    let refused = app
+        .client
+        .get(app.url("/v1/me"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    crate::support::assert_envelope(refused, 401, "UNAUTHORIZED").await;
+    assert_eq!(shared_with_bob().await, json!([]));
 }

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::support::{
     ADMIN_EMAIL, ADMIN_PASSWORD, MEMBER_PASSWORD, TestApp, assert_envelope, json_of, s,
 };
-use crate::web_ui::browse;
+use crate::web_ui::{browse, readme_screenshot};
 
 /// Steps that open `path` signed out, sign in on the page the shell sends the browser
 /// to, and wait until the shell has drawn `path` again.
@@ -88,13 +88,6 @@ async fn admin_and_org(app: &TestApp) -> (String, String) {
 
 async fn get_json(app: &TestApp, path: &str, token: &str, org: Option<&str>) -> Value {
     json_of(app.send_as(Method::GET, path, token, None, org).await, 200).await
-}
-
-/// Where screenshots go: `$SBX_SCREENSHOTS` (to refresh `docs/screenshots/`) or a
-/// temporary directory that only proves the step works.
-pub(crate) fn screenshot(dir: &Path, name: &str) -> Value {
-    let base = std::env::var_os("SBX_SCREENSHOTS").map_or_else(|| dir.to_owned(), Into::into);
-    json!(["screenshot", base.join(name).to_str().unwrap()])
 }
 
 #[tokio::test]
@@ -417,7 +410,7 @@ async fn the_organization_page_manages_members_invites_roles_and_teams() {
             "js",
             "document.getElementById('org-switch').selectedOptions[0].textContent === 'Acme Corp'"
         ]),
-        screenshot(shots.path(), "app-organization.png"),
+        readme_screenshot(shots.path(), "app-organization.png", Some("#members")),
     ]);
     browse(Value::Array(steps)).await;
 
@@ -595,7 +588,7 @@ async fn the_account_page_changes_profile_password_sessions_and_notifications() 
         json!(["fill", "input[name=currentPassword]", ADMIN_PASSWORD]),
         json!(["click", "form:has(input[name=currentPassword]) button[type=submit]"]),
         json!(["text", "Password changed."]),
-        screenshot(shots.path(), "app-account.png"),
+        readme_screenshot(shots.path(), "app-account.png", Some("section:has(#sessions-list)")),
     ]);
     browse(Value::Array(steps)).await;
 
@@ -673,7 +666,7 @@ async fn an_auditor_reads_verifies_and_exports_the_log_but_is_offered_no_write()
         json!(["click", "#audit-table tbody tr:first-child button"]),
         json!(["text", "x3@example.com"]),
         json!(["js", "document.activeElement.id === 'audit-detail-heading'"]),
-        screenshot(shots.path(), "app-audit.png"),
+        readme_screenshot(shots.path(), "app-audit.png", Some("section:has(#verify-chain)")),
         // Exports of the filtered entries.
         json!(["click", "#export-jsonl"]),
         json!(["downloaded", 1]),
@@ -896,6 +889,7 @@ async fn the_admin_console_reports_status_and_manages_organizations_and_accounts
     let bob_token = s(&bob, "accessToken");
     let out = tempfile::tempdir().unwrap();
     let link_file = out.path().join("link");
+    let reset_file = out.path().join("reset");
     let shots = tempfile::tempdir().unwrap();
     let schema: Vec<i64> = app.query("PRAGMA user_version", |r| r.get(0));
 
@@ -924,7 +918,6 @@ async fn the_admin_console_reports_status_and_manages_organizations_and_accounts
             "js",
             "document.getElementById('status-queue').textContent.startsWith('0 pending')"
         ]),
-        screenshot(shots.path(), "app-admin.png"),
         // A new organization, then its first account without a password: the link.
         json!(["fill", "#organizations input[name=name]", "Umbrella"]),
         json!(["click", "#organizations button[type=submit]"]),
@@ -956,6 +949,23 @@ async fn the_admin_console_reports_status_and_manages_organizations_and_accounts
             "js",
             "!document.querySelector('#accounts [role=alert]').hidden"
         ]),
+        // A reset link for the existing account, shown with its copy button.
+        json!([
+            "click",
+            "button[aria-label='Issue a password reset link for uma@example.com']"
+        ]),
+        json!(["text", "Password reset link for uma@example.com"]),
+        json!(["text", "It was not mailed (mail is off"]),
+        json!([
+            "js",
+            "document.querySelector('#reset-result .copy') !== null"
+        ]),
+        json!([
+            "save",
+            "document.getElementById('reset-link').value",
+            reset_file.to_str().unwrap()
+        ]),
+        readme_screenshot(shots.path(), "app-admin.png", Some("#organizations")),
         // Suspend Acme, then lift it.
         json!(["click", "button[aria-label='Suspend Acme']"]),
         json!(["click", "#confirm-yes"]),
@@ -979,6 +989,19 @@ async fn the_admin_console_reports_status_and_manages_organizations_and_accounts
         link.starts_with(&app.url("/reset-password?token=")),
         "{link}"
     );
+    // The reset link works, once; redeeming it ends the earlier set-password link too.
+    let reset = std::fs::read_to_string(&reset_file).unwrap();
+    assert_ne!(reset, link);
+    let token = |link: &str| link.split_once("?token=").unwrap().1.to_owned();
+    let redeem = |link: &str| {
+        let body = json!({"token": token(link), "password": "bright-harbor-sixty"});
+        let app = &app;
+        async move { app.post_json("/v1/auth/reset-password", &body).await }
+    };
+    assert_eq!(redeem(&reset).await.status(), 204);
+    assert_envelope(redeem(&reset).await, 401, "UNAUTHORIZED").await;
+    assert_envelope(redeem(&link).await, 401, "UNAUTHORIZED").await;
+    app.login("uma@example.com", "bright-harbor-sixty").await;
     let orgs = get_json(&app, "/admin/orgs", &admin, None).await;
     let umbrella = orgs
         .as_array()
@@ -1053,7 +1076,11 @@ async fn a_phone_sized_screen_shows_the_shell_without_sideways_scrolling() {
             "getComputedStyle(document.getElementById('nav')).display === 'none'"
         ]),
         json!(["js", no_sideways]),
-        screenshot(shots.path(), "app-phone.png"),
+        // Not one of the README's: the phone's own screen, whole.
+        json!([
+            "screenshot",
+            shots.path().join("app-phone.png").to_str().unwrap()
+        ]),
         json!(["open", app.url("/app/account")]),
         rendered("/app/account"),
         json!(["js", no_sideways]),

@@ -70,15 +70,17 @@ export function section(title, ...children) {
 /**
  * A table. `columns`: `[{label, value: (row) => Node|string, class}]`; `rows`: the data.
  * Wrapped in a horizontally scrolling box so a wide table never widens the page on a
- * phone. With no rows and `empty` given, the empty state instead.
+ * phone. With no rows and `empty` given, the empty state instead. `rowKey(row)` becomes
+ * the row's `data-id`; `rowData(row)` (an object) more of its `data-` attributes (the
+ * webhook log's `data-status`, say).
  */
-export function table(columns, rows, { caption, empty, rowKey } = {}) {
+export function table(columns, rows, { caption, empty, rowKey, rowData } = {}) {
   if (rows.length === 0 && empty) return emptyState(empty);
   const head = el("tr", {}, columns.map((c) => el("th", { scope: "col", class: c.class, text: c.label })));
   const body = rows.map((row) =>
     el(
       "tr",
-      { dataset: rowKey ? { id: rowKey(row) } : undefined },
+      { dataset: rowKey || rowData ? { ...(rowKey ? { id: rowKey(row) } : {}), ...(rowData ? rowData(row) : {}) } : undefined },
       columns.map((c) => {
         const value = c.value(row);
         return el("td", { class: c.class, "data-label": c.label }, value ?? "—");
@@ -174,13 +176,18 @@ export function onSubmit(form, box, handler) {
   return form;
 }
 
-/** A button that copies `text` to the clipboard and says whether it worked. */
-export function copyButton(text, label = "Copy") {
+/**
+ * A button that copies `text` (or what `text()` returns at the click) to the clipboard and
+ * says whether it worked. `name` is its accessible name when several copy buttons share a
+ * page ("Copy db-password").
+ */
+export function copyButton(text, label = "Copy", { name } = {}) {
   const status = el("span", { class: "copy-status", role: "status" });
   const button = el("button", {
     type: "button",
     class: "copy",
     text: label,
+    "aria-label": name,
     onclick: async () => {
       try {
         await navigator.clipboard.writeText(typeof text === "function" ? text() : text);
@@ -194,20 +201,23 @@ export function copyButton(text, label = "Copy") {
 }
 
 /**
- * The "shown once" box for a raw API key or a webhook secret: the value in a read-only
- * field (selectable), a copy button, and why it must be copied now.
+ * The "shown once" box for a raw API key or a webhook secret: `title`, why it must be
+ * copied now (`explanation`), the value (`.once-value`, selectable as a whole), a copy
+ * button, and "I stored it" to dismiss the box. It takes the focus so a screen reader
+ * reads it at once.
  */
-export function showOnce(secret, { label = "Secret" } = {}) {
-  const id = uid("once");
-  const field = el("input", { id, type: "text", readOnly: true, value: secret, class: "secret-value", spellcheck: "false", autocomplete: "off" });
-  return el(
-    "div",
-    { class: "show-once notice", "data-kind": "success", role: "status" },
-    el("p", { text: `${label}: shown once. Copy it now; it cannot be shown again.` }),
-    el("label", { for: id, class: "visually-hidden", text: label }),
-    field,
-    copyButton(secret),
+export function showOnce(title, value, explanation) {
+  const box = el(
+    "section",
+    { class: "show-once notice", "data-kind": "success", role: "status", tabindex: "-1", "aria-label": title },
+    el("p", {}, el("strong", { text: title })),
+    el("p", { text: explanation ?? "Copy it now: it is shown only this once and cannot be shown again." }),
+    el("p", {}, el("code", { class: "once-value", text: value })),
   );
+  const done = el("button", { type: "button", text: "I stored it", onclick: () => box.remove() });
+  box.append(el("div", { class: "actions" }, copyButton(value), done));
+  queueMicrotask(() => box.focus());
+  return box;
 }
 
 /** A date and time for people, in the browser's locale; "—" for none. */

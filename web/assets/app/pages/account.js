@@ -118,7 +118,7 @@ async function drawSessions(box, ctx) {
   const rows = table(
     [
       { label: "Device", value: (s) => el("span", {}, s.userAgent ?? "unknown", s.current ? [" ", badge("this session", "active")] : null) },
-      { label: "Address", value: (s) => s.ip ?? "—", class: "mono" },
+      { label: "Address", value: (s) => s.ip ?? "—", class: "mono nowrap" },
       { label: "Signed in", value: (s) => formatDate(s.createdAt) },
       { label: "Last seen", value: (s) => formatDate(s.lastSeenAt) },
       {

@@ -3,7 +3,10 @@
 // (GET/POST /admin/orgs; suspend and lift through /v1/organizations/{id}/suspend|unsuspend,
 // which an instance admin may call for any organization) and the accounts of the one
 // picked (?org=<id> in the address: GET/POST /admin/orgs/{id}/users; an account created
-// without a password comes with its set-password link, shown once).
+// without a password comes with its set-password link, shown once), each with a button
+// that issues a password-reset link for it (POST /admin/orgs/{id}/users/{userId}/
+// password-reset: the link is shown once with a copy button, and mailed too when the
+// server has mail).
 
 import { badge, copyButton, el, errorState, formField, formatBytes, formatDate, loadingState, pageHeader, section, simpleForm, table, fill } from "../dom.js";
 
@@ -155,16 +158,44 @@ async function drawUsers(box, ctx, org) {
       );
     },
   });
+  const resetBox = el("div", { id: "reset-result" });
+  const issueReset = async (user, button) => {
+    const out = resetBox;
+    button.disabled = true;
+    try {
+      const issued = await ctx.api("POST", `/admin/orgs/${encodeURIComponent(org.id)}/users/${encodeURIComponent(user.userId)}/password-reset`);
+      fill(out,
+        el(
+          "div",
+          { class: "notice show-once", "data-kind": "success", role: "status" },
+          el("p", { text: `Password reset link for ${user.email}, valid until ${formatDate(issued.expiresAt)}. It is shown once and works once; using it signs them out everywhere. Their current password works until then.` }),
+          el("p", { text: issued.mailed ? `It was also mailed to ${user.email}.` : "It was not mailed (mail is off, or the mail server refused it): hand it over yourself." }),
+          el("input", { type: "text", readOnly: true, value: issued.resetUrl, class: "secret-value", id: "reset-link", "aria-label": `Password reset link for ${user.email}` }),
+          copyButton(issued.resetUrl, "Copy link"),
+        ),
+      );
+    } catch (error) {
+      fill(out, errorState(error));
+    } finally {
+      button.disabled = false;
+    }
+    out.scrollIntoView({ block: "nearest" });
+  };
   const columns = [
     { label: "Name", value: (u) => u.displayName },
     { label: "Email", value: (u) => u.email },
     { label: "Role", value: (u) => u.role },
     { label: "Status", value: (u) => badge(u.status) },
     { label: "Joined", value: (u) => formatDate(u.joinedAt) },
+    {
+      label: "Actions",
+      value: (u) => el("button", { type: "button", class: "reset-link", text: "Reset link", "aria-label": `Issue a password reset link for ${u.email}`, onclick: (event) => issueReset(u, event.currentTarget) }),
+    },
   ];
   fill(box, 
     el("h2", { id: heading(box).id, text: `Accounts of ${org.name}` }),
     table(columns, users, { empty: "No accounts yet.", rowKey: (u) => u.userId }),
+    resetBox,
     el("h3", { text: "New account" }),
     form,
     result,

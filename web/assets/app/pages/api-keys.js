@@ -8,8 +8,9 @@
 // the API's defaults ticked.
 
 import {
-  busy, colleagues, confirmAction, el, empty, field, loading, notice, rfc3339, say, showOnce, table, when,
+  busy, colleagues, confirmAction, el, empty, field, loading, notice, rfc3339, say, when,
 } from "./common-vault.js";
+import { showOnce, table } from "../dom.js";
 
 /** The API's default scopes (CreateApiKeyRequest.scopes). */
 const DEFAULT_SCOPES = ["transfers:write", "files:read"];
@@ -103,7 +104,7 @@ export async function render(root, ctx) {
         { label: "Expires", value: (k) => (k.rotatedTo ? `${when(k.expiresAt)} (rotated)` : when(k.expiresAt)) },
         { label: "Last use", value: (k) => (k.lastUsedAt ? `${when(k.lastUsedAt)}${k.lastUsedIp ? ` from ${k.lastUsedIp}` : ""}` : "never") },
         { label: "Actions", value: (k) => keyActions(k, box, userId, problem) },
-      ], keys, userId ? "The member's keys" : "Your keys")];
+      ], keys, { caption: userId ? "The member's keys" : "Your keys" })];
     });
   }
 

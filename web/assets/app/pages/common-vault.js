@@ -1,5 +1,7 @@
 // What the vault pages (Files, Secrets, API keys, Webhooks) share: the user secret held in
-// this tab's memory, the calls that carry it, and small DOM pieces.
+// this tab's memory, the calls that carry it, and the few DOM pieces only they use (the
+// lock bar, notices, member pickers). Tables, copy buttons and the shown-once box are the
+// shell's (../dom.js), as on every workspace page.
 //
 // The user secret opens the private key the server keeps sealed (docs/crypto.md). It lives
 // only in the `held` variable of this module: never in localStorage, sessionStorage, a
@@ -10,10 +12,11 @@
 
 import { request } from "../../js/api.js";
 import { formatBytes, sentence } from "../../forms.js";
-// The DOM helpers every workspace page uses (`el`, `uid`) are the shell's.
-import { el, uid } from "../dom.js";
+// The DOM helpers every workspace page uses are the shell's; `empty` and `when` are its
+// `emptyState` and `formatDate` under the names the vault pages use.
+import { el, emptyState as empty, formatDate as when, uid } from "../dom.js";
 
-export { el, formatBytes, sentence, uid };
+export { el, empty, formatBytes, sentence, uid, when };
 
 /** Idle time after which the secret is forgotten: the server's own unlock cache (5 min). */
 export const IDLE_MS = 5 * 60 * 1000;
@@ -170,52 +173,6 @@ export async function loading(box, load) {
   }
 }
 
-/** An empty list's sentence. */
-export function empty(text) {
-  return el("p", { className: "empty hint" }, text);
-}
-
-/**
- * A table: `columns` = [{label, value(row) -> node|text, sort?(row) -> comparable}], rows.
- * Inside a scrolling wrapper so a phone can pan it.
- */
-export function table(columns, rows, caption) {
-  const head = el("tr", {}, ...columns.map((c) => el("th", { scope: "col" }, c.label)));
-  const body = rows.map((row) => el("tr", {}, ...columns.map((c) => el("td", { "data-label": c.label }, c.value(row) ?? "—"))));
-  return el("div", { className: "table-wrap" }, el("table", { className: "data" }, caption ? el("caption", {}, caption) : null, el("thead", {}, head), el("tbody", {}, ...body)));
-}
-
-/** A button that copies `text` to the clipboard and says so. */
-export function copyButton(text, label = "Copy") {
-  const button = el("button", { type: "button", className: "copy" }, label);
-  button.addEventListener("click", async () => {
-    try {
-      await navigator.clipboard.writeText(typeof text === "function" ? text() : text);
-      button.textContent = "Copied";
-    } catch {
-      button.textContent = "Select and copy it by hand";
-    }
-    setTimeout(() => {
-      button.textContent = label;
-    }, 2000);
-  });
-  return button;
-}
-
-/** The "shown once" box for a new API key or webhook secret: the value, a copy button, a dismiss. */
-export function showOnce(title, value, explanation) {
-  const box = el("section", { className: "show-once notice", "data-kind": "success", role: "status", tabindex: "-1", "aria-label": title },
-    el("p", {}, el("strong", {}, title)),
-    el("p", {}, explanation ?? "Copy it now: it is shown only this once and cannot be shown again."),
-    el("p", {}, el("code", { className: "once-value" }, value)),
-  );
-  const done = el("button", { type: "button" }, "I stored it");
-  done.addEventListener("click", () => box.remove());
-  box.append(el("div", { className: "actions" }, copyButton(value), done));
-  queueMicrotask(() => box.focus());
-  return box;
-}
-
 /** Asks before a destructive action: the shell's dialog, or a native modal one. */
 export function confirmAction(ctx, message) {
   if (typeof ctx.confirm === "function") return ctx.confirm(message);
@@ -240,13 +197,6 @@ export function confirmAction(ctx, message) {
 /** A short message for the user (the shell's toast when there is one). */
 export function say(ctx, message, kind = "success") {
   if (typeof ctx.toast === "function") ctx.toast(message, kind);
-}
-
-/** A local time for an RFC 3339 instant, or "—". */
-export function when(text) {
-  if (!text) return "—";
-  const date = new Date(text);
-  return Number.isNaN(date.getTime()) ? text : date.toLocaleString();
 }
 
 /** A `datetime-local` input's value as RFC 3339 UTC, or undefined when empty. */

@@ -14,8 +14,9 @@
 
 import {
   busy, colleagues, confirmAction, el, empty, field, formatBytes, isUnlocked, loading, memberSelect,
-  notice, onVaultChange, rfc3339, say, table, vaultBar, vaultCall, when,
+  notice, onVaultChange, rfc3339, say, vaultBar, vaultCall, when,
 } from "./common-vault.js";
+import { table } from "../dom.js";
 import { errorOf, networkError } from "../../js/api.js";
 
 /** Bytes per PATCH: 8 MiB, the transfer sender's size. */
@@ -298,7 +299,7 @@ export async function render(root, ctx, params = {}) {
       { label: "Type", value: (f) => f.contentType },
       { label: "Updated", value: (f) => when(f.updatedUtc) },
       { label: "Actions", value: (f) => fileActions(f, problem) },
-    ], shown, "Your files"), ...(only ? [el("p", {}, el("a", { href: "/app/files" }, "All files"))] : []));
+    ], shown, { caption: "Your files" }), ...(only ? [el("p", {}, el("a", { href: "/app/files" }, "All files"))] : []));
   }
 
   function fileActions(file, problem) {
@@ -356,7 +357,7 @@ export async function render(root, ctx, params = {}) {
             },
           }, "Revoke"),
         },
-      ], items, `Shares of ${file.fileName}`) : empty("Not shared with anyone."));
+      ], items, { caption: `Shares of ${file.fileName}` }) : empty("Not shared with anyone."));
     };
     drawShares(shares);
     const form = el("form", { className: "share-form" }, field("Member", who), field("Expires (optional)", expires, "Read-only; after this time the member can no longer open it."), problem, el("button", { type: "submit", className: "primary" }, "Share read-only"));
@@ -407,7 +408,7 @@ export async function render(root, ctx, params = {}) {
             },
           }, "Remove")),
       },
-    ], shared, "Files shared with me"));
+    ], shared, { caption: "Files shared with me" }));
   }
 
   async function refreshFiles() {

@@ -7,9 +7,10 @@
 
 import {
   base64ToText, busy, colleagues, confirmAction, el, empty, field, IDLE_MS, isUnlocked, loading,
-  memberSelect, notice, onVaultChange, rfc3339, say, secretProblem, table, textToBase64, unlock,
+  memberSelect, notice, onVaultChange, rfc3339, say, secretProblem, textToBase64, unlock,
   vaultBar, vaultCall, when,
 } from "./common-vault.js";
+import { copyButton, table } from "../dom.js";
 
 const enc = encodeURIComponent;
 
@@ -170,7 +171,7 @@ export async function render(root, ctx) {
         { label: "Name", value: (n) => el("code", { className: "kv-name" }, n) },
         { label: "Value", value: (n) => revealCell(`/v1/kv/${enc(n)}`, n, problem) },
         { label: "Actions", value: (n) => kvActions(n, listBox, problem) },
-      ], names, "Your secrets")];
+      ], names, { caption: "Your secrets" })];
     });
   }
 
@@ -186,7 +187,7 @@ export async function render(root, ctx) {
             const answer = await vaultCall(ctx, "GET", path);
             const text = base64ToText(answer.valueB64);
             const shown = el("code", { className: "secret-value" }, text ?? answer.valueB64);
-            const copy = el("button", { type: "button", "aria-label": `Copy ${label}`, onclick: async () => { await navigator.clipboard.writeText(text ?? answer.valueB64).catch(() => {}); copy.textContent = "Copied"; } }, "Copy");
+            const copy = copyButton(text ?? answer.valueB64, "Copy", { name: `Copy ${label}` });
             const hide = el("button", { type: "button", "aria-label": `Hide ${label}`, onclick: draw }, "Hide");
             cell.replaceChildren(shown, el("span", { className: "hint" }, text === null ? " (not text: base64)" : ""), el("span", { className: "actions" }, copy, hide));
             hide.focus();
@@ -279,7 +280,7 @@ export async function render(root, ctx) {
           },
         }, "Revoke"),
       },
-    ], items, `Shares of ${name}`) : empty("Not shared with anyone."));
+    ], items, { caption: `Shares of ${name}` }) : empty("Not shared with anyone."));
     drawShares(shares);
     const form = el("form", { className: "share-form" }, field("Member", who), field("Name they see (optional)", alias, "Stored encrypted."), field("Expires (optional)", expires), problem,
       el("button", { type: "submit", className: "primary", disabled: !isUnlocked(), title: isUnlocked() ? null : "Unlock the vault to share" }, "Share read-only"),
@@ -335,7 +336,7 @@ export async function render(root, ctx) {
             },
           }, "Remove"),
         },
-      ], shares, "Secrets shared with me")];
+      ], shares, { caption: "Secrets shared with me" })];
     });
   }
 
@@ -369,7 +370,7 @@ export async function render(root, ctx) {
                 try {
                   const material = await ctx.api("GET", `/v1/recovery/shares/${enc(h.ownerUserId)}`);
                   const text = JSON.stringify(material, null, 2);
-                  out.replaceChildren(el("p", { className: "hint" }, `Hand this back to ${h.ownerName} only, over a channel you trust.`), el("pre", { className: "material" }, text), el("div", { className: "actions" }, el("button", { type: "button", onclick: async () => navigator.clipboard.writeText(text).catch(() => {}) }, "Copy")));
+                  out.replaceChildren(el("p", { className: "hint" }, `Hand this back to ${h.ownerName} only, over a channel you trust.`), el("pre", { className: "material" }, text), el("div", { className: "actions" }, copyButton(text, "Copy", { name: `Copy ${h.ownerName}'s recovery material` })));
                 } catch (error) {
                   problem.show(error);
                 }
@@ -378,7 +379,7 @@ export async function render(root, ctx) {
             return out;
           },
         },
-      ], items, "Recovery material you hold")];
+      ], items, { caption: "Recovery material you hold" })];
     });
   }
 
@@ -404,7 +405,7 @@ export async function render(root, ctx) {
             },
           }, "Remove") : null),
         },
-      ], trustees, "Your trustees")];
+      ], trustees, { caption: "Your trustees" })];
     });
   }
 

@@ -7,8 +7,9 @@
 // webhook-id).
 
 import {
-  busy, confirmAction, el, empty, field, loading, notice, say, showOnce, table, when,
+  busy, confirmAction, el, empty, field, loading, notice, say, uid, when,
 } from "./common-vault.js";
+import { showOnce, table } from "../dom.js";
 
 const enc = encodeURIComponent;
 
@@ -41,13 +42,15 @@ export async function render(root, ctx) {
     createSection.append(createForm());
   }
 
-  function eventPicker(selected = ["*"]) {
-    const all = el("input", { type: "checkbox", id: "event-all", value: "*", checked: selected.includes("*") });
+  /** The event checkboxes; `prefix` keeps their ids (and so their labels) apart from
+   *  another picker's on the page: the create form's is "event", an edit form's unique. */
+  function eventPicker(selected = ["*"], prefix = "event") {
+    const all = el("input", { type: "checkbox", id: `${prefix}-all`, value: "*", checked: selected.includes("*") });
     const boxes = [];
-    const set = el("fieldset", { className: "events", id: "event-picker" }, el("legend", {}, "Events"), el("div", { className: "field check" }, all, el("label", { for: all.id }, el("strong", {}, "Every event"), " (*), including types added later")));
+    const set = el("fieldset", { className: "events", id: `${prefix}-picker` }, el("legend", {}, "Events"), el("div", { className: "field check" }, all, el("label", { for: all.id }, el("strong", {}, "Every event"), " (*), including types added later")));
     const list = el("div", { className: "event-list" });
     for (const kind of catalog) {
-      const id = `event-${kind.type.replace(/[^a-z0-9]/gi, "-")}`;
+      const id = `${prefix}-${kind.type.replace(/[^a-z0-9]/gi, "-")}`;
       const box = el("input", { type: "checkbox", value: kind.type, id, checked: selected.includes(kind.type) });
       boxes.push(box);
       list.append(el("div", { className: "event" },
@@ -195,7 +198,7 @@ export async function render(root, ctx) {
     function editForm() {
       const url = el("input", { type: "url", required: true, value: hook.url });
       const description = el("input", { type: "text", maxlength: "500", value: hook.description });
-      const picker = eventPicker(hook.events);
+      const picker = eventPicker(hook.events, uid("edit-event"));
       const retry = retryFields(hook.retryPolicy);
       const box = notice();
       const form = el("form", { className: "edit-form" }, field("Endpoint URL", url), field("Description", description), picker, retry, box, el("button", { type: "submit", className: "primary" }, "Save"));
@@ -281,8 +284,7 @@ export async function render(root, ctx) {
               },
             }, "Replay") : null),
           },
-        ], items, `Deliveries to ${hook.url}`));
-        for (const [index, row] of [...nodes[1].querySelectorAll("tbody tr")].entries()) row.dataset.status = items[index].status;
+        ], items, { caption: `Deliveries to ${hook.url}`, rowData: (d) => ({ status: d.status }) }));
       }
       const actions = el("div", { className: "actions" });
       if (!append) actions.append(el("button", { type: "button", className: "refresh", onclick: () => loadDeliveries(hook, box, null, false) }, "Refresh"));
