@@ -55,7 +55,10 @@ def main():
     parser.add_argument("--latency-messages", type=int, default=200)
     parser.add_argument("--senders", type=int, default=4, help="devices sending at once")
     parser.add_argument("--health-connections", type=int, default=4)
-    parser.add_argument("--binary", default=api.BINARY, help="the sealbox binary to run")
+    # Where `cargo build --release` puts it: under $CARGO_TARGET_DIR when that is set.
+    built = os.path.join(os.environ["CARGO_TARGET_DIR"], "release", "sealbox") \
+        if os.environ.get("CARGO_TARGET_DIR") else api.BINARY
+    parser.add_argument("--binary", default=built, help="the sealbox binary to run")
     parser.add_argument("--no-build", action="store_true", help="use the existing binary")
     args = parser.parse_args()
     if not args.no_build:

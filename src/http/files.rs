@@ -312,7 +312,9 @@ impl FilesApi {
     /// Get a download link
     ///
     /// A short-lived URL that streams the file with `Range` support; for files sealbox
-    /// encrypted, `X-User-Secret` is needed to unlock them.
+    /// encrypted, `X-User-Secret` is needed to unlock them. Besides your own files: a
+    /// client-encrypted file named in the `attachments` of a message you can see in one of
+    /// your chats, while that message lives (docs/messaging.md).
     #[oai(
         path = "/v1/files/:id/download",
         method = "get",

@@ -20,6 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use zeroize::Zeroizing;
 
 use super::keys::{KeyService, UserSecret, no_key_material};
+use super::messaging::attachments;
 use super::{FieldError, Journal, RequestContext, ServiceError, access, read, write};
 use crate::auth::{Permission, Principal, opaque};
 use crate::blob::{BlobError, BlobKey, BlobStore};
@@ -911,18 +912,18 @@ impl FileService {
         read(&self.store, move |conn| Ok(files::find_by_id(conn, id)?)).await
     }
 
-    /// A short-lived capability for downloading one of the caller's files. For a file
-    /// sealbox encrypted, `secret` unlocks the DEK, which the link's row keeps sealed
-    /// under a key derived from the link's own secret until it expires.
+    /// A short-lived capability for downloading one of the caller's files, or a
+    /// client-encrypted file attached to a message the caller can see in one of its chats
+    /// (`messaging::attachments`). For a file sealbox encrypted, `secret` unlocks the DEK,
+    /// which the link's row keeps sealed under a key derived from the link's own secret
+    /// until it expires.
     pub async fn download_link(
         &self,
         principal: &Principal,
         id: &str,
         secret: Option<&UserSecret>,
     ) -> Result<(Zeroizing<String>, Duration), ServiceError> {
-        let (file, keys_row) = self
-            .owned_file(principal, id, Permission::FilesRead)
-            .await?;
+        let (file, keys_row) = self.readable_file(principal, id).await?;
         let dek = match file.encryption {
             Encryption::Server => {
                 let secret = secret.ok_or(ServiceError::Unauthorized(
@@ -979,6 +980,11 @@ impl FileService {
             let file = files::find_by_id(conn, file)?
                 .filter(|f| f.org_id == row.org_id)
                 .ok_or_else(gone)?;
+            // A chat participant's link stands only while the message naming the file
+            // does and the user is still in that chat.
+            if !attachments::link_still_good(conn, row.org_id, user, &file)? {
+                return Err(gone());
+            }
             Ok((token, row, file))
         })
         .await?;
@@ -1212,6 +1218,24 @@ impl FileService {
             remove_quietly(&self.staged_path(id)).await;
         }
         Ok(removed)
+    }
+
+    /// The file `id` as the caller may download it (`messaging::attachments::
+    /// readable_file`: its own, or one attached in its chats), with the caller's key row.
+    async fn readable_file(
+        &self,
+        principal: &Principal,
+        id: &str,
+    ) -> Result<(File, Option<user_keys::UserKeys>), ServiceError> {
+        let id: FileId = id.parse().map_err(|_| ServiceError::NotFound("file"))?;
+        let principal = principal.clone();
+        read(&self.store, move |conn| {
+            let access = access::in_requested_org(conn, &principal)?;
+            let file = attachments::readable_file(conn, &access, id)?
+                .ok_or(ServiceError::NotFound("file"))?;
+            Ok((file, user_keys::find(conn, principal.user_id)?))
+        })
+        .await
     }
 
     async fn owned_file(

@@ -111,6 +111,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0015_messaging.sql"),
         then: None,
     },
+    Migration {
+        version: 16,
+        name: "messaging_attachments_and_prekeys",
+        sql: include_str!("migrations/0016_messaging_attachments_and_prekeys.sql"),
+        then: None,
+    },
 ];
 
 /// The schema version this binary creates and understands.

@@ -1472,3 +1472,494 @@ async fn the_python_client_exchanges_end_to_end_encrypted_messages() {
     );
     assert!(stdout.contains("ALL CHECKS PASSED"), "{stdout}\n{stderr}");
 }
+
+/// A one-time pre-key body for a top-up.
+fn prekeys(ids: impl IntoIterator<Item = i64>) -> Value {
+    json!({"oneTimePreKeys": ids
+        .into_iter()
+        .map(|i| json!({"keyId": i, "alg": "x25519", "publicKey": key(i as u8, 32)}))
+        .collect::<Vec<_>>()})
+}
+
+/// The key id `claimer` got from one claim of `owner`'s first device, if any.
+async fn claim(app: &TestApp, claimer: &Peer, owner: &Peer) -> Option<i64> {
+    let path = format!("/v1/users/{}/devices", owner.user);
+    json_of(claimer.go(app, Method::GET, &path, None).await, 200).await[0]["oneTimePreKey"]["keyId"]
+        .as_i64()
+}
+
+#[tokio::test]
+async fn a_device_tops_up_its_one_time_pre_keys_and_claims_hand_each_out_once() {
+    let (app, ada, bob, _) = acme().await;
+    let carol = outsider(&app, &ada).await;
+    let top_up = format!("/v1/devices/{}/prekeys", bob.device);
+    for expected in [Some(1), Some(2), Some(3), None] {
+        assert_eq!(claim(&app, &ada, &bob).await, expected);
+    }
+    let listed = json_of(bob.go(&app, Method::GET, "/v1/devices", None).await, 200).await;
+    assert_eq!(listed[0]["oneTimePreKeysLeft"], 0);
+
+    // The owner tops up; the count says so, and the claim hands the new keys out.
+    let device = json_of(
+        bob.go(&app, Method::POST, &top_up, Some(prekeys([4, 5])))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(device["id"], bob.device.as_str());
+    assert_eq!(device["oneTimePreKeysLeft"], 2);
+    assert_eq!(claim(&app, &ada, &bob).await, Some(4));
+    let listed = json_of(bob.go(&app, Method::GET, "/v1/devices", None).await, 200).await;
+    assert_eq!(listed[0]["oneTimePreKeysLeft"], 1);
+    assert_eq!(claim(&app, &ada, &bob).await, Some(5));
+    assert_eq!(claim(&app, &ada, &bob).await, None);
+
+    // Ten topped-up keys, twenty callers at once: each key goes to exactly one.
+    json_of(
+        bob.go(&app, Method::POST, &top_up, Some(prekeys(6..=15)))
+            .await,
+        200,
+    )
+    .await;
+    let claims = futures_util::future::join_all((0..20).map(|_| claim(&app, &ada, &bob))).await;
+    let mut keys: Vec<i64> = claims.into_iter().flatten().collect();
+    keys.sort();
+    assert_eq!(keys, (6..=15).collect::<Vec<_>>());
+
+    // A key id the device had claimed, or holds now: 409, naming it.
+    let error = assert_envelope(
+        bob.go(&app, Method::POST, &top_up, Some(prekeys([1, 40])))
+            .await,
+        409,
+        "CONFLICT",
+    )
+    .await;
+    assert!(s(&error, "message").contains(" 1 "), "{error}");
+    json_of(
+        bob.go(&app, Method::POST, &top_up, Some(prekeys([30])))
+            .await,
+        200,
+    )
+    .await;
+    let error = assert_envelope(
+        bob.go(&app, Method::POST, &top_up, Some(prekeys([31, 30])))
+            .await,
+        409,
+        "CONFLICT",
+    )
+    .await;
+    assert!(s(&error, "message").contains("30"), "{error}");
+    // Nothing of a refused top-up is kept: 31 is still free.
+    let device = json_of(
+        bob.go(&app, Method::POST, &top_up, Some(prekeys([31])))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(device["oneTimePreKeysLeft"], 2);
+
+    // Malformed: 422 naming each problem.
+    let mut bad = prekeys([50, 50, 51, 52, 53]);
+    bad["oneTimePreKeys"][2]["publicKey"] = json!("not base64!!");
+    bad["oneTimePreKeys"][3]["publicKey"] = json!(key(1, 31));
+    bad["oneTimePreKeys"][4]["alg"] = json!("rsa");
+    let error = assert_envelope(
+        bob.go(&app, Method::POST, &top_up, Some(bad)).await,
+        422,
+        "VALIDATION",
+    )
+    .await;
+    let mut paths: Vec<String> = error["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| s(d, "path"))
+        .collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            "oneTimePreKeys[1].keyId",
+            "oneTimePreKeys[2].publicKey",
+            "oneTimePreKeys[3].publicKey",
+            "oneTimePreKeys[4].alg"
+        ]
+    );
+    for body in [
+        prekeys(Vec::new()),
+        prekeys(100..=200),
+        prekeys([-1]),
+        prekeys([1 << 32]),
+    ] {
+        assert_envelope(
+            bob.go(&app, Method::POST, &top_up, Some(body)).await,
+            422,
+            "VALIDATION",
+        )
+        .await;
+    }
+    // At most 200 unclaimed keys held: 2 + 100 + 100 is one too many.
+    json_of(
+        bob.go(&app, Method::POST, &top_up, Some(prekeys(100..200)))
+            .await,
+        200,
+    )
+    .await;
+    assert_envelope(
+        bob.go(&app, Method::POST, &top_up, Some(prekeys(200..300)))
+            .await,
+        409,
+        "CONFLICT",
+    )
+    .await;
+    let listed = json_of(bob.go(&app, Method::GET, "/v1/devices", None).await, 200).await;
+    assert_eq!(listed[0]["oneTimePreKeysLeft"], 102);
+
+    // Only the owner: Ada on Bob's device, Carol from another organization, a malformed
+    // or unknown device id, a removed device: 404, and nothing is added.
+    for (who, path) in [
+        (&ada, top_up.clone()),
+        (&carol, top_up.clone()),
+        (&bob, "/v1/devices/nope/prekeys".to_owned()),
+        (&bob, format!("/v1/devices/{}/prekeys", uuid_like())),
+    ] {
+        assert_envelope(
+            who.go(&app, Method::POST, &path, Some(prekeys([500])))
+                .await,
+            404,
+            "NOT_FOUND",
+        )
+        .await;
+    }
+    let spare = bob.second_device(&app, "Bob's tablet").await;
+    assert_eq!(
+        bob.go(
+            &app,
+            Method::DELETE,
+            &format!("/v1/devices/{}", spare.device),
+            None
+        )
+        .await
+        .status(),
+        204
+    );
+    assert_envelope(
+        bob.go(
+            &app,
+            Method::POST,
+            &format!("/v1/devices/{}/prekeys", spare.device),
+            Some(prekeys([500])),
+        )
+        .await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+    let listed = json_of(bob.go(&app, Method::GET, "/v1/devices", None).await, 200).await;
+    assert_eq!(listed[0]["oneTimePreKeysLeft"], 102);
+}
+
+/// Asks for a download link of `file` as `who`; the response as is.
+async fn download_link(app: &TestApp, who: &Peer, file: &str) -> reqwest::Response {
+    who.go(
+        app,
+        Method::GET,
+        &format!("/v1/files/{file}/download"),
+        None,
+    )
+    .await
+}
+
+/// Downloads `file` as `who` through its link: the bytes served.
+async fn download(app: &TestApp, who: &Peer, file: &str) -> Vec<u8> {
+    let link = json_of(download_link(app, who, file).await, 200).await;
+    let got = app.client.get(s(&link, "url")).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    got.bytes().await.unwrap().to_vec()
+}
+
+async fn group_chat(app: &TestApp, owner: &Peer, members: &[&Peer]) -> String {
+    let ids: Vec<&str> = members.iter().map(|m| m.user.as_str()).collect();
+    let chat = json_of(
+        owner
+            .go(
+                app,
+                Method::POST,
+                "/v1/chats",
+                Some(json!({"type": "group", "name": "Files", "memberIds": ids})),
+            )
+            .await,
+        201,
+    )
+    .await;
+    s(&chat, "id")
+}
+
+/// Sends a message into `chat` sealed to `devices`, naming `files`: the response.
+async fn send_with(
+    app: &TestApp,
+    from: &Peer,
+    chat: &str,
+    devices: &[&str],
+    files: Value,
+) -> reqwest::Response {
+    let mut body = message(chat, devices);
+    body["attachments"] = files;
+    from.go(app, Method::POST, "/v1/messages", Some(body)).await
+}
+
+async fn member_of(app: &TestApp, ada: &Peer, org: &str, email: &str) -> Peer {
+    let pair = app
+        .invite_and_register(&ada.token, org, email, "member")
+        .await;
+    peer(app, s(&pair, "accessToken"), email).await
+}
+
+#[tokio::test]
+async fn files_named_in_messages_download_for_participants_only_while_the_message_lives() {
+    let (app, ada, bob, org) = acme().await;
+    let dan = member_of(&app, &ada, &org, "dan@example.com").await;
+    let eve = member_of(&app, &ada, &org, "eve@example.com").await;
+    let carol = outsider(&app, &ada).await;
+    // End-to-end encrypted bytes, as a client would upload them.
+    let sealed: Vec<u8> = (0..5000u32).map(|i| (i * 7 + 3) as u8).collect();
+    let file = app
+        .upload_file(&ada.token, "report.enc", &sealed, "client")
+        .await;
+    let eves = app
+        .upload_file(&eve.token, "eve.enc", b"eve's", "client")
+        .await;
+    let chat = group_chat(&app, &ada, &[&bob, &dan]).await;
+    let others = [bob.device.as_str(), dan.device.as_str()];
+
+    // Nobody but Ada can download the file before a message names it.
+    for who in [&bob, &dan, &eve] {
+        assert_envelope(download_link(&app, who, &file).await, 404, "NOT_FOUND").await;
+    }
+    let sent = json_of(
+        send_with(&app, &ada, &chat, &others, json!([file])).await,
+        201,
+    )
+    .await;
+    assert_eq!(sent["attachments"], json!([file]));
+    let id = s(&sent, "id");
+    let listed = json_of(
+        bob.go(
+            &app,
+            Method::GET,
+            &format!("/v1/chats/{chat}/messages"),
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(listed[0]["attachments"], json!([file]));
+    // Participants get the bytes exactly as uploaded: ciphertext the server never opened.
+    assert_eq!(download(&app, &bob, &file).await, sealed);
+    assert_eq!(download(&app, &dan, &file).await, sealed);
+    // Not a participant, another organization (in its own or in Acme): 404.
+    assert_envelope(download_link(&app, &eve, &file).await, 404, "NOT_FOUND").await;
+    assert_envelope(download_link(&app, &carol, &file).await, 404, "NOT_FOUND").await;
+    let in_acme = app
+        .client
+        .get(app.url(&format!("/v1/files/{file}/download")))
+        .bearer_auth(&carol.token)
+        .header("X-Organization-Id", &org)
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(in_acme, 404, "NOT_FOUND").await;
+
+    // The attack: naming a file one cannot read (Eve's) is 404 and gains nothing; no
+    // message is stored.
+    assert_envelope(
+        send_with(
+            &app,
+            &bob,
+            &chat,
+            &[&ada.device, &dan.device],
+            json!([eves]),
+        )
+        .await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+    assert_envelope(download_link(&app, &bob, &eves).await, 404, "NOT_FOUND").await;
+    let count: Vec<i64> = app.query(
+        &format!("SELECT COUNT(*) FROM messages WHERE chat_id = '{chat}'"),
+        |r| r.get(0),
+    );
+    assert_eq!(count, [1]);
+    // Bad attachment lists: 422. A file sealbox encrypted: 422 (only its owner opens it).
+    app.generate_keys(&ada.token, "ada-secret-phrase").await;
+    let server_side = app
+        .upload_file(&ada.token, "plain.txt", b"plain", "server")
+        .await;
+    for files in [
+        json!(["nope"]),
+        json!([file, file]),
+        json!(vec![file.clone(); 11]),
+        json!([server_side]),
+    ] {
+        assert_envelope(
+            send_with(&app, &ada, &chat, &others, files).await,
+            422,
+            "VALIDATION",
+        )
+        .await;
+    }
+
+    // A participant who joins later does not see the message, nor its file.
+    let frank = member_of(&app, &ada, &org, "frank@example.com").await;
+    json_of(
+        ada.go(
+            &app,
+            Method::POST,
+            &format!("/v1/chats/{chat}/members"),
+            Some(json!({"userId": frank.user})),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_envelope(download_link(&app, &frank, &file).await, 404, "NOT_FOUND").await;
+
+    // Forwarding: Bob can read the file, so he may name it in his chat with Eve.
+    let with_eve = direct_chat(&app, &bob, &eve).await;
+    let forwarded = json_of(
+        send_with(&app, &bob, &with_eve, &[&eve.device], json!([file])).await,
+        201,
+    )
+    .await;
+    assert_eq!(download(&app, &eve, &file).await, sealed);
+    assert_eq!(
+        bob.go(
+            &app,
+            Method::DELETE,
+            &format!("/v1/messages/{}", s(&forwarded, "id")),
+            None
+        )
+        .await
+        .status(),
+        204
+    );
+    assert_envelope(download_link(&app, &eve, &file).await, 404, "NOT_FOUND").await;
+
+    // A removed participant: 404, for new links and for the one issued before.
+    let dans_link = s(
+        &json_of(download_link(&app, &dan, &file).await, 200).await,
+        "url",
+    );
+    assert_eq!(
+        ada.go(
+            &app,
+            Method::DELETE,
+            &format!("/v1/chats/{chat}/members/{}", dan.user),
+            None
+        )
+        .await
+        .status(),
+        204
+    );
+    assert_envelope(download_link(&app, &dan, &file).await, 404, "NOT_FOUND").await;
+    assert_eq!(
+        app.client.get(&dans_link).send().await.unwrap().status(),
+        404
+    );
+    // Nor may Dan pass it on any more: he cannot read it.
+    let dan_eve = direct_chat(&app, &dan, &eve).await;
+    assert_envelope(
+        send_with(&app, &dan, &dan_eve, &[&eve.device], json!([file])).await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+
+    // An edit without `attachments` keeps them; with them, replaces them.
+    let second = app
+        .upload_file(&ada.token, "more.enc", b"more", "client")
+        .await;
+    let now = [bob.device.as_str(), frank.device.as_str()];
+    let mut edit = message(&chat, &now);
+    edit.as_object_mut().unwrap().remove("chatId");
+    let edited = json_of(
+        ada.go(
+            &app,
+            Method::PATCH,
+            &format!("/v1/messages/{id}"),
+            Some(edit.clone()),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(edited["attachments"], json!([file]));
+    edit["attachments"] = json!([second, file]);
+    let edited = json_of(
+        ada.go(
+            &app,
+            Method::PATCH,
+            &format!("/v1/messages/{id}"),
+            Some(edit),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(edited["attachments"], json!([second, file]));
+    assert_eq!(download(&app, &bob, &second).await, b"more");
+
+    // Deleting the message ends the access, links included; the owner keeps hers.
+    let bobs_link = s(
+        &json_of(download_link(&app, &bob, &file).await, 200).await,
+        "url",
+    );
+    assert_eq!(
+        ada.go(&app, Method::DELETE, &format!("/v1/messages/{id}"), None)
+            .await
+            .status(),
+        204
+    );
+    for f in [&file, &second] {
+        assert_envelope(download_link(&app, &bob, f).await, 404, "NOT_FOUND").await;
+    }
+    assert_eq!(
+        app.client.get(&bobs_link).send().await.unwrap().status(),
+        404
+    );
+    assert_eq!(download(&app, &ada, &file).await, sealed);
+
+    // A self-destructing message's files: downloadable until its time, then 404.
+    let mut body = message(&chat, &now);
+    body["attachments"] = json!([file]);
+    body["expiresAt"] = json!(
+        (time::OffsetDateTime::now_utc() + time::Duration::seconds(3))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    );
+    json_of(
+        ada.go(&app, Method::POST, "/v1/messages", Some(body)).await,
+        201,
+    )
+    .await;
+    assert_eq!(download(&app, &bob, &file).await, sealed);
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    assert_envelope(download_link(&app, &bob, &file).await, 404, "NOT_FOUND").await;
+    let attached = || -> Vec<i64> {
+        app.query(
+            &format!("SELECT COUNT(*) FROM message_attachments WHERE file_id = '{file}'"),
+            |r| r.get(0),
+        )
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while attached() != [0] && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        attached(),
+        [0],
+        "the sweeper deletes the message and its attachments"
+    );
+}

@@ -212,6 +212,50 @@ impl TestApp {
         registered.json().await.unwrap()
     }
 
+    /// Uploads `bytes` as a new file of the user signed in with `token`: presign (with
+    /// `encryption` `server` or `client`), one PUT, finalize. Returns the file id.
+    pub async fn upload_file(
+        &self,
+        token: &str,
+        name: &str,
+        bytes: &[u8],
+        encryption: &str,
+    ) -> String {
+        let presigned = json_of(
+            self.send_as(
+                reqwest::Method::POST,
+                "/v1/files/presign",
+                token,
+                Some(&serde_json::json!({"filename": name, "size": bytes.len(),
+                                         "encryption": encryption})),
+                None,
+            )
+            .await,
+            201,
+        )
+        .await;
+        let put = self
+            .client
+            .put(s(&presigned, "uploadUrl"))
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(json_of(put, 200).await["complete"], true);
+        let id = s(&presigned, "fileId");
+        let finalized = self
+            .send_as(
+                reqwest::Method::POST,
+                &format!("/v1/files/{id}/finalize"),
+                token,
+                None,
+                None,
+            )
+            .await;
+        json_of(finalized, 200).await;
+        id
+    }
+
     /// Runs first-run setup: [`ADMIN_EMAIL`] becomes instance admin and owner of "Acme".
     /// Returns the token pair.
     /// Generates the key pair of the user signed in with `token`, unlocked by `secret`.

@@ -11,9 +11,11 @@ device's signed pre-key)). Senders verify each bundle's pre-key signature first.
 
 It checks the issue's "done when": three devices of two users exchange messages that
 each decrypts; the data directory holds no plaintext; a fourth device added later gets
-only later messages; a removed device stops receiving at once; a stream resumes after a
-dropped connection with no gap and no duplicate; a self-destructing message is gone from
-the database after its time. Prints ALL CHECKS PASSED at the end.
+only later messages; a file encrypted on one device, uploaded through the presigned files
+routes and named in a message's `attachments`, is downloaded and decrypted by a
+recipient; a removed device stops receiving at once; a stream resumes after a dropped
+connection with no gap and no duplicate; a self-destructing message is gone from the
+database after its time. Prints ALL CHECKS PASSED at the end.
 """
 
 import base64
@@ -71,6 +73,32 @@ def api(method, path, token, device=None, body=None, expect=None):
     return response.status, parsed
 
 
+def fetch(method, url, body=None):
+    """A request to a byte route (upload or download URL): status and body bytes."""
+    parsed = urllib.parse.urlparse(url)
+    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
+    conn.request(method, parsed.path, body=body)
+    response = conn.getresponse()
+    data = response.read()
+    conn.close()
+    return response.status, data
+
+
+def upload_sealed(token, plaintext):
+    """Encrypts a file under a fresh key (AES-256-GCM) and uploads the ciphertext through
+    the presigned files routes (client encryption: stored as sent). Returns the file id
+    and the key, which travels inside the end-to-end encrypted message."""
+    file_key = AESGCM.generate_key(bit_length=256)
+    nonce = os.urandom(12)
+    sealed = nonce + AESGCM(file_key).encrypt(nonce, plaintext, None)
+    _, presigned = api("POST", "/v1/files/presign", token, body={
+        "filename": "attachment.bin", "size": len(sealed), "encryption": "client"}, expect=201)
+    status, _ = fetch("PUT", presigned["uploadUrl"], sealed)
+    assert status == 200, status
+    api("POST", f"/v1/files/{presigned['fileId']}/finalize", token, expect=200)
+    return presigned["fileId"], file_key
+
+
 def kek(shared: bytes, device_id: str) -> bytes:
     return HKDF(hashes.SHA256(), 32, None, ENVELOPE_INFO + device_id.encode()).derive(shared)
 
@@ -117,7 +145,7 @@ class Device:
         assert set(keys) == expected, (keys.keys(), expected)
         return keys
 
-    def send(self, chat_id, text, expires_at=None):
+    def send(self, chat_id, text, expires_at=None, attachments=None):
         message_key = AESGCM.generate_key(bit_length=256)
         nonce = os.urandom(12)
         ciphertext = nonce + AESGCM(message_key).encrypt(nonce, text.encode(), chat_id.encode())
@@ -133,6 +161,8 @@ class Device:
                 "envelopes": envelopes}
         if expires_at:
             body["expiresAt"] = expires_at
+        if attachments:
+            body["attachments"] = attachments
         _, sent = self.call("POST", "/v1/messages", body, expect=201)
         return sent["id"]
 
@@ -273,6 +303,25 @@ def main():
     check(b2.decrypt(seen_by_b2[0]) == later, "and decrypts it")
     check(b1.decrypt(wait_for(s_b1, "message.created", m3)["data"]["message"]) == later,
           "Bob's phone still decrypts")
+
+    # A file: encrypted on Ada's laptop, its key inside the message, its id in
+    # `attachments`; Bob's laptop decrypts the message, downloads the file and opens it.
+    marker = "a document for Bob " + os.urandom(8).hex()
+    secrets.append(marker)
+    document = marker.encode() * 50
+    file_id, file_key = upload_sealed(ADA_TOKEN, document)
+    m_file = a1.send(chat_id, json.dumps({"text": "the report", "fileKey": b64(file_key)}),
+                     attachments=[file_id])
+    _, seen_by_b2 = b2.call("GET", f"/v1/chats/{chat_id}/messages?limit=1", expect=200)
+    check(seen_by_b2[0]["id"] == m_file and seen_by_b2[0]["attachments"] == [file_id],
+          "the message lists its attachment")
+    key_for_bob = unb64(json.loads(b2.decrypt(seen_by_b2[0]))["fileKey"])
+    _, link = b2.call("GET", f"/v1/files/{file_id}/download", expect=200)
+    status, downloaded = fetch("GET", link["url"])
+    check(status == 200 and document not in downloaded, "the download is the ciphertext as uploaded")
+    check(AESGCM(key_for_bob).decrypt(downloaded[:12], downloaded[12:], None) == document,
+          "Bob's laptop decrypts the attached file")
+    wait_for(s_b1, "message.created", m_file)
 
     # A dropped connection resumes with no gap and no duplicate.
     s_b1.quiet(0.3)

@@ -17,7 +17,7 @@ use crate::http::{ApiTags, authn::Authenticated, path_id, request_context};
 use crate::service::messaging::MessagingService;
 use crate::service::messaging::chats::{ChatRecord, NewChat};
 use crate::service::page::PageRequest;
-use crate::store::messaging::chats::ChatSummary;
+use crate::store::messaging::chats::{Chat, ChatSummary};
 
 pub struct ChatsApi {
     pub messaging: MessagingService,
@@ -76,9 +76,10 @@ pub struct ChatView {
     pub participants: Option<Vec<ParticipantView>>,
 }
 
-impl From<ChatRecord> for ChatView {
-    fn from(r: ChatRecord) -> Self {
-        let chat = r.chat;
+impl ChatView {
+    /// The chat's own fields; listings add the unread count, single-chat answers the
+    /// participants.
+    fn of(chat: Chat) -> Self {
         Self {
             id: chat.id.to_string(),
             organization_id: chat.org_id.to_string(),
@@ -88,35 +89,36 @@ impl From<ChatRecord> for ChatView {
             created_at: chat.created_at,
             last_message_at: chat.last_message_at,
             unread_count: None,
-            participants: Some(
-                r.participants
-                    .into_iter()
-                    .map(|(m, devices)| ParticipantView {
-                        user_id: m.user_id.to_string(),
-                        display_name: m.display_name,
-                        role: m.role,
-                        joined_at: m.joined_at,
-                        device_ids: devices.into_iter().map(|d| d.to_string()).collect(),
-                    })
-                    .collect(),
-            ),
+            participants: None,
+        }
+    }
+}
+
+impl From<ChatRecord> for ChatView {
+    fn from(r: ChatRecord) -> Self {
+        let participants = r
+            .participants
+            .into_iter()
+            .map(|(m, devices)| ParticipantView {
+                user_id: m.user_id.to_string(),
+                display_name: m.display_name,
+                role: m.role,
+                joined_at: m.joined_at,
+                device_ids: devices.into_iter().map(|d| d.to_string()).collect(),
+            })
+            .collect();
+        Self {
+            participants: Some(participants),
+            ..Self::of(r.chat)
         }
     }
 }
 
 impl From<ChatSummary> for ChatView {
     fn from(s: ChatSummary) -> Self {
-        let chat = s.chat;
         Self {
-            id: chat.id.to_string(),
-            organization_id: chat.org_id.to_string(),
-            kind: chat.kind,
-            name: chat.name,
-            created_by: chat.created_by.to_string(),
-            created_at: chat.created_at,
-            last_message_at: chat.last_message_at,
             unread_count: Some(s.unread),
-            participants: None,
+            ..Self::of(s.chat)
         }
     }
 }

@@ -1,5 +1,5 @@
-//! `/v1/devices` (the caller's devices: list, register, remove) and
-//! `/v1/users/{id}/devices` (a colleague's bundles, one one-time pre-key claimed each).
+//! `/v1/devices` (the caller's devices: list, register, top up one-time pre-keys, remove)
+//! and `/v1/users/{id}/devices` (a colleague's bundles, one one-time pre-key claimed each).
 
 use poem::Request;
 use poem_openapi::param::{Header, Path};
@@ -15,7 +15,7 @@ use crate::service::messaging::MessagingService;
 use crate::service::messaging::devices::{
     Bundle, DeviceRecord, KeyInput, NewDevice, PreKeyInput, SignedPreKeyInput,
 };
-use crate::store::messaging::devices::Device;
+use crate::store::messaging::devices::{Device, PreKey};
 
 pub struct DevicesApi {
     pub messaging: MessagingService,
@@ -54,6 +54,36 @@ pub struct OneTimePreKey {
     pub key_id: i64,
     pub alg: String,
     pub public_key: String,
+}
+
+impl OneTimePreKey {
+    fn input(self) -> PreKeyInput {
+        PreKeyInput {
+            key_id: self.key_id,
+            alg: self.alg,
+            public_key: self.public_key,
+        }
+    }
+}
+
+impl From<PreKey> for OneTimePreKey {
+    fn from(k: PreKey) -> Self {
+        Self {
+            key_id: k.key_id,
+            alg: k.alg,
+            public_key: k.public_key,
+        }
+    }
+}
+
+/// More one-time pre-keys for one of your devices.
+#[derive(Debug, Object, Deserialize)]
+#[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
+pub struct AddPreKeysRequest {
+    /// 1 to 100 keys under ids the device has never used; the device holds at most 200
+    /// unclaimed keys.
+    pub one_time_pre_keys: Vec<OneTimePreKey>,
 }
 
 /// A public key bundle to register.
@@ -123,11 +153,7 @@ impl From<DeviceRecord> for DeviceView {
 impl From<Bundle> for DeviceView {
     fn from(b: Bundle) -> Self {
         Self {
-            one_time_pre_key: b.one_time_prekey.map(|k| OneTimePreKey {
-                key_id: k.key_id,
-                alg: k.alg,
-                public_key: k.public_key,
-            }),
+            one_time_pre_key: b.one_time_prekey.map(Into::into),
             ..Self::of(b.device)
         }
     }
@@ -144,6 +170,13 @@ pub enum RegisteredResponse {
     /// Registered; use its `id` as `X-Device-Id`.
     #[oai(status = 201)]
     Created(Json<DeviceView>),
+}
+
+#[derive(ApiResponse)]
+pub enum DeviceResponse {
+    /// The device as its owner sees it, with `oneTimePreKeysLeft`.
+    #[oai(status = 200)]
+    Ok(Json<DeviceView>),
 }
 
 #[derive(ApiResponse)]
@@ -196,11 +229,7 @@ impl DevicesApi {
                 .one_time_pre_keys
                 .unwrap_or_default()
                 .into_iter()
-                .map(|k| PreKeyInput {
-                    key_id: k.key_id,
-                    alg: k.alg,
-                    public_key: k.public_key,
-                })
+                .map(OneTimePreKey::input)
                 .collect(),
         };
         let device = self
@@ -208,6 +237,40 @@ impl DevicesApi {
             .register_device(&auth.0, input, request_context(req))
             .await?;
         Ok(RegisteredResponse::Created(Json(device.into())))
+    }
+
+    /// Add one-time pre-keys to one of your devices
+    ///
+    /// A device tops up when `oneTimePreKeysLeft` (in `GET /v1/devices`) runs low. The
+    /// device's owner only (404 for anyone else's). A key id the device holds or had
+    /// claimed, or more than 200 unclaimed keys in all: 409. Malformed keys: 422.
+    #[oai(
+        path = "/v1/devices/:id/prekeys",
+        method = "post",
+        operation_id = "addPreKeys"
+    )]
+    async fn add_prekeys(
+        &self,
+        auth: Authenticated,
+        id: Path<String>,
+        /// The device this call acts as (optional here; checked when sent).
+        #[oai(name = "X-Device-Id")]
+        device: Header<Option<String>>,
+        body: JsonBody<AddPreKeysRequest>,
+    ) -> Result<DeviceResponse, ApiError> {
+        let acting = device_header(device.0.as_deref())?;
+        let id = path_id(&id.0, "device")?;
+        let keys = body
+            .0
+            .one_time_pre_keys
+            .into_iter()
+            .map(OneTimePreKey::input)
+            .collect();
+        let device = self
+            .messaging
+            .add_prekeys(&auth.0, id, acting, keys)
+            .await?;
+        Ok(DeviceResponse::Ok(Json(device.into())))
     }
 
     /// Remove a device and revoke its keys

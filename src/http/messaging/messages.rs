@@ -1,5 +1,6 @@
 //! `/v1/messages`: send, edit, delete (tombstone), and reactions. Bodies are stored
-//! verbatim: ciphertext and one envelope per recipient device.
+//! verbatim: ciphertext, one envelope per recipient device, and the ids of the files the
+//! message names (`attachments`).
 
 use poem::Request;
 use poem_openapi::param::{Header, Path};
@@ -43,6 +44,10 @@ pub struct SendMessageRequest {
     pub envelopes: Vec<Envelope>,
     /// When the message self-destructs (RFC 3339, in the future, at most 365 days).
     pub expires_at: Option<String>,
+    /// Up to 10 ids of client-encrypted files you can read (presign with
+    /// `"encryption": "client"`): every participant who can see the message may then
+    /// download them through `GET /v1/files/{id}/download` while the message lives.
+    pub attachments: Option<Vec<String>>,
 }
 
 /// A message's new content.
@@ -54,6 +59,8 @@ pub struct EditMessageRequest {
     pub content_type: Option<String>,
     pub ciphertext: String,
     pub envelopes: Vec<Envelope>,
+    /// Replaces the message's attachments (the same rules as sending); absent keeps them.
+    pub attachments: Option<Vec<String>>,
 }
 
 #[derive(Debug, Object, Deserialize)]
@@ -93,6 +100,9 @@ pub struct MessageView {
     pub ciphertext: Option<String>,
     /// Only the calling device's envelope (empty when it has none, or once deleted).
     pub envelopes: Vec<Envelope>,
+    /// The ids of the files the message names (empty once deleted): download each with
+    /// `GET /v1/files/{id}/download`.
+    pub attachments: Vec<String>,
     pub reactions: Vec<ReactionView>,
     /// A tombstone: deleted for everyone.
     pub deleted: bool,
@@ -127,6 +137,7 @@ impl From<MessageRecord> for MessageView {
                     header: e.header,
                 })
                 .collect(),
+            attachments: m.attachments,
             reactions: m.reactions.into_iter().map(reaction).collect(),
             deleted: m.deleted,
             created_at: m.created_at,
@@ -163,8 +174,22 @@ pub enum ReactedResponse {
     Ok(Json<ReactionsView>),
 }
 
-fn envelopes(list: Vec<Envelope>) -> Vec<(String, String)> {
-    list.into_iter().map(|e| (e.device_id, e.header)).collect()
+/// A message's content as the service takes it, from a send or an edit.
+fn content(
+    content_type: String,
+    ciphertext: String,
+    envelopes: Vec<Envelope>,
+    attachments: Option<Vec<String>>,
+) -> Content {
+    Content {
+        content_type,
+        ciphertext,
+        envelopes: envelopes
+            .into_iter()
+            .map(|e| (e.device_id, e.header))
+            .collect(),
+        attachments,
+    }
 }
 
 #[OpenApi(tag = "ApiTags::Messaging")]
@@ -186,11 +211,12 @@ impl MessagesApi {
     ) -> Result<SentResponse, ApiError> {
         let device = device_header(device.0.as_deref())?;
         let body = body.0;
-        let content = Content {
-            content_type: body.content_type,
-            ciphertext: body.ciphertext,
-            envelopes: envelopes(body.envelopes),
-        };
+        let content = content(
+            body.content_type,
+            body.ciphertext,
+            body.envelopes,
+            body.attachments,
+        );
         let message = self
             .messaging
             .send(
@@ -226,11 +252,12 @@ impl MessagesApi {
         let device = device_header(device.0.as_deref())?;
         let id = path_id(&id.0, "message")?;
         let body = body.0;
-        let content = Content {
-            content_type: body.content_type.unwrap_or_default(),
-            ciphertext: body.ciphertext,
-            envelopes: envelopes(body.envelopes),
-        };
+        let content = content(
+            body.content_type.unwrap_or_default(),
+            body.ciphertext,
+            body.envelopes,
+            body.attachments,
+        );
         let message = self
             .messaging
             .edit(&auth.0, device, id, content, request_context(req))

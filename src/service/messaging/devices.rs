@@ -1,6 +1,7 @@
-//! Devices: register a public key bundle, list one's own, remove one (it receives nothing
-//! more: its envelopes and pending events are dropped with it), and fetch a colleague's
-//! bundles, claiming one one-time pre-key of each device atomically.
+//! Devices: register a public key bundle, list one's own, top up its one-time pre-keys,
+//! remove one (it receives nothing more: its envelopes and pending events are dropped
+//! with it), and fetch a colleague's bundles, claiming one one-time pre-key of each device
+//! atomically.
 
 use serde_json::json;
 
@@ -90,25 +91,42 @@ impl NewDevice {
         if !(0..=u32::MAX as i64).contains(&self.signed_prekey.key_id) {
             problems.push(FieldError::new("signedPreKey.keyId", "0 to 4294967295"));
         }
-        if self.one_time_prekeys.len() > limits::MAX_ONE_TIME_PREKEYS {
-            problems.push(FieldError::new(
-                "oneTimePreKeys",
-                format!("at most {} keys", limits::MAX_ONE_TIME_PREKEYS),
-            ));
-        } else {
-            let mut seen = std::collections::BTreeSet::new();
-            for (i, key) in self.one_time_prekeys.iter().enumerate() {
-                let path = format!("oneTimePreKeys[{i}]");
-                limits::check_key(&key.alg, &key.public_key, PREKEY_ALGS, &path, &mut problems);
-                if !(0..=u32::MAX as i64).contains(&key.key_id) {
-                    problems.push(FieldError::new(format!("{path}.keyId"), "0 to 4294967295"));
-                } else if !seen.insert(key.key_id) {
-                    problems.push(FieldError::new(format!("{path}.keyId"), "is listed twice"));
-                }
-            }
-        }
+        check_prekeys(&self.one_time_prekeys, &mut problems);
         invalid_if_any(problems)
     }
+}
+
+/// One-time pre-keys as uploaded (at registration or in a top-up): at most
+/// [`limits::MAX_ONE_TIME_PREKEYS`], each a known label with a key of its size, key ids
+/// in range and not listed twice. Problems are named `oneTimePreKeys[i]...`.
+fn check_prekeys(keys: &[PreKeyInput], problems: &mut Vec<FieldError>) {
+    if keys.len() > limits::MAX_ONE_TIME_PREKEYS {
+        problems.push(FieldError::new(
+            "oneTimePreKeys",
+            format!("at most {} keys", limits::MAX_ONE_TIME_PREKEYS),
+        ));
+        return;
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, key) in keys.iter().enumerate() {
+        let path = format!("oneTimePreKeys[{i}]");
+        limits::check_key(&key.alg, &key.public_key, PREKEY_ALGS, &path, problems);
+        if !(0..=u32::MAX as i64).contains(&key.key_id) {
+            problems.push(FieldError::new(format!("{path}.keyId"), "0 to 4294967295"));
+        } else if !seen.insert(key.key_id) {
+            problems.push(FieldError::new(format!("{path}.keyId"), "is listed twice"));
+        }
+    }
+}
+
+fn stored_prekeys(keys: Vec<PreKeyInput>) -> Vec<PreKey> {
+    keys.into_iter()
+        .map(|k| PreKey {
+            key_id: k.key_id,
+            alg: k.alg,
+            public_key: k.public_key,
+        })
+        .collect()
 }
 
 impl MessagingService {
@@ -172,15 +190,7 @@ impl MessagingService {
                 last_seen_at: None,
             };
             device_store::insert(tx, &device)?;
-            let prekeys: Vec<PreKey> = input
-                .one_time_prekeys
-                .into_iter()
-                .map(|k| PreKey {
-                    key_id: k.key_id,
-                    alg: k.alg,
-                    public_key: k.public_key,
-                })
-                .collect();
+            let prekeys = stored_prekeys(input.one_time_prekeys);
             device_store::insert_prekeys(tx, device.id, &prekeys)?;
             journal.audit(
                 "device.registered",
@@ -203,6 +213,59 @@ impl MessagingService {
             Ok(DeviceRecord {
                 one_time_prekeys_left: prekeys.len() as i64,
                 device,
+            })
+        })
+        .await
+    }
+
+    /// Adds one-time pre-keys to one of the caller's own devices (another user's device,
+    /// or one in another organization, is 404). A key id the device holds or has had
+    /// claimed is `409` naming the ids; more than [`limits::MAX_PREKEYS_HELD`] unclaimed
+    /// keys in all is `409`; malformed keys are `422`. Returns the device with its count.
+    pub async fn add_prekeys(
+        &self,
+        principal: &Principal,
+        id: DeviceId,
+        acting_as: Option<DeviceId>,
+        keys: Vec<PreKeyInput>,
+    ) -> Result<DeviceRecord, ServiceError> {
+        let mut problems = Vec::new();
+        if keys.is_empty() {
+            problems.push(FieldError::new(
+                "oneTimePreKeys",
+                format!("1 to {} keys", limits::MAX_ONE_TIME_PREKEYS),
+            ));
+        }
+        check_prekeys(&keys, &mut problems);
+        invalid_if_any(problems)?;
+        let principal = principal.clone();
+        crate::service::write(&self.store, move |tx| {
+            let access = member(tx, &principal, Permission::MessagesWrite)?;
+            check_optional_device(tx, &access, acting_as)?;
+            let device = device_store::find_for_user(tx, access.org_id, access.user_id, id)?
+                .ok_or(ServiceError::NotFound("device"))?;
+            let ids: Vec<i64> = keys.iter().map(|k| k.key_id).collect();
+            let known = device_store::known_prekey_ids(tx, device.id, &ids)?;
+            if !known.is_empty() {
+                let known: Vec<String> = known.iter().map(i64::to_string).collect();
+                return Err(ServiceError::Conflict(format!(
+                    "this device already uses one-time pre-key ids {} (held or claimed): \
+                     upload keys under new ids",
+                    known.join(", ")
+                )));
+            }
+            let left = device_store::prekeys_left(tx, device.id)?;
+            let total = left + keys.len() as i64;
+            if total > limits::MAX_PREKEYS_HELD {
+                return Err(ServiceError::Conflict(format!(
+                    "a device holds at most {} unclaimed one-time pre-keys; it has {left}",
+                    limits::MAX_PREKEYS_HELD
+                )));
+            }
+            device_store::insert_prekeys(tx, device.id, &stored_prekeys(keys))?;
+            Ok(DeviceRecord {
+                device,
+                one_time_prekeys_left: total,
             })
         })
         .await
@@ -255,13 +318,14 @@ impl MessagingService {
             if !active {
                 return Err(ServiceError::NotFound("user"));
             }
+            let now = crate::ids::now_rfc3339();
             device_store::list_for_user(tx, access.org_id, user)?
                 .into_iter()
                 // The caller's own device needs no pre-key of itself.
                 .filter(|d| Some(d.id) != acting_as)
                 .map(|device| {
                     Ok(Bundle {
-                        one_time_prekey: device_store::claim_prekey(tx, device.id)?,
+                        one_time_prekey: device_store::claim_prekey(tx, device.id, &now)?,
                         device,
                     })
                 })

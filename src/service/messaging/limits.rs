@@ -19,8 +19,12 @@ pub const MAX_DEVICE_NAME_CHARS: usize = 100;
 pub const MAX_CHAT_NAME_CHARS: usize = 200;
 /// Most devices one user registers in one organization.
 pub const MAX_DEVICES_PER_USER: i64 = 10;
-/// Most one-time pre-keys one registration uploads.
+/// Most one-time pre-keys one registration or one top-up uploads.
 pub const MAX_ONE_TIME_PREKEYS: usize = 100;
+/// Most unclaimed one-time pre-keys a device holds after a top-up.
+pub const MAX_PREKEYS_HELD: i64 = 200;
+/// Most files one message names in `attachments`.
+pub const MAX_ATTACHMENTS: usize = 10;
 /// Largest signature over the signed pre-key, decoded (ML-DSA-87 signatures are 4627).
 pub const MAX_SIGNATURE_BYTES: usize = 4627;
 /// Most participants of a group chat, its creator included.

@@ -3,21 +3,23 @@
 //! envelopes cover exactly the current devices of the chat's participants, the sender's
 //! other devices included; an envelope for the sending device itself is optional. Edits
 //! follow the same rule; a delete leaves a tombstone; reactions are one short opaque
-//! string per user.
+//! string per user. A message may name files (`attachments`, see `attachments`).
 
 use std::collections::BTreeSet;
 
 use serde::Serialize;
 use serde_json::json;
 
+use super::attachments;
 use super::chats::find_chat;
 use super::limits;
 use super::stream::{self, Batch, StreamEvent};
 use super::{Actor, MessagingService, acting, chat_devices, notify_devices, unknown_device};
 use crate::auth::{Permission, Principal};
-use crate::ids::{ChatId, DeviceId, MessageId, NotificationId, UserId, format_rfc3339};
+use crate::ids::{ChatId, DeviceId, FileId, MessageId, NotificationId, UserId, format_rfc3339};
 use crate::service::page::{Cursor, Page, PageRequest};
 use crate::service::{FieldError, Journal, RequestContext, ServiceError, invalid_if_any, read};
+use crate::store::messaging::attachments as attachment_store;
 use crate::store::messaging::chats as chat_store;
 use crate::store::messaging::devices as device_store;
 use crate::store::messaging::events;
@@ -33,6 +35,8 @@ pub struct Content {
     pub content_type: String,
     pub ciphertext: String,
     pub envelopes: Vec<(String, String)>,
+    /// File ids the message names. On an edit, `None` keeps the message's.
+    pub attachments: Option<Vec<String>>,
 }
 
 /// One envelope as the caller's device sees it.
@@ -66,6 +70,8 @@ pub struct MessageRecord {
     pub ciphertext: Option<String>,
     /// Only the caller's device's envelope (none for a tombstone).
     pub envelopes: Vec<EnvelopeRecord>,
+    /// The file ids the message names (none for a tombstone).
+    pub attachments: Vec<String>,
     pub reactions: Vec<ReactionRecord>,
     pub deleted: bool,
     pub created_at: String,
@@ -86,8 +92,12 @@ pub struct Coverage {
 
 impl Content {
     /// Shape and size checks (422), before any lookup. An edit may leave the content
-    /// type empty: it keeps the message's.
-    fn check(&self, problems: &mut Vec<FieldError>, editing: bool) {
+    /// type empty: it keeps the message's. Returns the attachments' file ids.
+    fn check(&self, problems: &mut Vec<FieldError>, editing: bool) -> Option<Vec<FileId>> {
+        let attachments = self
+            .attachments
+            .as_deref()
+            .map(|raw| attachments::parse(raw, problems));
         if !(editing && self.content_type.is_empty()) {
             limits::check_content_type(&self.content_type, problems);
         }
@@ -105,7 +115,7 @@ impl Content {
                     limits::MAX_ENVELOPES
                 ),
             ));
-            return;
+            return attachments;
         }
         let mut seen = BTreeSet::new();
         for (i, (device, header)) in self.envelopes.iter().enumerate() {
@@ -127,6 +137,7 @@ impl Content {
                 problems,
             );
         }
+        attachments
     }
 
     /// The envelope rule against the chat's current devices: every device but the
@@ -202,7 +213,7 @@ impl MessagingService {
                 None
             }
         };
-        content.check(&mut problems, false);
+        let files = content.check(&mut problems, false).unwrap_or_default();
         let expires_at = parse_expiry(expires_at.as_deref(), &mut problems);
         invalid_if_any(problems)?;
         let chat_id = chat_id.expect("checked above");
@@ -213,6 +224,7 @@ impl MessagingService {
             let chat = find_chat(tx, &actor, chat_id)?;
             let devices = chat_devices(tx, &actor.access, chat.id)?;
             let envelopes = content.coverage(&devices, actor.device)?;
+            attachments::check_attachable(tx, &actor.access, &files)?;
             let journal = Journal::new(tx, &ctx, actor.access.actor(), actor.access.org());
             let now = journal.now().to_owned();
             let message = Message {
@@ -229,6 +241,7 @@ impl MessagingService {
             };
             message_store::insert(tx, &message)?;
             message_store::insert_envelopes(tx, message.id, &envelopes)?;
+            attachment_store::insert(tx, message.id, &files)?;
             chat_store::set_last_message(tx, chat.id, &now)?;
             device_store::touch(tx, actor.device, &now)?;
             let ids = json!({"messageId": message.id, "chatId": chat.id});
@@ -347,7 +360,7 @@ impl MessagingService {
         ctx: RequestContext,
     ) -> Result<MessageRecord, ServiceError> {
         let mut problems = Vec::new();
-        content.check(&mut problems, true);
+        let files = content.check(&mut problems, true);
         invalid_if_any(problems)?;
         let principal = principal.clone();
         self.write_and_wake(move |tx, woken| {
@@ -355,6 +368,9 @@ impl MessagingService {
             let message = own_message(tx, &actor, id)?;
             let devices = chat_devices(tx, &actor.access, message.chat_id)?;
             let envelopes = content.coverage(&devices, actor.device)?;
+            if let Some(files) = &files {
+                attachments::check_attachable(tx, &actor.access, files)?;
+            }
             let journal = Journal::new(tx, &ctx, actor.access.actor(), actor.access.org());
             let now = journal.now().to_owned();
             let content_type = if content.content_type.is_empty() {
@@ -365,6 +381,10 @@ impl MessagingService {
             message_store::replace_content(tx, id, &content_type, &content.ciphertext, &now)?;
             message_store::delete_envelopes(tx, id)?;
             message_store::insert_envelopes(tx, id, &envelopes)?;
+            if let Some(files) = &files {
+                attachment_store::delete_for_message(tx, id)?;
+                attachment_store::insert(tx, id, files)?;
+            }
             journal.event(
                 "message.updated",
                 json!({"messageId": id, "chatId": message.chat_id, "senderUserId": actor.user()}),
@@ -621,6 +641,10 @@ fn record(
 ) -> Result<MessageRecord, ServiceError> {
     Ok(MessageRecord {
         reactions: reactions(conn, actor, m.id)?,
+        attachments: attachment_store::of_message(conn, m.id)?
+            .into_iter()
+            .map(|f| f.to_string())
+            .collect(),
         envelopes: header
             .map(|header| EnvelopeRecord {
                 device_id: actor.device.to_string(),

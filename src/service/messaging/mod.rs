@@ -6,11 +6,13 @@
 //! - `chats`: one-to-one and group chats, participants, leaving.
 //! - `messages`: sending (the envelope-coverage rule), listing, edits, tombstones,
 //!   reactions, self-destruct (`sweeper`).
+//! - `attachments`: files a message names, and who may download them through it.
 //! - `stream`: the per-device event log and the hub that wakes open streams.
 //!
 //! Every call acts as one device of the caller (`X-Device-Id`), checked in the call's
 //! own transaction: a removed device is `401` on its next call.
 
+pub mod attachments;
 pub mod chats;
 pub mod devices;
 pub mod limits;

@@ -1,5 +1,6 @@
 //! Devices: public key bundles of one user in one organization, and their one-time
-//! pre-keys (each handed out once).
+//! pre-keys (each handed out once; a claimed key keeps its row, without its public key,
+//! so its id is never accepted again for that device).
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -160,24 +161,45 @@ pub fn delete(
         > 0)
 }
 
-/// How many one-time pre-keys the device has left.
+/// How many one-time pre-keys the device has left (not yet claimed).
 pub fn prekeys_left(conn: &Connection, device: DeviceId) -> Result<i64, StoreError> {
     Ok(conn.query_row_cached(
-        "SELECT COUNT(*) FROM device_prekeys WHERE device_id = ?1",
+        "SELECT COUNT(*) FROM device_prekeys WHERE device_id = ?1 AND claimed_at IS NULL",
         params![device],
         |row| row.get(0),
     )?)
 }
 
-/// Takes the device's oldest one-time pre-key: one DELETE ... RETURNING, so two callers
-/// can never receive the same key.
-pub fn claim_prekey(conn: &Connection, device: DeviceId) -> Result<Option<PreKey>, StoreError> {
-    Ok(conn
+/// Which of `key_ids` the device has ever held, claimed or not, in ascending order.
+pub fn known_prekey_ids(
+    conn: &Connection,
+    device: DeviceId,
+    key_ids: &[i64],
+) -> Result<Vec<i64>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT 1 FROM device_prekeys WHERE device_id = ?1 AND key_id = ?2")?;
+    let mut known = Vec::new();
+    for id in key_ids {
+        if stmt.exists(params![device, id])? {
+            known.push(*id);
+        }
+    }
+    known.sort_unstable();
+    Ok(known)
+}
+
+/// Takes the device's oldest unclaimed one-time pre-key: read, then marked claimed (its
+/// public key dropped) in the caller's write transaction. SQLite runs one write
+/// transaction at a time, so two callers can never receive the same key.
+pub fn claim_prekey(
+    conn: &Connection,
+    device: DeviceId,
+    now: &str,
+) -> Result<Option<PreKey>, StoreError> {
+    let key = conn
         .query_row_cached(
-            "DELETE FROM device_prekeys
-             WHERE device_id = ?1
-               AND key_id = (SELECT MIN(key_id) FROM device_prekeys WHERE device_id = ?1)
-             RETURNING key_id, alg, public_key",
+            "SELECT key_id, alg, public_key FROM device_prekeys
+             WHERE device_id = ?1 AND claimed_at IS NULL ORDER BY key_id LIMIT 1",
             params![device],
             |row| {
                 Ok(PreKey {
@@ -187,7 +209,15 @@ pub fn claim_prekey(conn: &Connection, device: DeviceId) -> Result<Option<PreKey
                 })
             },
         )
-        .optional()?)
+        .optional()?;
+    if let Some(key) = &key {
+        conn.prepare_cached(
+            "UPDATE device_prekeys SET claimed_at = ?3, public_key = ''
+             WHERE device_id = ?1 AND key_id = ?2",
+        )?
+        .execute(params![device, key.key_id, now])?;
+    }
+    Ok(key)
 }
 
 /// Records that the device made a call (at most one write per call).

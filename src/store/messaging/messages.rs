@@ -168,8 +168,9 @@ pub fn replace_content(
     Ok(())
 }
 
-/// Turns the message into a tombstone: ciphertext, content type, envelopes and reactions
-/// gone, `deleted_at` set.
+/// Turns the message into a tombstone: ciphertext, content type, envelopes, reactions and
+/// attachments (so the files it named are no longer downloadable through it) gone,
+/// `deleted_at` set.
 pub fn tombstone(conn: &Connection, id: MessageId, now: &str) -> Result<(), StoreError> {
     conn.prepare_cached(
         "UPDATE messages SET content_type = NULL, ciphertext = NULL, deleted_at = ?2,
@@ -180,6 +181,7 @@ pub fn tombstone(conn: &Connection, id: MessageId, now: &str) -> Result<(), Stor
     delete_envelopes(conn, id)?;
     conn.prepare_cached("DELETE FROM message_reactions WHERE message_id = ?1")?
         .execute(params![id])?;
+    super::attachments::delete_for_message(conn, id)?;
     Ok(())
 }
 
@@ -201,7 +203,7 @@ pub fn expired(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Deletes the message row; envelopes and reactions go with it (cascade).
+/// Deletes the message row; envelopes, reactions and attachments go with it (cascade).
 pub fn delete(conn: &Connection, id: MessageId) -> Result<(), StoreError> {
     conn.prepare_cached("DELETE FROM messages WHERE id = ?1")?
         .execute(params![id])?;
