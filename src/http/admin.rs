@@ -57,7 +57,7 @@ pub struct AdminCreateUserRequest {
     pub role: Option<String>,
 }
 
-#[derive(Debug, Object)]
+#[derive(Object)]
 #[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct AdminCreatedUser {
     pub user: MemberView,
@@ -65,6 +65,20 @@ pub struct AdminCreatedUser {
     /// Single-use link to choose a password, when the account was created without one.
     /// Shown once.
     pub set_password_url: Option<String>,
+}
+
+// Not derived: the set-password link is a credential until it is used.
+impl std::fmt::Debug for AdminCreatedUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminCreatedUser")
+            .field("user", &self.user)
+            .field("organization_id", &self.organization_id)
+            .field(
+                "set_password_url",
+                &self.set_password_url.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 #[derive(ApiResponse)]
@@ -449,4 +463,29 @@ pub struct WebhookQueueView {
 pub enum AdminStatusResponse {
     #[oai(status = 200)]
     Ok(Json<AdminStatusView>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_created_users_debug_hides_the_set_password_link() {
+        let created = AdminCreatedUser {
+            user: MemberView {
+                user_id: "u".to_owned(),
+                email: "a@example.com".to_owned(),
+                display_name: "A".to_owned(),
+                avatar_url: None,
+                role: "member".to_owned(),
+                status: "active".to_owned(),
+                joined_at: "2026-01-01T00:00:00Z".to_owned(),
+            },
+            organization_id: "o".to_owned(),
+            set_password_url: Some("https://box/reset?token=SECRET-TOKEN".to_owned()),
+        };
+        let shown = format!("{created:?}");
+        assert!(!shown.contains("SECRET-TOKEN"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
 }

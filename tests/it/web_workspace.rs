@@ -941,6 +941,13 @@ async fn the_admin_console_reports_status_and_manages_organizations_and_accounts
             "js",
             "document.querySelector('#accounts tbody').textContent.includes('uma@example.com')"
         ]),
+        // The organizations table counts her at once, without a reload.
+        json!([
+            "js",
+            "[...document.querySelectorAll('#organizations tbody tr')].some((r) => \
+             r.textContent.includes('Umbrella') && \
+             r.querySelector('td[data-label=Members]').textContent === '1')"
+        ]),
         // A duplicate is refused with the server's message.
         json!(["fill", "#accounts input[name=email]", "uma@example.com"]),
         json!(["fill", "#accounts input[name=displayName]", "Uma again"]),

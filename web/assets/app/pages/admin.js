@@ -130,6 +130,11 @@ async function drawUsers(box, ctx, org) {
     fill(box, heading(box), errorState(error));
     return;
   }
+  // The organizations table counts active members; keep its row true after an account
+  // is created here without redrawing (and losing) the one-time link below.
+  org.memberCount = users.filter((u) => u.status === "active").length;
+  const countCell = document.querySelector(`#organizations tr[data-id="${CSS.escape(org.id)}"] td[data-label="Members"]`);
+  if (countCell) countCell.textContent = String(org.memberCount);
   const result = el("div", { id: "account-result" });
   const email = formField({ label: "Email address", name: "email", type: "email", required: true, attrs: { maxlength: 254, autocomplete: "off" } });
   const name = formField({ label: "Display name", name: "displayName", required: true, attrs: { maxlength: 100 } });
