@@ -783,8 +783,7 @@ impl FileService {
         &self,
         upload: &Upload,
     ) -> Result<(BlobKey, crate::blob::BlobInfo), ServiceError> {
-        let key = BlobKey::new(format!("file-{}", upload.id.as_uuid().simple()))
-            .expect("file blob keys are valid");
+        let key = BlobKey::new(blob_key_of(upload.id)).expect("file blob keys are valid");
         // The digest kept while the bytes were written spares reading them all again.
         let known = self
             .digests
@@ -1369,7 +1368,12 @@ pub(crate) fn envelope_context(id: FileId, recipient: crate::ids::UserId) -> Env
     }
 }
 
-fn name_context(id: FileId) -> ValueContext {
+/// The blob key of file `id`'s bytes.
+pub(super) fn blob_key_of(id: FileId) -> String {
+    format!("file-{}", id.as_uuid().simple())
+}
+
+pub(super) fn name_context(id: FileId) -> ValueContext {
     ValueContext {
         kind: NAME_KIND,
         object_id: id.as_uuid(),
@@ -1379,7 +1383,7 @@ fn name_context(id: FileId) -> ValueContext {
 
 /// What a file's sealed name is bound to besides the file: the organization, the owner
 /// (a transfer's sender) and the content type, which are stored in the clear beside it.
-fn name_binding(org: OrgId, owner: UserId, content_type: &str) -> Binding {
+pub(super) fn name_binding(org: OrgId, owner: UserId, content_type: &str) -> Binding {
     Binding::new()
         .id(org.as_uuid())
         .id(owner.as_uuid())

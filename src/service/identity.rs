@@ -216,7 +216,7 @@ impl IdentityService {
     /// one) and returns it; once the first admin exists, returns `None`.
     pub fn issue_setup_token_if_needed(&self) -> Result<Option<Zeroizing<String>>, StoreError> {
         self.store.call_blocking(|conn| {
-            if users::count(conn)? > 0 {
+            if users::any(conn)? {
                 setup::delete_token(conn)?;
                 return Ok(None);
             }
@@ -268,7 +268,7 @@ impl IdentityService {
             .call_write(move |conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 // Checked again inside the write lock: two setups may race.
-                if !setup::take_token(&tx, &token_hash)? || users::count(&tx)? > 0 {
+                if !setup::take_token(&tx, &token_hash)? || users::any(&tx)? {
                     return Ok(Err(BAD_TOKEN));
                 }
                 let now = now_rfc3339();

@@ -347,7 +347,7 @@ fn check_new_secret(secret: &UserSecret, header: &str) -> Result<(), ServiceErro
     Ok(())
 }
 
-fn params_json(params: &Argon2Params) -> String {
+pub(super) fn params_json(params: &Argon2Params) -> String {
     serde_json::to_string(params).expect("Argon2 parameters serialize")
 }
 

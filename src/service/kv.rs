@@ -562,7 +562,7 @@ impl KvService {
     }
 }
 
-fn envelope_context(id: KvEntryId, recipient: UserId) -> EnvelopeContext {
+pub(super) fn envelope_context(id: KvEntryId, recipient: UserId) -> EnvelopeContext {
     EnvelopeContext {
         kind: ENVELOPE_KIND,
         object_id: id.as_uuid(),
@@ -570,7 +570,7 @@ fn envelope_context(id: KvEntryId, recipient: UserId) -> EnvelopeContext {
     }
 }
 
-fn value_context(id: KvEntryId, version: i64) -> ValueContext {
+pub(super) fn value_context(id: KvEntryId, version: i64) -> ValueContext {
     ValueContext {
         kind: VALUE_KIND,
         object_id: id.as_uuid(),
@@ -579,7 +579,7 @@ fn value_context(id: KvEntryId, version: i64) -> ValueContext {
 }
 
 /// What a KV value is bound to besides its id and version: where it is found by name.
-fn value_binding(org: OrgId, owner: UserId, name: &str) -> Binding {
+pub(super) fn value_binding(org: OrgId, owner: UserId, name: &str) -> Binding {
     Binding::new()
         .id(org.as_uuid())
         .id(owner.as_uuid())

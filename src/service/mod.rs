@@ -10,6 +10,8 @@ pub mod backup;
 pub mod event_catalog;
 pub mod file_shares;
 pub mod files;
+#[doc(hidden)]
+pub mod fixtures;
 pub mod groups;
 pub mod idempotency;
 pub mod identity;

@@ -117,6 +117,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0016_messaging_attachments_and_prekeys.sql"),
         then: None,
     },
+    Migration {
+        version: 17,
+        name: "scale_indexes",
+        sql: include_str!("migrations/0017_scale_indexes.sql"),
+        then: None,
+    },
 ];
 
 /// The schema version this binary creates and understands.

@@ -268,19 +268,29 @@ pub fn list_for_org(
         ListCursor::Before(id) => (Some(id), None),
         ListCursor::After(id) => (None, Some(id)),
     };
+    // Only the conditions in use go into the SQL (as in `audit::list_for_org`), so the
+    // cursor bounds the index on (org_id, [status,] id) and a page costs the same however
+    // deep it is.
+    let status = status.map(Status::as_str);
+    let mut sql = format!("SELECT {COLUMNS} FROM transfers WHERE org_id = ?");
+    let mut values: Vec<&dyn rusqlite::ToSql> = vec![&org];
+    let conditions: [(&str, Option<&dyn rusqlite::ToSql>); 3] = [
+        ("status = ?", status.as_ref().map(|v| v as _)),
+        ("id < ?", before.as_ref().map(|v| v as _)),
+        ("id > ?", after.as_ref().map(|v| v as _)),
+    ];
+    for (condition, value) in conditions {
+        if let Some(value) = value {
+            sql.push_str(" AND ");
+            sql.push_str(condition);
+            values.push(value);
+        }
+    }
     let order = if after.is_some() { "ASC" } else { "DESC" };
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM transfers
-         WHERE org_id = ?1
-           AND (?2 IS NULL OR status = ?2)
-           AND (?3 IS NULL OR id < ?3)
-           AND (?4 IS NULL OR id > ?4)
-         ORDER BY id {order} LIMIT ?5"
-    ))?;
-    let rows = stmt.query_map(
-        params![org, status.map(Status::as_str), before, after, limit],
-        from_row,
-    )?;
+    sql.push_str(&format!(" ORDER BY id {order} LIMIT ?"));
+    values.push(&limit);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(values.as_slice(), from_row)?;
     let mut items: Vec<Transfer> = rows.collect::<Result<_, _>>()?;
     if after.is_some() {
         items.reverse();

@@ -117,8 +117,10 @@ pub fn find_with_password(
         .optional()?)
 }
 
-pub fn count(conn: &Connection) -> Result<i64, StoreError> {
-    Ok(conn.query_row_cached("SELECT count(*) FROM users", [], |row| row.get(0))?)
+/// Whether any user exists (start-up asks, to decide on a setup token): one index probe,
+/// where `count(*)` read every user.
+pub fn any(conn: &Connection) -> Result<bool, StoreError> {
+    Ok(conn.query_row_cached("SELECT EXISTS (SELECT 1 FROM users)", [], |row| row.get(0))?)
 }
 
 /// What a profile update changes; `None` leaves a field alone.

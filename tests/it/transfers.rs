@@ -1492,3 +1492,63 @@ async fn an_end_to_end_message_is_sealed_by_the_client_and_the_server_stores_it_
         );
     }
 }
+
+/// The list pages newest first through its cursor, with and without a status filter, and
+/// `after` reads back towards the newest (each condition its own index range).
+#[tokio::test]
+async fn the_transfer_list_pages_through_its_cursor() {
+    let o = sender().await;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let transfer = created(
+            &o,
+            json!({"name": format!("Batch {n}"), "recipients": [{"email": "a@example.com"}]}),
+        )
+        .await;
+        ids.push(s(&transfer, "id"));
+    }
+    ids.reverse();
+    for first in [
+        "/v1/transfers?limit=2",
+        "/v1/transfers?status=pending&limit=2",
+    ] {
+        let mut seen = Vec::new();
+        let mut next = Some(first.to_owned());
+        while let Some(path) = next.take() {
+            let response = o.app.get_as(&path, &o.token).await;
+            next = response.headers().get("link").map(|link| {
+                let link = link.to_str().unwrap();
+                link[1..link.find('>').unwrap()].to_owned()
+            });
+            let page = json_of(response, 200).await;
+            assert!(page.as_array().unwrap().len() <= 2, "{first}");
+            seen.extend(page.as_array().unwrap().iter().map(|t| s(t, "id")));
+        }
+        assert_eq!(seen, ids, "{first}: every transfer once, newest first");
+    }
+    let newer = json_of(
+        o.app
+            .get_as(&format!("/v1/transfers?limit=2&after={}", ids[4]), &o.token)
+            .await,
+        200,
+    )
+    .await;
+    let newer: Vec<String> = newer
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| s(t, "id"))
+        .collect();
+    assert_eq!(newer, ids[2..4].to_vec());
+    let none = json_of(
+        o.app
+            .get_as(
+                &format!("/v1/transfers?status=ready&before={}", ids[0]),
+                &o.token,
+            )
+            .await,
+        200,
+    )
+    .await;
+    assert!(none.as_array().unwrap().is_empty());
+}
