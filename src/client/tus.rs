@@ -306,12 +306,12 @@ fn produce(
 ) -> Result<(), Produce> {
     let local = |e: std::io::Error| Produce::Local(ClientError::local(source.path.display(), e));
     let mut pos = start;
-    let emit = |data: &[u8], pos: &mut u64| -> Result<(), Produce> {
+    let emit = |data: Bytes, pos: &mut u64| -> Result<(), Produce> {
         let take = (data.len() as u64).min(end - *pos) as usize;
         if take == 0 {
             return Ok(());
         }
-        tx.blocking_send(Ok(Bytes::copy_from_slice(&data[..take])))
+        tx.blocking_send(Ok(data.slice(..take)))
             .map_err(|_| Produce::Cancelled)?;
         *pos += take as u64;
         bar.inc(take as u64);
@@ -320,7 +320,10 @@ fn produce(
     let header = &encryption.header;
     let header_len = HEADER_LEN as u64;
     if pos < header_len {
-        emit(&header.to_bytes()[pos as usize..], &mut pos)?;
+        emit(
+            Bytes::copy_from_slice(&header.to_bytes()[pos as usize..]),
+            &mut pos,
+        )?;
     }
     if pos >= end {
         return Ok(());
@@ -339,7 +342,8 @@ fn produce(
     file.seek(SeekFrom::Start(plain_start)).map_err(local)?;
     let mut remaining = source.len - plain_start;
     let mut chunk = Zeroizing::new(vec![0u8; READ_CHUNK]);
-    let mut out = Vec::with_capacity(READ_CHUNK + header.sealed_segment_size());
+    let capacity = READ_CHUNK + 2 * header.sealed_segment_size();
+    let mut out = Vec::with_capacity(capacity);
     while pos < end {
         let Some(current) = encryptor.as_mut() else {
             break;
@@ -367,11 +371,13 @@ fn produce(
         }
         if skip >= out.len() {
             skip -= out.len();
+            out.clear();
         } else {
-            emit(&out[skip..], &mut pos)?;
+            // The sealed chunk becomes the body chunk as it is, without a copy.
+            let sealed = Bytes::from(std::mem::replace(&mut out, Vec::with_capacity(capacity)));
+            emit(sealed.slice(skip..), &mut pos)?;
             skip = 0;
         }
-        out.clear();
     }
     Ok(())
 }
