@@ -17,7 +17,9 @@ with `--pin` (the certificate's SHA-256), then --runs times on the same random f
 and prints the median MB/s (10^6 bytes per second) of each with the ratio to nginx. The
 first run's received file is compared (SHA-256) with the source. Unlike bench/files.py,
 where the server encrypts, here the client does, and both ends of each transfer run on
-the same two cores.
+the same two cores. The targets (issue 20): send at least 0.90x of nginx PUT, receive at
+least 0.70x of nginx GET. The single-core AES-256-GCM rate of SBX1 segments is printed as a
+reference (bench/files.py's).
 
     bench/transfers.py [--size-mib 1024] [--runs 3] [--no-build]
 """
@@ -99,9 +101,12 @@ def main():
 
     print(f"End-to-end transfers of {args.size_mib} MiB over HTTPS on loopback "
           f"(median of {args.runs}; MB/s = 10^6 bytes/s)")
-    for label, reference in (("sealbox send", "nginx PUT"), ("sealbox receive", "nginx GET")):
+    for label, reference, target in (("sealbox send", "nginx PUT", 0.90),
+                                     ("sealbox receive", "nginx GET", 0.70)):
         print(f"  {reference:<16} {results[reference] / 1e6:9.1f} MB/s")
-        print(f"  {label:<16} {results[label] / 1e6:9.1f} MB/s  ({results[label] / results[reference]:.2f}x)")
+        print(f"  {label:<16} {results[label] / 1e6:9.1f} MB/s  "
+              f"({results[label] / results[reference]:.2f}x, target: at least {target:.2f}x)")
+    files.print_segment_rates()
 
 
 class Cli:

@@ -1,15 +1,21 @@
 //! Raw single-core rates of the crypto a KV PUT and GET run, for `bench/kv.py` to print
 //! beside the HTTP numbers: X-Wing encapsulation (`seal_dek`: HPKE seal of a fresh DEK, one
 //! per PUT without `X-User-Secret`), decapsulation (`open_dek`, one per GET) and AES-256-GCM
-//! of a 1 KiB value (`seal_value`/`open_value`). One `name value` line per measurement.
+//! of a 1 KiB value (`seal_value`/`open_value`); and for `bench/files.py` and
+//! `bench/transfers.py`, the AES-256-GCM throughput of SBX1 file segments (64 KiB) in GB/s
+//! (10^9 bytes per second) per core: raw sealing, sealing as uploads push 1 MiB chunks,
+//! and opening 1 MiB batches as downloads do. One `name value` line per measurement.
 //!
 //!     cargo run --release --example crypto_rates [-- seconds]
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use sealbox::crypto::aead::Aes256Gcm;
+use sealbox::crypto::sbx1::{Header, Layout};
 use sealbox::crypto::{
-    Dek, EnvelopeContext, UserKeyPair, ValueContext, open_dek, open_value, seal_dek, seal_value,
+    Dek, EnvelopeContext, SegmentDecryptor, SegmentEncryptor, UserKeyPair, ValueContext, open_dek,
+    open_value, seal_dek, seal_value,
 };
 use sealbox::ids::UserId;
 
@@ -65,6 +71,61 @@ fn main() {
             black_box(open_value(&dek, &value_ctx, &sealed).expect("the value opens"));
         }),
     );
+
+    segment_rates(budget, &dek);
+}
+
+/// AES-256-GCM over SBX1's 64 KiB segments, in GB/s of plaintext on one core.
+fn segment_rates(budget: Duration, dek: &Dek) {
+    const CHUNK: usize = 1 << 20;
+    let header = Header::generate();
+    let segment = header.segment_size();
+
+    // The primitive alone: one segment sealed in place, again and again.
+    let key = Aes256Gcm::new(&[0x42; 32]);
+    let mut buffer = vec![0x5a_u8; segment];
+    let per_s = rate(budget, || {
+        black_box(key.seal_detached(&[0; 12], &[0; 46], &mut buffer));
+    });
+    report(
+        "aes256gcm_seal_segment_gb_per_s",
+        per_s * segment as f64 / 1e9,
+    );
+
+    // As an upload or `sealbox send` seals: 1 MiB pushed, 16 sealed segments appended.
+    let file_id = uuid::Uuid::now_v7();
+    let mut encryptor = SegmentEncryptor::new(dek, file_id, &header);
+    let chunk = vec![0x5a_u8; CHUNK];
+    let mut out = Vec::with_capacity(CHUNK + 1024);
+    let per_s = rate(budget, || {
+        out.clear();
+        encryptor
+            .push(&chunk, &mut out)
+            .expect("far from 2^32 segments");
+        black_box(&out);
+    });
+    report("sbx1_seal_1mib_gb_per_s", per_s * CHUNK as f64 / 1e9);
+
+    // As a download opens: a 1 MiB batch of sealed segments, copied in (as a read would)
+    // and opened in place.
+    let mut file = header.to_bytes().to_vec();
+    let mut encryptor = SegmentEncryptor::new(dek, file_id, &header);
+    encryptor.push(&chunk, &mut file).expect("small");
+    encryptor.push(&[1], &mut file).expect("small");
+    let layout = Layout::from_ciphertext_len(&header, (file.len() + 1 + 16) as u64)
+        .expect("a whole number of segments and a last one");
+    let decryptor = SegmentDecryptor::new(dek, file_id, &header);
+    let batch = &file[header.to_bytes().len()..];
+    let mut work = batch.to_vec();
+    let last = (CHUNK / segment - 1) as u32;
+    let per_s = rate(budget, || {
+        work.copy_from_slice(batch);
+        let opened = decryptor
+            .decrypt_segments_in_place(&layout, 0, last, &mut work)
+            .expect("the batch opens");
+        black_box(opened);
+    });
+    report("sbx1_open_1mib_gb_per_s", per_s * CHUNK as f64 / 1e9);
 }
 
 /// Operations per second of `op` run on this thread for about `budget`, after a short

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use tokio::fs;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use super::{BlobError, BlobInfo, BlobKey, BlobReader, BlobStore};
+use super::{BlobError, BlobInfo, BlobKey, BlobReader, BlobStore, ReadThen};
 
 /// Where writes in progress live, inside the store's root; never a blob key (keys cannot
 /// start with a dot).
@@ -224,15 +224,26 @@ impl BlobStore for LocalBlobStore {
         Ok(Box::pin(file))
     }
 
-    async fn read_at(&self, key: &BlobKey, offset: u64, len: usize) -> Result<Vec<u8>, BlobError> {
+    async fn read_at(
+        &self,
+        key: &BlobKey,
+        offset: u64,
+        len: usize,
+        then: ReadThen,
+    ) -> Result<bytes::Bytes, BlobError> {
         let path = self.path_of(key);
         tokio::task::spawn_blocking(move || {
-            use std::os::unix::fs::FileExt as _;
-            let file = std::fs::File::open(path).map_err(not_found_as)?;
-            // Straight into the caller's buffer: no copy through tokio's file buffer.
-            let mut buf = vec![0u8; len];
-            file.read_exact_at(&mut buf, offset)?;
-            Ok(buf)
+            use std::io::{Read as _, Seek as _};
+            let mut file = std::fs::File::open(path).map_err(not_found_as)?;
+            file.seek(SeekFrom::Start(offset))?;
+            // Straight into the caller's buffer, which is not zeroed first: `read_to_end`
+            // fills spare capacity as it is.
+            let mut buf = Vec::with_capacity(len);
+            file.take(len as u64).read_to_end(&mut buf)?;
+            if buf.len() != len {
+                return Err(BlobError::Io(io::ErrorKind::UnexpectedEof.into()));
+            }
+            Ok(then(buf)?)
         })
         .await
         .map_err(|e| BlobError::Io(io::Error::other(e)))?

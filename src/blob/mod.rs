@@ -18,6 +18,9 @@ pub use local::LocalBlobStore;
 /// A readable stream of blob bytes.
 pub type BlobReader = Pin<Box<dyn AsyncRead + Send>>;
 
+/// What [`BlobStore::read_at`] does with the bytes it read, on the thread that read them.
+pub type ReadThen = Box<dyn FnOnce(Vec<u8>) -> std::io::Result<bytes::Bytes> + Send>;
+
 /// Names one blob. Keys are 1-128 characters of `[A-Za-z0-9_-]`, so a key can never
 /// escape the store's directory or collide with its temporary files.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -94,9 +97,17 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
     /// Opens the blob for reading from byte `offset`.
     async fn open(&self, key: &BlobKey, offset: u64) -> Result<BlobReader, BlobError>;
 
-    /// Reads exactly `len` bytes from byte `offset`: a ranged read, several of which may
-    /// run at once (a download reads ahead while earlier parts are decrypted and sent).
-    async fn read_at(&self, key: &BlobKey, offset: u64, len: usize) -> Result<Vec<u8>, BlobError>;
+    /// Reads exactly `len` bytes from byte `offset` and hands them to `then` on the
+    /// blocking thread that read them: a ranged read, several of which may run at once (a
+    /// download reads ahead while earlier parts are sent), and opens what it reads there
+    /// rather than passing it to another thread first.
+    async fn read_at(
+        &self,
+        key: &BlobKey,
+        offset: u64,
+        len: usize,
+        then: ReadThen,
+    ) -> Result<bytes::Bytes, BlobError>;
 
     /// Size of the blob in bytes.
     async fn size(&self, key: &BlobKey) -> Result<u64, BlobError>;

@@ -6,7 +6,6 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use futures_util::FutureExt as _;
 use indicatif::ProgressBar;
 use reqwest::{Method, StatusCode};
 use url::Url;
@@ -97,15 +96,23 @@ async fn download_to_part(
         .mode(0o600)
         .open(part)
         .map_err(|e| ClientError::local(part.display(), e))?;
-    let mut syncer =
-        BackgroundSync::new(&file).map_err(|e| ClientError::local(part.display(), e))?;
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-    let write_err = |e: std::io::Error| ClientError::local(part.display(), e);
+    let syncer = BackgroundSync::new(&file).map_err(|e| ClientError::local(part.display(), e))?;
+    let mut sink = Some(Sink {
+        file,
+        part: part.to_owned(),
+        sbx1: match contents {
+            Contents::Plain => None,
+            Contents::Sbx1 { key, file_id } => Some(Sbx1Reader::new(key, file_id, size)),
+        },
+        out: Vec::with_capacity(BATCH_BYTES + (64 << 10)),
+        syncer,
+    });
+    // Chunks as they arrive, handed to a blocking thread a batch at a time: that thread
+    // decrypts and writes one batch while this one receives (and TLS-decrypts) the next.
+    let mut batch: Vec<bytes::Bytes> = Vec::new();
+    let mut batch_len = 0usize;
+    let mut pending: Option<tokio::task::JoinHandle<(Sink, Result<(), ClientError>)>> = None;
     let mut received = 0u64;
-    let mut sbx1 = match contents {
-        Contents::Plain => None,
-        Contents::Sbx1 { key, file_id } => Some(Sbx1Reader::new(key, file_id, size)),
-    };
     loop {
         let chunk = response.chunk().await.map_err(|e| {
             ClientError::Api(format!(
@@ -113,47 +120,105 @@ async fn download_to_part(
                 error_chain(e).join(": ")
             ))
         })?;
-        let Some(chunk) = chunk else { break };
-        received += chunk.len() as u64;
-        if received > size {
-            return Err(ClientError::Api(
-                "the server sent more bytes than the file has".into(),
-            ));
+        let done = chunk.is_none();
+        if let Some(chunk) = chunk {
+            received += chunk.len() as u64;
+            if received > size {
+                return Err(ClientError::Api(
+                    "the server sent more bytes than the file has".into(),
+                ));
+            }
+            bar.inc(chunk.len() as u64);
+            batch_len += chunk.len();
+            batch.push(chunk);
         }
-        bar.inc(chunk.len() as u64);
-        match sbx1.as_mut() {
-            None => out.write_all(&chunk).map_err(write_err)?,
-            Some(reader) => reader.feed(&chunk, &mut out)?,
+        if batch_len >= BATCH_BYTES || (done && !batch.is_empty()) {
+            if let Some(task) = pending.take() {
+                sink = Some(joined(task).await?);
+            }
+            let mut writer = sink.take().expect("the sink is back from its last batch");
+            let work = std::mem::take(&mut batch);
+            batch_len = 0;
+            pending = Some(tokio::task::spawn_blocking(move || {
+                let result = writer.write(&work);
+                (writer, result)
+            }));
         }
-        syncer
-            .written(chunk.len() as u64, &mut out)
-            .map_err(write_err)?;
+        if done {
+            break;
+        }
+    }
+    if let Some(task) = pending.take() {
+        sink = Some(joined(task).await?);
     }
     if received != size {
         return Err(ClientError::Api(format!(
             "the download is incomplete: {received} of {size} bytes"
         )));
     }
-    if let Some(reader) = sbx1 {
-        reader.finish(&mut out)?;
-    }
-    let file = out
-        .into_inner()
-        .map_err(|e| ClientError::local(part.display(), e.into_error()))?;
-    syncer.finish().await.map_err(write_err)?;
-    file.sync_all().map_err(write_err)
+    let sink = sink.expect("the sink is back from its last batch");
+    tokio::task::spawn_blocking(move || sink.finish())
+        .await
+        .map_err(|e| ClientError::Local(e.to_string()))?
 }
 
-/// Flushes a download to disk while it arrives: every [`SYNC_EVERY`] bytes, an `fdatasync`
-/// on a blocking thread (one at a time), so the final sync before the rename has little
-/// left to write instead of the whole file.
+/// Bytes received before they are handed to the writing thread.
+const BATCH_BYTES: usize = 1 << 20;
+
+async fn joined(
+    task: tokio::task::JoinHandle<(Sink, Result<(), ClientError>)>,
+) -> Result<Sink, ClientError> {
+    let (sink, result) = task.await.map_err(|e| ClientError::Local(e.to_string()))?;
+    result.map(|()| sink)
+}
+
+/// The part file and what turns received bytes into its contents, on a blocking thread.
+struct Sink {
+    file: std::fs::File,
+    part: PathBuf,
+    sbx1: Option<Sbx1Reader>,
+    /// The plaintext of one batch, written with one call.
+    out: Vec<u8>,
+    syncer: BackgroundSync,
+}
+
+impl Sink {
+    fn write(&mut self, batch: &[bytes::Bytes]) -> Result<(), ClientError> {
+        self.out.clear();
+        let mut n = 0u64;
+        for chunk in batch {
+            n += chunk.len() as u64;
+            match self.sbx1.as_mut() {
+                None => self.out.extend_from_slice(chunk),
+                Some(reader) => reader.feed(chunk, &mut self.out)?,
+            }
+        }
+        let written = self
+            .file
+            .write_all(&self.out)
+            .and_then(|()| self.syncer.written(n));
+        self.out.clear();
+        written.map_err(|e| ClientError::local(self.part.display(), e))
+    }
+
+    fn finish(self) -> Result<(), ClientError> {
+        if let Some(reader) = self.sbx1 {
+            reader.finish()?;
+        }
+        let local = |e| ClientError::local(self.part.display(), e);
+        self.syncer.finish().map_err(local)?;
+        self.file.sync_all().map_err(local)
+    }
+}
+
+/// Syncs the part file in the background every [`SYNC_EVERY`] bytes, so the final sync
+/// finds little left to write and the disk works while the network does.
 struct BackgroundSync {
     file: std::fs::File,
     since: u64,
-    running: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    running: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
 
-/// Bytes written between background syncs.
 const SYNC_EVERY: u64 = 64 * 1024 * 1024;
 
 impl BackgroundSync {
@@ -165,13 +230,8 @@ impl BackgroundSync {
         })
     }
 
-    /// Counts `n` bytes written through `out`; starts a sync when enough piled up and
-    /// none is running (an error of an earlier one is reported here).
-    fn written<W: Write>(
-        &mut self,
-        n: u64,
-        out: &mut std::io::BufWriter<W>,
-    ) -> std::io::Result<()> {
+    /// Counts `n` more bytes written to the file (not buffered: they are the kernel's).
+    fn written(&mut self, n: u64) -> std::io::Result<()> {
         self.since += n;
         if self.since < SYNC_EVERY {
             return Ok(());
@@ -180,20 +240,21 @@ impl BackgroundSync {
             if !running.is_finished() {
                 return Ok(());
             }
-            if let Some(Ok(Err(e))) = self.running.take().and_then(|h| h.now_or_never()) {
+            if let Some(Ok(Err(e))) = self.running.take().map(std::thread::JoinHandle::join) {
                 return Err(e);
             }
         }
-        out.flush()?;
         self.since = 0;
         let file = self.file.try_clone()?;
-        self.running = Some(tokio::task::spawn_blocking(move || file.sync_data()));
+        self.running = Some(std::thread::spawn(move || file.sync_data()));
         Ok(())
     }
 
-    async fn finish(self) -> std::io::Result<()> {
+    fn finish(self) -> std::io::Result<()> {
         match self.running {
-            Some(running) => running.await.map_err(std::io::Error::other)?,
+            Some(running) => running
+                .join()
+                .map_err(|_| std::io::Error::other("the sync thread panicked"))?,
             None => Ok(()),
         }
     }
@@ -214,19 +275,21 @@ async fn super_status_message(response: reqwest::Response) -> String {
 }
 
 /// SBX1 opened as it streams in: the header, then each sealed segment once it is whole.
-struct Sbx1Reader<'a> {
-    key: &'a Dek,
+struct Sbx1Reader {
+    /// A copy of the key, so the reader can move to the writing thread.
+    key: Dek,
     file_id: Uuid,
     size: u64,
+    /// The header or segment that arrived in part (received bytes are never plaintext).
     buffer: Vec<u8>,
     state: Option<(SegmentDecryptor, Layout)>,
     next: u32,
 }
 
-impl<'a> Sbx1Reader<'a> {
-    fn new(key: &'a Dek, file_id: Uuid, size: u64) -> Self {
+impl Sbx1Reader {
+    fn new(key: &Dek, file_id: Uuid, size: u64) -> Self {
         Self {
-            key,
+            key: Dek::from_bytes(*key.expose_bytes()),
             file_id,
             size,
             buffer: Vec::new(),
@@ -241,41 +304,55 @@ impl<'a> Sbx1Reader<'a> {
         ))
     }
 
-    fn feed(&mut self, data: &[u8], out: &mut impl Write) -> Result<(), ClientError> {
-        self.buffer.extend_from_slice(data);
+    /// Takes the next received bytes and appends the plaintext of every segment they
+    /// complete to `out`. A whole segment within `data` is opened from there, without
+    /// passing through the buffer.
+    fn feed(&mut self, mut data: &[u8], out: &mut Vec<u8>) -> Result<(), ClientError> {
         if self.state.is_none() {
+            let take = (HEADER_LEN - self.buffer.len()).min(data.len());
+            self.buffer.extend_from_slice(&data[..take]);
+            data = &data[take..];
             if self.buffer.len() < HEADER_LEN {
                 return Ok(());
             }
-            let header = Header::parse(&self.buffer[..HEADER_LEN]).map_err(Self::corrupt)?;
+            let header = Header::parse(&self.buffer).map_err(Self::corrupt)?;
             let layout = Layout::from_ciphertext_len(&header, self.size).map_err(Self::corrupt)?;
             self.state = Some((
-                SegmentDecryptor::new(self.key, self.file_id, &header),
+                SegmentDecryptor::new(&self.key, self.file_id, &header),
                 layout,
             ));
-            self.buffer.drain(..HEADER_LEN);
+            self.buffer.clear();
         }
         let (decryptor, layout) = self.state.as_ref().expect("set above");
-        let mut consumed = 0;
-        while self.next <= layout.last_segment() {
+        while !data.is_empty() && self.next <= layout.last_segment() {
             let range = layout.segment_range(self.next);
             let len = (range.end - range.start) as usize;
-            let Some(sealed) = self.buffer.get_mut(consumed..consumed + len) else {
-                break;
-            };
-            let plain = decryptor
-                .decrypt_segment_in_place(self.next, sealed, layout.is_last(self.next))
-                .map_err(Self::corrupt)?;
-            out.write_all(&sealed[..plain])
-                .map_err(|e| ClientError::local("writing the download", e))?;
-            consumed += len;
-            self.next += 1;
+            let last = layout.is_last(self.next);
+            if self.buffer.is_empty() && data.len() >= len {
+                decryptor
+                    .decrypt_segment_into(self.next, &data[..len], last, out)
+                    .map_err(Self::corrupt)?;
+                data = &data[len..];
+                self.next += 1;
+                continue;
+            }
+            let take = (len - self.buffer.len()).min(data.len());
+            self.buffer.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.buffer.len() == len {
+                decryptor
+                    .decrypt_segment_into(self.next, &self.buffer, last, out)
+                    .map_err(Self::corrupt)?;
+                self.buffer.clear();
+                self.next += 1;
+            }
         }
-        self.buffer.drain(..consumed);
+        // Bytes past the last segment: kept, so `finish` refuses the file.
+        self.buffer.extend_from_slice(data);
         Ok(())
     }
 
-    fn finish(self, _out: &mut impl Write) -> Result<(), ClientError> {
+    fn finish(self) -> Result<(), ClientError> {
         match &self.state {
             Some((_, layout)) if self.next > layout.last_segment() && self.buffer.is_empty() => {
                 Ok(())

@@ -5,9 +5,9 @@
 //!
 //! `docs/crypto.md` describes each of these byte for byte.
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
 use zeroize::Zeroizing;
+
+use super::aead::Aes256Gcm;
 
 /// The first byte of every sealed vault object in this format. It names the whole
 /// construction (labels, layout, algorithms), so a later format can coexist with this one.
@@ -16,9 +16,9 @@ pub const FORMAT_V1: u8 = 1;
 /// associated data that also binds where the value is stored (`crypto::sealed_value`).
 pub const FORMAT_V2: u8 = 2;
 /// AES-GCM nonce length: 96 bits, chosen at random per seal.
-pub(crate) const NONCE_LEN: usize = 12;
+pub(crate) const NONCE_LEN: usize = super::aead::NONCE_LEN;
 /// AES-GCM tag length.
-pub(crate) const TAG_LEN: usize = 16;
+pub(crate) const TAG_LEN: usize = super::aead::TAG_LEN;
 
 /// Why sealed bytes could not be opened. Deliberately coarse: AES-GCM cannot tell a wrong
 /// key from a wrong context or a tampered byte, and nothing here tries to.
@@ -79,16 +79,7 @@ pub(crate) fn seal_box_as(
     aad: &[u8],
     plaintext: &[u8],
 ) -> Vec<u8> {
-    let cipher = Aes256Gcm::new(key.into());
-    let ciphertext = cipher
-        .encrypt(
-            Nonce::from_slice(&nonce),
-            Payload {
-                msg: plaintext,
-                aad,
-            },
-        )
-        .expect("AES-GCM encryption of an in-memory buffer cannot fail");
+    let ciphertext = Aes256Gcm::new(key).seal(&nonce, aad, plaintext);
     let mut sealed = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
     sealed.push(version);
     sealed.extend_from_slice(&nonce);
@@ -115,16 +106,10 @@ pub(crate) fn open_box_body(
         return Err(OpenError::Malformed);
     }
     let (nonce, ciphertext) = body.split_at(NONCE_LEN);
-    Aes256Gcm::new(key.into())
-        .decrypt(
-            Nonce::from_slice(nonce),
-            Payload {
-                msg: ciphertext,
-                aad,
-            },
-        )
-        .map(Zeroizing::new)
-        .map_err(|_| OpenError::Unauthentic)
+    let nonce: &[u8; NONCE_LEN] = nonce.try_into().expect("split at the nonce length");
+    Aes256Gcm::new(key)
+        .open(nonce, aad, ciphertext)
+        .ok_or(OpenError::Unauthentic)
 }
 
 #[cfg(test)]

@@ -7,18 +7,18 @@
 //! that binds the value to where it is stored. The key id lets a later rotation tell which
 //! key sealed a value.
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use zeroize::Zeroizing;
+
+use super::aead::Aes256Gcm;
 
 /// Length of the master key in bytes.
 pub const MASTER_KEY_LEN: usize = 32;
 const SEAL_VERSION: &str = "v1";
 const SEAL_CONTEXT: &str = "sealbox/v1/master-seal";
 const KEY_ID_CONTEXT: &str = "sealbox/v1/master-key-id";
-const NONCE_LEN: usize = 12;
+const NONCE_LEN: usize = super::aead::NONCE_LEN;
 
 /// The master key. `Debug` prints only its id.
 #[derive(Clone)]
@@ -98,16 +98,7 @@ impl MasterKey {
         plaintext: &[u8],
         nonce: [u8; NONCE_LEN],
     ) -> String {
-        let cipher = self.cipher();
-        let ciphertext = cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad,
-                },
-            )
-            .expect("AES-GCM encryption of an in-memory buffer cannot fail");
+        let ciphertext = self.cipher().seal(&nonce, aad, plaintext);
         let mut blob = Vec::with_capacity(NONCE_LEN + ciphertext.len());
         blob.extend_from_slice(&nonce);
         blob.extend_from_slice(&ciphertext);
@@ -132,21 +123,14 @@ impl MasterKey {
             return Err(SealError::Malformed);
         }
         let (nonce, ciphertext) = blob.split_at(NONCE_LEN);
+        let nonce: &[u8; NONCE_LEN] = nonce.try_into().expect("split at the nonce length");
         self.cipher()
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad,
-                },
-            )
-            .map(Zeroizing::new)
-            .map_err(|_| SealError::Tampered)
+            .open(nonce, aad, ciphertext)
+            .ok_or(SealError::Tampered)
     }
 
     fn cipher(&self) -> Aes256Gcm {
-        let subkey = self.derive(SEAL_CONTEXT);
-        Aes256Gcm::new_from_slice(subkey.as_ref()).expect("32-byte key")
+        Aes256Gcm::new(&self.derive(SEAL_CONTEXT))
     }
 }
 

@@ -1,9 +1,10 @@
 //! Cryptographic building blocks: pure functions over bytes, no I/O (SPEC §5).
 //!
-//! Everything here composes maintained crates (`hpke` with its X-Wing KEM, `aes-gcm`,
-//! `argon2`, `sha2`, `blake3`, `getrandom`); nothing implements a primitive. Every byte
+//! Everything here composes maintained crates (`hpke` with its X-Wing KEM, `ring`'s
+//! AES-256-GCM, `argon2`, `sha2`, `blake3`, `getrandom`); nothing implements a primitive. Every byte
 //! layout is in `docs/crypto.md`, with vectors in `tests/vectors/`. Secret material lives in zeroizing wrappers with redacted `Debug`.
 
+pub mod aead;
 pub mod argon2_memory;
 pub mod dek;
 pub mod download_token;

@@ -657,15 +657,19 @@ fn decrypted_batches(
             async move {
                 let start = layout.segment_range(first).start;
                 let len = layout.segment_range(last).end - start;
-                let sealed = files
-                    .read_blob_at(&file, start, usize::try_from(len).unwrap_or(usize::MAX))
-                    .await
-                    .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
-                tokio::task::spawn_blocking(move || {
+                // Read and opened on one blocking thread: no hop between them.
+                let open: crate::blob::ReadThen = Box::new(move |sealed| {
                     open_batch(&decryptor, &layout, &span, first, last, sealed)
-                })
-                .await
-                .map_err(|e| std::io::Error::other(format!("decryption task: {e}")))?
+                });
+                files
+                    .read_blob_at(
+                        &file,
+                        start,
+                        usize::try_from(len).unwrap_or(usize::MAX),
+                        open,
+                    )
+                    .await
+                    .map_err(|e| std::io::Error::other(format!("{e:?}")))
             }
         })
         .buffered(BATCHES_AHEAD)
@@ -687,9 +691,13 @@ fn raw_chunks(
             let len = (end - start).min(RAW_CHUNK as u64) as usize;
             async move {
                 files
-                    .read_blob_at(&file, start, len)
+                    .read_blob_at(
+                        &file,
+                        start,
+                        len,
+                        Box::new(|raw| Ok(bytes::Bytes::from(raw))),
+                    )
                     .await
-                    .map(bytes::Bytes::from)
                     .map_err(|e| std::io::Error::other(format!("{e:?}")))
             }
         })

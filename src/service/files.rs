@@ -442,203 +442,139 @@ impl FileService {
             ));
         }
         let mut hasher = checksum.map(|_| <sha2::Sha256 as sha2::Digest>::new());
-        let mut buf = vec![0u8; 256 * 1024];
-
-        match upload.encryption {
-            Encryption::Client => {
-                file.set_len(start).await.map_err(io_error)?;
-                file.seek(std::io::SeekFrom::Start(start))
-                    .await
-                    .map_err(io_error)?;
-                let mut digest = self.resume_digest(upload.id, start);
-                let mut at = start;
-                let mut recorded = start;
-                let mut syncing = BackgroundSync::default();
-                loop {
-                    let n = match read_some(&mut body, &mut buf).await {
-                        Ok(n) => n,
-                        // The client went away: keep what arrived, so it resumes there
-                        // (unless a checksum must vouch for the whole chunk first).
-                        Err(broken) => {
-                            if checksum.is_none() {
-                                file.sync_data().await.map_err(io_error)?;
-                                self.record(upload.id, recorded, at, false).await?;
-                            } else {
-                                file.set_len(recorded).await.map_err(io_error)?;
-                            }
-                            return Err(broken);
-                        }
-                    };
-                    if n == 0 {
-                        break;
-                    }
-                    if at + n as u64 > declared {
-                        file.set_len(recorded).await.map_err(io_error)?;
-                        return Err(too_long(declared));
-                    }
-                    if let Some(h) = hasher.as_mut() {
-                        sha2::Digest::update(h, &buf[..n]);
-                    }
-                    if let Err(e) = file.write_all(&buf[..n]).await {
-                        let _ = file.set_len(recorded).await;
-                        return Err(io_error(e));
-                    }
-                    digest.update(&buf[..n]);
-                    at += n as u64;
-                    if let Some((offset, _)) = syncing.finished().await? {
-                        self.record(upload.id, recorded, offset, false).await?;
-                        recorded = offset;
-                    }
-                    if checksum.is_none() && syncing.idle() && at - recorded >= CHECKPOINT_BYTES {
-                        syncing.start(&mut file, at, at).await?;
-                    }
-                }
-                if let (Some(expected), Some(h)) = (checksum, hasher)
-                    && sha2::Digest::finalize(h).as_slice() != expected
-                {
-                    file.set_len(recorded).await.map_err(io_error)?;
-                    return Err(ServiceError::ChecksumMismatch);
-                }
-                file.sync_data().await.map_err(io_error)?;
-                let complete = at == declared;
-                self.record(upload.id, recorded, at, complete).await?;
-                self.keep_digest(upload.id, digest, at);
-                Ok(Progress {
-                    offset: at,
-                    length: declared,
-                    complete,
-                    expires: expiry_of(&upload),
-                })
-            }
+        // Server-side encryption: the header and encryptor to continue with, and where the
+        // file resumes (whole segments durably written; progress is always a multiple of
+        // them until the upload completes). Client-encrypted bytes go to disk as they are.
+        let sealing = match upload.encryption {
+            Encryption::Client => None,
             Encryption::Server => {
                 let header = Header::parse(upload.sbx1_header.as_deref().unwrap_or_default())
                     .map_err(|_| damaged_upload())?;
                 let dek = self.upload_dek(&upload)?;
-                let segment = header.segment_size() as u64;
-                // Whole segments durably written; progress is always a multiple of them
-                // until the upload completes.
-                let first_segment =
-                    u32::try_from(start / segment).map_err(|_| too_long(declared))?;
-                let file_offset = if start == 0 {
-                    0
-                } else {
-                    header.segment_offset(first_segment)
-                };
-                file.set_len(file_offset).await.map_err(io_error)?;
-                file.seek(std::io::SeekFrom::Start(file_offset))
-                    .await
-                    .map_err(io_error)?;
-                let mut digest = self.resume_digest(upload.id, file_offset);
-                if start == 0 {
-                    file.write_all(&header.to_bytes()).await.map_err(io_error)?;
-                    digest.update(&header.to_bytes());
-                }
-                let mut encryptor =
+                let first_segment = u32::try_from(start / header.segment_size() as u64)
+                    .map_err(|_| too_long(declared))?;
+                let encryptor =
                     SegmentEncryptor::resume(&dek, upload.id.as_uuid(), &header, first_segment);
-                let mut sealed = Vec::with_capacity(buf.len() + header.sealed_segment_size());
-                let mut received = start;
-                let mut recorded = start;
-                let mut recorded_file_len = file_offset;
-                let mut syncing = BackgroundSync::default();
-                loop {
-                    let n = match read_some(&mut body, &mut buf).await {
-                        Ok(n) => n,
-                        // The client went away: the whole segments written so far stay,
-                        // so it resumes there (unless a checksum must vouch first).
-                        Err(broken) => {
-                            let durable = encryptor.segments_sealed();
-                            if checksum.is_none() {
-                                file.sync_data().await.map_err(io_error)?;
-                                self.record(
-                                    upload.id,
-                                    recorded,
-                                    u64::from(durable) * segment,
-                                    false,
-                                )
-                                .await?;
-                            } else {
-                                file.set_len(recorded_file_len).await.map_err(io_error)?;
-                            }
-                            return Err(broken);
-                        }
-                    };
-                    if n == 0 {
-                        break;
-                    }
-                    if received + n as u64 > declared {
-                        file.set_len(recorded_file_len).await.map_err(io_error)?;
-                        return Err(too_long(declared));
-                    }
-                    if let Some(h) = hasher.as_mut() {
-                        sha2::Digest::update(h, &buf[..n]);
-                    }
-                    received += n as u64;
-                    sealed.clear();
-                    encryptor
-                        .push(&buf[..n], &mut sealed)
-                        .map_err(|_| too_long(declared))?;
-                    // Short of the declared length, a full segment is not the last: seal
-                    // it now, so its bytes count even if this request ends here.
-                    if received < declared {
-                        encryptor.seal_full_segment(&mut sealed);
-                    }
-                    if let Err(e) = file.write_all(&sealed).await {
-                        let _ = file.set_len(recorded_file_len).await;
-                        return Err(io_error(e));
-                    }
-                    digest.update(&sealed);
-                    if let Some((offset, file_len)) = syncing.finished().await? {
-                        self.record(upload.id, recorded, offset, false).await?;
-                        recorded = offset;
-                        recorded_file_len = file_len;
-                    }
-                    let durable = u64::from(encryptor.segments_sealed()) * segment;
-                    if checksum.is_none()
-                        && syncing.idle()
-                        && durable - recorded >= CHECKPOINT_BYTES
-                    {
-                        let file_len = header.segment_offset(encryptor.segments_sealed());
-                        syncing.start(&mut file, durable, file_len).await?;
-                    }
-                }
-                if let (Some(expected), Some(h)) = (checksum, hasher)
-                    && sha2::Digest::finalize(h).as_slice() != expected
-                {
-                    file.set_len(recorded_file_len).await.map_err(io_error)?;
-                    return Err(ServiceError::ChecksumMismatch);
-                }
-                let complete = received == declared;
-                let durable_segments = encryptor.segments_sealed();
-                let offset = if complete {
-                    sealed.clear();
-                    encryptor
-                        .finish(&mut sealed)
-                        .map_err(|_| damaged_upload())?;
-                    file.write_all(&sealed).await.map_err(io_error)?;
-                    digest.update(&sealed);
-                    declared
-                } else {
-                    u64::from(durable_segments) * segment
-                };
-                if !complete {
-                    // Sealed bytes of the held-back segment were never written; make sure
-                    // nothing past the durable segments remains.
-                    file.set_len(header.segment_offset(durable_segments))
-                        .await
-                        .map_err(io_error)?;
-                }
-                file.sync_data().await.map_err(io_error)?;
-                self.record(upload.id, recorded, offset, complete).await?;
-                let stored = file.metadata().await.map_err(io_error)?.len();
-                self.keep_digest(upload.id, digest, stored);
-                Ok(Progress {
-                    offset,
-                    length: declared,
-                    complete,
-                    expires: expiry_of(&upload),
-                })
+                Some((header, encryptor))
             }
+        };
+        let file_offset = match &sealing {
+            None => start,
+            Some(_) if start == 0 => 0,
+            Some((header, encryptor)) => header.segment_offset(encryptor.segments_sealed()),
+        };
+        file.set_len(file_offset).await.map_err(io_error)?;
+        file.seek(std::io::SeekFrom::Start(file_offset))
+            .await
+            .map_err(io_error)?;
+        let mut digest = self.resume_digest(upload.id, file_offset);
+        if let Some((header, _)) = &sealing
+            && start == 0
+        {
+            file.write_all(&header.to_bytes()).await.map_err(io_error)?;
+            digest.update(&header.to_bytes());
         }
+        file.flush().await.map_err(io_error)?;
+        let header = sealing.as_ref().map(|(header, _)| *header);
+        let mut stage = Staging {
+            file: file.into_std().await,
+            digest,
+            encryptor: sealing.map(|(_, encryptor)| encryptor),
+            sealed: Vec::new(),
+        };
+        // Progress and file length that are durable and recorded; a failure cuts the file
+        // back to them.
+        let mut recorded = start;
+        let mut recorded_file_len = file_offset;
+        let mut received = start;
+        let mut syncing = BackgroundSync::default();
+        let mut buf = vec![0u8; BATCH_BYTES];
+        let mut spare = vec![0u8; BATCH_BYTES];
+        let (mut read, mut broken) = fill(&mut body, &mut buf).await;
+        loop {
+            if read > 0 {
+                if received + read as u64 > declared {
+                    let stage = stage.cut_back(recorded_file_len).await?;
+                    drop(stage);
+                    return Err(too_long(declared));
+                }
+                if let Some(h) = hasher.as_mut() {
+                    sha2::Digest::update(h, &buf[..read]);
+                }
+                received += read as u64;
+                // Short of the declared length, a full segment is not the last: seal it
+                // now, so its bytes count even if this request ends here.
+                let more = received < declared;
+                // Encrypted, hashed and written on a blocking thread while the next batch
+                // arrives: the network and the disk work at once, on both cores.
+                let task = tokio::task::spawn_blocking(move || {
+                    let result = stage.write(&buf[..read], more);
+                    (stage, buf, result)
+                });
+                let next = if broken.is_none() {
+                    fill(&mut body, &mut spare).await
+                } else {
+                    (0, None)
+                };
+                let (back, used, result) = task.await.map_err(|e| {
+                    ServiceError::Store(StoreError::Task(format!("upload write: {e}")))
+                })?;
+                stage = back;
+                buf = std::mem::replace(&mut spare, used);
+                if let Err(e) = result {
+                    let _ = stage.cut_back(recorded_file_len).await;
+                    return Err(match e {
+                        StageError::TooLarge => too_long(declared),
+                        StageError::Io(e) => io_error(e),
+                    });
+                }
+                if let Some((offset, file_len)) = syncing.finished().await? {
+                    self.record(upload.id, recorded, offset, false).await?;
+                    recorded = offset;
+                    recorded_file_len = file_len;
+                }
+                let (durable, file_len) = stage.durable(header.as_ref(), received);
+                if checksum.is_none() && syncing.idle() && durable - recorded >= CHECKPOINT_BYTES {
+                    syncing.start(&stage.file, durable, file_len)?;
+                }
+                if broken.is_none() {
+                    (read, broken) = next;
+                    continue;
+                }
+            }
+            let Some(broken) = broken else { break };
+            // The client went away: what is durable stays, so it resumes there (unless a
+            // checksum must vouch for the whole chunk first).
+            if checksum.is_none() {
+                let (durable, _) = stage.durable(header.as_ref(), received);
+                stage.sync().await?;
+                self.record(upload.id, recorded, durable, false).await?;
+            } else {
+                stage.cut_back(recorded_file_len).await?;
+            }
+            return Err(broken);
+        }
+        if let (Some(expected), Some(h)) = (checksum, hasher)
+            && sha2::Digest::finalize(h).as_slice() != expected
+        {
+            stage.cut_back(recorded_file_len).await?;
+            return Err(ServiceError::ChecksumMismatch);
+        }
+        let complete = received == declared;
+        let (offset, _) = if complete {
+            (declared, 0)
+        } else {
+            stage.durable(header.as_ref(), received)
+        };
+        let (stage, stored) = stage.finish(complete).await?;
+        self.record(upload.id, recorded, offset, complete).await?;
+        self.keep_digest(upload.id, stage.digest, stored);
+        Ok(Progress {
+            offset,
+            length: declared,
+            complete,
+            expires: expiry_of(&upload),
+        })
     }
 
     /// The running digest to continue at `file_offset`: a fresh one from the start of the
@@ -1029,16 +965,18 @@ impl FileService {
         .await
     }
 
-    /// `len` stored bytes of the file from `offset` (a ranged read).
+    /// `len` stored bytes of the file from `offset` (a ranged read), passed through `then`
+    /// on the thread that read them (see [`BlobStore::read_at`]).
     pub async fn read_blob_at(
         &self,
         file: &File,
         offset: u64,
         len: usize,
-    ) -> Result<Vec<u8>, ServiceError> {
+        then: crate::blob::ReadThen,
+    ) -> Result<bytes::Bytes, ServiceError> {
         let key = BlobKey::new(file.blob_key.clone()).map_err(|_| damaged_upload())?;
         self.blobs
-            .read_at(&key, offset, len)
+            .read_at(&key, offset, len, then)
             .await
             .map_err(blob_error)
     }
@@ -1520,15 +1458,13 @@ impl BackgroundSync {
 
     /// Starts syncing everything written to `file` so far, which holds `offset` bytes of
     /// progress in `file_len` bytes.
-    async fn start(
+    fn start(
         &mut self,
-        file: &mut tokio::fs::File,
+        file: &std::fs::File,
         offset: u64,
         file_len: u64,
     ) -> Result<(), ServiceError> {
-        // Hand tokio's buffered write to the kernel first, so the sync covers it.
-        file.flush().await.map_err(io_error)?;
-        let handle = file.try_clone().await.map_err(io_error)?.into_std().await;
+        let handle = file.try_clone().map_err(io_error)?;
         let task = tokio::task::spawn_blocking(move || handle.sync_data());
         self.running = Some((task, offset, file_len));
         Ok(())
@@ -1551,6 +1487,139 @@ impl BackgroundSync {
             .map_err(io_error)?;
         Ok(Some((offset, file_len)))
     }
+}
+
+/// Request body bytes handed to the blocking thread at once: 16 segments of 64 KiB. Two
+/// such buffers are in use per upload (one arriving, one being written).
+const BATCH_BYTES: usize = 1 << 20;
+
+/// An upload's part file with what is computed over the bytes written to it, moved to a
+/// blocking thread for each batch and back.
+struct Staging {
+    file: std::fs::File,
+    digest: StagedDigest,
+    /// Server-side encryption; `None` for client-encrypted bytes, written as they are.
+    encryptor: Option<SegmentEncryptor>,
+    /// The sealed bytes of the batch being written (reused).
+    sealed: Vec<u8>,
+}
+
+enum StageError {
+    TooLarge,
+    Io(std::io::Error),
+}
+
+impl Staging {
+    /// Writes `batch` (encrypted first, if sealbox encrypts) and adds it to the digest.
+    /// With `more` (the declared length is not reached), a held-back full segment is
+    /// sealed as a middle one and written too.
+    fn write(&mut self, batch: &[u8], more: bool) -> Result<(), StageError> {
+        use std::io::Write as _;
+        let bytes = match self.encryptor.as_mut() {
+            None => batch,
+            Some(encryptor) => {
+                self.sealed.clear();
+                encryptor
+                    .push(batch, &mut self.sealed)
+                    .map_err(|_| StageError::TooLarge)?;
+                if more {
+                    encryptor.seal_full_segment(&mut self.sealed);
+                }
+                &self.sealed
+            }
+        };
+        self.file.write_all(bytes).map_err(StageError::Io)?;
+        self.digest.update(bytes);
+        Ok(())
+    }
+
+    /// The progress (plaintext offset) written so far that a sync makes durable, and the
+    /// file length that holds it: with server-side encryption whole segments only.
+    fn durable(&self, header: Option<&Header>, received: u64) -> (u64, u64) {
+        match (&self.encryptor, header) {
+            (Some(encryptor), Some(header)) => {
+                let segments = encryptor.segments_sealed();
+                (
+                    u64::from(segments) * header.segment_size() as u64,
+                    header.segment_offset(segments),
+                )
+            }
+            _ => (received, received),
+        }
+    }
+
+    /// Makes everything written durable.
+    async fn sync(self) -> Result<Self, ServiceError> {
+        self.blocking(|stage| stage.file.sync_data().map_err(io_error))
+            .await
+    }
+
+    /// Cuts the file back to `len` bytes (the recorded progress).
+    async fn cut_back(self, len: u64) -> Result<Self, ServiceError> {
+        self.blocking(move |stage| stage.file.set_len(len).map_err(io_error))
+            .await
+    }
+
+    /// Ends the request: a complete upload's last segment sealed and written; an
+    /// incomplete one cut back to its whole segments (the held-back plaintext was never
+    /// written); then synced. Returns the stored length.
+    async fn finish(self, complete: bool) -> Result<(Self, u64), ServiceError> {
+        let mut stage = self
+            .blocking(move |stage| {
+                use std::io::Write as _;
+                if let Some(encryptor) = stage.encryptor.take() {
+                    if complete {
+                        stage.sealed.clear();
+                        encryptor
+                            .finish(&mut stage.sealed)
+                            .map_err(|_| damaged_upload())?;
+                        stage.file.write_all(&stage.sealed).map_err(io_error)?;
+                        let Staging { digest, sealed, .. } = stage;
+                        digest.update(sealed);
+                    } else {
+                        let end = encryptor
+                            .header()
+                            .segment_offset(encryptor.segments_sealed());
+                        stage.file.set_len(end).map_err(io_error)?;
+                    }
+                }
+                stage.file.sync_data().map_err(io_error)
+            })
+            .await?;
+        let stored = stage.file.metadata().map_err(io_error)?.len();
+        stage.sealed = Vec::new();
+        Ok((stage, stored))
+    }
+
+    async fn blocking(
+        mut self,
+        op: impl FnOnce(&mut Self) -> Result<(), ServiceError> + Send + 'static,
+    ) -> Result<Self, ServiceError> {
+        let (stage, result) = tokio::task::spawn_blocking(move || {
+            let result = op(&mut self);
+            (self, result)
+        })
+        .await
+        .map_err(|e| ServiceError::Store(StoreError::Task(format!("upload I/O: {e}"))))?;
+        result.map(|()| stage)
+    }
+}
+
+/// Reads the body into `buf` until it is full or the body ends. A body that breaks off
+/// returns what arrived before, with the error.
+async fn fill(
+    body: &mut (impl tokio::io::AsyncRead + Unpin),
+    buf: &mut [u8],
+) -> (usize, Option<ServiceError>) {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match read_some(body, &mut buf[filled..]).await {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) => return (filled, Some(e)),
+        }
+    }
+    (filled, None)
 }
 
 /// Blob storage failures: a full disk is the operator's to fix (507); the rest is internal.

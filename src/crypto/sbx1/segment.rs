@@ -7,8 +7,8 @@
 //! - segment `i` = AES-256-GCM(payload key, nonce = `prefix (7) || BE32(i) || last flag
 //!   (0x00 or 0x01)`, aad = the 46 header bytes), ciphertext then 16-byte tag.
 
-use aes_gcm::aead::{AeadInPlace, KeyInit};
-use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use std::cell::RefCell;
+
 use hkdf::Hkdf;
 use sha2_0_11::Sha256;
 use uuid::Uuid;
@@ -17,6 +17,7 @@ use zeroize::{Zeroize, Zeroizing};
 use super::header::{HEADER_LEN, Header, NONCE_PREFIX_LEN, SALT_LEN};
 use super::layout::Layout;
 use super::{FileError, TAG_LEN};
+use crate::crypto::aead::Aes256Gcm;
 use crate::crypto::dek::Dek;
 use crate::crypto::format::NONCE_LEN;
 
@@ -78,11 +79,22 @@ struct SegmentCipher {
     aad: [u8; HEADER_LEN],
 }
 
+thread_local! {
+    /// A copy of a last segment being opened in place, for the second attempt that tells a
+    /// truncated file from a tampered one: ring wipes what it could not authenticate.
+    /// Reused, so opening allocates nothing.
+    static SECOND_TRY: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A [`SECOND_TRY`] copy larger than this (segments past 256 KiB) is freed after use, so
+/// an idle blocking thread does not keep megabytes.
+const KEPT_COPY: usize = 256 * 1024;
+
 impl SegmentCipher {
     fn new(dek: &Dek, file_id: Uuid, header: &Header) -> Self {
         let key = FileKey::derive(dek, header.salt(), file_id);
         Self {
-            aead: Aes256Gcm::new(key.expose_bytes().into()),
+            aead: Aes256Gcm::new(key.expose_bytes()),
             header: *header,
             aad: header.to_bytes(),
         }
@@ -92,25 +104,41 @@ impl SegmentCipher {
         segment_nonce(self.header.nonce_prefix(), index, last)
     }
 
-    /// Seals the plaintext in `buffer` in place and appends the tag. The caller reserves
-    /// room for the tag, so a zeroizing buffer is never reallocated with plaintext in it.
-    fn seal(&self, index: u32, last: bool, buffer: &mut Vec<u8>) {
+    /// Appends `plaintext` sealed (ciphertext, then the tag) to `out`. Room for both is
+    /// reserved first, so `out` never reallocates with plaintext in it.
+    fn seal_into(&self, index: u32, last: bool, plaintext: &[u8], out: &mut Vec<u8>) {
+        out.reserve(plaintext.len() + TAG_LEN);
+        let start = out.len();
+        out.extend_from_slice(plaintext);
         let tag = self
             .aead
-            .encrypt_in_place_detached(
-                Nonce::from_slice(&self.nonce(index, last)),
-                &self.aad,
-                buffer,
-            )
-            .expect("AES-GCM encryption of one segment cannot fail");
-        buffer.extend_from_slice(&tag);
+            .seal_detached(&self.nonce(index, last), &self.aad, &mut out[start..]);
+        out.extend_from_slice(&tag);
     }
 
-    /// Opens sealed segment `index` in place; the plaintext is the first returned-length
-    /// bytes of `sealed`.
-    fn open(&self, index: u32, last: bool, sealed: &mut [u8]) -> Result<usize, FileError> {
+    /// Opens sealed segment `index`, stored at `buffer[from..]`; its plaintext ends up at
+    /// the front of `buffer` (decrypted and moved in one pass) and the returned length says
+    /// how far. On failure `buffer` holds no plaintext.
+    ///
+    /// `pristine` is an untouched copy of the sealed segment, if the caller has one: a
+    /// failure is then named exactly. A segment that opens with the other last flag was
+    /// cut off (`Truncated`) or extended (`TrailingData`), not tampered with. Without one,
+    /// a full-size last segment is copied first, so a file cut at a segment boundary is
+    /// still named; a middle segment is not (copying every segment would cost a pass over
+    /// the bytes), so appended data reads as `Unauthentic` there.
+    fn open_within(
+        &self,
+        index: u32,
+        last: bool,
+        buffer: &mut [u8],
+        from: usize,
+        pristine: Option<&[u8]>,
+    ) -> Result<usize, FileError> {
         let full = self.header.sealed_segment_size();
-        let len = sealed.len();
+        let len = buffer
+            .len()
+            .checked_sub(from)
+            .ok_or(FileError::InvalidLength)?;
         let plausible = if last {
             // The last segment holds 1 ..= S bytes; only the empty file's is empty.
             len <= full && (len > TAG_LEN || (len == TAG_LEN && index == 0))
@@ -120,35 +148,47 @@ impl SegmentCipher {
         if !plausible {
             return Err(FileError::InvalidLength);
         }
-        let (ciphertext, tag) = sealed.split_at_mut(len - TAG_LEN);
-        let tag = Tag::clone_from_slice(tag);
-        if self.decrypt(index, last, ciphertext, &tag) {
-            return Ok(ciphertext.len());
-        }
-        // Only to name the failure: a segment that opens with the other flag was cut off
-        // or extended, not tampered with. aes-gcm checks the tag before it decrypts, so
-        // the failed attempt left the bytes as they were. A full-size segment is the only
-        // one that could be a middle one.
-        if (!last || len == full) && self.decrypt(index, !last, ciphertext, &tag) {
-            ciphertext.zeroize();
-            return Err(if last {
-                FileError::Truncated { segment: index }
+        // A full-size segment is the only one that could have been sealed with the other
+        // flag.
+        let other_flag_possible = !last || len == full;
+        let open = |flag: bool, buffer: &mut [u8], from: usize| {
+            self.aead
+                .open_within(&self.nonce(index, flag), &self.aad, buffer, from)
+        };
+        let named = |copy: &mut Vec<u8>| {
+            let result = if open(!last, copy, 0).is_some() {
+                Err(if last {
+                    FileError::Truncated { segment: index }
+                } else {
+                    FileError::TrailingData { segment: index }
+                })
             } else {
-                FileError::TrailingData { segment: index }
-            });
+                Err(FileError::Unauthentic { segment: index })
+            };
+            copy.zeroize();
+            result
+        };
+        match pristine {
+            Some(pristine) => match open(last, buffer, from) {
+                Some(len) => Ok(len),
+                None if other_flag_possible => named(&mut pristine.to_vec()),
+                None => Err(FileError::Unauthentic { segment: index }),
+            },
+            None if last && other_flag_possible => SECOND_TRY.with_borrow_mut(|copy| {
+                copy.clear();
+                copy.extend_from_slice(&buffer[from..]);
+                let result = match open(last, buffer, from) {
+                    Some(len) => Ok(len),
+                    None => named(copy),
+                };
+                copy.clear();
+                if copy.capacity() > KEPT_COPY {
+                    *copy = Vec::new();
+                }
+                result
+            }),
+            None => open(last, buffer, from).ok_or(FileError::Unauthentic { segment: index }),
         }
-        Err(FileError::Unauthentic { segment: index })
-    }
-
-    fn decrypt(&self, index: u32, last: bool, ciphertext: &mut [u8], tag: &Tag) -> bool {
-        self.aead
-            .decrypt_in_place_detached(
-                Nonce::from_slice(&self.nonce(index, last)),
-                &self.aad,
-                ciphertext,
-                tag,
-            )
-            .is_ok()
     }
 }
 
@@ -165,7 +205,7 @@ pub struct SegmentEncryptor {
     cipher: SegmentCipher,
     /// The index the buffered plaintext will be sealed as.
     next_index: u32,
-    /// Plaintext of the segment being filled, with room for the tag it is sealed with.
+    /// Plaintext of the segment being filled.
     buffer: Zeroizing<Vec<u8>>,
 }
 
@@ -186,7 +226,7 @@ impl SegmentEncryptor {
         Self {
             cipher: SegmentCipher::new(dek, file_id, header),
             next_index: next_segment,
-            buffer: Zeroizing::new(Vec::with_capacity(header.sealed_segment_size())),
+            buffer: Zeroizing::new(Vec::with_capacity(header.segment_size())),
         }
     }
 
@@ -219,6 +259,16 @@ impl SegmentEncryptor {
                 self.next_index += 1;
                 sealed += 1;
             }
+            if self.buffer.is_empty() && data.len() > size {
+                // A whole segment with more after it: sealed straight from the input,
+                // without passing through the buffer.
+                self.cipher
+                    .seal_into(self.next_index, false, &data[..size], out);
+                self.next_index += 1;
+                sealed += 1;
+                data = &data[size..];
+                continue;
+            }
             let take = (size - self.buffer.len()).min(data.len());
             self.buffer.extend_from_slice(&data[..take]);
             data = &data[take..];
@@ -250,9 +300,17 @@ impl SegmentEncryptor {
         Ok(())
     }
 
+    /// Seals the buffer in place (so no plaintext is left in it) and appends it.
     fn seal_buffer(&mut self, last: bool, out: &mut Vec<u8>) {
-        self.cipher.seal(self.next_index, last, &mut self.buffer);
+        let cipher = &self.cipher;
+        let tag = cipher.aead.seal_detached(
+            &cipher.nonce(self.next_index, last),
+            &cipher.aad,
+            &mut self.buffer,
+        );
+        out.reserve(self.buffer.len() + TAG_LEN);
         out.extend_from_slice(&self.buffer);
+        out.extend_from_slice(&tag);
         self.buffer.clear();
     }
 }
@@ -295,20 +353,52 @@ impl SegmentDecryptor {
         is_last: bool,
     ) -> Result<Zeroizing<Vec<u8>>, FileError> {
         let mut buffer = Zeroizing::new(sealed.to_vec());
-        let len = self.decrypt_segment_in_place(index, &mut buffer, is_last)?;
+        let len = self
+            .cipher
+            .open_within(index, is_last, &mut buffer, 0, Some(sealed))?;
         buffer.truncate(len);
         Ok(buffer)
     }
 
+    /// Opens sealed segment `index` and appends its plaintext to `out`; returns its
+    /// length. The copy a reader makes anyway (into the buffer it writes out) is the one
+    /// that keeps `sealed` intact, so failures are named as by
+    /// [`decrypt_segment`](Self::decrypt_segment). On failure `out` is as it was.
+    pub fn decrypt_segment_into(
+        &self,
+        index: u32,
+        sealed: &[u8],
+        is_last: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<usize, FileError> {
+        let start = out.len();
+        out.extend_from_slice(sealed);
+        match self
+            .cipher
+            .open_within(index, is_last, &mut out[start..], 0, Some(sealed))
+        {
+            Ok(len) => {
+                out.truncate(start + len);
+                Ok(len)
+            }
+            Err(e) => {
+                out.truncate(start);
+                Err(e)
+            }
+        }
+    }
+
     /// [`decrypt_segment`](Self::decrypt_segment) without a copy: on success the plaintext
-    /// is `sealed[..returned length]`; on failure `sealed` holds no plaintext.
+    /// is `sealed[..returned length]`; on failure `sealed` holds no plaintext. Without an
+    /// intact copy, a middle segment that fails is `Unauthentic` even when it was sealed
+    /// as the last one (data appended to the file); a cut-off file is still `Truncated`.
     pub fn decrypt_segment_in_place(
         &self,
         index: u32,
         sealed: &mut [u8],
         is_last: bool,
     ) -> Result<usize, FileError> {
-        self.cipher.open(index, is_last, sealed)
+        self.cipher.open_within(index, is_last, sealed, 0, None)
     }
 
     /// Opens the consecutive segments `first..=last`, stored back to back in `sealed` as
@@ -329,15 +419,20 @@ impl SegmentDecryptor {
             let start =
                 usize::try_from(range.start - base).map_err(|_| FileError::InvalidLength)?;
             let end = usize::try_from(range.end - base).map_err(|_| FileError::InvalidLength)?;
-            let Some(segment) = sealed.get_mut(start..end) else {
+            // Each segment's plaintext lands right after the previous one's: decrypted and
+            // moved forward (over the tags before it) in one pass.
+            let Some(segment) = sealed.get_mut(opened..end) else {
                 sealed.zeroize();
                 return Err(FileError::InvalidLength);
             };
-            match self.decrypt_segment_in_place(index, segment, layout.is_last(index)) {
-                Ok(len) => {
-                    sealed.copy_within(start..start + len, opened);
-                    opened += len;
-                }
+            match self.cipher.open_within(
+                index,
+                layout.is_last(index),
+                segment,
+                start - opened,
+                None,
+            ) {
+                Ok(len) => opened += len,
                 Err(e) => {
                     sealed.zeroize();
                     return Err(e);

@@ -77,20 +77,24 @@ pub fn decrypt_stream<R: Read, W: Write>(
     let full = header.sealed_segment_size();
     // One sealed segment and one byte more: that byte says whether another segment follows,
     // so whether this one must open as the last.
-    let mut buffer = Zeroizing::new(vec![0u8; full + 1]);
+    let mut buffer = vec![0u8; full + 1];
+    // Opened out of `buffer`, so a failure is named exactly (see `decrypt_segment_into`).
+    let mut plain = Zeroizing::new(Vec::with_capacity(full));
     let mut filled = read_full(&mut reader, &mut buffer)?;
     let mut index = 0u32;
     let mut plaintext_len = 0u64;
     while filled == full + 1 {
-        let len = decryptor.decrypt_segment_in_place(index, &mut buffer[..full], false)?;
-        writer.write_all(&buffer[..len])?;
+        plain.clear();
+        let len = decryptor.decrypt_segment_into(index, &buffer[..full], false, &mut plain)?;
+        writer.write_all(&plain)?;
         plaintext_len += len as u64;
         buffer[0] = buffer[full];
         index = index.checked_add(1).ok_or(FileError::InvalidLength)?;
         filled = 1 + read_full(&mut reader, &mut buffer[1..])?;
     }
-    let len = decryptor.decrypt_segment_in_place(index, &mut buffer[..filled], true)?;
-    writer.write_all(&buffer[..len])?;
+    plain.clear();
+    let len = decryptor.decrypt_segment_into(index, &buffer[..filled], true, &mut plain)?;
+    writer.write_all(&plain)?;
     writer.flush()?;
     Ok(Layout::from_plaintext_len(
         &header,
