@@ -329,7 +329,8 @@ fn parse_args() -> Args {
         user_secret: user_secret.unwrap_or_else(|| usage("--user-secret is required")),
     };
     // Slices start and end on whole batches of whole organizations.
-    if args.from >= args.to || args.to > 100 || (args.from * USERS / 100) % ORG_SIZE != 0 {
+    if args.from >= args.to || args.to > 100 || !(args.from * USERS / 100).is_multiple_of(ORG_SIZE)
+    {
         usage("--from and --to: percentages, from < to <= 100");
     }
     args
