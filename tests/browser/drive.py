@@ -28,6 +28,8 @@ Usage: drive.py < steps.json, where steps.json is a JSON array of steps:
                                  may finish before the browser has written the file)
   ["viewport", WIDTH, HEIGHT]     emulate a screen of this size (a phone's, say)
   ["timezone", ZONE]              run the page in this IANA time zone ("Asia/Kolkata")
+  ["clipboard"]                  let pages read the clipboard (navigator.clipboard.readText,
+                                 to check what a copy button wrote; writing needs no grant)
   ["init-script", SOURCE]        run SOURCE in every document before its own scripts
                                  (to stand in for a browser dialog, say)
   ["stop-workers"]               stop every service worker at once (as the browser does
@@ -459,6 +461,14 @@ class Browser:
             self.call(
                 "Emulation.setDeviceMetricsOverride",
                 {"width": width, "height": height, "deviceScaleFactor": 2, "mobile": True},
+            )
+        elif verb == "clipboard":
+            # Headless Chromium keeps a clipboard of its own: what a page wrote, another
+            # read gives back once reading is granted.
+            self.call(
+                "Browser.grantPermissions",
+                {"permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]},
+                session=False,
             )
         elif verb == "timezone":
             (zone,) = args

@@ -47,7 +47,7 @@ async fn vault_with(adjust: impl FnOnce(&mut sealbox::config::Config)) -> Vault 
     v
 }
 
-async fn call(
+pub(crate) async fn call(
     app: &TestApp,
     method: Method,
     path: &str,
@@ -81,7 +81,7 @@ async fn generate(app: &TestApp, token: &str, secret: &str) -> Value {
     .await
 }
 
-async fn put(app: &TestApp, token: &str, key: &str, value: &[u8]) -> reqwest::Response {
+pub(crate) async fn put(app: &TestApp, token: &str, key: &str, value: &[u8]) -> reqwest::Response {
     call(
         app,
         Method::PUT,

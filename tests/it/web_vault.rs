@@ -15,11 +15,11 @@ use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, MEMBER_PASSWORD, TestApp, json
 use crate::web_ui::{browse_with_timeout, readme_screenshot};
 use crate::webhooks_delivery::Receiver;
 
-const ADMIN_SECRET: &str = "correct-horse-battery-staple";
-const BOB_SECRET: &str = "bobs-own-vault-secret";
+pub(crate) const ADMIN_SECRET: &str = "correct-horse-battery-staple";
+pub(crate) const BOB_SECRET: &str = "bobs-own-vault-secret";
 
 /// Steps that sign in through /login and land on `path` of the workspace, drawn.
-fn sign_in(app: &TestApp, email: &str, password: &str, path: &str) -> Vec<Value> {
+pub(crate) fn sign_in(app: &TestApp, email: &str, password: &str, path: &str) -> Vec<Value> {
     vec![
         json!(["open", app.url(&format!("/login?next={path}"))]),
         json!(["fill", "#login-email", email]),
@@ -30,7 +30,7 @@ fn sign_in(app: &TestApp, email: &str, password: &str, path: &str) -> Vec<Value>
 }
 
 /// Waits until the shell has drawn the page at `path`.
-fn rendered(path: &str) -> Value {
+pub(crate) fn rendered(path: &str) -> Value {
     json!([
         "js",
         format!("document.getElementById('page')?.dataset.rendered === '{path}'")
@@ -38,7 +38,7 @@ fn rendered(path: &str) -> Value {
 }
 
 /// Picks `value` in the <select> `selector`, as a person choosing an option would.
-fn choose(selector: &str, value: &str) -> Value {
+pub(crate) fn choose(selector: &str, value: &str) -> Value {
     json!([
         "js",
         format!(
@@ -52,7 +52,7 @@ fn choose(selector: &str, value: &str) -> Value {
 }
 
 /// Unlocks the vault bar with `secret`.
-fn unlock(secret: &str) -> Vec<Value> {
+pub(crate) fn unlock(secret: &str) -> Vec<Value> {
     vec![
         json!(["fill", "#vault-secret", secret]),
         json!(["click", "#unlock-form button[type=submit]"]),
@@ -84,13 +84,13 @@ fn not_stored(text: &str) -> Value {
     ])
 }
 
-async fn run(steps: Vec<Value>) {
+pub(crate) async fn run(steps: Vec<Value>) {
     browse_with_timeout(Value::Array(steps), 30).await;
 }
 
 /// The admin (owner of Acme) and Bob, a member of Acme; both with key pairs unless
 /// `admin_keys` is false. Returns (admin token, org id, Bob's token, Bob's user id).
-async fn acme(app: &TestApp, admin_keys: bool) -> (String, String, String, String) {
+pub(crate) async fn acme(app: &TestApp, admin_keys: bool) -> (String, String, String, String) {
     let pair = app.setup_admin().await;
     let admin = s(&pair, "accessToken");
     let org = s(&pair["user"]["organizations"][0], "id");
@@ -412,7 +412,7 @@ async fn secrets_generate_store_reveal_share_and_the_recipient_reveals_it() {
 }
 
 /// The key as the page showed it once (`.once-value`), saved by the browser run.
-fn saved(path: &Path) -> String {
+pub(crate) fn saved(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap()
 }
 
@@ -713,7 +713,7 @@ async fn an_auditor_sees_the_vault_pages_without_write_actions_and_the_server_re
 }
 
 /// The caller's files (`GET /v1/files`, names opened with `secret`).
-async fn files_of(app: &TestApp, token: &str, secret: &str) -> Vec<Value> {
+pub(crate) async fn files_of(app: &TestApp, token: &str, secret: &str) -> Vec<Value> {
     let listed = json_of(
         app.client
             .get(app.url("/v1/files"))
@@ -966,7 +966,7 @@ async fn the_delivery_log_pages_and_a_webhook_is_edited_in_the_page() {
 }
 
 /// `at` as a `datetime-local` value in a zone `offset` from UTC.
-fn local_value(at: time::OffsetDateTime, offset: time::UtcOffset) -> String {
+pub(crate) fn local_value(at: time::OffsetDateTime, offset: time::UtcOffset) -> String {
     let local = at.to_offset(offset);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}",
@@ -979,7 +979,7 @@ fn local_value(at: time::OffsetDateTime, offset: time::UtcOffset) -> String {
 }
 
 /// Sets the `datetime-local` field `selector` to `value` as the browser's picker would.
-fn pick_time(selector: &str, value: &str) -> Value {
+pub(crate) fn pick_time(selector: &str, value: &str) -> Value {
     json!([
         "js",
         format!(
