@@ -41,5 +41,6 @@ mod web_transfers;
 mod web_ui;
 mod web_vault;
 mod web_workspace;
+mod web_workspace_settings;
 mod webhooks_api;
 mod webhooks_delivery;
