@@ -174,7 +174,7 @@ async fn a_failed_delivery_shows_its_answer_and_next_attempt_and_a_webhook_is_de
     )
     .await;
     let hooks = get_json(&app, "/v1/webhooks", &admin, None).await;
-    assert_eq!(ids(&hooks), [broken.clone()]);
+    assert_eq!(ids(&hooks), [broken]);
     let left: Vec<i64> = app.query(
         &format!("SELECT COUNT(*) FROM webhook_deliveries WHERE webhook_id = '{busy}'"),
         |r| r.get(0),
