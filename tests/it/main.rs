@@ -42,5 +42,6 @@ mod web_ui;
 mod web_vault;
 mod web_workspace;
 mod web_workspace_files;
+mod web_workspace_settings;
 mod webhooks_api;
 mod webhooks_delivery;

@@ -17,7 +17,7 @@ use crate::web_ui::{browse, readme_screenshot};
 
 /// Steps that open `path` signed out, sign in on the page the shell sends the browser
 /// to, and wait until the shell has drawn `path` again.
-fn sign_in(app: &TestApp, path: &str, email: &str, password: &str) -> Vec<Value> {
+pub(crate) fn sign_in(app: &TestApp, path: &str, email: &str, password: &str) -> Vec<Value> {
     let pathname = path.split(['?', '#']).next().unwrap();
     vec![
         json!(["open", app.url(path)]),
@@ -30,16 +30,16 @@ fn sign_in(app: &TestApp, path: &str, email: &str, password: &str) -> Vec<Value>
 }
 
 /// Waits until the shell has finished drawing the page at `pathname`.
-fn rendered(pathname: &str) -> Value {
+pub(crate) fn rendered(pathname: &str) -> Value {
     json!([
         "js",
         format!("document.getElementById('page').dataset.rendered === {pathname:?}")
     ])
 }
 
-/// A step that sets a `<select>` found by `expression` to `value` as a person would
-/// (the change event fires).
-fn choose(expression: &str, value: &str) -> Value {
+/// A step that sets a `<select>` (or another form control, a `datetime-local` input) found
+/// by `expression` to `value` as a person would (the change event fires).
+pub(crate) fn choose(expression: &str, value: &str) -> Value {
     json!([
         "js",
         format!(
@@ -52,7 +52,13 @@ fn choose(expression: &str, value: &str) -> Value {
 /// A step that saves, to `path`, what a `fetch` from the page with the page's own
 /// session answers (`"status code"`): refreshes the tab's refresh token like api.js
 /// does, keeps the new one, and sends `method path` with `body` in organization `org`.
-fn forced_fetch(method: &str, api_path: &str, org: &str, body: &Value, out: &Path) -> Value {
+pub(crate) fn forced_fetch(
+    method: &str,
+    api_path: &str,
+    org: &str,
+    body: &Value,
+    out: &Path,
+) -> Value {
     json!([
         "save",
         format!(
@@ -78,7 +84,7 @@ fn forced_fetch(method: &str, api_path: &str, org: &str, body: &Value, out: &Pat
     ])
 }
 
-async fn admin_and_org(app: &TestApp) -> (String, String) {
+pub(crate) async fn admin_and_org(app: &TestApp) -> (String, String) {
     let pair = app.setup_admin().await;
     (
         s(&pair, "accessToken"),
@@ -86,7 +92,7 @@ async fn admin_and_org(app: &TestApp) -> (String, String) {
     )
 }
 
-async fn get_json(app: &TestApp, path: &str, token: &str, org: Option<&str>) -> Value {
+pub(crate) async fn get_json(app: &TestApp, path: &str, token: &str, org: Option<&str>) -> Value {
     json_of(app.send_as(Method::GET, path, token, None, org).await, 200).await
 }
 

@@ -120,8 +120,10 @@ function filterForm(ctx, filters, members) {
     options: [{ value: "", label: "Anyone" }, ...members.map((m) => ({ value: m.userId, label: `${m.displayName} (${m.email})` }))],
   });
   const target = formField({ label: "Target id", name: "target", value: filters.target, attrs: { maxlength: 100 } });
-  const since = formField({ label: "From", name: "since", type: "datetime-local", value: filters.since });
-  const until = formField({ label: "Until", name: "until", type: "datetime-local", value: filters.until, hint: "Your local time." });
+  // To the second (step 1): entries come seconds apart, and an incident's window is
+  // often narrower than a minute. "Until" is exclusive, as in the API.
+  const since = formField({ label: "From", name: "since", type: "datetime-local", value: filters.since, attrs: { step: 1 } });
+  const until = formField({ label: "Until", name: "until", type: "datetime-local", value: filters.until, hint: "Your local time; up to, not including, this second.", attrs: { step: 1 } });
   const form = el(
     "form",
     { class: "filters", role: "search", "aria-label": "Filter the audit log" },

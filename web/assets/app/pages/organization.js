@@ -14,7 +14,7 @@ export async function render(root, ctx) {
   const org = ctx.org;
   root.append(pageHeader(org.name, `Your role here: ${org.role}.`));
   if (org.status === "suspended") {
-    root.append(suspendedPanel(ctx));
+    root.append(await suspendedPanel(ctx));
     return;
   }
   const parts = {
@@ -94,11 +94,23 @@ async function act(ctx, work, success) {
   }
 }
 
-function suspendedPanel(ctx) {
+/** What a suspended organization's page shows: who suspended it and, to whom may,
+ *  the button that lifts it. Its data is out of reach (every call in it answers 403
+ *  ORG_SUSPENDED); the list of one's organizations still answers, with `suspendedBy`. */
+async function suspendedPanel(ctx) {
   const box = section("Suspended", el("p", { text: "This organization is suspended: no one can use its data until the suspension is lifted." }));
-  if (ctx.org.role === "owner") {
+  let by = null;
+  try {
+    const mine = await ctx.api("GET", "/v1/organizations");
+    by = mine.find((o) => o.id === ctx.org.id)?.suspendedBy ?? null;
+  } catch {
+    // Who suspended it is a hint; the server decides whether lifting is allowed.
+  }
+  if (by) box.append(el("p", { id: "suspended-by", text: by === "instanceAdmin" ? "An instance admin suspended it." : "Its owners suspended it." }));
+  // Owners lift their own suspension; one an instance admin made, only an instance admin.
+  const owner = ctx.org.role === "owner";
+  if (ctx.isInstanceAdmin || (owner && by !== "instanceAdmin")) {
     box.append(
-      el("p", { class: "hint", text: "As an owner you can lift a suspension the owners made; one an instance admin made only an instance admin can lift." }),
       el("button", {
         type: "button",
         class: "primary",
@@ -109,7 +121,7 @@ function suspendedPanel(ctx) {
         },
       }),
     );
-  } else box.append(el("p", { class: "hint", text: "An owner or an instance admin can lift it." }));
+  } else box.append(el("p", { class: "hint", text: owner ? "Only an instance admin can lift it." : "An owner or an instance admin can lift it." }));
   return box;
 }
 

@@ -13,6 +13,11 @@ import { showOnce, table } from "../dom.js";
 
 const enc = encodeURIComponent;
 
+/** An instant as the reader's local time, in a `<time>` that keeps the exact one. */
+function moment(iso) {
+  return iso ? el("time", { datetime: iso }, when(iso)) : "—";
+}
+
 /** The `rel="next"` target of a Link header, or null. */
 function nextLink(header) {
   const match = /<([^>]+)>\s*;\s*rel="?next"?/.exec(header ?? "");
@@ -117,7 +122,8 @@ export async function render(root, ctx) {
   }
 
   function stateText(hook) {
-    if (hook.enabled) return hook.consecutiveFailures ? `Enabled · ${hook.consecutiveFailures} failures in a row` : "Enabled";
+    const failures = hook.consecutiveFailures;
+    if (hook.enabled) return failures ? `Enabled · ${failures} ${failures === 1 ? "failure" : "failures"} in a row` : "Enabled";
     const why = { endpoint_gone: "the endpoint answered 410 Gone", consecutive_failures: "too many failures in a row" }[hook.disabledReason];
     return why ? `Disabled by sealbox: ${why} (${when(hook.disabledAt)})` : "Disabled";
   }
@@ -269,8 +275,8 @@ export async function render(root, ctx) {
           { label: "Attempts", value: (d) => String(d.attempts) },
           { label: "Response", value: (d) => (d.responseStatusCode ? `${d.responseStatusCode}${d.durationMs !== undefined ? ` in ${d.durationMs} ms` : ""}` : d.error ?? "—") },
           { label: "Body", value: (d) => (d.responseBody ? el("code", { className: "excerpt" }, d.responseBody.slice(0, 200)) : "—") },
-          { label: "Next attempt", value: (d) => when(d.nextAttemptAt) },
-          { label: "Created", value: (d) => when(d.createdAt) },
+          { label: "Next attempt", value: (d) => moment(d.nextAttemptAt) },
+          { label: "Created", value: (d) => moment(d.createdAt) },
           {
             label: "", value: (d) => (canWrite ? el("button", {
               type: "button", className: "replay", "aria-label": `Replay delivery ${d.id}`, onclick: async () => {
