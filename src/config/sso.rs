@@ -219,7 +219,7 @@ impl SsoProvider {
             .rsplit_once('@')
             .map(|(_, d)| d.to_ascii_lowercase())
             .unwrap_or_default();
-        self.allowed_domains.is_empty() || self.allowed_domains.iter().any(|d| *d == domain)
+        self.allowed_domains.is_empty() || self.allowed_domains.contains(&domain)
     }
 
     /// The role a new member gets: the highest role any of `groups` maps to, else `role`.

@@ -669,3 +669,63 @@ async fn github_signs_in_with_the_verified_primary_address_only() {
     assert_eq!(again["tokens"]["user"]["id"], done["tokens"]["user"]["id"]);
     assert_eq!(user_count(&app), 2);
 }
+
+#[tokio::test]
+async fn the_account_page_links_and_unlinks_a_provider() {
+    let mut provider = OidcProvider::start();
+    let (app, _secrets) = app_with(&mut provider, |_| {}).await;
+    app.setup_admin().await;
+    // Ada signs in with her password, links the provider on the account page (signing in
+    // there as the provider's verified "ada"), sees it listed, then unlinks it.
+    browse(json!([
+        ["open", app.url("/login")],
+        ["fill", "#login-email", ADMIN_EMAIL],
+        ["fill", "#login-password", ADMIN_PASSWORD],
+        ["click", "#login-form button[type=submit]"],
+        ["js", "location.pathname.startsWith('/app')"],
+        ["open", app.url("/app/account")],
+        ["text", "No identity provider is linked to your account."],
+        ["click", "button[data-link-provider=idp]"],
+        ["fill", "input[name=login]", "ada"],
+        ["fill", "input[name=password]", "anything"],
+        ["click", "button[type=submit]"],
+        ["text", "Continue"],
+        ["click", "button[type=submit]"],
+        ["text", "Test IdP is linked"],
+        [
+            "js",
+            "location.pathname === '/app/account' && !location.search.includes('sso')"
+        ],
+        [
+            "js",
+            "document.querySelector('#identities-list')?.innerText.includes('ada@example.com')"
+        ],
+    ]))
+    .await;
+    let linked: Vec<(String, String)> = app.query(
+        "SELECT u.email, i.subject FROM user_identities i JOIN users u ON u.id = i.user_id
+         WHERE i.unlinked_at IS NULL",
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    );
+    assert_eq!(linked, [(ADMIN_EMAIL.to_owned(), "ada".to_owned())]);
+
+    // Now the provider signs her in, to her own account.
+    let mut steps = sign_in_steps(&app, "ada");
+    steps.push(json!(["text", "Ada Lovelace"]));
+    // And she unlinks it on the account page.
+    steps.extend([
+        json!(["open", app.url("/app/account")]),
+        json!(["click", "#identities-list button"]),
+        json!(["js", "document.getElementById('confirm-dialog').open"]),
+        json!(["click", "#confirm-yes"]),
+        json!(["text", "Test IdP unlinked."]),
+        json!(["text", "No identity provider is linked to your account."]),
+    ]);
+    browse(Value::Array(steps)).await;
+    refused(&app, "ada", "was unlinked from its sealbox account").await;
+    let audit: Vec<String> = app.query(
+        "SELECT action FROM audit_log WHERE action LIKE 'identity.%' ORDER BY seq",
+        |row| row.get(0),
+    );
+    assert_eq!(audit, ["identity.linked", "identity.unlinked"]);
+}

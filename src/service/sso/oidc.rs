@@ -211,7 +211,7 @@ impl SsoService {
             let verifier = client.id_token_verifier().set_allowed_algs(ALGORITHMS);
             id_token
                 .claims(&verifier, &nonce)
-                .map(|c| c.clone())
+                .cloned()
                 .map_err(|e| e.to_string_and_kind())
         };
         if let Err((_, ClaimsKind::Signature)) = &checked {
@@ -226,7 +226,7 @@ impl SsoService {
             let verifier = client.id_token_verifier().set_allowed_algs(ALGORITHMS);
             checked = id_token
                 .claims(&verifier, &nonce)
-                .map(|c| c.clone())
+                .cloned()
                 .map_err(|e| e.to_string_and_kind());
         }
         let claims = checked.map_err(|(detail, kind)| {
