@@ -580,6 +580,29 @@ mod tests {
     }
 
     #[test]
+    fn shortcut_secrets_come_from_files_named_in_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("github-secret");
+        std::fs::write(&secret, "gh-from-file\n").unwrap();
+        let sources = super::super::Sources {
+            file: None,
+            env: vec![
+                ("SEALBOX_AUTH__GITHUB__CLIENT_ID".into(), "gh".into()),
+                (
+                    "SEALBOX_AUTH__GITHUB__CLIENT_SECRET_FILE".into(),
+                    secret.to_str().unwrap().into(),
+                ),
+            ],
+        };
+        let config = Config::load(&sources).unwrap();
+        config.validate().unwrap();
+        let providers = config.sso_providers().unwrap();
+        assert_eq!(providers[0].id, "github");
+        assert_eq!(providers[0].client_secret.expose(), "gh-from-file");
+        assert!(!format!("{config:?}{providers:?}").contains("gh-from-file"));
+    }
+
+    #[test]
     fn entries_load_from_toml_and_unknown_keys_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("config.toml");
