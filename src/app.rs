@@ -29,7 +29,7 @@ use crate::service::webhook_targets::TargetPolicy;
 use crate::service::{
     AdminService, ApiKeyService, AuditService, FileShareService, GroupService, IdempotencyService,
     IdentityService, InviteService, KeyService, KvService, NotificationService, OrgService,
-    PasswordResetService, RecoveryService, SystemService, UserService, WebhookService,
+    PasswordResetService, RecoveryService, SsoService, SystemService, UserService, WebhookService,
 };
 use crate::store::{Store, StoreError, StoreOptions, instance::Instance};
 use crate::worker::webhook_sender::WebhookSender;
@@ -77,6 +77,8 @@ pub struct App {
     master_key: MasterKey,
     instance: Instance,
     identity: IdentityService,
+    /// Sign-in with identity providers: its sign-ins in progress live as long as the app.
+    sso: SsoService,
     api_keys: ApiKeyService,
     audit: AuditService,
     idempotency: IdempotencyService,
@@ -186,7 +188,19 @@ impl App {
         );
         let identity = IdentityService::new(store.clone(), AccessTokens::new(&master_key))
             .with_registration(config.auth.registration)
+            .with_sso_only(config.auth.sso_only)
             .with_unlock_cache(unlock_cache);
+        let sso = SsoService::new(store.clone(), identity.clone(), config.sso_providers()?)
+            .map_err(|e| AppError::Serve(std::io::Error::other(e)))?;
+        {
+            let sso = sso.clone();
+            for warning in tokio::task::spawn_blocking(move || sso.missing_organizations())
+                .await
+                .map_err(|e| AppError::Serve(std::io::Error::other(e)))??
+            {
+                tracing::warn!("{warning}");
+            }
+        }
         let setup_token = {
             let identity = identity.clone();
             tokio::task::spawn_blocking(move || identity.issue_setup_token_if_needed())
@@ -196,6 +210,7 @@ impl App {
         let messaging = crate::service::messaging::MessagingService::new(store.clone());
         Ok(Self {
             messaging,
+            sso,
             config,
             data,
             store,
@@ -271,6 +286,8 @@ impl App {
                 self.data.clone(),
             ),
             identity: self.identity.clone(),
+            sso: self.sso.clone().with_public_url(public_url),
+            sso_only: self.config.auth.sso_only,
             password_reset: PasswordResetService::new(
                 self.store.clone(),
                 self.mailer.clone(),

@@ -14,6 +14,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 
+pub mod sso;
+pub use sso::{GithubConfig, GoogleConfig, OidcProviderConfig, ProviderKind, SsoProvider};
+
 /// Prefix of every environment variable that configures sealbox.
 pub const ENV_PREFIX: &str = "SEALBOX_";
 /// An IPv4 or IPv6 address or CIDR (`10.0.0.0/8`, `::1`); a bare address is a network of
@@ -206,6 +209,13 @@ pub struct AuthConfig {
     pub registration: Registration,
     /// Hours an organization invite stays valid unless the inviter says otherwise.
     pub invite_ttl_hours: u32,
+    /// Password sign-in off for everyone but instance admins (the break-glass accounts):
+    /// people sign in with an identity provider.
+    pub sso_only: bool,
+    /// OpenID Connect providers (`[[auth.oidc]]`), in the order of the sign-in page.
+    pub oidc: Vec<OidcProviderConfig>,
+    pub google: GoogleConfig,
+    pub github: GithubConfig,
 }
 
 impl Default for AuthConfig {
@@ -213,6 +223,10 @@ impl Default for AuthConfig {
         Self {
             registration: Registration::Invite,
             invite_ttl_hours: 168,
+            sso_only: false,
+            oidc: Vec::new(),
+            google: GoogleConfig::default(),
+            github: GithubConfig::default(),
         }
     }
 }
@@ -660,6 +674,7 @@ impl Config {
         }
         self.validate_smtp()?;
         self.validate_webhooks()?;
+        self.sso_providers()?;
         self.metrics.validate()?;
         for entry in &self.server.trusted_proxies {
             if parse_network(entry).is_none() {
@@ -725,6 +740,11 @@ impl Config {
             )));
         }
         Ok(())
+    }
+
+    /// The configured identity providers, checked, with their secrets read.
+    pub fn sso_providers(&self) -> Result<Vec<SsoProvider>, ConfigError> {
+        sso::resolve(&self.auth)
     }
 
     /// The socket address in `server.listen`.

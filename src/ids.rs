@@ -106,6 +106,10 @@ id_type!(
     ShareId
 );
 id_type!(
+    /// A link between a local user and an account at an identity provider.
+    IdentityId
+);
+id_type!(
     /// A webhook: an endpoint an organization subscribed to events.
     WebhookId
 );

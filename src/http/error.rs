@@ -271,6 +271,9 @@ impl From<ServiceError> for ApiError {
             )
             .with_retry_after(retry_after),
             ServiceError::Unavailable(what) => ApiError::unavailable(what),
+            ServiceError::SignInRefused { code, message } => {
+                ApiError::new(StatusCode::UNAUTHORIZED, code, message)
+            }
             ServiceError::Overloaded { what, retry_after } => {
                 ApiError::unavailable(what).with_retry_after(retry_after)
             }

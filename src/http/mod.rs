@@ -30,6 +30,7 @@ pub mod recovery;
 pub mod request_id;
 pub mod roles;
 pub mod sessions;
+pub mod sso;
 pub mod system;
 pub mod tls;
 pub mod tls_acceptor;
@@ -106,6 +107,9 @@ pub enum ApiTags {
 pub struct HttpState {
     pub system: SystemService,
     pub identity: IdentityService,
+    pub sso: crate::service::SsoService,
+    /// `auth.sso_only`.
+    pub sso_only: bool,
     pub password_reset: crate::service::PasswordResetService,
     pub users: UserService,
     pub orgs: OrgService,
@@ -142,7 +146,7 @@ pub struct HttpState {
 /// Every API struct, one per resource.
 type Apis = (
     system::SystemApi,
-    auth::AuthApi,
+    (auth::AuthApi, sso::SsoApi),
     password_reset::PasswordResetApi,
     sessions::SessionsApi,
     users::UsersApi,
@@ -182,9 +186,15 @@ pub fn api_service(state: &HttpState) -> OpenApiService<Apis, ()> {
             system::SystemApi {
                 system: state.system.clone(),
             },
-            auth::AuthApi {
-                identity: state.identity.clone(),
-            },
+            (
+                auth::AuthApi {
+                    identity: state.identity.clone(),
+                },
+                sso::SsoApi {
+                    sso: state.sso.clone(),
+                    sso_only: state.sso_only,
+                },
+            ),
             password_reset::PasswordResetApi {
                 password_reset: state.password_reset.clone(),
             },

@@ -25,6 +25,9 @@ pub const REFRESH_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 /// The role of an organization's creator.
 pub const OWNER_ROLE: &str = "owner";
 const MAX_NAME_CHARS: usize = 100;
+/// The refusal of passwords under `auth.sso_only`.
+const SSO_ONLY: &str = "password sign-in is off on this server (auth.sso_only): sign in with \
+                        your identity provider";
 const MAX_EMAIL_BYTES: usize = 254;
 
 /// What a successful login, setup or refresh hands the client.
@@ -79,6 +82,8 @@ pub struct IdentityService {
     tokens: AccessTokens,
     throttle: Arc<LoginThrottle>,
     registration: Registration,
+    /// `auth.sso_only`: passwords sign in instance admins only.
+    sso_only: bool,
     /// Unlocked vault keys, dropped when their user signs out.
     unlocked: Option<UnlockCache>,
 }
@@ -96,6 +101,7 @@ impl IdentityService {
             tokens,
             throttle: Arc::new(LoginThrottle::default()),
             registration: Registration::default(),
+            sso_only: false,
             unlocked: None,
         }
     }
@@ -112,6 +118,17 @@ impl IdentityService {
         self
     }
 
+    /// `auth.sso_only`: password sign-in and registration off, but for instance admins.
+    pub fn with_sso_only(mut self, sso_only: bool) -> Self {
+        self.sso_only = sso_only;
+        self
+    }
+
+    /// Who may register (`auth.registration`), for the identity providers' new accounts.
+    pub fn registration(&self) -> Registration {
+        self.registration
+    }
+
     /// Creates an account as `auth.registration` allows and signs it in. With an invite
     /// token, the account joins the invite's organization in the same transaction, so a
     /// bad token leaves no account behind.
@@ -120,6 +137,9 @@ impl IdentityService {
         input: RegisterInput,
         ctx: RequestContext,
     ) -> Result<SignedIn, ServiceError> {
+        if self.sso_only {
+            return Err(ServiceError::Forbidden(SSO_ONLY.into()));
+        }
         match (self.registration, &input.invite_token) {
             (Registration::Closed, _) => {
                 return Err(ServiceError::Forbidden(
@@ -427,41 +447,56 @@ impl IdentityService {
             ));
         };
         attempt.succeeded();
+        if self.sso_only && !user.is_instance_admin {
+            // After the password check, so the answer says nothing about unknown accounts.
+            return Err(ServiceError::Forbidden(SSO_ONLY.into()));
+        }
+        self.sign_in(user.id, serde_json::Value::Null, ctx).await
+    }
 
+    /// Starts a session for `user_id`, who has just proved who they are (a password, an
+    /// identity provider: `details` says how, for the audit entry), and returns its token
+    /// pair: the same session, audit entry and `session.created` event however they signed
+    /// in. A disabled account is refused, checked in the session's transaction.
+    pub(crate) async fn sign_in(
+        &self,
+        user_id: UserId,
+        details: serde_json::Value,
+        ctx: RequestContext,
+    ) -> Result<SignedIn, ServiceError> {
         let refresh = opaque::generate();
         let refresh_hash = refresh.hash;
         let session_id = SessionId::new();
-        let user_id = user.id;
-        self.store
-            .call_write(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let now = now_rfc3339();
-                let org = users::activity_org(&tx, user_id)?.map(|o| o.to_string());
-                start_session(
-                    &tx,
-                    user_id,
-                    session_id,
-                    &refresh_hash,
-                    &ctx,
-                    org.clone(),
-                    &now,
-                )?;
-                let actor = Some(user_id.to_string());
-                audit::append(
-                    &tx,
-                    &ctx.audit(
-                        actor.clone(),
-                        "auth.login",
-                        "session",
-                        Some(session_id.to_string()),
-                        org.clone(),
-                    ),
-                    &now,
-                )?;
-                tx.commit()?;
-                Ok(())
-            })
-            .await?;
+        super::write(&self.store, move |tx| {
+            let active =
+                users::find(tx, user_id)?.is_some_and(|u| u.status == users::UserStatus::Active);
+            if !active {
+                return Err(ServiceError::Unauthorized("the account is disabled"));
+            }
+            let now = now_rfc3339();
+            let org = users::activity_org(tx, user_id)?.map(|o| o.to_string());
+            start_session(
+                tx,
+                user_id,
+                session_id,
+                &refresh_hash,
+                &ctx,
+                org.clone(),
+                &now,
+            )?;
+            let actor = Some(user_id.to_string());
+            let mut entry = ctx.audit(
+                actor,
+                "auth.login",
+                "session",
+                Some(session_id.to_string()),
+                org,
+            );
+            entry.details = details;
+            audit::append(tx, &entry, &now)?;
+            Ok(())
+        })
+        .await?;
         self.signed_in(user_id, session_id, refresh.value).await
     }
 

@@ -27,6 +27,7 @@ pub mod password_reset;
 pub mod recovery;
 pub mod scrub;
 pub mod shares;
+pub mod sso;
 pub mod system;
 pub mod transfers;
 pub mod unlock_cache;
@@ -58,6 +59,7 @@ pub use notifications::NotificationService;
 pub use organizations::OrgService;
 pub use password_reset::PasswordResetService;
 pub use recovery::RecoveryService;
+pub use sso::SsoService;
 pub use system::SystemService;
 pub use transfers::TransferService;
 pub use users::UserService;
@@ -122,6 +124,10 @@ pub enum ServiceError {
         what: &'static str,
         retry_after: Duration,
     },
+    /// An identity provider's sign-in was refused (`code` names why, such as
+    /// `SSO_STATE_MISMATCH`; docs/sso.md lists them); nothing was created or linked.
+    #[error("{message}")]
+    SignInRefused { code: &'static str, message: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A message's envelopes do not cover exactly the chat's current devices (409 with

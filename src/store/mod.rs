@@ -14,6 +14,7 @@ pub mod events;
 pub mod files;
 pub mod groups;
 pub mod idempotency;
+pub mod identities;
 pub mod instance;
 pub mod invites;
 pub mod kv;

@@ -107,6 +107,17 @@ pub fn find(conn: &Connection, id: OrgId) -> Result<Option<Organization>, StoreE
         .optional()?)
 }
 
+/// The organization with this slug (identity providers name the one new accounts join).
+pub fn find_by_slug(conn: &Connection, slug: &str) -> Result<Option<Organization>, StoreError> {
+    Ok(conn
+        .query_row_cached(
+            &format!("SELECT {ORG_COLUMNS} FROM organizations WHERE slug = ?1"),
+            [slug],
+            org_from_row,
+        )
+        .optional()?)
+}
+
 /// Every organization of the instance, oldest first (instance admins only).
 pub fn list_all(conn: &Connection) -> Result<Vec<(Organization, i64)>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(

@@ -24,11 +24,29 @@ fn example_config_documents_every_key_with_its_default() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml"))
         .unwrap();
     let parsed: toml::Table = toml::from_str(&text).unwrap();
+    // Sections and their subsections (`[auth.google]`), every key dotted.
+    fn walk(
+        table: &toml::Table,
+        prefix: &str,
+        out: &mut std::collections::BTreeMap<String, toml::Value>,
+    ) {
+        for (key, value) in table {
+            let dotted = format!("{prefix}.{key}");
+            match value {
+                toml::Value::Table(inner) => walk(inner, &dotted, out),
+                other => {
+                    out.insert(dotted, other.clone());
+                }
+            }
+        }
+    }
     let mut documented = std::collections::BTreeMap::new();
     for (section, keys) in &parsed {
-        for (key, value) in keys.as_table().expect("sections only") {
-            documented.insert(format!("{section}.{key}"), value.clone());
-        }
+        walk(
+            keys.as_table().expect("sections only"),
+            section,
+            &mut documented,
+        );
     }
     assert_eq!(
         documented,

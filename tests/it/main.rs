@@ -30,6 +30,7 @@ mod password_reset;
 mod rate_limits;
 mod recovery;
 mod shutdown;
+mod sso;
 mod static_binary;
 mod store;
 mod tls;

@@ -54,7 +54,7 @@ function withQuery(path, query) {
 
 /** One API call in the current organization; a session that cannot be refreshed any
  *  more sends the browser to sign in again. */
-async function call(method, path, { json, headers, query, signal } = {}, raw = false) {
+async function call(method, path, { json, headers, query, signal, credentials } = {}, raw = false) {
   const orgHeaders = state.orgId ? { "X-Organization-Id": state.orgId } : {};
   try {
     return await session.call(method, withQuery(path, query), {
@@ -62,6 +62,7 @@ async function call(method, path, { json, headers, query, signal } = {}, raw = f
       headers: { ...orgHeaders, ...headers },
       raw,
       signal,
+      credentials,
     });
   } catch (error) {
     if (error?.status === 401 && !session.signedIn) toLogin();

@@ -62,7 +62,9 @@ export async function request(method, path, options = {}) {
       headers,
       body: options.body === undefined ? undefined : JSON.stringify(options.body),
       cache: "no-store",
-      credentials: "omit",
+      // Only the identity-provider sign-in's HttpOnly cookie is ever wanted (`credentials:
+      // "same-origin"` from its two calls); every other call carries no cookie at all.
+      credentials: options.credentials ?? "omit",
       referrerPolicy: "no-referrer",
       signal: options.signal,
     });
@@ -134,6 +136,14 @@ export class Session {
 
   get signedIn() {
     return this.accessToken !== null || Boolean(this.store?.getItem(Session.STORE_KEY));
+  }
+
+  /** Collects the sign-in an identity provider's callback left for this browser (its
+   *  HttpOnly cookie names it): the token pair, or `{outcome: "linked"}` after a link. */
+  async completeSso() {
+    const done = await request("POST", "/v1/auth/sso/complete", { credentials: "same-origin" });
+    if (done.tokens) this.adopt(done.tokens);
+    return done;
   }
 
   async login(email, password) {

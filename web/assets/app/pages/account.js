@@ -1,6 +1,7 @@
 // /app/account: the signed-in person's profile (name), password, default organization,
-// sessions (the current one marked, revoke the others) and notifications in the current
-// organization (mark read; the header's bell counts the unread ones).
+// linked identity providers (link one: the provider's page, then back here with `?sso=1`;
+// unlink), sessions (the current one marked, revoke the others) and notifications in the
+// current organization (mark read; the header's bell counts the unread ones).
 
 import { checkNewPassword, clear } from "../../forms.js";
 import {
@@ -8,15 +9,83 @@ import {
 
 export async function render(root, ctx) {
   root.append(pageHeader("Your account", `${ctx.me.displayName} · ${ctx.me.email}`));
-  const [profile, password, defaults, sessions, notifications] = [
-    section("Profile"), section("Password"), section("Default organization"), section("Sessions"), section("Notifications"),
+  const [profile, password, defaults, providers, sessions, notifications] = [
+    section("Profile"), section("Password"), section("Default organization"), section("Sign-in providers"), section("Sessions"), section("Notifications"),
   ];
   notifications.id = "notifications";
-  root.append(profile, password, defaults, sessions, notifications);
+  providers.id = "identities";
+  root.append(profile, password, defaults, providers, sessions, notifications);
   drawProfile(profile, ctx);
   drawPassword(password, ctx);
   drawDefaultOrg(defaults, ctx);
-  await Promise.all([drawSessions(sessions, ctx), drawNotifications(notifications, ctx)]);
+  await finishLink(ctx);
+  await Promise.all([drawIdentities(providers, ctx), drawSessions(sessions, ctx), drawNotifications(notifications, ctx)]);
+}
+
+/** Back from a provider after "Link": collects the outcome the callback left. */
+async function finishLink(ctx) {
+  const url = new URL(location.href);
+  if (!url.searchParams.has("sso")) return;
+  url.searchParams.delete("sso");
+  history.replaceState(null, "", url.pathname + url.search);
+  try {
+    const done = await ctx.session.completeSso();
+    ctx.toast(`${done.provider ?? "The provider"} is linked: you can sign in with it.`, "success");
+  } catch (error) {
+    ctx.toast(`The link was refused: ${error.message}`, "error");
+  }
+}
+
+async function drawIdentities(box, ctx) {
+  const heading = box.querySelector("h2");
+  fill(box, heading, loadingState());
+  let linked;
+  let providers;
+  try {
+    [linked, providers] = await Promise.all([ctx.api("GET", "/v1/me/identities"), ctx.api("GET", "/v1/auth/providers")]);
+  } catch (error) {
+    fill(box, heading, errorState(error));
+    return;
+  }
+  const unlink = async (identity) => {
+    const name = identity.providerName ?? identity.provider;
+    if (!(await ctx.confirm(`Unlink ${name}? It will no longer sign you in.`, { confirmLabel: "Unlink" }))) return;
+    try {
+      await ctx.api("DELETE", `/v1/me/identities/${encodeURIComponent(identity.id)}`);
+      ctx.toast(`${name} unlinked.`, "success");
+    } catch (error) {
+      ctx.toast(error.message, "error");
+    }
+    await drawIdentities(box, ctx);
+  };
+  const link = async (provider) => {
+    try {
+      // The answer sets the HttpOnly cookie that binds the link to this browser.
+      const start = await ctx.api("POST", `/v1/auth/oauth/${encodeURIComponent(provider.id)}/link`, { credentials: "same-origin" });
+      location.assign(start.authorizationUrl);
+    } catch (error) {
+      ctx.toast(error.message, "error");
+    }
+  };
+  const rows = table(
+    [
+      { label: "Provider", value: (i) => i.providerName ?? i.provider },
+      { label: "Email address", value: (i) => i.email || "—" },
+      { label: "Linked", value: (i) => formatDate(i.linkedAt) },
+      { label: "Last sign-in", value: (i) => (i.lastLoginAt ? formatDate(i.lastLoginAt) : "—") },
+      {
+        label: "Actions",
+        value: (i) => el("button", { type: "button", class: "danger", text: "Unlink", "aria-label": `Unlink ${i.providerName ?? i.provider}`, onclick: () => unlink(i) }),
+      },
+    ],
+    linked.identities,
+    { empty: "No identity provider is linked to your account.", rowKey: (i) => i.id },
+  );
+  rows.id = "identities-list";
+  const buttons = providers.providers.map((p) =>
+    el("button", { type: "button", "data-link-provider": p.id, text: `Link ${p.displayName}`, onclick: () => link(p) }),
+  );
+  fill(box, heading, rows, buttons.length ? el("div", { class: "actions" }, ...buttons) : null);
 }
 
 function drawProfile(box, ctx) {
