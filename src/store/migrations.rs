@@ -123,6 +123,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0017_scale_indexes.sql"),
         then: None,
     },
+    Migration {
+        version: 18,
+        name: "credential_version",
+        sql: include_str!("migrations/0018_credential_version.sql"),
+        then: None,
+    },
 ];
 
 /// The schema version this binary creates and understands.
