@@ -26,7 +26,11 @@ import tempfile
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BINARY = os.path.join(ROOT, "target", "release", "sealbox")
+# Where `cargo build --release` puts it: under $CARGO_TARGET_DIR when that is set.
+# An authenticated request may cost at most this much more than `/health` (issue 20).
+TARGET_RATIO = 0.80
+TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+BINARY = os.path.join(TARGET, "release", "sealbox")
 
 
 def main():
@@ -62,7 +66,8 @@ def main():
     print_table(results, args)
     reference = results[0][1]["rps"]
     worst = min(r["rps"] for _, r in results[1:])
-    print(f"\nauthenticated / health: {worst / reference:.2f} (goal: at least 0.50)")
+    print(f"\nauthenticated / health, the worse of the two: {worst / reference:.2f}x "
+          f"(target: at least {TARGET_RATIO:.2f}x)")
 
 
 def start_server(work, tls="off", extra="", setup=True):
@@ -168,10 +173,13 @@ def latency(output, percentile):
 def print_table(results, args):
     print(f"wrk, {args.connections} connections, {args.threads} threads, {args.duration} s each, "
           f"{os.cpu_count()} cores shared by server and wrk\n")
-    print(f"{'':24} {'req/s':>10} {'vs /health':>11} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"{'':24} {'req/s':>10} {'vs /health':>11} {'target':>8} {'p50 ms':>8} {'p99 ms':>8}")
     reference = results[0][1]["rps"]
     for label, r in results:
-        print(f"{label:24} {r['rps']:>10.0f} {r['rps'] / reference:>10.2f}x {r['p50']:>8.2f} {r['p99']:>8.2f}")
+        ratio = r["rps"] / reference
+        target = "" if label == "GET /health" else \
+            f">= {TARGET_RATIO:.2f}x {'met' if ratio >= TARGET_RATIO else 'missed'}"
+        print(f"{label:24} {r['rps']:>10.0f} {ratio:>10.2f}x {target:>8} {r['p50']:>8.2f} {r['p99']:>8.2f}")
 
 
 if __name__ == "__main__":

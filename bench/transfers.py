@@ -36,7 +36,8 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BINARY = os.path.join(ROOT, "target", "release", "sealbox")
+BINARY = os.path.join(os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target"),
+                      "release", "sealbox")
 MIB = 1024 * 1024
 
 # bench/files.py's servers (sealbox with its first admin, nginx) and helpers, by path.

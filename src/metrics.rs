@@ -29,6 +29,7 @@ pub const WEBHOOK_ATTEMPTS: &str = "sealbox_webhook_delivery_attempts_total";
 pub const LOGIN_FAILURES: &str = "sealbox_login_failures_total";
 pub const RATE_LIMIT_REFUSALS: &str = "sealbox_rate_limit_refusals_total";
 pub const DB_WAIT: &str = "sealbox_db_wait_seconds";
+pub const DB_WRITE_BATCH: &str = "sealbox_db_write_batch_jobs";
 pub const DISK_FREE: &str = "sealbox_disk_free_bytes";
 pub const DISK_SIZE: &str = "sealbox_disk_size_bytes";
 pub const BUILD_INFO: &str = "sealbox_build_info";
@@ -47,6 +48,10 @@ pub const HTTP_BUCKETS: &[f64] = &[
 pub const DB_WAIT_BUCKETS: &[f64] = &[
     0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
+
+/// Jobs per group commit of the database writer: 1 when writes come one at a time, up to
+/// the batch limit (64) under many concurrent writers.
+pub const DB_WRITE_BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
 
 /// How often buffered histogram samples are folded in when nobody scrapes.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
@@ -67,6 +72,9 @@ pub fn install() -> Result<PrometheusHandle, InstallError> {
     let recorder = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.into()), HTTP_BUCKETS)
         .and_then(|b| b.set_buckets_for_metric(Matcher::Full(DB_WAIT.into()), DB_WAIT_BUCKETS))
+        .and_then(|b| {
+            b.set_buckets_for_metric(Matcher::Full(DB_WRITE_BATCH.into()), DB_WRITE_BATCH_BUCKETS)
+        })
         .map_err(|e| InstallError(e.to_string()))?
         .build_recorder();
     let handle = recorder.handle();
@@ -145,7 +153,11 @@ fn describe() {
         DB_WAIT,
         metrics::Unit::Seconds,
         "Time a database call waited, by wait: connection (for a database thread), \
-         writer (for the one write transaction)"
+         writer (for the writer thread to start the job)"
+    );
+    describe_histogram!(
+        DB_WRITE_BATCH,
+        "Write jobs committed together in one transaction (group commit) by the database writer"
     );
     describe_gauge!(
         DISK_FREE,
@@ -256,6 +268,11 @@ pub fn login_failed(reason: &'static str) {
 /// write turn.
 pub fn db_waited(wait: &'static str, waited: Duration) {
     histogram!(DB_WAIT, "wait" => wait).record(waited.as_secs_f64());
+}
+
+/// One group commit of the database writer: `jobs` write calls in one transaction.
+pub fn db_batch(jobs: usize) {
+    histogram!(DB_WRITE_BATCH).record(jobs as f64);
 }
 
 /// One recorded webhook delivery attempt: `succeeded`, `retrying` (failed, another attempt

@@ -232,13 +232,17 @@ impl BlobStore for LocalBlobStore {
         then: ReadThen,
     ) -> Result<bytes::Bytes, BlobError> {
         let path = self.path_of(key);
+        // Allocated here, on a runtime thread, not on the blocking thread: glibc keeps what
+        // is freed in the arena it came from, and the runtime's few threads (which free
+        // these buffers once the response has sent them) share a few arenas, where every
+        // blocking thread of the pool would have had its own and kept megabytes in each.
+        let mut buf = Vec::with_capacity(len);
         tokio::task::spawn_blocking(move || {
             use std::io::{Read as _, Seek as _};
             let mut file = std::fs::File::open(path).map_err(not_found_as)?;
             file.seek(SeekFrom::Start(offset))?;
             // Straight into the caller's buffer, which is not zeroed first: `read_to_end`
             // fills spare capacity as it is.
-            let mut buf = Vec::with_capacity(len);
             file.take(len as u64).read_to_end(&mut buf)?;
             if buf.len() != len {
                 return Err(BlobError::Io(io::ErrorKind::UnexpectedEof.into()));

@@ -293,8 +293,8 @@ pub fn api_service(state: &HttpState) -> OpenApiService<Apis, ()> {
 /// The complete route tree with SPEC §3 conventions applied to every route.
 pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
     let api = api_service(state);
-    let document: serde_json::Value =
-        serde_json::from_str(&api.spec()).expect("poem-openapi renders valid JSON");
+    let document =
+        allow::OpenApiPaths::parse(&api.spec()).expect("poem-openapi renders valid JSON");
     let mut allow = allow::AllowIndex::from_openapi(&document);
     for static_route in [OPENAPI_PATH, "/assets/*", "/docs/*"] {
         allow.add(static_route, &["GET"]);
@@ -314,10 +314,10 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
     let transfer_uploads_token = format!("{}/:token", transfers::TRANSFER_UPLOADS_PATH);
     let public_transfer_file = format!("{}/:id/files/:file", transfers::PUBLIC_TRANSFERS_PATH);
     let templates = RouteTemplates::new(
-        document["paths"]
-            .as_object()
-            .into_iter()
-            .flat_map(|paths| paths.keys().cloned())
+        document
+            .paths
+            .keys()
+            .cloned()
             .chain(ui::PAGES.iter().map(|(page, _)| (*page).to_owned()))
             .chain(
                 [

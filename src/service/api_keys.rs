@@ -9,10 +9,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ipnet::IpNet;
+use rusqlite::Connection;
 use serde_json::json;
 use zeroize::Zeroizing;
 
 use super::access;
+use super::auth_cache::{AuthCache, CachedKey};
 use super::identity::check_name;
 use super::{FieldError, Journal, RequestContext, ServiceError, invalid_if_any, read, write};
 use crate::auth::api_key;
@@ -80,6 +82,8 @@ type LastUse = HashMap<ApiKeyId, (String, Option<String>)>;
 pub struct ApiKeyService {
     store: Store,
     last_use: Arc<Mutex<LastUse>>,
+    /// Keys known to be valid (see `auth_cache`).
+    known: AuthCache,
 }
 
 impl std::fmt::Debug for ApiKeyService {
@@ -91,6 +95,7 @@ impl std::fmt::Debug for ApiKeyService {
 impl ApiKeyService {
     pub fn new(store: Store) -> Self {
         Self {
+            known: AuthCache::new(store.clone()),
             store,
             last_use: Arc::default(),
         }
@@ -108,55 +113,26 @@ impl ApiKeyService {
             return Err(INVALID);
         }
         let hash = api_key::hash(presented);
-        // A read: checking a key takes no write lock, so keys scale like sessions. Only a
-        // key with a use limit writes, to count the use.
-        let (principal, limited) = read(&self.store, move |tx| {
-            let key = api_keys::find_by_hash(tx, &hash)?.ok_or(INVALID)?;
-            if key.revoked_at.is_some() {
-                return Err(ServiceError::Unauthorized("the API key has been revoked"));
+        let known = match self.known.key(&hash) {
+            Some(known) => known,
+            None => {
+                let stamp = self.known.stamp();
+                let known = read(&self.store, move |tx| check_key(tx, &hash)).await?;
+                self.known.put_key(stamp, hash, known.clone());
+                known
             }
-            if key
-                .expires_at
-                .as_deref()
-                .is_some_and(|at| at <= now_rfc3339().as_str())
-            {
-                return Err(ServiceError::Unauthorized("the API key has expired"));
-            }
-            let owner = users::find(tx, key.user_id)?
-                .filter(|u| u.status == users::UserStatus::Active)
-                .ok_or(ServiceError::Unauthorized(
-                    "the API key's owner is disabled",
-                ))?;
-            let member = organizations::member_access(tx, key.org_id, key.user_id)?
-                .filter(|m| m.membership_status == "active")
-                .ok_or(ServiceError::Unauthorized(
-                    "the API key's owner is no longer a member of its organization",
-                ))?;
-            if member.org_status != "active" {
-                return Err(ServiceError::OrgSuspended);
-            }
-            if !key.ip_allowlist.is_empty() && !allows(&key.ip_allowlist, ip) {
-                return Err(ServiceError::Forbidden(format!(
-                    "this API key may not be used from {}",
-                    ip.map_or("an unknown address".to_owned(), |ip| ip.to_string())
-                )));
-            }
-            let grant = KeyGrant {
-                key_id: key.id,
-                org_id: key.org_id,
-                scopes: scopes_of(&key),
-                admin: has_admin_scope(&key),
-            };
-            let principal = Principal {
-                user_id: owner.id,
-                // Instance-admin power is the owner's only through the `admin` scope.
-                is_instance_admin: owner.is_instance_admin && grant.admin,
-                requested_org: None,
-                credential: Credential::ApiKey(grant),
-            };
-            Ok((principal, key.max_uses.is_some()))
-        })
-        .await?;
+        };
+        // Checked on every use, cached or not: the clock and the client's address move.
+        if expired(known.expires_at.as_deref()) {
+            return Err(ServiceError::Unauthorized("the API key has expired"));
+        }
+        if !known.ip_allowlist.is_empty() && !allows(&known.ip_allowlist, ip) {
+            return Err(ServiceError::Forbidden(format!(
+                "this API key may not be used from {}",
+                ip.map_or("an unknown address".to_owned(), |ip| ip.to_string())
+            )));
+        }
+        let (principal, limited) = (known.principal, known.limited);
         if let Some(key) = principal.key().filter(|_| limited) {
             let id = key.key_id;
             let counted = write(&self.store, move |tx| Ok(api_keys::take_use(tx, id)?)).await?;
@@ -628,6 +604,55 @@ fn check_input(
         max_uses,
         expires_at,
     })
+}
+
+/// The checks of a presented key that depend on stored state: it exists and is not
+/// revoked, its owner is active and an active member of its active organization. A read:
+/// checking a key takes no write lock, so keys scale like sessions.
+fn check_key(tx: &Connection, hash: &[u8; 32]) -> Result<CachedKey, ServiceError> {
+    const INVALID: ServiceError = ServiceError::Unauthorized("the API key is invalid");
+    let key = api_keys::find_by_hash(tx, hash)?.ok_or(INVALID)?;
+    if key.revoked_at.is_some() {
+        return Err(ServiceError::Unauthorized("the API key has been revoked"));
+    }
+    if expired(key.expires_at.as_deref()) {
+        return Err(ServiceError::Unauthorized("the API key has expired"));
+    }
+    let owner = users::find(tx, key.user_id)?
+        .filter(|u| u.status == users::UserStatus::Active)
+        .ok_or(ServiceError::Unauthorized(
+            "the API key's owner is disabled",
+        ))?;
+    let member = organizations::member_access(tx, key.org_id, key.user_id)?
+        .filter(|m| m.membership_status == "active")
+        .ok_or(ServiceError::Unauthorized(
+            "the API key's owner is no longer a member of its organization",
+        ))?;
+    if member.org_status != "active" {
+        return Err(ServiceError::OrgSuspended);
+    }
+    let grant = KeyGrant {
+        key_id: key.id,
+        org_id: key.org_id,
+        scopes: scopes_of(&key),
+        admin: has_admin_scope(&key),
+    };
+    Ok(CachedKey {
+        principal: Principal {
+            user_id: owner.id,
+            // Instance-admin power is the owner's only through the `admin` scope.
+            is_instance_admin: owner.is_instance_admin && grant.admin,
+            requested_org: None,
+            credential: Credential::ApiKey(grant),
+        },
+        limited: key.max_uses.is_some(),
+        expires_at: key.expires_at,
+        ip_allowlist: key.ip_allowlist,
+    })
+}
+
+fn expired(expires_at: Option<&str>) -> bool {
+    expires_at.is_some_and(|at| at <= now_rfc3339().as_str())
 }
 
 fn allows(allowlist: &[String], ip: Option<IpAddr>) -> bool {

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::TransactionBehavior;
 use serde_json::json;
 use zeroize::Zeroizing;
 
+use super::auth_cache::AuthCache;
 use super::login_throttle::LoginThrottle;
 use super::unlock_cache::UnlockCache;
 use super::{FieldError, RequestContext, ServiceError};
@@ -18,7 +18,7 @@ use crate::ids::{OrgId, SessionId, UserId, format_rfc3339, now_rfc3339};
 use crate::store::organizations::{self, Membership};
 use crate::store::sessions::{self, NewSession, Session};
 use crate::store::users::{self, NewUser, User};
-use crate::store::{Store, StoreError, audit, events, setup};
+use crate::store::{Store, StoreError, Write, audit, events, setup};
 
 /// How long an unused refresh token stays valid; every use issues a fresh one.
 pub const REFRESH_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
@@ -86,6 +86,8 @@ pub struct IdentityService {
     sso_only: bool,
     /// Unlocked vault keys, dropped when their user signs out.
     unlocked: Option<UnlockCache>,
+    /// Sessions known to be active (see `auth_cache`).
+    known: AuthCache,
 }
 
 impl std::fmt::Debug for IdentityService {
@@ -97,6 +99,7 @@ impl std::fmt::Debug for IdentityService {
 impl IdentityService {
     pub fn new(store: Store, tokens: AccessTokens) -> Self {
         Self {
+            known: AuthCache::new(store.clone()),
             store,
             tokens,
             throttle: Arc::new(LoginThrottle::default()),
@@ -285,17 +288,16 @@ impl IdentityService {
             input.organization_name.trim().to_owned(),
         );
         self.store
-            .call_write(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            .call_write(move |tx| {
                 // Checked again inside the write lock: two setups may race.
-                if !setup::take_token(&tx, &token_hash)? || users::any(&tx)? {
-                    return Ok(Err(BAD_TOKEN));
+                if !setup::take_token(tx, &token_hash)? || users::any(tx)? {
+                    return Ok(Write::Rollback(Err(BAD_TOKEN)));
                 }
                 let now = now_rfc3339();
-                let slug = super::organizations::free_slug(&tx, &org_name)?;
-                organizations::insert(&tx, org_id, &org_name, &slug, &now)?;
+                let slug = super::organizations::free_slug(tx, &org_name)?;
+                organizations::insert(tx, org_id, &org_name, &slug, &now)?;
                 users::insert(
-                    &tx,
+                    tx,
                     &NewUser {
                         id: user_id,
                         email: &email,
@@ -306,7 +308,7 @@ impl IdentityService {
                         now: &now,
                     },
                 )?;
-                organizations::add_member(&tx, org_id, user_id, OWNER_ROLE, &now)?;
+                organizations::add_member(tx, org_id, user_id, OWNER_ROLE, &now)?;
 
                 let org = Some(org_id.to_string());
                 let actor = Some(user_id.to_string());
@@ -321,34 +323,34 @@ impl IdentityService {
                     ("member.added", "user", Some(user_id.to_string())),
                 ] {
                     audit::append(
-                        &tx,
+                        tx,
                         &ctx.audit(actor.clone(), action, target_type, target, org.clone()),
                         &now,
                     )?;
                 }
                 events::record(
-                    &tx,
+                    tx,
                     "user.created",
                     org.clone(),
                     &json!({"userId": user_id, "email": email}),
                     &now,
                 )?;
                 events::record(
-                    &tx,
+                    tx,
                     "organization.created",
                     org.clone(),
                     &json!({"organizationId": org_id, "name": org_name}),
                     &now,
                 )?;
                 events::record(
-                    &tx,
+                    tx,
                     "member.added",
                     org.clone(),
                     &json!({"organizationId": org_id, "userId": user_id, "role": OWNER_ROLE}),
                     &now,
                 )?;
                 start_session(
-                    &tx,
+                    tx,
                     user_id,
                     session_id,
                     &refresh_hash,
@@ -356,8 +358,7 @@ impl IdentityService {
                     Some(org_id.to_string()),
                     &now,
                 )?;
-                tx.commit()?;
-                Ok(Ok(()))
+                Ok(Write::Commit(Ok(())))
             })
             .await??;
         tracing::info!(user = %user_id, organization = %org_id, "first-run setup completed");
@@ -412,12 +413,11 @@ impl IdentityService {
             attempt.failed();
             crate::metrics::login_failed("credentials");
             self.store
-                .call_write(move |conn| {
-                    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                .call_write(move |tx| {
                     let now = now_rfc3339();
                     let actor = user.as_ref().map(|u| u.id.to_string());
                     let org = match &user {
-                        Some(u) => users::activity_org(&tx, u.id)?.map(|o| o.to_string()),
+                        Some(u) => users::activity_org(tx, u.id)?.map(|o| o.to_string()),
                         None => None,
                     };
                     let mut entry = ctx.audit(
@@ -428,18 +428,17 @@ impl IdentityService {
                         org.clone(),
                     );
                     entry.outcome = "failure";
-                    audit::append(&tx, &entry, &now)?;
+                    audit::append(tx, &entry, &now)?;
                     if let Some(user) = &user {
                         events::record(
-                            &tx,
+                            tx,
                             "user.login_failed",
                             org,
                             &json!({"userId": user.id, "ip": ctx.ip}),
                             &now,
                         )?;
                     }
-                    tx.commit()?;
-                    Ok(())
+                    Ok(Write::Commit(()))
                 })
                 .await?;
             return Err(ServiceError::Unauthorized(
@@ -512,48 +511,45 @@ impl IdentityService {
         let next_hash = next.hash;
         let outcome = self
             .store
-            .call_write(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            .call_write(move |tx| {
                 let now = now_rfc3339();
-                let Some(state) = sessions::find_refresh_token(&tx, &presented)? else {
-                    return Ok(Err("the refresh token is invalid"));
+                let Some(state) = sessions::find_refresh_token(tx, &presented)? else {
+                    return Ok(Write::Rollback(Err("the refresh token is invalid")));
                 };
                 if state.session_revoked {
-                    return Ok(Err("the session has been revoked"));
+                    return Ok(Write::Rollback(Err("the session has been revoked")));
                 }
-                if state.used || !sessions::mark_refresh_token_used(&tx, &presented, &now)? {
-                    sessions::revoke_for_user(&tx, state.user_id, state.session_id, "refresh_token_reused", &now)?;
+                if state.used || !sessions::mark_refresh_token_used(tx, &presented, &now)? {
+                    sessions::revoke_for_user(tx, state.user_id, state.session_id, "refresh_token_reused", &now)?;
                     let actor = Some(state.user_id.to_string());
-                    let org = users::activity_org(&tx, state.user_id)?.map(|o| o.to_string());
+                    let org = users::activity_org(tx, state.user_id)?.map(|o| o.to_string());
                     let mut entry = ctx.audit(actor, "auth.refresh_token_reused", "session", Some(state.session_id.to_string()), org.clone());
                     entry.outcome = "failure";
-                    audit::append(&tx, &entry, &now)?;
+                    audit::append(tx, &entry, &now)?;
                     let data = json!({"sessionId": state.session_id, "userId": state.user_id, "ip": ctx.ip});
-                    events::record(&tx, "auth.refresh_token_reused", org.clone(), &data, &now)?;
-                    events::record(&tx, "session.revoked", org, &json!({"sessionId": state.session_id, "userId": state.user_id, "reason": "refresh_token_reused"}), &now)?;
-                    tx.commit()?;
+                    events::record(tx, "auth.refresh_token_reused", org.clone(), &data, &now)?;
+                    events::record(tx, "session.revoked", org, &json!({"sessionId": state.session_id, "userId": state.user_id, "reason": "refresh_token_reused"}), &now)?;
                     tracing::warn!(session = %state.session_id, "refresh token replayed; session revoked");
-                    return Ok(Err("the refresh token was already used; the session has been revoked"));
+                    return Ok(Write::Commit(Err("the refresh token was already used; the session has been revoked")));
                 }
                 if state.expires_at.as_str() < now.as_str() {
-                    return Ok(Err("the refresh token has expired"));
+                    return Ok(Write::Rollback(Err("the refresh token has expired")));
                 }
-                let Some(user) = users::find(&tx, state.user_id)?.filter(|u| u.status == users::UserStatus::Active) else {
-                    return Ok(Err("the account is disabled"));
+                let Some(user) = users::find(tx, state.user_id)?.filter(|u| u.status == users::UserStatus::Active) else {
+                    return Ok(Write::Rollback(Err("the account is disabled")));
                 };
                 let entry = ctx.audit(
                     Some(user.id.to_string()),
                     "auth.refresh",
                     "session",
                     Some(state.session_id.to_string()),
-                    users::activity_org(&tx, user.id)?.map(|o| o.to_string()),
+                    users::activity_org(tx, user.id)?.map(|o| o.to_string()),
                 );
-                audit::append(&tx, &entry, &now)?;
+                audit::append(tx, &entry, &now)?;
                 let expires = format_rfc3339(time::OffsetDateTime::now_utc() + REFRESH_TOKEN_TTL);
-                sessions::insert_refresh_token(&tx, &next_hash, state.session_id, &now, &expires)?;
-                sessions::touch(&tx, state.session_id, &now, ctx.ip.as_deref(), ctx.user_agent.as_deref())?;
-                tx.commit()?;
-                Ok(Ok((state.user_id, state.session_id)))
+                sessions::insert_refresh_token(tx, &next_hash, state.session_id, &now, &expires)?;
+                sessions::touch(tx, state.session_id, &now, ctx.ip.as_deref(), ctx.user_agent.as_deref())?;
+                Ok(Write::Commit(Ok((state.user_id, state.session_id))))
             })
             .await?;
         let (user_id, session_id) = outcome.map_err(ServiceError::Unauthorized)?;
@@ -569,20 +565,17 @@ impl IdentityService {
         let presented = opaque::hash(&refresh_token);
         let signed_out = self
             .store
-            .call_write(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let Some(state) = sessions::find_refresh_token(&tx, &presented)? else {
-                    return Ok(Err(ServiceError::Unauthorized(
+            .call_write(move |tx| {
+                let Some(state) = sessions::find_refresh_token(tx, &presented)? else {
+                    return Ok(Write::Rollback(Err(ServiceError::Unauthorized(
                         "the refresh token is invalid",
-                    )));
+                    ))));
                 };
                 let now = now_rfc3339();
-                if sessions::revoke_for_user(&tx, state.user_id, state.session_id, "logout", &now)?
-                {
-                    record_revocation(&tx, &ctx, state.user_id, state.session_id, "logout", &now)?;
+                if sessions::revoke_for_user(tx, state.user_id, state.session_id, "logout", &now)? {
+                    record_revocation(tx, &ctx, state.user_id, state.session_id, "logout", &now)?;
                 }
-                tx.commit()?;
-                Ok(Ok(state.user_id))
+                Ok(Write::Commit(Ok(state.user_id)))
             })
             .await??;
         if let Some(cache) = &self.unlocked {
@@ -592,7 +585,8 @@ impl IdentityService {
     }
 
     /// Resolves an access token into a principal: a valid signature, and a session that
-    /// is not revoked for a user who is active, checked on every request.
+    /// is not revoked for a user who is active, checked on every request (against
+    /// SQLite, or the cache of sessions that were active when nothing has changed since).
     pub async fn authenticate(&self, access_token: &str) -> Result<Principal, ServiceError> {
         const REFUSED: ServiceError =
             ServiceError::Unauthorized("the access token is invalid, expired or revoked");
@@ -600,11 +594,19 @@ impl IdentityService {
         let (Some(user_id), Some(session_id)) = (claims.user_id(), claims.session_id()) else {
             return Err(REFUSED);
         };
-        let admin = self
-            .store
-            .call(move |conn| sessions::active_principal(conn, user_id, session_id))
-            .await?
-            .ok_or(REFUSED)?;
+        let admin = match self.known.session(user_id, session_id) {
+            Some(admin) => admin,
+            None => {
+                let stamp = self.known.stamp();
+                let admin = self
+                    .store
+                    .call(move |conn| sessions::active_principal(conn, user_id, session_id))
+                    .await?
+                    .ok_or(REFUSED)?;
+                self.known.put_session(stamp, user_id, session_id, admin);
+                admin
+            }
+        };
         Ok(Principal {
             user_id,
             is_instance_admin: admin,
@@ -646,15 +648,13 @@ impl IdentityService {
         let user = principal.user_id;
         let revoked = self
             .store
-            .call_write(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            .call_write(move |tx| {
                 let now = now_rfc3339();
-                let revoked = sessions::revoke_for_user(&tx, user, session, "revoked", &now)?;
+                let revoked = sessions::revoke_for_user(tx, user, session, "revoked", &now)?;
                 if revoked {
-                    record_revocation(&tx, &ctx, user, session, "revoked", &now)?;
+                    record_revocation(tx, &ctx, user, session, "revoked", &now)?;
                 }
-                tx.commit()?;
-                Ok(revoked)
+                Ok(Write::Commit(revoked))
             })
             .await?;
         if revoked {
@@ -683,7 +683,7 @@ impl IdentityService {
 }
 
 fn start_session(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &rusqlite::Connection,
     user_id: UserId,
     session_id: SessionId,
     refresh_hash: &[u8; 32],
@@ -713,7 +713,7 @@ fn start_session(
 }
 
 fn record_revocation(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &rusqlite::Connection,
     ctx: &RequestContext,
     user: UserId,
     session: SessionId,

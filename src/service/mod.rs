@@ -6,6 +6,7 @@ pub mod admin;
 pub mod api_keys;
 pub mod argon2_pool;
 pub mod audit;
+pub mod auth_cache;
 pub mod backup;
 pub mod event_catalog;
 pub mod file_shares;
@@ -38,11 +39,11 @@ pub mod webhooks;
 
 use std::time::Duration;
 
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::Connection;
 
 use crate::ids::now_rfc3339;
 use crate::store::audit::AuditEntry;
-use crate::store::{Store, StoreError, events};
+use crate::store::{Store, StoreError, Write, events};
 
 pub use admin::AdminService;
 pub use api_keys::ApiKeyService;
@@ -194,24 +195,22 @@ impl RequestContext {
     }
 }
 
-/// Runs `f` in one write transaction (taken IMMEDIATE, so checks and writes see the same
-/// state) on the store's blocking pool. Commits if `f` succeeds and rolls back otherwise,
-/// so a refused request leaves nothing behind, not even its audit entry.
+/// Runs `f` in a write transaction (taken IMMEDIATE, so checks and writes see the same
+/// state) on the store's writer thread, and answers once it is on disk. Keeps its changes
+/// if `f` succeeds and undoes them otherwise, so a refused request leaves nothing behind,
+/// not even its audit entry. The transaction may be shared with other writers (group
+/// commit, [`Store::call_write`]): `f` sees what the writers before it wrote.
 pub(crate) async fn write<T, F>(store: &Store, f: F) -> Result<T, ServiceError>
 where
     T: Send + 'static,
-    F: FnOnce(&Transaction<'_>) -> Result<T, ServiceError> + Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, ServiceError> + Send + 'static,
 {
     store
         .call_write(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            match f(&tx) {
-                Ok(value) => {
-                    tx.commit()?;
-                    Ok(Ok(value))
-                }
-                Err(refused) => Ok(Err(refused)),
-            }
+            Ok(match f(conn) {
+                Ok(value) => Write::Commit(Ok(value)),
+                Err(refused) => Write::Rollback(Err(refused)),
+            })
         })
         .await?
 }

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::Transaction;
+use rusqlite::Connection;
 use serde_json::json;
 use zeroize::Zeroizing;
 
@@ -341,7 +341,7 @@ impl PasswordResetService {
 /// "choose your password" link: `Purpose::Set`, [`SET_LINK_TTL`]). Turn it into a link
 /// with [`PasswordResetService::link`]; the caller writes the audit entry.
 pub fn issue_token(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     user: UserId,
     purpose: Purpose,
     ttl: Duration,
@@ -351,7 +351,7 @@ pub fn issue_token(
 
 /// [`issue_token`], also answering when the token expires (RFC 3339).
 fn insert_token(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     user: UserId,
     purpose: Purpose,
     ttl: Duration,

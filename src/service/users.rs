@@ -4,6 +4,7 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use super::access::Access;
+use super::auth_cache::AuthCache;
 use super::identity::{Profile, check_name, hash_password};
 use super::keys::KeyStatus;
 use super::{FieldError, Journal, RequestContext, ServiceError, invalid_if_any, read, write};
@@ -37,11 +38,16 @@ pub struct ProfileUpdate {
 #[derive(Clone, Debug)]
 pub struct UserService {
     store: Store,
+    /// `whoami` answers still true (see `auth_cache`).
+    known: AuthCache,
 }
 
 impl UserService {
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self {
+            known: AuthCache::new(store.clone()),
+            store,
+        }
     }
 
     /// Updates the caller's profile. A password change needs the current password and
@@ -244,16 +250,21 @@ impl UserService {
         &self,
         principal: &Principal,
     ) -> Result<(User, Organization, Access), ServiceError> {
-        let principal = principal.clone();
-        read(&self.store, move |conn| {
-            let access = super::access::in_requested_org(conn, &principal)?;
-            let user =
-                users::find(conn, principal.user_id)?.ok_or(ServiceError::NotFound("user"))?;
+        if let Some(known) = self.known.whoami(principal) {
+            return Ok(known);
+        }
+        let stamp = self.known.stamp();
+        let asked = principal.clone();
+        let answer = read(&self.store, move |conn| {
+            let access = super::access::in_requested_org(conn, &asked)?;
+            let user = users::find(conn, asked.user_id)?.ok_or(ServiceError::NotFound("user"))?;
             let org = organizations::find(conn, access.org_id)?
                 .ok_or(ServiceError::NotFound("organization"))?;
             Ok((user, org, access))
         })
-        .await
+        .await?;
+        self.known.put_whoami(stamp, principal, answer.clone());
+        Ok(answer)
     }
 
     /// Active users who share an organization with the caller (for an API key: the key's

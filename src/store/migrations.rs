@@ -129,6 +129,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0018_user_identities.sql"),
         then: None,
     },
+    Migration {
+        version: 19,
+        name: "credential_version",
+        sql: include_str!("migrations/0019_credential_version.sql"),
+        then: None,
+    },
 ];
 
 /// The schema version this binary creates and understands.

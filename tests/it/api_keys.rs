@@ -6,14 +6,14 @@ use serde_json::{Value, json};
 
 use crate::support::{TestApp, assert_envelope, json_of, s};
 
-async fn acme() -> (TestApp, String, String) {
+pub(crate) async fn acme() -> (TestApp, String, String) {
     let app = TestApp::spawn().await;
     let pair = app.setup_admin().await;
     let org = s(&pair["user"]["organizations"][0], "id");
     (app, s(&pair, "accessToken"), org)
 }
 
-async fn create_key(app: &TestApp, token: &str, body: Value) -> Value {
+pub(crate) async fn create_key(app: &TestApp, token: &str, body: Value) -> Value {
     json_of(
         app.send_as(Method::POST, "/v1/api-keys", token, Some(&body), None)
             .await,
@@ -22,7 +22,7 @@ async fn create_key(app: &TestApp, token: &str, body: Value) -> Value {
     .await
 }
 
-async fn me_with_header(app: &TestApp, name: &str, value: &str) -> reqwest::Response {
+pub(crate) async fn me_with_header(app: &TestApp, name: &str, value: &str) -> reqwest::Response {
     app.client
         .get(app.url("/v1/me"))
         .header(name, value)

@@ -357,42 +357,13 @@ fn logging_server(home: &Path, format: &str) -> Server {
     Server::start(home, true)
 }
 
-/// Signs up the first admin on `server` and makes their key pair; returns the token.
-async fn server_owner(client: &reqwest::Client, server: &Server) -> String {
-    let pair: Value = client
-        .post(format!("{}/v1/setup", server.base))
-        .json(&json!({
-            "token": server.setup_token.as_deref().unwrap(),
-            "email": "ada@example.com",
-            "password": "violet-anchor-thirty",
-            "displayName": "Ada",
-            "organizationName": "Acme",
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = s(&pair, "accessToken");
-    let generated = client
-        .post(format!("{}/v1/keys/generate", server.base))
-        .bearer_auth(&token)
-        .header("X-User-Secret", SECRET)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(generated.status(), 201);
-    token
-}
-
 #[tokio::test]
 async fn the_request_log_masks_kv_names_and_link_ids_and_has_no_colour_codes() {
     for format in ["text", "json"] {
         let home = tempfile::TempDir::new().unwrap();
         let mut server = logging_server(home.path(), format);
         let client = reqwest::Client::new();
-        let token = server_owner(&client, &server).await;
+        let token = server.setup_owner(&client, SECRET).await;
         let name = "acme-prod-stripe-live-key";
         let kv = format!("{}/v1/kv/{name}", server.base);
         let put = client

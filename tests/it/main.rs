@@ -6,6 +6,7 @@ mod support;
 mod admin;
 mod api_keys;
 mod audit;
+mod auth_cache;
 mod backup;
 mod blob_store;
 mod cli;

@@ -1,12 +1,16 @@
 //! The database and master key on disk: first start, restart, refusal of a newer schema,
-//! clean close at shutdown.
+//! clean close at shutdown, acknowledged writes surviving a SIGKILL.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use sealbox::app::AppError;
 use sealbox::store::{LATEST_SCHEMA_VERSION, StoreError};
+use serde_json::{Value, json};
 
-use crate::support::{TestApp, initialized_data_dir};
+use crate::support::{Server, TestApp, initialized_data_dir, s};
 
 fn user_version(path: &std::path::Path) -> i64 {
     let conn = rusqlite::Connection::open(path).unwrap();
@@ -185,4 +189,82 @@ async fn graceful_shutdown_finishes_in_flight_requests_then_closes_the_database(
         user_version(&dir.path().join("sealbox.db")),
         LATEST_SCHEMA_VERSION
     );
+}
+
+/// Group commit does not weaken durability: every KV PUT the real server acknowledged
+/// before a SIGKILL (many writers at once, so commits are shared) is there after a
+/// restart, with the value it was given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_writes_survive_a_sigkill() {
+    const SECRET: &str = "durable-secret-phrase";
+    const WRITERS: usize = 32;
+    let home = tempfile::TempDir::new().unwrap();
+    let mut server = Server::start(home.path(), true);
+    let client = reqwest::Client::new();
+    let token = server.setup_owner(&client, SECRET).await;
+    let acknowledged = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
+    let mut writers = Vec::new();
+    for writer in 0..WRITERS {
+        let (client, base, token) = (client.clone(), server.base.clone(), token.clone());
+        let acknowledged = acknowledged.clone();
+        writers.push(tokio::spawn(async move {
+            for i in 0.. {
+                let name = format!("w{writer}-{i}");
+                let value = B64.encode(format!("the value of {name}"));
+                let Ok(response) = client
+                    .put(format!("{base}/v1/kv/{name}"))
+                    .bearer_auth(&token)
+                    .json(&json!({"valueB64": value}))
+                    .send()
+                    .await
+                else {
+                    // The server is gone: what it answered before is what counts.
+                    break;
+                };
+                if response.status() != 201 {
+                    break;
+                }
+                acknowledged.lock().unwrap().push((name, value));
+            }
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acknowledged.lock().unwrap().len() < 300 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Killed in the middle of the flood: PUTs are in flight, batches half-run.
+    server.kill();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let acknowledged = std::mem::take(&mut *acknowledged.lock().unwrap());
+    assert!(
+        acknowledged.len() >= 300,
+        "only {} PUTs were acknowledged",
+        acknowledged.len()
+    );
+
+    let server = Server::start(home.path(), false);
+    let pair: Value = client
+        .post(format!("{}/v1/auth/login", server.base))
+        .json(&json!({"email": "ada@example.com", "password": "violet-anchor-thirty"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = s(&pair, "accessToken");
+    for (name, value) in &acknowledged {
+        let response = client
+            .get(format!("{}/v1/kv/{name}", server.base))
+            .bearer_auth(&token)
+            .header("X-User-Secret", SECRET)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "acknowledged {name} is gone");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["valueB64"], value.as_str(), "{name}");
+    }
 }

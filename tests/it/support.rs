@@ -535,6 +535,36 @@ impl Server {
         }
     }
 
+    /// Signs up the first admin (ada@example.com, of Acme) and makes their key pair under
+    /// `secret`; returns their access token.
+    pub async fn setup_owner(&self, client: &reqwest::Client, secret: &str) -> String {
+        let pair: serde_json::Value = client
+            .post(format!("{}/v1/setup", self.base))
+            .json(&serde_json::json!({
+                "token": self.setup_token.as_deref().unwrap(),
+                "email": "ada@example.com",
+                "password": "violet-anchor-thirty",
+                "displayName": "Ada",
+                "organizationName": "Acme",
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = s(&pair, "accessToken");
+        let generated = client
+            .post(format!("{}/v1/keys/generate", self.base))
+            .bearer_auth(&token)
+            .header("X-User-Secret", secret)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(generated.status(), 201);
+        token
+    }
+
     /// SIGKILL, and the status the process ended with.
     pub fn kill(&mut self) -> std::process::ExitStatus {
         self.child.kill().unwrap();

@@ -87,11 +87,9 @@ fn assert_not_stored(app: &TestApp, secret: &str) {
 /// Runs fan-out over every pending outbox event, as the worker does.
 async fn fan_out(app: &TestApp) -> FanOut {
     app.store
-        .call_write(|conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let done = fan_out_in(&tx, now_ms(), 10_000)?;
-            tx.commit()?;
-            Ok(done)
+        .call_write(|tx| {
+            let done = fan_out_in(tx, now_ms(), 10_000)?;
+            Ok(sealbox::store::Write::Commit(done))
         })
         .await
         .unwrap()
@@ -123,12 +121,11 @@ fn of_type<'a>(deliveries: &'a [Value], event_type: &str) -> Vec<&'a Value> {
 async fn claimed_delivery(app: &TestApp, org: &str, webhook: &str) -> (DeliveryId, i64) {
     let (org, webhook) = (org.to_owned(), webhook.parse::<WebhookId>().unwrap());
     app.store
-        .call_write(move |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        .call_write(move |tx| {
             let later = now_ms() + 10 * 24 * 3_600_000;
             let id = DeliveryId::new();
             webhooks::insert_delivery(
-                &tx,
+                tx,
                 &NewDelivery {
                     id,
                     webhook_id: webhook,
@@ -142,13 +139,12 @@ async fn claimed_delivery(app: &TestApp, org: &str, webhook: &str) -> (DeliveryI
                     now: "2026-11-24T18:30:00.000Z",
                 },
             )?;
-            let claimed = webhooks::claim_due(&tx, later, 60_000, 1000)?;
+            let claimed = webhooks::claim_due(tx, later, 60_000, 1000)?;
             let mine = claimed
                 .into_iter()
                 .find(|d| d.delivery_id == id)
                 .expect("the delivery is due then");
-            tx.commit()?;
-            Ok((id, mine.lease_until))
+            Ok(sealbox::store::Write::Commit((id, mine.lease_until)))
         })
         .await
         .unwrap()
@@ -173,11 +169,9 @@ async fn complete(
         retry_at_ms: now_ms() + 11 * 24 * 3_600_000,
     };
     app.store
-        .call_write(move |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let outcome = complete_attempt_in(&tx, &report)?;
-            tx.commit()?;
-            Ok(outcome)
+        .call_write(move |tx| {
+            let outcome = complete_attempt_in(tx, &report)?;
+            Ok(sealbox::store::Write::Commit(outcome))
         })
         .await
         .unwrap()
@@ -1224,17 +1218,15 @@ async fn real_events_fan_out_to_matching_webhooks_of_their_organization_only() {
     // A change that rolls back leaves no event, so nothing to deliver.
     let acme_org = acme.clone();
     app.store
-        .call_write(move |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        .call_write(move |tx| {
             sealbox::store::events::record(
-                &tx,
+                tx,
                 "api_key.created",
                 Some(acme_org),
                 &json!({"apiKeyId": "rolled-back"}),
                 "2026-11-24T18:30:00.000Z",
             )?;
-            tx.rollback()?;
-            Ok(())
+            Ok(sealbox::store::Write::Rollback(()))
         })
         .await
         .unwrap();
@@ -1298,14 +1290,14 @@ async fn attempts_retry_then_fail_and_repeated_failures_or_a_410_disable_the_web
     assert_eq!(detail["attemptLog"].as_array().unwrap().len(), 1);
     let again = app
         .store
-        .call_write(move |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let claimed = webhooks::claim_due(&tx, now_ms() + 12 * 24 * 3_600_000, 60_000, 1000)?;
-            tx.commit()?;
-            Ok(claimed
-                .into_iter()
-                .find(|d| d.delivery_id == first.0)
-                .map(|d| (d.delivery_id, d.lease_until)))
+        .call_write(move |tx| {
+            let claimed = webhooks::claim_due(tx, now_ms() + 12 * 24 * 3_600_000, 60_000, 1000)?;
+            Ok(sealbox::store::Write::Commit(
+                claimed
+                    .into_iter()
+                    .find(|d| d.delivery_id == first.0)
+                    .map(|d| (d.delivery_id, d.lease_until)),
+            ))
         })
         .await
         .unwrap()
@@ -1445,19 +1437,16 @@ async fn notifications_list_newest_first_and_are_marked_read_by_id_or_all() {
     let org = acme.parse::<sealbox::ids::OrgId>().unwrap();
     for n in 0..5 {
         app.store
-            .call_write(move |conn| {
-                let tx =
-                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            .call_write(move |tx| {
                 let told = sealbox::service::notifications::notify_org_admins(
-                    &tx,
+                    tx,
                     org,
                     "webhook.disabled",
                     &format!("Notice {n}"),
                     "body",
                     &json!({"n": n}),
                 )?;
-                tx.commit()?;
-                Ok(told)
+                Ok(sealbox::store::Write::Commit(told))
             })
             .await
             .unwrap();

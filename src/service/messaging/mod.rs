@@ -82,7 +82,7 @@ impl MessagingService {
     pub(crate) async fn write_and_wake<T, F>(&self, f: F) -> Result<T, ServiceError>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Transaction<'_>, &mut Vec<DeviceId>) -> Result<T, ServiceError>
+        F: FnOnce(&rusqlite::Connection, &mut Vec<DeviceId>) -> Result<T, ServiceError>
             + Send
             + 'static,
     {
