@@ -44,7 +44,7 @@ pub mod webhooks;
 use std::sync::Arc;
 
 use poem::http::header;
-use poem::middleware::{CatchPanic, SetHeader};
+use poem::middleware::CatchPanic;
 use poem::{Endpoint, EndpointExt, IntoResponse, Route};
 use poem_openapi::{OpenApiService, Tags};
 
@@ -324,8 +324,7 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
                     ui::TRANSFER_PAGE_ROUTE,
                     ui::APP_PAGES_ROUTE,
                     OPENAPI_PATH,
-                    DOCS_PATH,
-                    "/docs/*path",
+                    ui::DOCS_FILES_ROUTE,
                     files::UPLOADS_PATH,
                     uploads_token.as_str(),
                     downloads_token.as_str(),
@@ -343,9 +342,6 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
             ),
     );
     let spec = api.spec_endpoint();
-    let docs = api
-        .swagger_ui()
-        .with(SetHeader::new().overriding(header::CONTENT_SECURITY_POLICY, ui::DOCS_CSP));
     let api = Arc::new(
         api.with(idempotency::Idempotency(state.idempotency.clone()))
             .with(JsonBodyLimit {
@@ -377,7 +373,7 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
         .at(ui::TRANSFER_PAGE_ROUTE, ui::WebUi)
         .at(ui::APP_PAGES_ROUTE, ui::WebUi)
         .at(OPENAPI_PATH, poem::get(spec))
-        .nest(DOCS_PATH, poem::get(docs))
+        .at(ui::DOCS_FILES_ROUTE, ui::WebUi)
         .at(
             files::UPLOADS_PATH,
             poem::post(uploads::tus_create)

@@ -1,8 +1,11 @@
 //! The embedded web UI (`web/`, compiled into the binary by rust-embed) and the
-//! interactive API reference at `/docs`. Besides `/`, the UI has the pages the links
+//! interactive API reference at `/docs` (our page around the vendored Swagger UI,
+//! `web/vendor/swagger-ui/`). Besides `/`, the UI has the pages the links
 //! sealbox mails and prints open: `/reset-password`, `/invite`, and a transfer's public
 //! page `/t/{id}` with its download worker `/t/download-worker.js`, and the signed-in
 //! workspace `/app` with every path under it (`docs/web.md`).
+
+use std::borrow::Cow;
 
 use poem::error::{MethodNotAllowedError, NotFoundError};
 use poem::http::{HeaderValue, Method, StatusCode, header};
@@ -23,11 +26,14 @@ pub const UI_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'; \
      require-trusted-types-for 'script'; trusted-types sealbox-worker";
 
-/// Swagger UI ships its script and styles inline in one page; it still may not reach any
-/// other origin or be framed.
-pub const DOCS_CSP: &str = "default-src 'none'; script-src 'self' 'unsafe-inline'; \
-     style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
-     font-src 'self' data:; frame-ancestors 'none'; base-uri 'none'";
+/// The API reference's page (`/docs`): Swagger UI's bundle and our module load from this
+/// origin like the UI's (no inline script, no `eval`), and it fetches only this server's
+/// document and, with "Try it out", its API. Unlike [`UI_CSP`] it requires no Trusted
+/// Types: Swagger UI (React) renders the document's Markdown through `innerHTML`.
+/// `img-src data:`: its stylesheet draws icons as `data:` SVGs.
+pub const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; form-action 'self'; \
+     frame-ancestors 'none'; base-uri 'none'";
 
 /// HTML entry points are revalidated on every load so an upgrade shows at once.
 const HTML_CACHE: &str = "no-cache";
@@ -39,9 +45,11 @@ const ASSET_CACHE: &str = "public, max-age=3600";
 struct WebAssets;
 
 /// The UI's pages: the path a browser opens and the embedded file that answers it.
-/// Everything else the pages load lives under `/assets/`.
-pub const PAGES: [(&str, &str); 8] = [
+/// Everything else the pages load lives under `/assets/` (and, for `/docs`, the
+/// [`DOCS_FILES`]).
+pub const PAGES: [(&str, &str); 9] = [
     ("/", "index.html"),
+    (super::DOCS_PATH, DOCS_PAGE_FILE),
     (RESET_PAGE_PATH, "reset-password.html"),
     (INVITE_PAGE_PATH, "invite.html"),
     (LOGIN_PAGE_PATH, "login.html"),
@@ -80,6 +88,21 @@ const TRANSFER_PAGE_FILE: &str = "transfer.html";
 pub const DOWNLOAD_WORKER_PATH: &str = "/t/download-worker.js";
 const DOWNLOAD_WORKER_FILE: &str = "assets/js/download-worker.js";
 
+/// The API reference's page, served with [`DOCS_CSP`].
+const DOCS_PAGE_FILE: &str = "docs.html";
+/// The route of the vendored Swagger UI files the page loads (poem syntax); only
+/// [`DOCS_FILES`] answer under it.
+pub const DOCS_FILES_ROUTE: &str = "/docs/*path";
+/// What `/docs` loads besides our module: the vendored files, refreshed from the npm
+/// registry by `scripts/vendor-swagger-ui` (version and integrity in its `VERSION`).
+const DOCS_FILES: [(&str, &str); 2] = [
+    (
+        "/docs/swagger-ui-bundle.js",
+        "vendor/swagger-ui/swagger-ui-bundle.js",
+    ),
+    ("/docs/swagger-ui.css", "vendor/swagger-ui/swagger-ui.css"),
+];
+
 /// No page of the UI tells another site where the user came from: a transfer page's path
 /// names the transfer, and a link page's query holds a token.
 pub const REFERRER_POLICY: &str = "no-referrer";
@@ -95,6 +118,9 @@ fn file_for(path: &str) -> Option<&str> {
     if path == DOWNLOAD_WORKER_PATH {
         return Some(DOWNLOAD_WORKER_FILE);
     }
+    if let Some((_, file)) = DOCS_FILES.iter().find(|(served, _)| *served == path) {
+        return Some(file);
+    }
     if path.starts_with("/app/") {
         return Some(APP_PAGE_FILE);
     }
@@ -104,8 +130,8 @@ fn file_for(path: &str) -> Option<&str> {
     Some(TRANSFER_PAGE_FILE)
 }
 
-/// Serves the [`PAGES`], the transfer page, its worker and `GET /assets/...` from the
-/// embedded files.
+/// Serves the [`PAGES`], the transfer page, its worker, `GET /assets/...` and the API
+/// reference's vendored files from the embedded files.
 pub struct WebUi;
 
 impl Endpoint for WebUi {
@@ -122,7 +148,7 @@ impl Endpoint for WebUi {
         // The status page carries the version, filled in here so that it shows without
         // script (and its tag changes with the binary, not only with the file).
         let data = if path == STATUS_PAGE_FILE {
-            std::borrow::Cow::Owned(fill_versions(&file.data).into_bytes())
+            Cow::Owned(fill_versions(&file.data).into_bytes())
         } else {
             file.data
         };
@@ -140,7 +166,14 @@ impl Endpoint for WebUi {
         let builder = Response::builder()
             .header(header::ETAG, etag.as_str())
             .header(header::CACHE_CONTROL, cache)
-            .header(header::CONTENT_SECURITY_POLICY, UI_CSP)
+            .header(
+                header::CONTENT_SECURITY_POLICY,
+                if path == DOCS_PAGE_FILE {
+                    DOCS_CSP
+                } else {
+                    UI_CSP
+                },
+            )
             .header(header::REFERRER_POLICY, REFERRER_POLICY);
 
         let not_modified = req
@@ -172,7 +205,13 @@ impl Endpoint for WebUi {
             }
             return Ok(response);
         }
-        Ok(builder.body(Body::from(data.into_owned())))
+        // Embedded files are sent from the binary's own bytes, not a copy per request (the
+        // API reference's bundle is 1.7 MB; issue 20).
+        let body = match data {
+            Cow::Borrowed(bytes) => Body::from(bytes),
+            Cow::Owned(bytes) => Body::from(bytes),
+        };
+        Ok(builder.body(body))
     }
 }
 
