@@ -581,7 +581,7 @@ impl SsoService {
 /// The account rules, in the callback's transaction (see the module comment). A refusal
 /// comes before anything is written; a store error rolls everything back.
 fn resolve_account(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &rusqlite::Connection,
     provider: &SsoProvider,
     account: &ExternalAccount,
     registration: Registration,
