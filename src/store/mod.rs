@@ -669,35 +669,40 @@ mod tests {
         let (release, holder) = hold_writer(&store);
         let commits = store.write_commits();
 
-        let spawn = |job: Box<dyn FnOnce(&Connection) -> Result<Write<i64>, StoreError> + Send>| {
-            let store = store.clone();
-            tokio::spawn(async move { store.call_write(job).await })
-        };
+        type Job = Box<dyn FnOnce(&Connection) -> Result<Write<i64>, StoreError> + Send>;
+        let jobs: Vec<Job> = vec![
+            Box::new(|c| insert(c, 1).map(|()| Write::Commit(1))),
+            Box::new(|c| {
+                insert(c, 2)?;
+                // A UNIQUE violation: an error of this job alone.
+                insert(c, 1)?;
+                Ok(Write::Commit(2))
+            }),
+            Box::new(|c| {
+                insert(c, 3)?;
+                Ok(Write::Rollback(3))
+            }),
+            Box::new(|c| {
+                // Sees the jobs before it in the batch, as a later transaction would.
+                let seen: i64 = c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?;
+                insert(c, 5)?;
+                Ok(Write::Commit(seen))
+            }),
+            Box::new(|c| {
+                insert(c, 4)?;
+                panic!("a job that panics after writing");
+            }),
+        ];
+        // Queued one at a time, in this order, behind the held writer: spawned tasks
+        // reach the queue in any order otherwise.
         let mut calls = Vec::new();
-        calls.push(spawn(Box::new(|c| insert(c, 1).map(|()| Write::Commit(1)))));
-        calls.push(spawn(Box::new(|c| {
-            insert(c, 2)?;
-            // A UNIQUE violation: an error of this job alone.
-            insert(c, 1)?;
-            Ok(Write::Commit(2))
-        })));
-        calls.push(spawn(Box::new(|c| {
-            insert(c, 3)?;
-            Ok(Write::Rollback(3))
-        })));
-        calls.push(spawn(Box::new(|c| {
-            // Sees the jobs before it in the batch, as a later transaction would.
-            let seen: i64 = c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?;
-            insert(c, 5)?;
-            Ok(Write::Commit(seen))
-        })));
-        calls.push(spawn(Box::new(|c| {
-            insert(c, 4)?;
-            panic!("a job that panics after writing");
-        })));
-        // Every call is queued behind the held writer before it is let go.
-        while store.writes.len() < calls.len() {
-            tokio::time::sleep(Duration::from_millis(1)).await;
+        for job in jobs {
+            let queued = store.writes.len();
+            let caller = store.clone();
+            calls.push(tokio::spawn(async move { caller.call_write(job).await }));
+            while store.writes.len() == queued {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
         }
         release.send(()).unwrap();
         holder.await.unwrap();
