@@ -199,9 +199,12 @@ impl<T> Write<T> {
 /// Given no connection, the job does not run and `finish` answers with the error.
 type WriteJob = Box<dyn FnOnce(Option<&Connection>) -> Ran + Send>;
 
+/// Delivers a job's outcome once its batch's commit is settled (`Err`: the commit failed).
+type Finish = Box<dyn FnOnce(Result<(), &StoreError>) + Send>;
+
 struct Ran {
     keep: bool,
-    finish: Box<dyn FnOnce(Result<(), &StoreError>) + Send>,
+    finish: Finish,
 }
 
 enum WriteMessage {
