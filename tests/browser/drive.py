@@ -44,10 +44,11 @@ Usage: drive.py < steps.json, where steps.json is a JSON array of steps:
                                  first: it prints the peak of what survived (what the tab
                                  holds) and the peak before collections (garbage included)
 
-Waiting steps give up after --timeout seconds (default 10). Any uncaught script error or
+Waiting steps give up after --timeout seconds (default 10). A click waits until its
+element is on top and has stopped moving. Any uncaught script error or
 Content-Security-Policy violation on the page fails the run. Exits 0 when every step
-passed; otherwise prints which step failed, what the page showed, and exits 1 (2 when
-Chromium cannot be started). Chromium is found as $SBX_CHROMIUM, or `chromium`,
+passed; otherwise prints which step failed, what the page showed and what its live
+regions (toasts) had said, and exits 1 (2 when Chromium cannot be started). Chromium is found as $SBX_CHROMIUM, or `chromium`,
 `chromium-browser`, `google-chrome` on PATH. Its traffic to anything but loopback goes
 to a dead proxy, so a run never leaves the machine.
 """
@@ -64,6 +65,23 @@ import sys
 import tempfile
 import time
 
+# Kept in every document: what its live regions (toasts, statuses, alerts) said, so a
+# failed step can report a message that had already gone (a toast lasts a few seconds).
+ANNOUNCED = """(() => {
+  const said = (window.__sbxAnnounced = []);
+  const note = (node) => {
+    const element = node.nodeType === Node.ELEMENT_NODE ? node : node.parentElement;
+    if (!element?.closest("[role=status], [role=alert], [aria-live]")) return;
+    const text = (node.textContent || "").trim();
+    if (text && said.length < 50 && said[said.length - 1] !== text) said.push(text);
+  };
+  new MutationObserver((records) => {
+    for (const record of records) {
+      if (record.type === "characterData") note(record.target);
+      else record.addedNodes.forEach(note);
+    }
+  }).observe(document, { subtree: true, childList: true, characterData: true });
+})();"""
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 # Seconds between the `heap` step's full garbage collections (what survives is measured).
 LIVE_EVERY = 1.0
@@ -226,6 +244,7 @@ class Browser:
         self.session = attached["sessionId"]
         for domain in ("Page", "Runtime", "Log"):
             self.call(f"{domain}.enable")
+        self.call("Page.addScriptToEvaluateOnNewDocument", {"source": ANNOUNCED})
 
     def evaluate(self, expression, timeout=15):
         result = self.call(
@@ -369,6 +388,35 @@ class Browser:
             f"{selector} to be visible and enabled",
         )
 
+    def click_point(self, selector, timeout):
+        """Where a click lands on `selector`: the middle of the element once it is visible,
+        enabled, on top at that point (it or its label) and has stayed at the same place
+        for two polls (scrolled into view only when it is not there, so a poll does not
+        undo what moved it). A page still drawing (a section above it filling in) moves elements
+        between the moment a point is measured and the moment the mouse presses; a click
+        measured too early lands on whatever took the element's place."""
+        measure = self.element_expression(
+            selector,
+            " const hits = (x, y) => { const top = document.elementFromPoint(x, y);"
+            "   return Boolean(top) && (element.contains(top)"
+            "     || [...(element.labels ?? [])].some((label) => label.contains(top))); };"
+            " let r = element.getBoundingClientRect();"
+            " let x = r.x + r.width / 2, y = r.y + r.height / 2;"
+            " if (!hits(x, y)) { element.scrollIntoView({block: 'center'});"
+            "   r = element.getBoundingClientRect(); x = r.x + r.width / 2; y = r.y + r.height / 2; }"
+            " return hits(x, y) ? [x, y] : null;",
+        )
+        deadline = time.monotonic() + timeout
+        last = None
+        while True:
+            point = self.evaluate(measure)
+            if point is not None and point == last:
+                return point
+            last = point
+            if time.monotonic() > deadline:
+                raise StepFailed(f"timed out after {timeout} s waiting for {selector} to be visible, enabled and on top")
+            time.sleep(0.05)
+
     def run(self, step, timeout):
         verb, *args = step
         if verb == "open":
@@ -398,16 +446,7 @@ class Browser:
             self.call("DOM.setFileInputFiles", {"files": paths, "nodeId": node})
         elif verb == "click":
             (selector,) = args
-            self.wait_for_element(selector, timeout)
-            point = self.evaluate(
-                self.element_expression(
-                    selector,
-                    "element.scrollIntoView({block: 'center'});"
-                    " const r = element.getBoundingClientRect();"
-                    " return [r.x + r.width / 2, r.y + r.height / 2];",
-                )
-            )
-            x, y = point
+            x, y = self.click_point(selector, timeout)
             self.call("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": x, "y": y})
             for kind in ("mousePressed", "mouseReleased"):
                 self.call(
@@ -628,6 +667,13 @@ def main():
             except StepFailed:
                 where = "?"
             print(f"--- page {where} shows:\n{browser.visible_text()}\n---", file=sys.stderr)
+            try:
+                said = browser.evaluate("window.__sbxAnnounced ?? []") or []
+            except StepFailed:
+                said = []
+            if said:
+                print("--- its live regions said (toasts, statuses), oldest first:", file=sys.stderr)
+                print("\n".join(said) + "\n---", file=sys.stderr)
             return 1
         finally:
             browser.close()

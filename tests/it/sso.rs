@@ -10,7 +10,15 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use serde_json::{Value, json};
 
 use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD, MEMBER_PASSWORD, TestApp, json_of, s};
-use crate::web_ui::browse;
+use crate::web_ui::browse_with_timeout;
+
+/// Drives Chromium with a longer wait per step than the other browser tests: one step here
+/// spans a whole round trip through the provider (its pages, the callback's token exchange
+/// and key fetch, the page collecting the outcome, the app's first calls), which the full
+/// suite on two loaded cores stretched past 10 s in CI.
+async fn browse(steps: Value) {
+    browse_with_timeout(steps, 40).await;
+}
 
 const PROVIDER_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/oidc");
 const CLIENT_ID: &str = "sealbox-test";

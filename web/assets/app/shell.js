@@ -276,6 +276,15 @@ async function render({ focus }) {
   }
   const root = el("div", { class: "page-root", dataset: { page: page.path } });
   main.append(root);
+  // The page shows its own loading states section by section: the shell's indicator
+  // goes as soon as the page draws anything, so it cannot shift the page (and move a
+  // button from under a pointer) when the last section finishes. `aria-busy` stays on
+  // until then.
+  const drawing = new MutationObserver(() => {
+    loading.remove();
+    drawing.disconnect();
+  });
+  drawing.observe(root, { childList: true });
   try {
     const module = await import(new URL(page.module, import.meta.url).href);
     if (token !== state.renderToken) return;
