@@ -99,7 +99,7 @@ async fn api_keys_follow_the_plan_on_the_next_request_with_daily_quotas_per_key_
 
     // The default plan has no api_access: the key is refused, the session is not.
     let refused = assert_envelope(me_with_key(&app, &key).await, 403, "PLAN_REQUIRED").await;
-    let message = s(&refused["error"], "message");
+    let message = s(&refused, "message");
     assert!(message.starts_with("API access requires"), "{message}");
     assert!(message.contains("api_access"), "{message}");
     json_of(app.get_as("/v1/me", &admin).await, 200).await;
@@ -191,7 +191,7 @@ async fn transfers_per_day_and_end_to_end_transfers_follow_the_plan() {
         "PLAN_REQUIRED",
     )
     .await;
-    assert!(s(&e2e["error"], "message").contains("e2e_transfers"));
+    assert!(s(&e2e, "message").contains("e2e_transfers"));
 
     for n in 0..2 {
         json_of(create(json!({"name": format!("t{n}")})).await, 201).await;
@@ -238,7 +238,7 @@ async fn storage_and_file_size_limits_apply_when_an_upload_is_created() {
         json_of(presign(1024).await, 201).await;
     }
     let full = assert_envelope(presign(1).await, 413, "QUOTA_EXCEEDED").await;
-    assert!(s(&full["error"], "message").contains("free"));
+    assert!(s(&full, "message").contains("free"));
 
     // The whole-file JSON route meets the same rules.
     app.generate_keys(&admin, "a long user secret 1").await;
@@ -306,7 +306,7 @@ async fn members_limit_applies_at_invite_and_accept_and_webhooks_at_create() {
     // Now full: accepting the second invite is refused, and so is a new one.
     let refused = register("cy@example.com", s(&second, "token")).await;
     let refused = assert_envelope(refused, 403, "PLAN_REQUIRED").await;
-    assert!(s(&refused["error"], "message").contains("2 members"));
+    assert!(s(&refused, "message").contains("2 members"));
     let users: Vec<i64> = app.query(
         "SELECT count(*) FROM users WHERE email = 'cy@example.com'",
         |r| r.get(0),
@@ -382,7 +382,7 @@ async fn the_admin_plan_api_refuses_what_it_must_and_an_end_date_returns_the_def
         "VALIDATION",
     )
     .await;
-    assert_eq!(unknown_plan["error"]["details"][0]["path"], "plan");
+    assert_eq!(unknown_plan["details"][0]["path"], "plan");
     let past = assert_envelope(
         set_plan(
             &app,
@@ -395,7 +395,7 @@ async fn the_admin_plan_api_refuses_what_it_must_and_an_end_date_returns_the_def
         "VALIDATION",
     )
     .await;
-    assert_eq!(past["error"]["details"][0]["path"], "endsAt");
+    assert_eq!(past["details"][0]["path"], "endsAt");
     assert_envelope(
         set_plan(&app, &admin, &org, json!({"plan": 7})).await,
         422,
@@ -589,7 +589,7 @@ async fn without_plans_everything_is_unlimited_as_before() {
         "VALIDATION",
     )
     .await;
-    assert!(s(&refused["error"]["details"][0], "message").contains("no plans"));
+    assert!(s(&refused["details"][0], "message").contains("no plans"));
 }
 
 #[tokio::test]
