@@ -694,10 +694,13 @@ const TTL: Duration = Duration::from_secs(30);
 /// Organizations cached; beyond it the map starts again.
 const MAX_ENTRIES: usize = 10_000;
 
+/// An organization's assignment, the credential version it was read at, and when.
+type Entries = HashMap<OrgId, (i64, Instant, Option<Assignment>)>;
+
 /// Assignments by organization, each stamped with the credential version it was read at.
 #[derive(Debug, Default)]
 struct Cache {
-    entries: Mutex<HashMap<OrgId, (i64, Instant, Option<Assignment>)>>,
+    entries: Mutex<Entries>,
 }
 
 impl Cache {
@@ -718,9 +721,7 @@ impl Cache {
         entries.insert(org, (version, Instant::now(), assignment));
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<OrgId, (i64, Instant, Option<Assignment>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         self.entries
             .lock()
             .expect("the plan cache is never poisoned")
