@@ -80,8 +80,9 @@ pub struct ApiError {
     pub details: Vec<ErrorDetail>,
     /// Seconds the client should wait, sent as `Retry-After`.
     pub retry_after: Option<u64>,
-    /// A plan's daily quota, sent as the `X-Quota-*` headers.
-    pub quota: Option<crate::service::plans::Quota>,
+    /// A plan's daily quota, sent as the `X-Quota-*` headers (boxed: it is rare, and keeps
+    /// every `Result<_, ApiError>` small).
+    pub quota: Option<Box<crate::service::plans::Quota>>,
 }
 
 impl ApiError {
@@ -278,7 +279,7 @@ impl From<ServiceError> for ApiError {
                 let mut error =
                     ApiError::new(StatusCode::TOO_MANY_REQUESTS, code::QUOTA_EXCEEDED, message)
                         .with_retry_after(quota.retry_after);
-                error.quota = Some(quota);
+                error.quota = Some(Box::new(quota));
                 error
             }
             ServiceError::Gone(why) => ApiError::new(StatusCode::GONE, code::GONE, why),
