@@ -14,7 +14,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 
+pub mod plans;
 pub mod sso;
+pub use plans::{BillingConfig, Feature, PlanConfig, PlanLimitsConfig};
 pub use sso::{GithubConfig, GoogleConfig, OidcProviderConfig, ProviderKind, SsoProvider};
 
 /// Prefix of every environment variable that configures sealbox.
@@ -74,6 +76,9 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
+    /// `[[plans]]`: none is the implicit unlimited plan (config/plans.rs).
+    pub plans: Vec<PlanConfig>,
+    pub billing: BillingConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -676,6 +681,7 @@ impl Config {
         self.validate_webhooks()?;
         self.sso_providers()?;
         self.metrics.validate()?;
+        plans::validate(&self.plans, &self.billing)?;
         for entry in &self.server.trusted_proxies {
             if parse_network(entry).is_none() {
                 return Err(ConfigError::Invalid(format!(

@@ -29,7 +29,7 @@ pub const DEFAULT_SCOPES: [Permission; 2] = [Permission::TransfersWrite, Permiss
 /// The organization permissions an API key may carry as scopes (SPEC §4); the other
 /// permissions are for people. Besides these, an instance admin may grant the `admin`
 /// scope ([`ADMIN_SCOPE`]).
-pub const SCOPES: [Permission; 21] = [
+pub const SCOPES: [Permission; 23] = [
     Permission::TransfersRead,
     Permission::TransfersWrite,
     Permission::FilesRead,
@@ -51,6 +51,8 @@ pub const SCOPES: [Permission; 21] = [
     Permission::OrgWrite,
     Permission::MembersWrite,
     Permission::InvitesWrite,
+    Permission::BillingRead,
+    Permission::BillingManage,
 ];
 /// How long a rotated key keeps working unless told otherwise, and at most.
 pub const DEFAULT_GRACE_HOURS: u32 = 24;
