@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 
+pub mod billing;
 pub mod sso;
 pub use sso::{GithubConfig, GoogleConfig, OidcProviderConfig, ProviderKind, SsoProvider};
 
@@ -74,6 +75,8 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
+    /// Payment processors (`config/billing.rs`); all optional.
+    pub billing: billing::BillingConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -675,6 +678,7 @@ impl Config {
         self.validate_smtp()?;
         self.validate_webhooks()?;
         self.sso_providers()?;
+        self.payment_processors()?;
         self.metrics.validate()?;
         for entry in &self.server.trusted_proxies {
             if parse_network(entry).is_none() {
@@ -745,6 +749,11 @@ impl Config {
     /// The configured identity providers, checked, with their secrets read.
     pub fn sso_providers(&self) -> Result<Vec<SsoProvider>, ConfigError> {
         sso::resolve(&self.auth)
+    }
+
+    /// The payment processors, checked, with their secrets read.
+    pub fn payment_processors(&self) -> Result<Vec<billing::ProcessorAccount>, ConfigError> {
+        billing::resolve(&self.billing)
     }
 
     /// The socket address in `server.listen`.

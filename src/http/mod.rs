@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod authn;
+pub mod billing;
 pub mod client_ip;
 pub mod connections;
 pub mod error;
@@ -100,6 +101,8 @@ pub enum ApiTags {
     /// End-to-end encrypted messaging: devices and key bundles, chats, messages with
     /// per-device envelopes, and each device's real-time event stream
     Messaging,
+    /// Payment processors: hosted checkouts, invoices, and the processors' inbound webhooks
+    Billing,
 }
 
 /// What the HTTP layer needs from the running app.
@@ -128,6 +131,7 @@ pub struct HttpState {
     pub notifications: NotificationService,
     pub transfers: TransferService,
     pub messaging: crate::service::messaging::MessagingService,
+    pub billing: crate::service::billing::BillingService,
     /// The public base URL that upload and download links are built on.
     pub public_url: String,
     /// Largest file sent whole as JSON, in bytes: its route accepts a body to fit.
@@ -170,6 +174,7 @@ type Apis = (
         webhooks::WebhooksApi,
         notifications::NotificationsApi,
         transfers::TransfersApi,
+        billing::BillingApi,
     ),
     (
         messaging::devices::DevicesApi,
@@ -260,6 +265,9 @@ pub fn api_service(state: &HttpState) -> OpenApiService<Apis, ()> {
                 transfers::TransfersApi {
                     transfers: state.transfers.clone(),
                     public_url: state.public_url.clone(),
+                },
+                billing::BillingApi {
+                    billing: state.billing.clone(),
                 },
             ),
             (
@@ -360,6 +368,11 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
                         state.json_file_limit / 3 * 4 + 8192,
                     ),
                 ]),
+                signed: Arc::new(
+                    billing::INBOUND_WEBHOOK_PATHS
+                        .map(|path| (path, crate::service::billing::MAX_WEBHOOK_BODY_BYTES))
+                        .to_vec(),
+                ),
             }),
     );
     // Budgets apply to the API and the byte routes; /health stays free for probes and

@@ -135,6 +135,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0019_credential_version.sql"),
         then: None,
     },
+    Migration {
+        version: 21,
+        name: "billing",
+        sql: include_str!("migrations/0021_billing.sql"),
+        then: None,
+    },
 ];
 
 /// The schema version this binary creates and understands.
