@@ -96,6 +96,10 @@ pub struct App {
     setup_token: Option<Zeroizing<String>>,
     /// The Prometheus recorder's handle, when `metrics.enabled`.
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Plans (`[[plans]]`), their clock and the API-key gate.
+    plans: crate::service::plans::PlanService,
+    /// Payment processors: checkouts, invoices, inbound webhooks (one HTTP client).
+    billing: crate::service::billing::BillingService,
 }
 
 impl std::fmt::Debug for App {
@@ -135,6 +139,19 @@ impl App {
         let (store, master_key, instance) = prepared;
         let blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobStore::open(data.blobs()).await?);
         let mailer = Mailer::from_config(&config.smtp)?;
+        let plan_rules = crate::service::plans::PlanRules::new(
+            &config.plans,
+            &config.billing,
+            crate::service::plans::Clock::default(),
+        );
+        let plans = crate::service::plans::PlanService::new(store.clone(), plan_rules.clone());
+        let billing = crate::service::billing::BillingService::new(
+            store.clone(),
+            config.payment_processors()?,
+            plan_rules.clone(),
+            Some(config.billing.default_plan.clone()).filter(|id| !id.is_empty()),
+        )
+        .map_err(|e| AppError::Serve(std::io::Error::other(e)))?;
         let api_keys = ApiKeyService::new(store.clone());
         let audit = AuditService::new(store.clone());
         let unlock_cache = UnlockCache::new(Duration::from_secs(config.vault.unlock_cache_secs));
@@ -167,6 +184,7 @@ impl App {
                 },
             )
             .with_upload_budget(move |org| budget.count_org_upload(org))
+            .with_plans(plan_rules.clone())
         };
         let transfers = TransferService::new(
             store.clone(),
@@ -179,19 +197,23 @@ impl App {
         )
         .with_download_token_ttl(std::time::Duration::from_secs(u64::from(
             config.limits.download_token_ttl_secs,
-        )));
+        )))
+        .with_plans(plan_rules.clone());
         let webhook_sender = WebhookSender::from_config(&config.webhooks)?;
         let webhooks = WebhookService::new(
             store.clone(),
             master_key.clone(),
             TargetPolicy::new(config.webhooks.allowed_networks()),
-        );
+        )
+        .with_plans(plan_rules.clone());
         let identity = IdentityService::new(store.clone(), AccessTokens::new(&master_key))
             .with_registration(config.auth.registration)
             .with_sso_only(config.auth.sso_only)
-            .with_unlock_cache(unlock_cache);
+            .with_unlock_cache(unlock_cache)
+            .with_plans(plan_rules.clone());
         let sso = SsoService::new(store.clone(), identity.clone(), config.sso_providers()?)
-            .map_err(|e| AppError::Serve(std::io::Error::other(e)))?;
+            .map_err(|e| AppError::Serve(std::io::Error::other(e)))?
+            .with_plans(plan_rules.clone());
         {
             let sso = sso.clone();
             for warning in tokio::task::spawn_blocking(move || sso.missing_organizations())
@@ -230,6 +252,8 @@ impl App {
             mailer,
             setup_token,
             metrics,
+            plans,
+            billing,
         })
     }
 
@@ -254,6 +278,12 @@ impl App {
     /// The webhook service; `webhooks().queue()` is the delivery worker's handle.
     pub fn webhooks(&self) -> &WebhookService {
         &self.webhooks
+    }
+
+    /// The plans' clock, for tests that move the day forward; the server never moves it.
+    #[doc(hidden)]
+    pub fn plan_clock(&self) -> crate::service::plans::Clock {
+        self.plans.rules().clock().clone()
     }
 
     /// While no user exists: the one-time token for `POST /v1/setup`, new at every start
@@ -301,7 +331,8 @@ impl App {
                 self.config.auth.invite_ttl_hours,
                 self.mailer.clone(),
                 public_url,
-            ),
+            )
+            .with_plans(self.plans.rules().clone()),
             admin: AdminService::new(self.store.clone()).with_status(self.status_sources()),
             api_keys: self.api_keys.clone(),
             audit: self.audit.clone(),
@@ -323,6 +354,8 @@ impl App {
             notifications: NotificationService::new(self.store.clone()),
             transfers: self.transfers.clone().with_public_url(public_url),
             messaging: self.messaging.clone(),
+            plans: self.plans.clone(),
+            billing: self.billing.clone(),
             public_url: public_url.trim_end_matches('/').to_owned(),
             json_file_limit: self.config.limits.json_file_bytes,
             kv_value_limit: self.config.limits.kv_value_bytes,
@@ -468,6 +501,7 @@ impl App {
                 unlocked: self.keys.cache().clone(),
                 files: self.files.clone(),
                 transfers: self.transfers.clone(),
+                plans: self.plans.clone(),
             }
             .run(),
         );
@@ -579,6 +613,7 @@ struct Housekeeping {
     unlocked: UnlockCache,
     files: FileService,
     transfers: TransferService,
+    plans: crate::service::plans::PlanService,
 }
 
 impl Housekeeping {
@@ -612,6 +647,9 @@ impl Housekeeping {
                         Ok(0) => {}
                         Ok(removed) => tracing::info!(removed, "removed expired uploads"),
                         Err(e) => tracing::warn!(error = %e, "could not remove expired uploads"),
+                    }
+                    if let Err(e) = self.plans.forget_old_usage().await {
+                        tracing::warn!(error = %e, "could not forget past days' plan counters");
                     }
                 }
                 _ = pruning.tick() => {

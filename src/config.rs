@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 
 pub mod billing;
+pub mod plans;
 pub mod sso;
+pub use plans::{BillingConfig, Feature, PlanConfig, PlanLimitsConfig};
 pub use sso::{GithubConfig, GoogleConfig, OidcProviderConfig, ProviderKind, SsoProvider};
 
 /// Prefix of every environment variable that configures sealbox.
@@ -75,8 +77,9 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
-    /// Payment processors (`config/billing.rs`); all optional.
-    pub billing: billing::BillingConfig,
+    /// `[[plans]]`: none is the implicit unlimited plan (config/plans.rs).
+    pub plans: Vec<PlanConfig>,
+    pub billing: BillingConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -680,6 +683,7 @@ impl Config {
         self.sso_providers()?;
         self.payment_processors()?;
         self.metrics.validate()?;
+        plans::validate(&self.plans, &self.billing)?;
         for entry in &self.server.trusted_proxies {
             if parse_network(entry).is_none() {
                 return Err(ConfigError::Invalid(format!(
@@ -753,7 +757,8 @@ impl Config {
 
     /// The payment processors, checked, with their secrets read.
     pub fn payment_processors(&self) -> Result<Vec<billing::ProcessorAccount>, ConfigError> {
-        billing::resolve(&self.billing)
+        let plans: Vec<&str> = self.plans.iter().map(|p| p.id.as_str()).collect();
+        billing::resolve(&self.billing, &plans)
     }
 
     /// The socket address in `server.listen`.

@@ -40,11 +40,13 @@ pub enum Permission {
     KeysWrite,
     MessagesRead,
     MessagesWrite,
+    BillingRead,
+    BillingManage,
 }
 
 impl Permission {
     /// Every permission, in the order `GET /v1/permissions` lists them.
-    pub const ALL: [Permission; 24] = [
+    pub const ALL: [Permission; 26] = [
         Permission::OrgRead,
         Permission::OrgWrite,
         Permission::OrgSuspend,
@@ -69,6 +71,8 @@ impl Permission {
         Permission::KeysWrite,
         Permission::MessagesRead,
         Permission::MessagesWrite,
+        Permission::BillingRead,
+        Permission::BillingManage,
     ];
 
     pub fn key(self) -> &'static str {
@@ -97,6 +101,8 @@ impl Permission {
             Permission::KeysWrite => "keys:write",
             Permission::MessagesRead => "messages:read",
             Permission::MessagesWrite => "messages:write",
+            Permission::BillingRead => "billing:read",
+            Permission::BillingManage => "billing:manage",
         }
     }
 
@@ -128,6 +134,8 @@ impl Permission {
             Permission::KeysWrite => "Generate and rekey one's own key pair",
             Permission::MessagesRead => "Read messages",
             Permission::MessagesWrite => "Send, edit and delete messages",
+            Permission::BillingRead => "See the organization's plan, usage and invoices",
+            Permission::BillingManage => "Change the organization's plan through checkout",
         }
     }
 
@@ -234,7 +242,7 @@ impl BuiltinRole {
     pub fn description(self) -> &'static str {
         match self {
             BuiltinRole::Owner => "Everything, including suspending the organization",
-            BuiltinRole::Admin => "Everything except suspending the organization",
+            BuiltinRole::Admin => "Everything except suspending the organization and its billing",
             BuiltinRole::Member => "Transfers, files, secrets, shares and own API keys",
             BuiltinRole::Auditor => "Read-only: the organization, its audit log and listings",
         }
@@ -244,9 +252,11 @@ impl BuiltinRole {
         use Permission::*;
         match self {
             BuiltinRole::Owner => PermissionSet::all(),
+            // Billing is the owners' (and a billing role's, a custom role holding the
+            // billing permissions): money is not an administrator's call.
             BuiltinRole::Admin => PermissionSet::all()
                 .iter()
-                .filter(|p| *p != OrgSuspend)
+                .filter(|p| !matches!(*p, OrgSuspend | BillingRead | BillingManage))
                 .collect(),
             BuiltinRole::Member => [
                 OrgRead,
@@ -314,6 +324,10 @@ mod tests {
                 .permissions()
                 .contains(Permission::AuditRead)
         );
+        assert!(
+            owner.contains(Permission::BillingRead) && owner.contains(Permission::BillingManage)
+        );
+        assert!(!admin.contains(Permission::BillingRead));
     }
 
     #[test]

@@ -6,6 +6,9 @@
 //! for without echo, or read from standard input when that is not a terminal, and never
 //! taken from the command line, where other users and shell history would see it.
 //!
+//! `admin set-plan --org ORG_ID --plan PLAN [--until TIME]` assigns an organization's
+//! plan (docs/billing.md); a running server applies it on the organization's next request.
+//!
 //! `admin reset-password --email ADDRESS` prints a single-use link that lets the account
 //! choose a new password: how a reset works when mail is off, or is not arriving.
 
@@ -21,6 +24,7 @@ use crate::data_dir::DataDir;
 use crate::ids::OrgId;
 use crate::service::admin::{NewAccount, Placement};
 use crate::service::password_reset::RESET_LINK_TTL;
+use crate::service::plans::{Clock, PlanRules, PlanService};
 use crate::service::{AdminService, PasswordResetService, RequestContext, ServiceError};
 use crate::store::password_resets::Purpose;
 use crate::store::{Store, StoreOptions};
@@ -38,6 +42,24 @@ enum AdminCommand {
     CreateUser(CreateUserArgs),
     /// Print a single-use link (valid 1 hour) that lets an account choose a new password
     ResetPassword(ResetPasswordArgs),
+    /// Assign an organization's plan ([[plans]]), optionally until a time
+    SetPlan(SetPlanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SetPlanArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// The organization's id
+    #[arg(long, value_name = "ORG_ID")]
+    org: OrgId,
+    /// A configured plan's id
+    #[arg(long, value_name = "PLAN")]
+    plan: String,
+    /// When the plan ends and the default plan applies again (RFC 3339, such as
+    /// 2027-01-31T00:00:00Z)
+    #[arg(long, value_name = "TIME")]
+    until: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -82,7 +104,50 @@ pub fn run(args: AdminArgs) -> CliResult {
     match args.command {
         AdminCommand::CreateUser(args) => create_user(args),
         AdminCommand::ResetPassword(args) => reset_password(args),
+        AdminCommand::SetPlan(args) => set_plan(args),
     }
+}
+
+fn set_plan(args: SetPlanArgs) -> CliResult {
+    let config = args.config.load()?;
+    config.validate()?;
+    let store = open_store(&config)?;
+    let rules = PlanRules::new(&config.plans, &config.billing, Clock::default());
+    let service = PlanService::new(store.clone(), rules);
+    runtime()?.block_on(async move {
+        let ctx = RequestContext {
+            user_agent: Some("sealbox admin set-plan".into()),
+            ..RequestContext::default()
+        };
+        let changed = service
+            .assign_from_console(args.org, args.plan, args.until, ctx)
+            .await;
+        store.close().await?;
+        let change = changed.map_err(|e| -> Box<dyn std::error::Error> {
+            match e {
+                ServiceError::NotFound(what) => format!("{what} not found").into(),
+                ServiceError::Invalid(problems) => problems
+                    .into_iter()
+                    .map(|p| format!("{}: {}", p.path, p.message))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+                    .into(),
+                other => other.into(),
+            }
+        })?;
+        println!("{}", change.to);
+        eprintln!(
+            "organization {} now has the plan {} (was {}){}",
+            change.org,
+            change.to,
+            change.from,
+            change
+                .ends_at
+                .map(|at| format!(" until {at}"))
+                .unwrap_or_default()
+        );
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn create_user(args: CreateUserArgs) -> CliResult {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, Secret};
+use super::{BillingConfig, ConfigError, Secret};
 
 /// Stripe's API, the default `base_url` of `[billing.stripe]`.
 pub const STRIPE_API: &str = "https://api.stripe.com";
@@ -18,15 +18,6 @@ pub const STRIPE_API: &str = "https://api.stripe.com";
 pub const PAYSTACK_API: &str = "https://api.paystack.co";
 /// Flutterwave's API, the default `base_url` of `[billing.flutterwave]`.
 pub const FLUTTERWAVE_API: &str = "https://api.flutterwave.com";
-
-/// `[billing]`: the payment processors.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct BillingConfig {
-    pub stripe: ProcessorConfig,
-    pub paystack: ProcessorConfig,
-    pub flutterwave: ProcessorConfig,
-}
 
 /// One processor's account.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -174,8 +165,12 @@ impl ProcessorAccount {
     }
 }
 
-/// Checks `[billing]` and reads its secrets: one account per processor, configured or not.
-pub fn resolve(billing: &BillingConfig) -> Result<Vec<ProcessorAccount>, ConfigError> {
+/// Checks the processors of `[billing]` (`plans`: the configured plan ids, which every
+/// `prices` entry must name) and reads their secrets: one account per processor, configured or not.
+pub fn resolve(
+    billing: &BillingConfig,
+    plans: &[&str],
+) -> Result<Vec<ProcessorAccount>, ConfigError> {
     Processor::ALL
         .into_iter()
         .map(|processor| {
@@ -184,7 +179,7 @@ pub fn resolve(billing: &BillingConfig) -> Result<Vec<ProcessorAccount>, ConfigE
                 Processor::Paystack => &billing.paystack,
                 Processor::Flutterwave => &billing.flutterwave,
             };
-            resolve_one(processor, entry)
+            resolve_one(processor, entry, plans)
         })
         .collect()
 }
@@ -192,6 +187,7 @@ pub fn resolve(billing: &BillingConfig) -> Result<Vec<ProcessorAccount>, ConfigE
 fn resolve_one(
     processor: Processor,
     entry: &ProcessorConfig,
+    plans: &[&str],
 ) -> Result<ProcessorAccount, ConfigError> {
     let section = format!("billing.{processor}");
     let base_url = match entry.base_url.trim() {
@@ -239,6 +235,12 @@ fn resolve_one(
         let at = format!("{section}.prices[{n}]");
         if price.plan.trim().is_empty() || price.code.trim().is_empty() {
             return Err(invalid(format!("{at} needs both plan and code")));
+        }
+        if !plans.contains(&price.plan.as_str()) {
+            return Err(invalid(format!(
+                "{at}.plan: `{}` is not a [[plans]] id",
+                price.plan
+            )));
         }
         if !seen.insert(price.plan.as_str()) {
             return Err(invalid(format!(
@@ -307,7 +309,7 @@ mod tests {
 
     #[test]
     fn an_unconfigured_processor_names_what_is_missing() {
-        let accounts = resolve(&BillingConfig::default()).unwrap();
+        let accounts = resolve(&BillingConfig::default(), &[]).unwrap();
         assert_eq!(accounts.len(), 3);
         assert_eq!(accounts[0].base_url, STRIPE_API);
         assert_eq!(
@@ -332,7 +334,7 @@ mod tests {
         billing.stripe.secret_key_file = key.clone();
         billing.stripe.webhook_secret = Secret::new("whsec_also_secret");
         billing.stripe.base_url = "http://127.0.0.1:9/".into();
-        let accounts = resolve(&billing).unwrap();
+        let accounts = resolve(&billing, &[]).unwrap();
         assert_eq!(accounts[0].secret_key.expose(), "sk_test_very_secret");
         assert_eq!(accounts[0].base_url, "http://127.0.0.1:9");
         assert!(accounts[0].missing().is_empty());
@@ -340,7 +342,7 @@ mod tests {
         assert!(!shown.contains("very_secret") && !shown.contains("also_secret"));
 
         billing.stripe.secret_key = Secret::new("inline");
-        assert!(resolve(&billing).is_err(), "inline and file together");
+        assert!(resolve(&billing, &[]).is_err(), "inline and file together");
     }
 
     #[test]
@@ -352,9 +354,10 @@ mod tests {
             amount: String::new(),
             currency: "NGN".into(),
         }];
-        assert!(resolve(&billing).is_err());
+        assert!(resolve(&billing, &["team"]).is_err(), "no amount");
         billing.paystack.prices[0].amount = "500000".into();
-        let accounts = resolve(&billing).unwrap();
+        assert!(resolve(&billing, &["free"]).is_err(), "not a plan");
+        let accounts = resolve(&billing, &["team"]).unwrap();
         assert_eq!(accounts[1].plan_of("PLN_x"), Some("team"));
         assert_eq!(accounts[1].price_of("team").unwrap().code, "PLN_x");
     }

@@ -244,7 +244,7 @@ impl BillingApi {
         &self,
         req: &Request,
         auth: Authenticated,
-        #[oai(name = "organizationId")] organization_id: Path<String>,
+        organization_id: Path<String>,
         body: JsonBody<CheckoutRequest>,
     ) -> Result<CheckoutResponse, ApiError> {
         let org: OrgId = path_id(&organization_id.0, "organization")?;
@@ -280,7 +280,7 @@ impl BillingApi {
         &self,
         req: &Request,
         auth: Authenticated,
-        #[oai(name = "organizationId")] organization_id: Path<String>,
+        organization_id: Path<String>,
         /// Page size: 1 to 200, default 50.
         limit: Query<Option<i64>>,
         /// The id of the last invoice seen: continue with older ones.

@@ -24,6 +24,8 @@ pub mod code {
     pub const FORBIDDEN: &str = "FORBIDDEN";
     /// The organization the call acts for is suspended (403).
     pub const ORG_SUSPENDED: &str = "ORG_SUSPENDED";
+    /// The organization's plan does not include what the call needs (403, docs/billing.md).
+    pub const PLAN_REQUIRED: &str = "PLAN_REQUIRED";
     pub const NOT_FOUND: &str = "NOT_FOUND";
     pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
     pub const CONFLICT: &str = "CONFLICT";
@@ -78,6 +80,8 @@ pub struct ApiError {
     pub details: Vec<ErrorDetail>,
     /// Seconds the client should wait, sent as `Retry-After`.
     pub retry_after: Option<u64>,
+    /// A plan's daily quota, sent as the `X-Quota-*` headers.
+    pub quota: Option<crate::service::plans::Quota>,
 }
 
 impl ApiError {
@@ -88,6 +92,7 @@ impl ApiError {
             message: message.into(),
             details: Vec::new(),
             retry_after: None,
+            quota: None,
         }
     }
 
@@ -172,6 +177,9 @@ impl poem::error::ResponseError for ApiError {
             response
                 .headers_mut()
                 .insert(poem::http::header::RETRY_AFTER, secs.into());
+        }
+        if let Some(quota) = &self.quota {
+            super::plans::set_quota_headers(response.headers_mut(), quota);
         }
         response
     }
@@ -263,6 +271,16 @@ impl From<ServiceError> for ApiError {
                 format!("{what} is spent; retry after the delay"),
             )
             .with_retry_after(retry_after),
+            ServiceError::PlanRequired(why) => {
+                ApiError::new(StatusCode::FORBIDDEN, code::PLAN_REQUIRED, why)
+            }
+            ServiceError::DailyQuotaSpent { message, quota } => {
+                let mut error =
+                    ApiError::new(StatusCode::TOO_MANY_REQUESTS, code::QUOTA_EXCEEDED, message)
+                        .with_retry_after(quota.retry_after);
+                error.quota = Some(quota);
+                error
+            }
             ServiceError::Gone(why) => ApiError::new(StatusCode::GONE, code::GONE, why),
             ServiceError::TooManyAttempts { retry_after } => ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,

@@ -26,6 +26,7 @@ pub mod notifications;
 pub mod organizations;
 pub mod pagination;
 pub mod password_reset;
+pub mod plans;
 pub mod rate_limit;
 pub mod recovery;
 pub mod request_id;
@@ -101,7 +102,8 @@ pub enum ApiTags {
     /// End-to-end encrypted messaging: devices and key bundles, chats, messages with
     /// per-device envelopes, and each device's real-time event stream
     Messaging,
-    /// Payment processors: hosted checkouts, invoices, and the processors' inbound webhooks
+    /// Plans and payment: the organization's subscription (plan, limits, features, usage),
+    /// hosted checkouts, invoices, and the payment processors' inbound webhooks
     Billing,
 }
 
@@ -131,6 +133,8 @@ pub struct HttpState {
     pub notifications: NotificationService,
     pub transfers: TransferService,
     pub messaging: crate::service::messaging::MessagingService,
+    /// Plans: the API-key gate, the subscription view, assignments (docs/billing.md).
+    pub plans: crate::service::plans::PlanService,
     pub billing: crate::service::billing::BillingService,
     /// The public base URL that upload and download links are built on.
     pub public_url: String,
@@ -174,6 +178,7 @@ type Apis = (
         webhooks::WebhooksApi,
         notifications::NotificationsApi,
         transfers::TransfersApi,
+        plans::PlansApi,
         billing::BillingApi,
     ),
     (
@@ -265,6 +270,9 @@ pub fn api_service(state: &HttpState) -> OpenApiService<Apis, ()> {
                 transfers::TransfersApi {
                     transfers: state.transfers.clone(),
                     public_url: state.public_url.clone(),
+                },
+                plans::PlansApi {
+                    plans: state.plans.clone(),
                 },
                 billing::BillingApi {
                     billing: state.billing.clone(),
@@ -378,7 +386,9 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
     // Budgets apply to the API and the byte routes; /health stays free for probes and
     // load balancers.
     let budgets = rate_limit::RateLimited(state.rate_limits.clone());
-    let limited = Arc::new(api.clone().with(budgets.clone()));
+    // Inside the budgets: what a spent budget refuses is not counted against the plan.
+    let gate = plans::PlanGate(state.plans.clone());
+    let limited = Arc::new(api.clone().with(gate.clone()).with(budgets.clone()));
 
     let tree = ui::PAGES
         .iter()
@@ -391,6 +401,7 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
             files::UPLOADS_PATH,
             poem::post(uploads::tus_create)
                 .options(uploads::tus_options)
+                .with(gate)
                 .with(budgets.clone()),
         )
         .at(

@@ -135,6 +135,8 @@ pub struct FileService {
     digests: Arc<Mutex<std::collections::HashMap<FileId, StagedDigest>>>,
     /// The organization upload budget (rate limit), checked when an upload is created.
     upload_budget: Arc<dyn Fn(OrgId) -> Result<(), Duration> + Send + Sync>,
+    /// The organization's plan: its largest file and its storage (docs/billing.md).
+    plans: super::plans::PlanRules,
 }
 
 impl FileService {
@@ -156,7 +158,14 @@ impl FileService {
             busy: Arc::default(),
             digests: Arc::default(),
             upload_budget: Arc::new(|_| Ok(())),
+            plans: super::plans::PlanRules::default(),
         }
+    }
+
+    /// Checks new uploads against the organization's plan.
+    pub fn with_plans(mut self, plans: super::plans::PlanRules) -> Self {
+        self.plans = plans;
+        self
     }
 
     /// Counts upload creations against an organization budget; `Err(wait)` refuses.
@@ -316,10 +325,17 @@ impl FileService {
         let token = opaque::generate();
         let token_hash = token.hash;
         let limits = self.limits;
+        let plans = self.plans.clone();
         let id = upload.id;
         write(&self.store, move |tx| {
             let (actor, org) = authorize(tx)?;
             let used = files::org_usage(tx, upload.org_id)?;
+            plans.check_upload_in(
+                tx,
+                upload.org_id,
+                upload.declared_size.max(0) as u64,
+                used.max(0) as u64,
+            )?;
             let quota = limits.org_quota_bytes;
             if quota > 0 && used.saturating_add(upload.declared_size) as u64 > quota {
                 return Err(ServiceError::QuotaExceeded(format!(

@@ -88,6 +88,8 @@ pub struct IdentityService {
     unlocked: Option<UnlockCache>,
     /// Sessions known to be active (see `auth_cache`).
     known: AuthCache,
+    /// The members limit of a plan, checked when registration accepts an invite.
+    plans: super::plans::PlanRules,
 }
 
 impl std::fmt::Debug for IdentityService {
@@ -106,7 +108,14 @@ impl IdentityService {
             registration: Registration::default(),
             sso_only: false,
             unlocked: None,
+            plans: super::plans::PlanRules::default(),
         }
+    }
+
+    /// Registration with an invite checks the organization's plan (its members limit).
+    pub fn with_plans(mut self, plans: super::plans::PlanRules) -> Self {
+        self.plans = plans;
+        self
     }
 
     /// Signing out drops the user's unlocked vault keys from `cache`.
@@ -182,6 +191,7 @@ impl IdentityService {
         let (user_id, session_id) = (UserId::new(), SessionId::new());
         let email = input.email.trim().to_owned();
         let display_name = input.display_name.trim().to_owned();
+        let plans = self.plans.clone();
         super::write(&self.store, move |tx| {
             let now = now_rfc3339();
             users::insert(
@@ -203,7 +213,9 @@ impl IdentityService {
                 other => other.into(),
             })?;
             let org = match &invite_hash {
-                Some(hash) => Some(super::invites::accept_in(tx, hash, user_id, &email, &ctx)?.0),
+                Some(hash) => {
+                    Some(super::invites::accept_in(tx, hash, user_id, &email, &ctx, &plans)?.0)
+                }
                 None => None,
             };
             let journal = super::Journal::new(

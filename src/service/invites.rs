@@ -39,6 +39,8 @@ pub struct InviteService {
     mailer: Option<Mailer>,
     /// Base of the links, without a trailing slash.
     public_url: Arc<str>,
+    /// The members limit of the organization's plan, at invite and at accept.
+    plans: super::plans::PlanRules,
 }
 
 impl std::fmt::Debug for InviteService {
@@ -61,7 +63,14 @@ impl InviteService {
             default_ttl_hours,
             mailer,
             public_url: public_url.trim_end_matches('/').into(),
+            plans: super::plans::PlanRules::default(),
         }
+    }
+
+    /// Checks invites and their acceptance against the organization's plan.
+    pub fn with_plans(mut self, plans: super::plans::PlanRules) -> Self {
+        self.plans = plans;
+        self
     }
 
     fn link(&self, token: &str) -> Zeroizing<String> {
@@ -97,9 +106,11 @@ impl InviteService {
         let user = principal.user_id;
         let token = opaque::generate();
         let token_hash = token.hash;
+        let plans = self.plans.clone();
         let (invite, org_name) = write(&self.store, move |tx| {
             let access = access::in_org(tx, &principal, org)?;
             access.require(Permission::InvitesWrite)?;
+            plans.check_members_in(tx, org)?;
             let granted = role_grants(tx, org, &role)?.ok_or_else(|| {
                 ServiceError::Invalid(vec![FieldError::new("role", "no such role in this organization")])
             })?;
@@ -209,9 +220,10 @@ impl InviteService {
         super::access::require_session(principal)?;
         let user = principal.user_id;
         let token_hash = opaque::hash(&token);
+        let plans = self.plans.clone();
         write(&self.store, move |tx| {
             let account = users::find(tx, user)?.ok_or(ServiceError::NotFound("user"))?;
-            accept_in(tx, &token_hash, user, &account.email, &ctx)
+            accept_in(tx, &token_hash, user, &account.email, &ctx, &plans)
         })
         .await
     }
@@ -231,13 +243,15 @@ pub(crate) fn is_open(conn: &Connection, token_hash: &[u8; 32]) -> Result<bool, 
 }
 
 /// Accepts the invite with this token for `user` (whose address is `email`) inside the
-/// caller's transaction: checks it, adds the membership, marks it used and records both.
+/// caller's transaction: checks it (and the members limit of the organization's plan),
+/// adds the membership, marks it used and records both.
 pub(crate) fn accept_in(
     tx: &Connection,
     token_hash: &[u8; 32],
     user: UserId,
     email: &str,
     ctx: &RequestContext,
+    plans: &super::plans::PlanRules,
 ) -> Result<(OrgId, String), ServiceError> {
     const INVALID: ServiceError = INVALID_INVITE;
     let invite = invites::find_by_token(tx, token_hash)?
@@ -257,6 +271,7 @@ pub(crate) fn accept_in(
     if org.status != "active" {
         return Err(ServiceError::OrgSuspended);
     }
+    plans.check_members_in(tx, org.id)?;
     let journal = Journal::new(tx, ctx, Some(user.to_string()), Some(org.id.to_string()));
     organizations::add_member(tx, org.id, user, &invite.role, journal.now()).map_err(
         |e| match e {

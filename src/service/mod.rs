@@ -26,6 +26,7 @@ pub mod notifications;
 pub mod organizations;
 pub mod page;
 pub mod password_reset;
+pub mod plans;
 pub mod recovery;
 pub mod scrub;
 pub mod shares;
@@ -109,6 +110,17 @@ pub enum ServiceError {
     BudgetSpent {
         what: &'static str,
         retry_after: Duration,
+    },
+    /// The organization's plan lacks a feature, or is at a limit, that this needs (403
+    /// `PLAN_REQUIRED`; the message names the feature or limit).
+    #[error("{0}")]
+    PlanRequired(String),
+    /// A daily quota of the organization's plan is spent until the next UTC midnight (429
+    /// `QUOTA_EXCEEDED` with `Retry-After` and the `X-Quota-*` headers).
+    #[error("{message}")]
+    DailyQuotaSpent {
+        message: String,
+        quota: plans::Quota,
     },
     /// The object existed but is gone for good (a revoked, expired or used-up transfer).
     #[error("{0}")]

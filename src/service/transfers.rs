@@ -33,6 +33,7 @@ use zeroize::Zeroizing;
 use super::files::{CreatedUpload, Download, FileService, NewUpload};
 use super::login_throttle::LoginThrottle;
 use super::page::{Cursor, Page, PageRequest};
+use super::plans::Feature;
 use super::{
     FieldError, Journal, RequestContext, ServiceError, access, invalid_if_any, read, write,
 };
@@ -215,6 +216,8 @@ pub struct TransferService {
     argon2: Argon2Params,
     /// How long a download token works (`limits.download_token_ttl_secs`).
     token_ttl: Duration,
+    /// The organization's plan: transfers per day, the `e2e_transfers` feature.
+    plans: super::plans::PlanRules,
 }
 
 impl TransferService {
@@ -235,7 +238,14 @@ impl TransferService {
             throttle: Arc::default(),
             argon2: Argon2Params::default(),
             token_ttl: ACCESS_TTL,
+            plans: super::plans::PlanRules::default(),
         }
+    }
+
+    /// Checks new transfers against the organization's plan.
+    pub fn with_plans(mut self, plans: super::plans::PlanRules) -> Self {
+        self.plans = plans;
+        self
     }
 
     /// With the public base URL that links (and mails) are built on.
@@ -288,10 +298,18 @@ impl TransferService {
         ctx: RequestContext,
     ) -> Result<CreatedTransfer, ServiceError> {
         let checked = Checked::new(&input, self.limits)?;
-        // Refuse a caller without the permission before spending an Argon2id run.
+        // Refuse a caller without the permission (or the plan) before spending an Argon2id
+        // run.
         let lookup = principal.clone();
+        let plans = self.plans.clone();
+        let e2e = input.e2e;
         read(&self.store, move |conn| {
-            access::in_requested_org(conn, &lookup)?.require(Permission::TransfersWrite)
+            let access = access::in_requested_org(conn, &lookup)?;
+            access.require(Permission::TransfersWrite)?;
+            if e2e {
+                plans.require_feature_in(conn, access.org_id, Feature::E2eTransfers)?;
+            }
+            Ok(())
         })
         .await?;
         let id = TransferId::new();
@@ -353,9 +371,14 @@ impl TransferService {
         let token_hash = token.hash;
         let principal = principal.clone();
         let raw_recipients = checked.recipients;
+        let plans = self.plans.clone();
         let (transfer, recipients) = write(&self.store, move |tx| {
             let access = access::in_requested_org(tx, &principal)?;
             access.require(Permission::TransfersWrite)?;
+            if mode == Mode::E2e {
+                plans.require_feature_in(tx, access.org_id, Feature::E2eTransfers)?;
+            }
+            plans.take_transfer_in(tx, access.org_id)?;
             let recipients = resolve_recipients(tx, access.org_id, raw_recipients)?;
             let transfer = draft(access.org_id);
             transfers::insert(tx, &transfer, &token_hash, &recipients)?;

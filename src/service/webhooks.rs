@@ -108,6 +108,8 @@ pub struct WebhookService {
     master_key: MasterKey,
     targets: Arc<TargetPolicy>,
     wake: Arc<Notify>,
+    /// The webhooks limit of the organization's plan.
+    plans: super::plans::PlanRules,
 }
 
 impl std::fmt::Debug for WebhookService {
@@ -124,7 +126,14 @@ impl WebhookService {
             master_key,
             targets: Arc::new(targets),
             wake: Arc::new(Notify::new()),
+            plans: super::plans::PlanRules::default(),
         }
+    }
+
+    /// Checks new webhooks against the organization's plan.
+    pub fn with_plans(mut self, plans: super::plans::PlanRules) -> Self {
+        self.plans = plans;
+        self
     }
 
     /// The delivery worker's handle on the queue these webhooks feed (sharing the
@@ -170,9 +179,11 @@ impl WebhookService {
         let secret = WebhookSecret::generate();
         let sealed = self.seal(id, &secret);
         let principal = principal.clone();
+        let plans = self.plans.clone();
         let webhook = write(&self.store, move |tx| {
             let access = access::in_requested_org(tx, &principal)?;
             access.require(Permission::WebhooksWrite)?;
+            plans.check_webhooks_in(tx, access.org_id)?;
             if webhooks::count_for_org(tx, access.org_id)? >= MAX_WEBHOOKS_PER_ORG {
                 return Err(ServiceError::Conflict(format!(
                     "an organization has at most {MAX_WEBHOOKS_PER_ORG} webhooks; delete one first"

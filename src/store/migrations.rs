@@ -136,6 +136,12 @@ const MIGRATIONS: &[Migration] = &[
         then: None,
     },
     Migration {
+        version: 20,
+        name: "plans",
+        sql: include_str!("migrations/0020_plans.sql"),
+        then: None,
+    },
+    Migration {
         version: 21,
         name: "billing",
         sql: include_str!("migrations/0021_billing.sql"),

@@ -26,6 +26,7 @@ pub mod messaging;
 pub mod notifications;
 pub mod organizations;
 pub mod password_resets;
+pub mod plans;
 pub mod recovery;
 pub mod roles;
 pub mod sessions;

@@ -159,7 +159,7 @@ async fn plan_of(app: &TestApp, token: &str, org: &str) -> String {
         200,
     )
     .await;
-    s(&sub["plan"], "id")
+    s(&sub, "plan")
 }
 
 /// A `Stripe-Signature` header for `payload` at `timestamp`, made by stripe-python.

@@ -42,11 +42,13 @@ fn example_config_documents_every_key_with_its_default() {
     }
     let mut documented = std::collections::BTreeMap::new();
     for (section, keys) in &parsed {
-        walk(
-            keys.as_table().expect("sections only"),
-            section,
-            &mut documented,
-        );
+        match keys.as_table() {
+            Some(keys) => walk(keys, section, &mut documented),
+            // A top-level list of tables (`plans = []`, written as [[plans]]).
+            None => {
+                documented.insert(section.clone(), keys.clone());
+            }
+        }
     }
     assert_eq!(
         documented,

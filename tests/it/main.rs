@@ -29,6 +29,7 @@ mod metrics;
 mod openapi;
 mod organizations;
 mod password_reset;
+mod plans;
 mod rate_limits;
 mod recovery;
 mod shutdown;

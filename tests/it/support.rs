@@ -27,6 +27,8 @@ pub struct TestApp {
     pub store: sealbox::store::Store,
     /// The first-run setup token, while no user exists.
     pub setup_token: Option<String>,
+    /// The clock of the plans' daily quotas, which tests move forward.
+    pub plan_clock: sealbox::service::plans::Clock,
 }
 
 /// The Python of the test venv (`$SBX_TEST_VENV`, made by `scripts/test` from
@@ -91,6 +93,7 @@ impl TestApp {
         let certificate_fingerprint = bound.certificate().map(|c| c.fingerprint.clone());
         let store = app.store().clone();
         let setup_token = app.setup_token().map(str::to_owned);
+        let plan_clock = app.plan_clock();
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.serve(bound, async {
             let _ = rx.await;
@@ -109,6 +112,7 @@ impl TestApp {
             certificate_fingerprint,
             store,
             setup_token,
+            plan_clock,
         })
     }
 

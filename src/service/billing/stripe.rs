@@ -33,10 +33,10 @@ pub async fn create_checkout(
         ("client_reference_id", request.reference),
         ("customer_email", request.email),
         ("metadata[sealbox_checkout]", request.reference),
-        ("metadata[sealbox_organization]", &org),
+        ("metadata[sealbox_organization]", org.as_str()),
         ("metadata[sealbox_plan]", request.plan),
         ("subscription_data[metadata][sealbox_checkout]", request.reference),
-        ("subscription_data[metadata][sealbox_organization]", &org),
+        ("subscription_data[metadata][sealbox_organization]", org.as_str()),
         ("subscription_data[metadata][sealbox_plan]", request.plan),
     ];
     let body = url::form_urlencoded::Serializer::new(String::new())

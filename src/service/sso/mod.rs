@@ -126,6 +126,8 @@ pub struct SsoService {
     inner: Arc<Inner>,
     /// The base of the callback URLs (`server.public_url`, or the bound address).
     public_url: Arc<str>,
+    /// The `sso` feature of the plan of the organization a sign-in acts in.
+    plans: super::plans::PlanRules,
 }
 
 struct Inner {
@@ -166,7 +168,15 @@ impl SsoService {
                 discovered: Mutex::new(HashMap::new()),
             }),
             public_url: Arc::from(""),
+            plans: super::plans::PlanRules::default(),
         })
+    }
+
+    /// Sign-in through a provider needs the `sso` feature in the plan of the organization
+    /// the account acts in (a new account: the provider's organization).
+    pub fn with_plans(mut self, plans: super::plans::PlanRules) -> Self {
+        self.plans = plans;
+        self
     }
 
     /// The base of the callback URLs.
@@ -416,18 +426,23 @@ impl SsoService {
     ) -> Result<UserId, Refusal> {
         let provider = provider.clone();
         let registration = self.inner.identity.registration();
+        let plans = self.plans.clone();
         let outcome = super::write(&self.inner.store, move |tx| {
-            Ok(resolve_account(
-                tx,
-                &provider,
-                &account,
-                registration,
-                &ctx,
-            )?)
+            let resolved = resolve_account(tx, &provider, &account, registration, &ctx)?;
+            // Refused by the plan: rolled back, so a just-in-time account or a link made
+            // above is not kept either.
+            if let Ok(user) = &resolved
+                && !plans.unlimited()
+                && let Some(org) = users::activity_org(tx, *user)?
+            {
+                plans.require_feature_in(tx, org, super::plans::Feature::Sso)?;
+            }
+            Ok(resolved)
         })
         .await;
         match outcome {
             Ok(result) => result,
+            Err(ServiceError::PlanRequired(why)) => Err(Refusal::new("PLAN_REQUIRED", why)),
             Err(e) => {
                 tracing::error!("resolving an identity provider's account failed: {e}");
                 Err(Refusal::new(
