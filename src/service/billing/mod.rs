@@ -220,6 +220,9 @@ pub struct BillingService {
     store: Store,
     accounts: Arc<Vec<ProcessorAccount>>,
     plans: PlanRules,
+    /// `billing.default_plan`: where a cancelled subscription leaves an organization;
+    /// `None` on an instance without plans.
+    default_plan: Option<String>,
     client: reqwest::Client,
 }
 
@@ -243,6 +246,7 @@ impl BillingService {
         store: Store,
         accounts: Vec<ProcessorAccount>,
         plans: PlanRules,
+        default_plan: Option<String>,
     ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .use_rustls_tls()
@@ -255,6 +259,7 @@ impl BillingService {
             store,
             accounts: Arc::new(accounts),
             plans,
+            default_plan,
             client,
         })
     }
@@ -443,8 +448,9 @@ impl BillingService {
             }
         };
         let plans = self.plans.clone();
+        let default_plan = self.default_plan.clone();
         let outcome = write(&self.store, move |conn| {
-            apply(conn, &plans, &account, &event, &ctx)
+            apply(conn, &plans, default_plan.as_deref(), &account, &event, &ctx)
         })
         .await?;
         outcome.map_err(Into::into)
@@ -558,6 +564,7 @@ fn resolve(
 fn apply(
     conn: &Connection,
     plans: &PlanRules,
+    default_plan: Option<&str>,
     account: &ProcessorAccount,
     event: &Event,
     ctx: &RequestContext,
@@ -657,7 +664,7 @@ fn apply(
             let plan = code
                 .as_deref()
                 .and_then(|c| account.plan_of(c))
-                .unwrap_or(&target.plan)
+                .unwrap_or(target.plan.as_str())
                 .to_owned();
             remember(&plan)?;
             if *active {
@@ -670,14 +677,13 @@ fn apply(
             )?;
         }
         Action::SubscriptionCancelled { .. } => {
-            let default = plans.default_plan_id();
-            if let Some(default) = &default {
+            if let Some(default) = default_plan {
                 move_to(conn, plans, ctx, org, default, processor)?;
             }
             journal.event(
                 "subscription.cancelled",
                 json!({"organizationId": org, "plan": target.plan, "provider": provider,
-                       "status": "cancelled", "nowOn": default}),
+                       "status": "cancelled", "nowOn": default_plan}),
             )?;
         }
         Action::Ignored(_) => unreachable!("handled above"),
