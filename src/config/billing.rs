@@ -216,8 +216,7 @@ fn resolve_one(
             &entry.webhook_secret_file,
         )?
     } else {
-        if !entry.webhook_secret.is_empty() || !entry.webhook_secret_file.as_os_str().is_empty()
-        {
+        if !entry.webhook_secret.is_empty() || !entry.webhook_secret_file.as_os_str().is_empty() {
             return Err(invalid(format!(
                 "{section}.webhook_secret: Paystack signs webhooks with the secret key; \
                  leave webhook_secret out"

@@ -9,7 +9,9 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Json, ParsePayload, Payload};
 use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchemaRef, Registry};
 use poem_openapi::types::Type;
-use poem_openapi::{ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, Object, OpenApi};
+use poem_openapi::{
+    ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, Object, OpenApi,
+};
 use serde::Deserialize;
 
 use super::authn::Authenticated;
@@ -20,8 +22,7 @@ use super::{ApiTags, path_id, request_context};
 use crate::config::billing::Processor;
 use crate::ids::OrgId;
 use crate::service::billing::{
-    BillingService, CheckoutInput, Receipt, Signatures, flutterwave,
-    paystack, stripe,
+    BillingService, CheckoutInput, Receipt, Signatures, flutterwave, paystack, stripe,
 };
 use crate::service::page::PageRequest;
 use crate::store::billing::Invoice;
@@ -305,7 +306,11 @@ impl BillingApi {
     /// Unsigned, wrongly signed or stale: 401; unreadable, unknown or unrelated events:
     /// 400; each refusal is audited and changes nothing. A redelivered event: 200,
     /// applied once.
-    #[oai(path = "/v1/webhooks/stripe", method = "post", operation_id = "stripeWebhook")]
+    #[oai(
+        path = "/v1/webhooks/stripe",
+        method = "post",
+        operation_id = "stripeWebhook"
+    )]
     async fn stripe(&self, req: &Request, body: RawJson) -> Result<ReceivedResponse, ApiError> {
         self.receive(req, Processor::Stripe, stripe::SIGNATURE_HEADER, body)
             .await

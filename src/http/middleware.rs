@@ -316,7 +316,8 @@ impl<E: Endpoint> Endpoint for JsonBodyLimitEndpoint<E> {
                     .map(|(_, limit)| *limit)
             })
             .flatten();
-        let route_limit = signed.unwrap_or_else(|| self.limits.limit_for(req.method(), req.uri().path()));
+        let route_limit =
+            signed.unwrap_or_else(|| self.limits.limit_for(req.method(), req.uri().path()));
         // A failed check is left for the handler to report (a public operation may be
         // called with a stale token); it only means the small limit applies.
         let auth = if signed.is_none() && presents_credential(&req) {

@@ -14,7 +14,10 @@ use serde_json::{Value, json};
 
 use crate::support::{MEMBER_PASSWORD, TestApp, assert_envelope, json_of, s, venv_python};
 
-const FAKE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/billing/fake_processor.py");
+const FAKE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/billing/fake_processor.py"
+);
 const STRIPE_SIGN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/billing/stripe_sign.py");
 
 const STRIPE_KEY: &str = "sk_test_51Sealbox0000000000";
@@ -243,10 +246,9 @@ fn refusals(app: &TestApp) -> Vec<String> {
 }
 
 fn outbox(app: &TestApp, prefix: &str) -> Vec<(String, Value)> {
-    app.query(
-        "SELECT type, data FROM outbox_events ORDER BY seq",
-        |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
-    )
+    app.query("SELECT type, data FROM outbox_events ORDER BY seq", |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+    })
     .into_iter()
     .filter(|(kind, _)| kind.starts_with(prefix))
     .map(|(kind, data)| (kind, serde_json::from_str(&data).unwrap()))
@@ -315,10 +317,9 @@ async fn checkout_sends_each_processor_its_documented_request_and_answers_its_ur
 
     let seen = fake.seen().await;
     assert_eq!(seen.len(), 3, "{seen:?}");
-    let checkouts: Vec<String> = app.query(
-        "SELECT id FROM billing_checkouts ORDER BY id",
-        |row| row.get(0),
-    );
+    let checkouts: Vec<String> = app.query("SELECT id FROM billing_checkouts ORDER BY id", |row| {
+        row.get(0)
+    });
     assert_eq!(checkouts.len(), 3);
 
     // Stripe: form-encoded Checkout Session, Bearer secret key (read from its file).
@@ -333,7 +334,10 @@ async fn checkout_sends_each_processor_its_documented_request_and_answers_its_ur
     assert_eq!(form["success_url"], success);
     assert_eq!(form["customer_email"], crate::support::ADMIN_EMAIL);
     assert_eq!(form["metadata[sealbox_organization]"], org.as_str());
-    assert_eq!(form["subscription_data[metadata][sealbox_organization]"], org.as_str());
+    assert_eq!(
+        form["subscription_data[metadata][sealbox_organization]"],
+        org.as_str()
+    );
     let reference = s(form, "client_reference_id");
     assert_eq!(form["metadata[sealbox_checkout]"], reference.as_str());
     assert_eq!(s0["idempotencyKey"], reference.as_str());
@@ -374,7 +378,11 @@ async fn checkout_sends_each_processor_its_documented_request_and_answers_its_ur
     assert_eq!(again.status(), 201);
     assert_eq!(again.headers()["idempotent-replayed"], "true");
     assert_eq!(again.json::<Value>().await.unwrap(), first);
-    assert_eq!(fake.seen().await.len(), 4, "the replay did not call Stripe again");
+    assert_eq!(
+        fake.seen().await.len(),
+        4,
+        "the replay did not call Stripe again"
+    );
 
     // The processor failing is a 503, with nothing recorded.
     fake.fail_next().await;
@@ -394,7 +402,11 @@ async fn checkout_sends_each_processor_its_documented_request_and_answers_its_ur
     assert_eq!(count(&app, "SELECT count(*) FROM billing_checkouts"), 4);
     // The secrets never reach the database's audit details.
     let audit: Vec<String> = app.query("SELECT coalesce(details, '') FROM audit_log", |r| r.get(0));
-    assert!(audit.iter().all(|d| !d.contains(STRIPE_KEY) && !d.contains(PAYSTACK_KEY)));
+    assert!(
+        audit
+            .iter()
+            .all(|d| !d.contains(STRIPE_KEY) && !d.contains(PAYSTACK_KEY))
+    );
 }
 
 #[tokio::test]
@@ -462,7 +474,8 @@ async fn checkout_names_every_problem_and_is_for_owners_and_billing_roles_only()
     )
     .await;
     assert_envelope(
-        app.get_as(&format!("/v1/billing/{org}/invoices"), &admin).await,
+        app.get_as(&format!("/v1/billing/{org}/invoices"), &admin)
+            .await,
         403,
         "FORBIDDEN",
     )
@@ -485,7 +498,8 @@ async fn checkout_names_every_problem_and_is_for_owners_and_billing_roles_only()
     let clerk = s(&clerk, "accessToken");
     json_of(checkout(&app, &clerk, &org, body.clone(), None).await, 201).await;
     json_of(
-        app.get_as(&format!("/v1/billing/{org}/invoices"), &clerk).await,
+        app.get_as(&format!("/v1/billing/{org}/invoices"), &clerk)
+            .await,
         200,
     )
     .await;
@@ -510,7 +524,8 @@ async fn checkout_names_every_problem_and_is_for_owners_and_billing_roles_only()
     )
     .await;
     assert_envelope(
-        app.get_as(&format!("/v1/billing/{other}/invoices"), &token).await,
+        app.get_as(&format!("/v1/billing/{other}/invoices"), &token)
+            .await,
         404,
         "NOT_FOUND",
     )
@@ -631,14 +646,26 @@ async fn stripe_events_are_verified_with_stripes_signature_and_applied_once() {
         .unwrap()
         .replace("\"paid\"", "\"PAID\"");
     assert_envelope(
-        deliver(&app, "stripe", &[("Stripe-Signature", &header)], tampered.as_bytes()).await,
+        deliver(
+            &app,
+            "stripe",
+            &[("Stripe-Signature", &header)],
+            tampered.as_bytes(),
+        )
+        .await,
         401,
         "UNAUTHORIZED",
     )
     .await;
     let foreign = stripe_signature("whsec_someone_else", now(), &completed);
     assert_envelope(
-        deliver(&app, "stripe", &[("Stripe-Signature", &foreign)], &completed).await,
+        deliver(
+            &app,
+            "stripe",
+            &[("Stripe-Signature", &foreign)],
+            &completed,
+        )
+        .await,
         401,
         "UNAUTHORIZED",
     )
@@ -659,7 +686,10 @@ async fn stripe_events_are_verified_with_stripes_signature_and_applied_once() {
         ]
     );
     assert_eq!(plan_of(&app, &token, &org).await, "free");
-    assert_eq!(count(&app, "SELECT count(*) FROM billing_webhook_events"), 0);
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM billing_webhook_events"),
+        0
+    );
 
     // Signed by Stripe's library, within the tolerance: applied; the next request sees it.
     let applied = json_of(stripe_deliver(&app, &completed, now() - 200).await, 200).await;
@@ -668,7 +698,10 @@ async fn stripe_events_are_verified_with_stripes_signature_and_applied_once() {
     // Stripe redelivers the same event (a new signature, the same id): 200, applied once.
     let again = json_of(stripe_deliver(&app, &completed, now()).await, 200).await;
     assert_eq!(again, json!({"received": true, "duplicate": true}));
-    assert_eq!(count(&app, "SELECT count(*) FROM billing_webhook_events"), 1);
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM billing_webhook_events"),
+        1
+    );
     assert_eq!(outbox(&app, "subscription.").len(), 1);
     assert_eq!(
         count(
@@ -703,7 +736,8 @@ async fn stripe_events_are_verified_with_stripes_signature_and_applied_once() {
     assert_eq!(first[0]["status"], "failed");
     assert!(link.contains("before="), "{link}");
     let all = json_of(
-        app.get_as(&format!("/v1/billing/{org}/invoices"), &token).await,
+        app.get_as(&format!("/v1/billing/{org}/invoices"), &token)
+            .await,
         200,
     )
     .await;
@@ -824,7 +858,13 @@ async fn paystack_and_flutterwave_events_are_verified_as_their_docs_say() {
     )
     .await;
     assert_envelope(
-        deliver(&app, "paystack", &[("x-paystack-signature", &wrong)], &charge).await,
+        deliver(
+            &app,
+            "paystack",
+            &[("x-paystack-signature", &wrong)],
+            &charge,
+        )
+        .await,
         401,
         "UNAUTHORIZED",
     )
@@ -833,21 +873,39 @@ async fn paystack_and_flutterwave_events_are_verified_as_their_docs_say() {
     let at = tampered.len() - 3;
     tampered[at] ^= 1;
     assert_envelope(
-        deliver(&app, "paystack", &[("x-paystack-signature", &good)], &tampered).await,
+        deliver(
+            &app,
+            "paystack",
+            &[("x-paystack-signature", &good)],
+            &tampered,
+        )
+        .await,
         401,
         "UNAUTHORIZED",
     )
     .await;
     assert_eq!(plan_of(&app, &token, &org).await, "free");
     let applied = json_of(
-        deliver(&app, "paystack", &[("x-paystack-signature", &good)], &charge).await,
+        deliver(
+            &app,
+            "paystack",
+            &[("x-paystack-signature", &good)],
+            &charge,
+        )
+        .await,
         200,
     )
     .await;
     assert_eq!(applied["duplicate"], false);
     assert_eq!(plan_of(&app, &token, &org).await, "team");
     let replayed = json_of(
-        deliver(&app, "paystack", &[("x-paystack-signature", &good)], &charge).await,
+        deliver(
+            &app,
+            "paystack",
+            &[("x-paystack-signature", &good)],
+            &charge,
+        )
+        .await,
         200,
     )
     .await;
@@ -863,7 +921,13 @@ async fn paystack_and_flutterwave_events_are_verified_as_their_docs_say() {
     .unwrap();
     let sig = python_hmac("sha512", PAYSTACK_KEY, &disable, false);
     json_of(
-        deliver(&app, "paystack", &[("x-paystack-signature", &sig)], &disable).await,
+        deliver(
+            &app,
+            "paystack",
+            &[("x-paystack-signature", &sig)],
+            &disable,
+        )
+        .await,
         200,
     )
     .await;
@@ -891,20 +955,33 @@ async fn paystack_and_flutterwave_events_are_verified_as_their_docs_say() {
     )
     .await;
     json_of(
-        deliver(&app, "flutterwave", &[("verif-hash", FLUTTERWAVE_HASH)], &completed).await,
+        deliver(
+            &app,
+            "flutterwave",
+            &[("verif-hash", FLUTTERWAVE_HASH)],
+            &completed,
+        )
+        .await,
         200,
     )
     .await;
     assert_eq!(plan_of(&app, &token, &org).await, "team");
     let replayed = json_of(
-        deliver(&app, "flutterwave", &[("verif-hash", FLUTTERWAVE_HASH)], &completed).await,
+        deliver(
+            &app,
+            "flutterwave",
+            &[("verif-hash", FLUTTERWAVE_HASH)],
+            &completed,
+        )
+        .await,
         200,
     )
     .await;
     assert_eq!(replayed["duplicate"], true);
 
     let invoices = json_of(
-        app.get_as(&format!("/v1/billing/{org}/invoices"), &token).await,
+        app.get_as(&format!("/v1/billing/{org}/invoices"), &token)
+            .await,
         200,
     )
     .await;
@@ -912,7 +989,13 @@ async fn paystack_and_flutterwave_events_are_verified_as_their_docs_say() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| (s(i, "provider"), s(i, "status"), i["amount"].as_i64().unwrap()))
+        .map(|i| {
+            (
+                s(i, "provider"),
+                s(i, "status"),
+                i["amount"].as_i64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         found,
@@ -964,7 +1047,13 @@ async fn a_flutterwave_signature_header_is_required_where_configured() {
     }))
     .unwrap();
     assert_envelope(
-        deliver(&app, "flutterwave", &[("verif-hash", FLUTTERWAVE_HASH)], &body).await,
+        deliver(
+            &app,
+            "flutterwave",
+            &[("verif-hash", FLUTTERWAVE_HASH)],
+            &body,
+        )
+        .await,
         401,
         "UNAUTHORIZED",
     )

@@ -77,11 +77,9 @@ pub fn verify(
     }
     if account.require_signature_header {
         let signature = signature.ok_or(Refusal::Unsigned("no flutterwave-signature header"))?;
-        let signature = base64::Engine::decode(
-            &base64::engine::general_purpose::STANDARD,
-            signature.trim(),
-        )
-        .map_err(|_| Refusal::BadSignature)?;
+        let signature =
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, signature.trim())
+                .map_err(|_| Refusal::BadSignature)?;
         let mut mac =
             Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
         mac.update(body);
@@ -108,8 +106,8 @@ pub fn parse(event: &Value, body: &[u8]) -> Result<Event, Refusal> {
     let references: Vec<String> = customer.into_iter().collect();
     let action = match kind {
         "charge.completed" | "CARD_TRANSACTION" => {
-            let reference = str_at(data, &["tx_ref"])
-                .ok_or(Refusal::Malformed("the charge has no tx_ref"))?;
+            let reference =
+                str_at(data, &["tx_ref"]).ok_or(Refusal::Malformed("the charge has no tx_ref"))?;
             let checkout = meta(data, "meta", "sealbox_checkout")
                 .unwrap_or(reference)
                 .to_owned();
@@ -144,7 +142,10 @@ pub fn parse(event: &Value, body: &[u8]) -> Result<Event, Refusal> {
         },
         other => return Err(Refusal::Unknown(other.to_owned())),
     };
-    let id = match (event.get("id").and_then(scalar), data.get("id").and_then(scalar)) {
+    let id = match (
+        event.get("id").and_then(scalar),
+        data.get("id").and_then(scalar),
+    ) {
         (Some(id), _) => id,
         (None, Some(subject)) => format!("{kind}:{subject}"),
         (None, None) => synthetic_id(body),
@@ -194,7 +195,10 @@ mod tests {
     #[test]
     fn the_hash_must_match_and_the_signature_where_required() {
         let body = br#"{"event":"charge.completed"}"#;
-        assert_eq!(verify(&account(false), Some("my-secret-hash"), None, body), Ok(()));
+        assert_eq!(
+            verify(&account(false), Some("my-secret-hash"), None, body),
+            Ok(())
+        );
         assert_eq!(
             verify(&account(false), Some("my-secret-has"), None, body),
             Err(Refusal::BadSignature)

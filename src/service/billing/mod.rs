@@ -285,7 +285,8 @@ impl BillingService {
             read(&self.store, move |conn| {
                 let access = access::in_org(conn, &principal, org)?;
                 access.require(Permission::BillingManage)?;
-                let user = users::find(conn, access.user_id)?.ok_or(ServiceError::NotFound("user"))?;
+                let user =
+                    users::find(conn, access.user_id)?.ok_or(ServiceError::NotFound("user"))?;
                 Ok(user.email)
             })
             .await?
@@ -299,7 +300,11 @@ impl BillingService {
                 if known.is_empty() {
                     "no plans are configured on this instance ([[plans]])".to_owned()
                 } else {
-                    format!("unknown plan `{}` (configured: {})", input.plan, known.join(", "))
+                    format!(
+                        "unknown plan `{}` (configured: {})",
+                        input.plan,
+                        known.join(", ")
+                    )
                 },
             ));
         }
@@ -319,7 +324,9 @@ impl BillingService {
                 for missing in account.missing() {
                     problems.push(FieldError::new(
                         "provider",
-                        format!("{processor} is not configured on this instance: {missing} is not set"),
+                        format!(
+                            "{processor} is not configured on this instance: {missing} is not set"
+                        ),
                     ));
                 }
                 if known_plan && account.price_of(&input.plan).is_none() {
@@ -363,11 +370,15 @@ impl BillingService {
         }
         .and_then(|created| match success_url_problem(&created.url) {
             None => Ok(created),
-            Some(_) => Err(ProcessorError::Answer("the checkout URL is not an http(s) URL")),
+            Some(_) => Err(ProcessorError::Answer(
+                "the checkout URL is not an http(s) URL",
+            )),
         })
         .map_err(|error| {
             tracing::warn!(provider = %account.processor, %error, "creating a checkout failed");
-            ServiceError::Unavailable("the payment processor did not create the checkout; try again")
+            ServiceError::Unavailable(
+                "the payment processor did not create the checkout; try again",
+            )
         })?;
         let principal = principal.clone();
         let provider = account.processor.as_str();
@@ -450,7 +461,14 @@ impl BillingService {
         let plans = self.plans.clone();
         let default_plan = self.default_plan.clone();
         let outcome = write(&self.store, move |conn| {
-            apply(conn, &plans, default_plan.as_deref(), &account, &event, &ctx)
+            apply(
+                conn,
+                &plans,
+                default_plan.as_deref(),
+                &account,
+                &event,
+                &ctx,
+            )
         })
         .await?;
         outcome.map_err(Into::into)
@@ -572,19 +590,22 @@ fn apply(
     let processor = account.processor;
     let provider = processor.as_str();
     let instance = Journal::new(conn, ctx, None, None);
-    let received = |details: Value| {
-        instance.audit("billing.webhook", "payment_processor", provider, details)
-    };
+    let received =
+        |details: Value| instance.audit("billing.webhook", "payment_processor", provider, details);
     if billing::event_seen(conn, provider, &event.id)? {
-        received(json!({"provider": provider, "eventId": event.id, "eventType": event.kind,
-                        "duplicate": true}))?;
+        received(
+            json!({"provider": provider, "eventId": event.id, "eventType": event.kind,
+                        "duplicate": true}),
+        )?;
         return Ok(Ok(Receipt::Duplicate));
     }
     let (checkout, references) = match &event.action {
         Action::Ignored(why) => {
             billing::claim_event(conn, provider, &event.id, &event.kind, None, instance.now())?;
-            received(json!({"provider": provider, "eventId": event.id, "eventType": event.kind,
-                            "ignored": why}))?;
+            received(
+                json!({"provider": provider, "eventId": event.id, "eventType": event.kind,
+                            "ignored": why}),
+            )?;
             return Ok(Ok(Receipt::Ignored));
         }
         Action::Payment {

@@ -60,7 +60,11 @@ pub async fn create_checkout(
 }
 
 /// Checks `x-paystack-signature` against the raw body, in constant time.
-pub fn verify(account: &ProcessorAccount, header: Option<&str>, body: &[u8]) -> Result<(), Refusal> {
+pub fn verify(
+    account: &ProcessorAccount,
+    header: Option<&str>,
+    body: &[u8],
+) -> Result<(), Refusal> {
     let header = header.ok_or(Refusal::Unsigned("no x-paystack-signature header"))?;
     let signature = data_encoding::HEXLOWER_PERMISSIVE
         .decode(header.trim().as_bytes())
@@ -117,7 +121,9 @@ pub fn parse(event: &Value, body: &[u8]) -> Result<Event, Refusal> {
             references,
             code: plan_code,
             active: false,
-            status: str_at(data, &["status"]).unwrap_or("non-renewing").to_owned(),
+            status: str_at(data, &["status"])
+                .unwrap_or("non-renewing")
+                .to_owned(),
         },
         "subscription.disable" => Action::SubscriptionCancelled {
             checkout: None,
@@ -200,6 +206,9 @@ mod tests {
             verify(&account, Some("zz"), body),
             Err(Refusal::BadSignature)
         );
-        assert!(matches!(verify(&account, None, body), Err(Refusal::Unsigned(_))));
+        assert!(matches!(
+            verify(&account, None, body),
+            Err(Refusal::Unsigned(_))
+        ));
     }
 }

@@ -8,8 +8,8 @@ use serde_json::Value;
 use sha2_0_11::Sha256;
 
 use super::{
-    Action, CheckoutRequest, CreatedCheckout, Event, InvoiceFacts, ProcessorError, Refusal,
-    meta, str_at,
+    Action, CheckoutRequest, CreatedCheckout, Event, InvoiceFacts, ProcessorError, Refusal, meta,
+    str_at,
 };
 use crate::config::billing::ProcessorAccount;
 
@@ -35,8 +35,14 @@ pub async fn create_checkout(
         ("metadata[sealbox_checkout]", request.reference),
         ("metadata[sealbox_organization]", org.as_str()),
         ("metadata[sealbox_plan]", request.plan),
-        ("subscription_data[metadata][sealbox_checkout]", request.reference),
-        ("subscription_data[metadata][sealbox_organization]", org.as_str()),
+        (
+            "subscription_data[metadata][sealbox_checkout]",
+            request.reference,
+        ),
+        (
+            "subscription_data[metadata][sealbox_organization]",
+            org.as_str(),
+        ),
         ("subscription_data[metadata][sealbox_plan]", request.plan),
     ];
     let body = url::form_urlencoded::Serializer::new(String::new())
@@ -83,8 +89,7 @@ pub fn verify(
             _ => {}
         }
     }
-    let timestamp =
-        timestamp.ok_or(Refusal::Unsigned("Stripe-Signature has no t= timestamp"))?;
+    let timestamp = timestamp.ok_or(Refusal::Unsigned("Stripe-Signature has no t= timestamp"))?;
     if signatures.is_empty() {
         return Err(Refusal::Unsigned("Stripe-Signature has no v1= signature"));
     }
@@ -243,9 +248,17 @@ mod tests {
         let good = sign("whsec_test_secret", now, body);
         let bad = sign("whsec_other", now, body);
         let a = account();
-        assert_eq!(verify(&a, Some(&format!("t={now},v1={good}")), body, now), Ok(()));
         assert_eq!(
-            verify(&a, Some(&format!("t={now},v1={bad},v1={good},v0=00")), body, now),
+            verify(&a, Some(&format!("t={now},v1={good}")), body, now),
+            Ok(())
+        );
+        assert_eq!(
+            verify(
+                &a,
+                Some(&format!("t={now},v1={bad},v1={good},v0=00")),
+                body,
+                now
+            ),
             Ok(())
         );
         assert_eq!(
