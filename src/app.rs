@@ -98,6 +98,8 @@ pub struct App {
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// Plans (`[[plans]]`), their clock and the API-key gate.
     plans: crate::service::plans::PlanService,
+    /// Payment processors: checkouts, invoices, inbound webhooks (one HTTP client).
+    billing: crate::service::billing::BillingService,
 }
 
 impl std::fmt::Debug for App {
@@ -143,6 +145,13 @@ impl App {
             crate::service::plans::Clock::default(),
         );
         let plans = crate::service::plans::PlanService::new(store.clone(), plan_rules.clone());
+        let billing = crate::service::billing::BillingService::new(
+            store.clone(),
+            config.payment_processors()?,
+            plan_rules.clone(),
+            Some(config.billing.default_plan.clone()).filter(|id| !id.is_empty()),
+        )
+        .map_err(|e| AppError::Serve(std::io::Error::other(e)))?;
         let api_keys = ApiKeyService::new(store.clone());
         let audit = AuditService::new(store.clone());
         let unlock_cache = UnlockCache::new(Duration::from_secs(config.vault.unlock_cache_secs));
@@ -244,6 +253,7 @@ impl App {
             setup_token,
             metrics,
             plans,
+            billing,
         })
     }
 
@@ -345,6 +355,7 @@ impl App {
             transfers: self.transfers.clone().with_public_url(public_url),
             messaging: self.messaging.clone(),
             plans: self.plans.clone(),
+            billing: self.billing.clone(),
             public_url: public_url.trim_end_matches('/').to_owned(),
             json_file_limit: self.config.limits.json_file_bytes,
             kv_value_limit: self.config.limits.kv_value_bytes,

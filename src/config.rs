@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 
+pub mod billing;
 pub mod plans;
 pub mod sso;
 pub use plans::{BillingConfig, Feature, PlanConfig, PlanLimitsConfig};
@@ -680,6 +681,7 @@ impl Config {
         self.validate_smtp()?;
         self.validate_webhooks()?;
         self.sso_providers()?;
+        self.payment_processors()?;
         self.metrics.validate()?;
         plans::validate(&self.plans, &self.billing)?;
         for entry in &self.server.trusted_proxies {
@@ -751,6 +753,12 @@ impl Config {
     /// The configured identity providers, checked, with their secrets read.
     pub fn sso_providers(&self) -> Result<Vec<SsoProvider>, ConfigError> {
         sso::resolve(&self.auth)
+    }
+
+    /// The payment processors, checked, with their secrets read.
+    pub fn payment_processors(&self) -> Result<Vec<billing::ProcessorAccount>, ConfigError> {
+        let plans: Vec<&str> = self.plans.iter().map(|p| p.id.as_str()).collect();
+        billing::resolve(&self.billing, &plans)
     }
 
     /// The socket address in `server.listen`.

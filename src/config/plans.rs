@@ -81,13 +81,17 @@ pub struct PlanLimitsConfig {
     pub webhooks: u64,
 }
 
-/// `[billing]`: which plan an organization has when none is assigned.
+/// `[billing]`: which plan an organization has when none is assigned, and the optional
+/// payment processors (`config/billing.rs`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BillingConfig {
     /// The `[[plans]]` id of organizations without an assigned plan (and of those whose
     /// assignment has ended). Required once `[[plans]]` exist; empty without them.
     pub default_plan: String,
+    pub stripe: super::billing::ProcessorConfig,
+    pub paystack: super::billing::ProcessorConfig,
+    pub flutterwave: super::billing::ProcessorConfig,
 }
 
 const MAX_ID_CHARS: usize = 32;
@@ -168,6 +172,7 @@ mod tests {
             plans,
             &BillingConfig {
                 default_plan: default.into(),
+                ..Default::default()
             },
         )
         .unwrap_err()
@@ -180,6 +185,7 @@ mod tests {
         let plans = [plan("free", &[]), plan("pro", &["api_access", "sso"])];
         let billing = BillingConfig {
             default_plan: "free".into(),
+            ..Default::default()
         };
         assert!(validate(&plans, &billing).is_ok());
     }

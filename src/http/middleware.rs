@@ -248,6 +248,10 @@ pub struct JsonBodyLimit {
     pub limit: u64,
     /// (method, path pattern with `:name` segments, limit).
     pub larger: Arc<Vec<(Method, &'static str, u64)>>,
+    /// POST paths whose body is authenticated by a signature over it rather than by a
+    /// credential (the inbound payment webhooks), and their limit, which applies whether
+    /// or not a credential is presented.
+    pub signed: Arc<Vec<(&'static str, u64)>>,
 }
 
 impl JsonBodyLimit {
@@ -303,16 +307,26 @@ impl<E: Endpoint> Endpoint for JsonBodyLimitEndpoint<E> {
         if declared == Some(0) {
             return self.inner.call(req).await;
         }
-        let route_limit = self.limits.limit_for(req.method(), req.uri().path());
+        let signed = (*req.method() == Method::POST)
+            .then(|| {
+                self.limits
+                    .signed
+                    .iter()
+                    .find(|(path, _)| *path == req.uri().path())
+                    .map(|(_, limit)| *limit)
+            })
+            .flatten();
+        let route_limit =
+            signed.unwrap_or_else(|| self.limits.limit_for(req.method(), req.uri().path()));
         // A failed check is left for the handler to report (a public operation may be
         // called with a stale token); it only means the small limit applies.
-        let auth = if presents_credential(&req) {
+        let auth = if signed.is_none() && presents_credential(&req) {
             Some(authenticate_once(&mut req).await)
         } else {
             None
         };
         let authenticated = matches!(auth, Some(Ok(_)));
-        let limit = if authenticated {
+        let limit = if authenticated || signed.is_some() {
             route_limit
         } else {
             route_limit.min(UNAUTHENTICATED_BODY_BYTES)

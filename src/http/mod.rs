@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod authn;
+pub mod billing;
 pub mod client_ip;
 pub mod connections;
 pub mod error;
@@ -101,7 +102,8 @@ pub enum ApiTags {
     /// End-to-end encrypted messaging: devices and key bundles, chats, messages with
     /// per-device envelopes, and each device's real-time event stream
     Messaging,
-    /// The organization's subscription: its plan, limits, features and usage
+    /// Plans and payment: the organization's subscription (plan, limits, features, usage),
+    /// hosted checkouts, invoices, and the payment processors' inbound webhooks
     Billing,
 }
 
@@ -133,6 +135,7 @@ pub struct HttpState {
     pub messaging: crate::service::messaging::MessagingService,
     /// Plans: the API-key gate, the subscription view, assignments (docs/billing.md).
     pub plans: crate::service::plans::PlanService,
+    pub billing: crate::service::billing::BillingService,
     /// The public base URL that upload and download links are built on.
     pub public_url: String,
     /// Largest file sent whole as JSON, in bytes: its route accepts a body to fit.
@@ -176,6 +179,7 @@ type Apis = (
         notifications::NotificationsApi,
         transfers::TransfersApi,
         plans::PlansApi,
+        billing::BillingApi,
     ),
     (
         messaging::devices::DevicesApi,
@@ -269,6 +273,9 @@ pub fn api_service(state: &HttpState) -> OpenApiService<Apis, ()> {
                 },
                 plans::PlansApi {
                     plans: state.plans.clone(),
+                },
+                billing::BillingApi {
+                    billing: state.billing.clone(),
                 },
             ),
             (
@@ -369,6 +376,11 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
                         state.json_file_limit / 3 * 4 + 8192,
                     ),
                 ]),
+                signed: Arc::new(
+                    billing::INBOUND_WEBHOOK_PATHS
+                        .map(|path| (path, crate::service::billing::MAX_WEBHOOK_BODY_BYTES))
+                        .to_vec(),
+                ),
             }),
     );
     // Budgets apply to the API and the byte routes; /health stays free for probes and

@@ -50,6 +50,7 @@ pub const WILDCARD: &str = "*";
 const TRANSFERS: EmittedBy = EmittedBy::Now;
 const WEBHOOKS: EmittedBy = EmittedBy::Now;
 const MESSAGES: EmittedBy = EmittedBy::Now;
+const BILLING: EmittedBy = EmittedBy::Now;
 const ACCOUNT_DISABLING: EmittedBy =
     EmittedBy::Later("disabling user accounts (no endpoint does it yet)");
 const QUOTAS: EmittedBy = EmittedBy::Later(
@@ -73,6 +74,8 @@ const TRANSFER: &str = "0193a1fa-2b8f-7d1c-a4e3-8f61c0d7b259";
 const DEVICE: &str = "0193a1fb-6e1a-7f3d-9c58-2b94e7a0c6d1";
 const CHAT: &str = "0193a1fc-0f4b-7b6e-8a2d-5e17c3f9b840";
 const MESSAGE: &str = "0193a1fd-3c9a-7e0f-b7d4-9a28e6c1f375";
+const CHECKOUT: &str = "0193a1fe-4d2b-7c8e-9f13-6a07b5e2c914";
+const INVOICE: &str = "0193a1ff-5e3c-7d9f-8a24-7b18c6f3da25";
 const AT: &str = "2026-11-24T18:30:00.000Z";
 const LATER: &str = "2026-12-01T18:30:00.000Z";
 
@@ -497,6 +500,55 @@ static CATALOG: &[EventKind] = &[
         description: "A participant left a group chat or was removed by its owner.",
         example: || json!({"chatId": CHAT, "userId": OTHER_USER, "removedBy": USER, "reason": "removed"}),
         emitted_by: MESSAGES,
+    },
+    // Payment processors (docs/billing.md, "Payment processors"), from their verified
+    // inbound webhooks.
+    EventKind {
+        name: "subscription.created",
+        description: "A payment processor confirmed a checkout; the organization moved to the plan it bought.",
+        example: || {
+            json!({"organizationId": ORG, "plan": "team", "provider": "stripe",
+                   "status": "active", "checkoutId": CHECKOUT})
+        },
+        emitted_by: BILLING,
+    },
+    EventKind {
+        name: "subscription.updated",
+        description: "A payment processor reported a change to the organization's subscription (plan or status).",
+        example: || {
+            json!({"organizationId": ORG, "plan": "business", "provider": "stripe",
+                   "status": "active"})
+        },
+        emitted_by: BILLING,
+    },
+    EventKind {
+        name: "subscription.cancelled",
+        description: "A payment processor ended the organization's subscription; it is back on the default plan.",
+        example: || {
+            json!({"organizationId": ORG, "plan": "team", "provider": "paystack",
+                   "status": "cancelled", "nowOn": "free"})
+        },
+        emitted_by: BILLING,
+    },
+    EventKind {
+        name: "invoice.paid",
+        description: "A payment processor reported an invoice or charge of the organization as paid.",
+        example: || {
+            json!({"organizationId": ORG, "invoiceId": INVOICE, "provider": "stripe",
+                   "providerInvoiceId": "in_1QxYz2AbCdEfGhIj", "plan": "team",
+                   "amount": 4900, "currency": "USD", "status": "paid"})
+        },
+        emitted_by: BILLING,
+    },
+    EventKind {
+        name: "invoice.payment_failed",
+        description: "A payment processor reported that paying an invoice or charge of the organization failed.",
+        example: || {
+            json!({"organizationId": ORG, "invoiceId": INVOICE, "provider": "flutterwave",
+                   "providerInvoiceId": "4975363", "plan": "team", "amount": 500000,
+                   "currency": "NGN", "status": "failed"})
+        },
+        emitted_by: BILLING,
     },
     // Quotas.
     EventKind {

@@ -8,6 +8,7 @@ pub mod argon2_pool;
 pub mod audit;
 pub mod auth_cache;
 pub mod backup;
+pub mod billing;
 pub mod event_catalog;
 pub mod file_shares;
 pub mod files;

@@ -141,6 +141,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0020_plans.sql"),
         then: None,
     },
+    Migration {
+        version: 21,
+        name: "billing",
+        sql: include_str!("migrations/0021_billing.sql"),
+        then: None,
+    },
 ];
 
 /// The schema version this binary creates and understands.

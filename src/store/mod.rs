@@ -12,6 +12,7 @@ mod migrations;
 pub mod api_keys;
 pub mod audit;
 pub mod backup;
+pub mod billing;
 pub mod download_tokens;
 pub mod events;
 pub mod files;

@@ -8,6 +8,7 @@ mod api_keys;
 mod audit;
 mod auth_cache;
 mod backup;
+mod billing;
 mod blob_store;
 mod cli;
 mod cli_transfers;
