@@ -737,3 +737,49 @@ async fn the_account_page_links_and_unlinks_a_provider() {
     );
     assert_eq!(audit, ["identity.linked", "identity.unlinked"]);
 }
+
+#[tokio::test]
+async fn a_plan_without_sso_refuses_provider_sign_in_until_the_organization_gets_one() {
+    let mut provider = OidcProvider::start();
+    let plan = |id: &str, features: &[&str]| sealbox::config::PlanConfig {
+        id: id.into(),
+        name: id.into(),
+        features: features.iter().map(|f| f.to_string()).collect(),
+        ..Default::default()
+    };
+    let (app, _secrets) = app_with(&mut provider, |config| {
+        config.plans = vec![plan("free", &[]), plan("team", &["sso"])];
+        config.billing.default_plan = "free".into();
+    })
+    .await;
+    let admin = app.setup_admin().await;
+    let (token, org) = (
+        s(&admin, "accessToken"),
+        s(&admin["user"]["organizations"][0], "id"),
+    );
+    let users = user_count(&app);
+
+    // Acme is on `free`: Grace's first sign-in would provision her into it. Refused, and
+    // rolled back: no account, no link.
+    refused(&app, "grace", "requires a plan with the `sso` feature").await;
+    assert_eq!(refusals(&app), ["PLAN_REQUIRED"]);
+    assert_eq!(user_count(&app), users, "no account was kept");
+    let links: i64 = app.query("SELECT count(*) FROM user_identities", |row| row.get(0))[0];
+    assert_eq!(links, 0);
+
+    // On `team`, the same sign-in goes through on the next try.
+    let assigned = app
+        .send_as(
+            reqwest::Method::PUT,
+            &format!("/admin/orgs/{org}/plan"),
+            &token,
+            Some(&json!({"plan": "team"})),
+            None,
+        )
+        .await;
+    assert_eq!(assigned.status(), 200);
+    let mut steps = sign_in_steps(&app, "grace");
+    steps.push(json!(["text", "Grace Hopper"]));
+    browse(Value::Array(steps)).await;
+    assert_eq!(user_count(&app), users + 1);
+}
