@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
@@ -953,6 +953,35 @@ pub fn default_keys() -> BTreeMap<String, Value> {
         &mut out,
     );
     out
+}
+
+/// A secret given inline (`{key}`) or in a file (`{key}_file`, one trailing newline
+/// removed), not both; `section` names the table in errors.
+fn read_secret(
+    section: &str,
+    key: &str,
+    inline: &Secret,
+    file: &Path,
+) -> Result<Secret, ConfigError> {
+    if file.as_os_str().is_empty() {
+        return Ok(inline.clone());
+    }
+    if !inline.is_empty() {
+        return Err(ConfigError::Invalid(format!(
+            "{section}: give {key} or {key}_file, not both"
+        )));
+    }
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        ConfigError::Invalid(format!(
+            "{section}.{key}_file: cannot read {}: {e}",
+            file.display()
+        ))
+    })?;
+    let text = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    Ok(Secret::new(text))
 }
 
 #[cfg(test)]

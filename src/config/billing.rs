@@ -6,11 +6,11 @@
 //! checkout with it answers 422 naming what is missing, and its inbound webhook refuses
 //! every delivery.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{BillingConfig, ConfigError, Secret};
+use super::{BillingConfig, ConfigError, Secret, read_secret};
 
 /// Stripe's API, the default `base_url` of `[billing.stripe]`.
 pub const STRIPE_API: &str = "https://api.stripe.com";
@@ -268,34 +268,6 @@ fn resolve_one(
         require_signature_header: entry.require_signature_header,
         prices: entry.prices.clone(),
     })
-}
-
-/// The secret given inline or in a file, not both.
-fn read_secret(
-    section: &str,
-    key: &str,
-    inline: &Secret,
-    file: &Path,
-) -> Result<Secret, ConfigError> {
-    if file.as_os_str().is_empty() {
-        return Ok(inline.clone());
-    }
-    if !inline.is_empty() {
-        return Err(invalid(format!(
-            "{section}: give {key} or {key}_file, not both"
-        )));
-    }
-    let text = std::fs::read_to_string(file).map_err(|e| {
-        invalid(format!(
-            "{section}.{key}_file: cannot read {}: {e}",
-            file.display()
-        ))
-    })?;
-    let text = text
-        .strip_suffix("\r\n")
-        .or_else(|| text.strip_suffix('\n'))
-        .unwrap_or(&text);
-    Ok(Secret::new(text))
 }
 
 fn invalid(message: String) -> ConfigError {

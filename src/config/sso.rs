@@ -364,7 +364,7 @@ fn provider(
     if client_id.trim().is_empty() {
         return Err(invalid(format!("{key}.client_id is required")));
     }
-    let client_secret = read_secret(key, secret, secret_file)?;
+    let client_secret = super::read_secret(key, "client_secret", secret, secret_file)?;
     if secret_required && client_secret.is_empty() {
         return Err(invalid(format!(
             "{key} needs client_secret or client_secret_file"
@@ -393,29 +393,6 @@ fn provider(
         allowed_domains,
         link_by_email: policy.link_by_email,
     })
-}
-
-/// The secret given inline or in a file, not both.
-fn read_secret(key: &str, inline: &Secret, file: &Path) -> Result<Secret, ConfigError> {
-    if file.as_os_str().is_empty() {
-        return Ok(inline.clone());
-    }
-    if !inline.is_empty() {
-        return Err(invalid(format!(
-            "{key}: give client_secret or client_secret_file, not both"
-        )));
-    }
-    let text = std::fs::read_to_string(file).map_err(|e| {
-        invalid(format!(
-            "{key}.client_secret_file: cannot read {}: {e}",
-            file.display()
-        ))
-    })?;
-    let text = text
-        .strip_suffix("\r\n")
-        .or_else(|| text.strip_suffix('\n'))
-        .unwrap_or(&text);
-    Ok(Secret::new(text))
 }
 
 fn check_role(role: &str, key: &str) -> Result<(), ConfigError> {
