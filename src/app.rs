@@ -324,7 +324,7 @@ impl App {
                 public_url,
             ),
             users: UserService::new(self.store.clone()),
-            orgs: OrgService::new(self.store.clone()),
+            orgs: OrgService::new(self.store.clone()).with_plans(self.plans.rules().clone()),
             groups: GroupService::new(self.store.clone()),
             invites: InviteService::new(
                 self.store.clone(),
@@ -333,7 +333,9 @@ impl App {
                 public_url,
             )
             .with_plans(self.plans.rules().clone()),
-            admin: AdminService::new(self.store.clone()).with_status(self.status_sources()),
+            admin: AdminService::new(self.store.clone())
+                .with_status(self.status_sources())
+                .with_plans(self.plans.rules().clone()),
             api_keys: self.api_keys.clone(),
             audit: self.audit.clone(),
             idempotency: self.idempotency.clone(),
@@ -590,6 +592,9 @@ impl App {
         if let Err(e) = self.api_keys.flush_last_use().await {
             tracing::warn!(error = %e, "could not record the last use of API keys");
         }
+        if let Err(e) = self.plans.flush_usage().await {
+            tracing::warn!(error = %e, "could not record today's API request counts");
+        }
         let closed = self.store.close().await;
         served.map_err(AppError::Serve)?;
         closed?;
@@ -598,7 +603,8 @@ impl App {
     }
 }
 
-/// Background upkeep while serving. Every few seconds: writes API keys' last use (so
+/// Background upkeep while serving. Every second: writes the API requests counted against
+/// plan quotas. Every few seconds: writes API keys' last use (so
 /// using a key costs no write of its own) and forgets rate budgets that are whole again.
 /// Every few minutes: drops expired idempotency keys; hourly: prunes the audit log, and
 /// finished webhook deliveries with the outbox events behind them, past their retention.
@@ -621,7 +627,8 @@ impl Housekeeping {
         let mut often = tokio::time::interval(KEY_USE_FLUSH_INTERVAL);
         let mut sweeps = tokio::time::interval(IDEMPOTENCY_SWEEP_INTERVAL);
         let mut pruning = tokio::time::interval(AUDIT_PRUNE_INTERVAL);
-        for timer in [&mut often, &mut sweeps, &mut pruning] {
+        let mut counts = tokio::time::interval(USAGE_FLUSH_INTERVAL);
+        for timer in [&mut often, &mut sweeps, &mut pruning, &mut counts] {
             timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         }
         loop {
@@ -637,6 +644,11 @@ impl Housekeeping {
                         Ok(0) => {}
                         Ok(ended) => tracing::info!(ended, "ended expired transfers and deleted their bytes"),
                         Err(e) => tracing::warn!(error = %e, "could not sweep expired transfers"),
+                    }
+                }
+                _ = counts.tick() => {
+                    if let Err(e) = self.plans.flush_usage().await {
+                        tracing::warn!(error = %e, "could not record today's API request counts");
                     }
                 }
                 _ = sweeps.tick() => {
@@ -683,6 +695,9 @@ const AUDIT_PRUNE_INTERVAL: Duration = Duration::from_secs(60 * 60);
 
 /// How stale `lastUsedAt` in the database may be; listings overlay the newer value.
 const KEY_USE_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
+/// How often the API requests counted against plan quotas are written: what a crash can
+/// lose of them (docs/billing.md).
+const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Connections the separate metrics listener serves at once: scrapers, not clients.
 const METRICS_MAX_CONNECTIONS: usize = 16;

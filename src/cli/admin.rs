@@ -177,6 +177,11 @@ fn create_user(args: CreateUserArgs) -> CliResult {
             ..RequestContext::default()
         };
         let created = AdminService::new(store.clone())
+            .with_plans(PlanRules::new(
+                &config.plans,
+                &config.billing,
+                Clock::default(),
+            ))
             .create_account(None, account, placement, ctx)
             .await;
         store.close().await?;

@@ -50,6 +50,7 @@ pub struct AdminService {
     store: Store,
     orgs: OrgService,
     status: Option<StatusSources>,
+    plans: super::plans::PlanRules,
 }
 
 /// Where the status page's figures come from besides the database: the data directory
@@ -98,7 +99,16 @@ impl AdminService {
             orgs: OrgService::new(store.clone()),
             store,
             status: None,
+            plans: super::plans::PlanRules::default(),
         }
+    }
+
+    /// The same service, enforcing the plans' members limit on accounts it adds to an
+    /// existing organization.
+    pub fn with_plans(mut self, plans: super::plans::PlanRules) -> Self {
+        self.orgs = self.orgs.with_plans(plans.clone());
+        self.plans = plans;
+        self
     }
 
     /// The same service with what the status page reads besides the database.
@@ -166,6 +176,7 @@ impl AdminService {
         let email = account.email.trim().to_owned();
         let display_name = account.display_name.trim().to_owned();
         let is_instance_admin = account.is_instance_admin;
+        let plans = self.plans.clone();
         write(&self.store, move |tx| {
             let user_id = UserId::new();
             let now = crate::ids::now_rfc3339();
@@ -191,6 +202,7 @@ impl AdminService {
                             "no such role in this organization",
                         )]));
                     }
+                    plans.check_members_in(tx, org)?;
                     (org, role)
                 }
             };

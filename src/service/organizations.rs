@@ -94,11 +94,21 @@ pub struct RoleInput {
 #[derive(Clone, Debug)]
 pub struct OrgService {
     store: Store,
+    plans: super::plans::PlanRules,
 }
 
 impl OrgService {
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self {
+            store,
+            plans: super::plans::PlanRules::default(),
+        }
+    }
+
+    /// The same service, enforcing the plans' members limit when a member is enabled again.
+    pub fn with_plans(mut self, plans: super::plans::PlanRules) -> Self {
+        self.plans = plans;
+        self
     }
 
     /// Creates an organization with the caller as its owner.
@@ -414,6 +424,7 @@ impl OrgService {
         }
         invalid_if_any(problems)?;
         let principal = principal.clone();
+        let plans = self.plans.clone();
         write(&self.store, move |tx| {
             let access = access::in_org(tx, &principal, org)?;
             access.require(Permission::MembersWrite)?;
@@ -430,6 +441,10 @@ impl OrgService {
                 None => member.role.clone(),
             };
             let status = update.status.clone().unwrap_or_else(|| member.status.clone());
+            if status == "active" && member.status != "active" {
+                // Enabling a member again takes a seat, as an accepted invite does.
+                plans.check_members_in(tx, org)?;
+            }
             let stays_owner = role == BuiltinRole::Owner.key() && status == "active";
             if member.role == BuiltinRole::Owner.key() && member.status == "active" && !stays_owner {
                 ensure_not_last_owner(tx, org)?;

@@ -84,6 +84,24 @@ pub fn take(
     Ok(n.filter(|n| *n <= limit).map(|n| n as u64))
 }
 
+/// Adds `units` to `subject`'s `counter` of `day`, with no limit: the units were
+/// already taken against it in memory (`service::plans::usage`).
+pub fn add(
+    conn: &Connection,
+    subject: &str,
+    counter: &str,
+    day: &str,
+    units: u64,
+) -> Result<(), StoreError> {
+    let units = i64::try_from(units).unwrap_or(i64::MAX);
+    conn.prepare_cached(
+        "INSERT INTO plan_usage (subject, counter, day, n) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (subject, counter, day) DO UPDATE SET n = n + excluded.n",
+    )?
+    .execute(params![subject, counter, day, units])?;
+    Ok(())
+}
+
 /// `subject`'s `counter` of `day`; 0 when nothing was counted.
 pub fn used(conn: &Connection, subject: &str, counter: &str, day: &str) -> Result<u64, StoreError> {
     let n: Option<i64> = conn

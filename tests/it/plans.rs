@@ -79,6 +79,30 @@ fn header(response: &reqwest::Response, name: &str) -> Option<u64> {
         .map(|v| v.to_str().unwrap().parse().unwrap())
 }
 
+/// Today's stored API request counts, once the server has written what it counted in
+/// memory (within a second; waits up to 10 s for them to stop changing).
+async fn stored_counts(app: &TestApp) -> Vec<i64> {
+    let read = || {
+        app.query(
+            "SELECT n FROM plan_usage WHERE counter = 'api_requests' ORDER BY n",
+            |r| r.get(0),
+        )
+    };
+    let mut last: Vec<i64> = read();
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = read();
+        if now == last && !now.is_empty() {
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+            if read() == now {
+                return now;
+            }
+        }
+        last = now;
+    }
+    last
+}
+
 /// Moves the plans' clock just past the next UTC midnight.
 fn next_day(app: &TestApp) {
     app.plan_clock
@@ -139,11 +163,12 @@ async fn api_keys_follow_the_plan_on_the_next_request_with_daily_quotas_per_key_
         assert_eq!(me_with_key(&app, &other).await.status(), 200);
     }
     assert_envelope(me_with_key(&app, &other).await, 429, "QUOTA_EXCEEDED").await;
-    let counted: Vec<i64> = app.query(
-        "SELECT n FROM plan_usage WHERE counter = 'api_requests' ORDER BY n",
-        |r| r.get(0),
+    // Counted in memory, written within a second.
+    assert_eq!(
+        stored_counts(&app).await,
+        [2, 3, 5],
+        "refusals count nothing"
     );
-    assert_eq!(counted, [2, 3, 5], "refusals count nothing");
 
     // The day turns: both keys work again.
     next_day(&app);
@@ -173,6 +198,68 @@ async fn api_keys_follow_the_plan_on_the_next_request_with_daily_quotas_per_key_
     assert_eq!(last["from"], "free");
     assert_eq!(last["to"], "pro");
     assert_eq!(last["via"], "admin_api");
+}
+
+#[tokio::test]
+async fn api_requests_counted_in_memory_survive_a_restart_and_the_subscription_shows_them() {
+    // Not across a UTC midnight: the counts would start again.
+    let before_midnight = sealbox::service::plans::Clock::default().until_midnight();
+    if before_midnight < Duration::from_secs(30) {
+        tokio::time::sleep(before_midnight + Duration::from_secs(1)).await;
+    }
+    let parsed: PlansOnly = toml::from_str(PLANS).unwrap();
+    let dir = tempfile::TempDir::new().unwrap();
+    let adjust = |config: &mut sealbox::config::Config| {
+        config.plans = parsed.plans.clone();
+        config.billing = parsed.billing.clone();
+    };
+    let app = TestApp::spawn_in(dir.path(), adjust).await.unwrap();
+    let pair = app.setup_admin().await;
+    let (admin, org) = (
+        s(&pair, "accessToken"),
+        s(&pair["user"]["organizations"][0], "id"),
+    );
+    json_of(
+        set_plan(&app, &admin, &org, json!({"plan": "pro"})).await,
+        200,
+    )
+    .await;
+    let key = s(
+        &create_key(&app, &admin, json!({"name": "ci"})).await,
+        "key",
+    );
+    for _ in 0..2 {
+        assert_eq!(me_with_key(&app, &key).await.status(), 200);
+    }
+    // The view counts what is not written yet.
+    let view = json_of(
+        app.get_as(&format!("/v1/subscriptions/{org}"), &admin)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(view["usage"]["apiRequestsToday"], 2);
+
+    // A clean stop writes the counts; the next start goes on from them.
+    app.shutdown().await.unwrap();
+    let app = TestApp::spawn_in(dir.path(), adjust).await.unwrap();
+    let admin = s(
+        &app.login(crate::support::ADMIN_EMAIL, crate::support::ADMIN_PASSWORD)
+            .await,
+        "accessToken",
+    );
+    let last = me_with_key(&app, &key).await;
+    assert_eq!(last.status(), 200);
+    assert_eq!(header(&last, "x-quota-remaining"), Some(0));
+    assert_envelope(me_with_key(&app, &key).await, 429, "QUOTA_EXCEEDED").await;
+    let view = json_of(
+        app.get_as(&format!("/v1/subscriptions/{org}"), &admin)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(view["usage"]["apiRequestsToday"], 3);
+    assert_eq!(stored_counts(&app).await, [3, 3]);
 }
 
 #[tokio::test]
@@ -338,6 +425,74 @@ async fn members_limit_applies_at_invite_and_accept_and_webhooks_at_create() {
     .await;
     json_of(hook(2).await, 201).await;
     json_of(invite("dee@example.com").await, 201).await;
+}
+
+#[tokio::test]
+async fn members_limit_holds_for_accounts_an_admin_creates_and_members_enabled_again() {
+    let (app, admin, org) = with_plans().await;
+    let create = |email: &'static str| {
+        let (app, admin, org) = (&app, &admin, &org);
+        async move {
+            app.send_as(
+                Method::POST,
+                &format!("/admin/orgs/{org}/users"),
+                admin,
+                Some(&json!({"email": email, "displayName": "x"})),
+                None,
+            )
+            .await
+        }
+    };
+    let member_status = |user: String, status: &'static str| {
+        let (app, admin, org) = (&app, &admin, &org);
+        async move {
+            app.send_as(
+                Method::PATCH,
+                &format!("/v1/organizations/{org}/members/{user}"),
+                admin,
+                Some(&json!({"status": status})),
+                None,
+            )
+            .await
+        }
+    };
+    // The free plan seats two: the owner and one more.
+    let bob = json_of(create("bob@example.com").await, 201).await;
+    let bob = s(&bob["user"], "userId");
+    let refused = assert_envelope(create("cy@example.com").await, 403, "PLAN_REQUIRED").await;
+    assert!(s(&refused, "message").contains("2 members"));
+    let users: Vec<i64> = app.query(
+        "SELECT count(*) FROM users WHERE email = 'cy@example.com'",
+        |r| r.get(0),
+    );
+    assert_eq!(users, [0], "the refused account was not created");
+
+    // A disabled member frees the seat; enabling them again needs one.
+    json_of(member_status(bob.clone(), "disabled").await, 200).await;
+    json_of(create("cy@example.com").await, 201).await;
+    assert_envelope(
+        member_status(bob.clone(), "active").await,
+        403,
+        "PLAN_REQUIRED",
+    )
+    .await;
+    let status: Vec<String> = app.query(
+        &format!("SELECT status FROM memberships WHERE user_id = '{bob}'"),
+        |r| r.get(0),
+    );
+    assert_eq!(
+        status,
+        ["disabled"],
+        "the refused change left the member disabled"
+    );
+
+    // A plan without the limit seats them all.
+    json_of(
+        set_plan(&app, &admin, &org, json!({"plan": "pro"})).await,
+        200,
+    )
+    .await;
+    json_of(member_status(bob, "active").await, 200).await;
 }
 
 #[tokio::test]

@@ -748,7 +748,9 @@ async fn a_plan_without_sso_refuses_provider_sign_in_until_the_organization_gets
         ..Default::default()
     };
     let (app, _secrets) = app_with(&mut provider, |config| {
-        config.plans = vec![plan("free", &[]), plan("team", &["sso"])];
+        let mut seated = plan("seated", &["sso"]);
+        seated.limits.members = 1;
+        config.plans = vec![plan("free", &[]), seated, plan("team", &["sso"])];
         config.billing.default_plan = "free".into();
     })
     .await;
@@ -767,17 +769,31 @@ async fn a_plan_without_sso_refuses_provider_sign_in_until_the_organization_gets
     let links: i64 = app.query("SELECT count(*) FROM user_identities", |row| row.get(0))[0];
     assert_eq!(links, 0);
 
+    let assign = |plan: &'static str| {
+        let (app, token, org) = (&app, &token, &org);
+        async move {
+            let assigned = app
+                .send_as(
+                    reqwest::Method::PUT,
+                    &format!("/admin/orgs/{org}/plan"),
+                    token,
+                    Some(&json!({"plan": plan})),
+                    None,
+                )
+                .await;
+            assert_eq!(assigned.status(), 200);
+        }
+    };
+
+    // `seated` has the feature but one seat, the admin's: provisioning Grace would take a
+    // second. Refused the same way.
+    assign("seated").await;
+    refused(&app, "grace", "allows 1 members").await;
+    assert_eq!(refusals(&app), ["PLAN_REQUIRED", "PLAN_REQUIRED"]);
+    assert_eq!(user_count(&app), users, "no account was kept");
+
     // On `team`, the same sign-in goes through on the next try.
-    let assigned = app
-        .send_as(
-            reqwest::Method::PUT,
-            &format!("/admin/orgs/{org}/plan"),
-            &token,
-            Some(&json!({"plan": "team"})),
-            None,
-        )
-        .await;
-    assert_eq!(assigned.status(), 200);
+    assign("team").await;
     let mut steps = sign_in_steps(&app, "grace");
     steps.push(json!(["text", "Grace Hopper"]));
     browse(Value::Array(steps)).await;

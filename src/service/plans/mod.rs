@@ -15,6 +15,7 @@
 //!   process makes it, so a downgrade or upgrade applies to the very next request.
 
 mod clock;
+mod usage;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -521,6 +522,7 @@ pub struct PlanService {
     store: Store,
     rules: PlanRules,
     cache: Arc<Cache>,
+    api_requests: Arc<usage::DailyCounts>,
 }
 
 impl PlanService {
@@ -529,6 +531,7 @@ impl PlanService {
             store,
             rules,
             cache: Arc::new(Cache::default()),
+            api_requests: Arc::new(usage::DailyCounts::default()),
         }
     }
 
@@ -559,28 +562,52 @@ impl PlanService {
         if per_key == 0 && per_org == 0 {
             return Ok(None);
         }
-        let rules = self.rules.clone();
-        write(&self.store, move |tx| {
-            let by_key = rules.take_in(
-                tx,
-                &key_id.to_string(),
-                API_REQUESTS,
+        let takes: Vec<usage::Take> = [
+            (
+                key_id.to_string(),
                 per_key,
                 "the API key's daily request quota",
-            )?;
-            let by_org = rules.take_in(
-                tx,
-                &org.to_string(),
-                API_REQUESTS,
+            ),
+            (
+                org.to_string(),
                 per_org,
                 "the organization's daily quota of API requests",
-            )?;
-            Ok([by_key, by_org]
-                .into_iter()
-                .flatten()
-                .min_by_key(|q| q.remaining))
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, limit, _)| *limit > 0)
+        .map(|(subject, limit, what)| usage::Take {
+            subject,
+            limit,
+            what,
         })
-        .await
+        .collect();
+        let reset = self.rules.clock.next_midnight().unix_timestamp().max(0) as u64;
+        let retry_after = self.rules.clock.until_midnight();
+        let day = self.rules.clock.today();
+        match self.api_requests.take(&self.store, &day, &takes).await? {
+            Ok(remaining) => Ok(usage::tightest(&takes, &remaining, reset, retry_after)),
+            Err(spent) => Err(ServiceError::DailyQuotaSpent {
+                message: format!(
+                    "{} ({}) is spent; it starts again at the next UTC midnight",
+                    spent.what, spent.limit
+                ),
+                quota: Quota {
+                    limit: spent.limit,
+                    remaining: 0,
+                    reset,
+                    retry_after,
+                },
+            }),
+        }
+    }
+
+    /// Writes the API requests counted since the last flush (every second while serving,
+    /// and at shutdown): see `usage`.
+    pub async fn flush_usage(&self) -> Result<usize, ServiceError> {
+        self.api_requests
+            .flush(&self.store, &self.rules.clock.today())
+            .await
     }
 
     /// The organization's plan, from the cache while no assignment has changed.
@@ -660,6 +687,9 @@ impl PlanService {
     ) -> Result<Subscription, ServiceError> {
         let principal = principal.clone();
         let rules = self.rules.clone();
+        let counted = self
+            .api_requests
+            .used(&org.to_string(), &rules.clock.today());
         read(&self.store, move |conn| {
             let access = super::access::in_org(conn, &principal, org)?;
             access.require(crate::auth::Permission::BillingRead)?;
@@ -670,7 +700,11 @@ impl PlanService {
                 members: store::active_members(conn, org)?,
                 webhooks: crate::store::webhooks::count_for_org(conn, org)?.max(0) as u64,
                 transfers_today: rules.used_today_in(conn, &subject, TRANSFERS)?,
-                api_requests_today: rules.used_today_in(conn, &subject, API_REQUESTS)?,
+                // What this process counted is ahead of the store by up to a second.
+                api_requests_today: match counted {
+                    Some(n) => n,
+                    None => rules.used_today_in(conn, &subject, API_REQUESTS)?,
+                },
                 day: rules.clock.today(),
                 resets_at: format_rfc3339(rules.clock.next_midnight()),
             };

@@ -428,7 +428,7 @@ impl SsoService {
         let registration = self.inner.identity.registration();
         let plans = self.plans.clone();
         let outcome = super::write(&self.inner.store, move |tx| {
-            let resolved = resolve_account(tx, &provider, &account, registration, &ctx)?;
+            let resolved = resolve_account(tx, &provider, &account, registration, &plans, &ctx)?;
             // Refused by the plan: rolled back, so a just-in-time account or a link made
             // above is not kept either.
             if let Ok(user) = &resolved
@@ -594,14 +594,16 @@ impl SsoService {
 }
 
 /// The account rules, in the callback's transaction (see the module comment). A refusal
-/// comes before anything is written; a store error rolls everything back.
+/// comes before anything is written; an error (a store error, or a just-in-time account
+/// the plan's members limit has no seat for) rolls everything back.
 fn resolve_account(
     tx: &rusqlite::Connection,
     provider: &SsoProvider,
     account: &ExternalAccount,
     registration: Registration,
+    plans: &super::plans::PlanRules,
     ctx: &RequestContext,
-) -> Result<Result<UserId, Refusal>, StoreError> {
+) -> Result<Result<UserId, Refusal>, ServiceError> {
     let name = &provider.display_name;
     let now = now_rfc3339();
     let email = account.email.as_deref().map(str::trim).unwrap_or("");
@@ -706,6 +708,7 @@ fn resolve_account(
             ),
         )));
     };
+    plans.check_members_in(tx, org.id)?;
     let role = provider.role_for(&account.groups);
     let user_id = UserId::new();
     let display_name: String = account
