@@ -273,6 +273,7 @@ pub fn api_service(state: &HttpState) -> OpenApiService<Apis, ()> {
                 },
                 plans::PlansApi {
                     plans: state.plans.clone(),
+                    offers: state.billing.offers(),
                 },
                 billing::BillingApi {
                     billing: state.billing.clone(),

@@ -26,6 +26,22 @@ pub const QUOTA_RESET_HEADER: &str = "x-quota-reset";
 
 pub struct PlansApi {
     pub plans: PlanService,
+    /// What checkout sells here (configuration: the same for every request).
+    pub offers: Vec<crate::service::billing::Offer>,
+}
+
+/// A plan a checkout can buy (`POST /v1/subscriptions/{organizationId}/checkout`).
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct OfferView {
+    pub plan: String,
+    pub plan_name: String,
+    /// `stripe`, `paystack` or `flutterwave`.
+    pub provider: String,
+    /// As the processor writes it (Paystack: the currency's subunit); absent for Stripe,
+    /// whose price holds it.
+    pub amount: Option<String>,
+    pub currency: Option<String>,
 }
 
 /// A plan to assign.
@@ -111,10 +127,16 @@ pub struct SubscriptionView {
     /// The plan's features (`api_access`, `e2e_transfers`, `sso`).
     pub features: Vec<String>,
     pub usage: UsageView,
+    /// The plans a checkout can buy here, by processor: empty without a configured one.
+    pub offers: Vec<OfferView>,
 }
 
 impl SubscriptionView {
-    fn new(org: OrgId, subscription: Subscription) -> Self {
+    fn new(
+        org: OrgId,
+        subscription: Subscription,
+        offers: &[crate::service::billing::Offer],
+    ) -> Self {
         let plan = &subscription.current.plan;
         let limit = |n: u64| (n > 0).then_some(n);
         let l = plan.limits;
@@ -144,6 +166,16 @@ impl SubscriptionView {
                 day: usage.day,
                 resets_at: usage.resets_at,
             },
+            offers: offers
+                .iter()
+                .map(|o| OfferView {
+                    plan: o.plan.clone(),
+                    plan_name: o.plan_name.clone(),
+                    provider: o.provider.clone(),
+                    amount: Some(o.amount.clone()).filter(|a| !a.is_empty()),
+                    currency: Some(o.currency.clone()).filter(|c| !c.is_empty()),
+                })
+                .collect(),
         }
     }
 }
@@ -182,6 +214,7 @@ impl PlansApi {
         Ok(SubscriptionResponse::Ok(Json(SubscriptionView::new(
             org,
             subscription,
+            &self.offers,
         ))))
     }
 

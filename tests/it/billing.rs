@@ -1109,3 +1109,136 @@ async fn inbound_webhook_paths_win_over_webhook_ids_and_bound_their_bodies() {
     let get = app.get("/v1/webhooks/stripe").await;
     assert_ne!(get.status(), 200);
 }
+
+#[tokio::test]
+async fn the_billing_page_shows_the_plan_buys_one_through_the_hosted_checkout_and_lists_the_invoice()
+ {
+    use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD};
+    use crate::web_ui::browse;
+    use crate::web_workspace::{rendered, sign_in};
+
+    let fake = FakeProcessor::start();
+    reqwest::Client::new()
+        .post(format!("{}/_hosted", fake.base))
+        .send()
+        .await
+        .unwrap();
+    let (app, _secrets) = billed_app(&fake).await;
+    let (token, org) = owner(&app).await;
+
+    // The default plan, what it allows, the three offers of `team`, no invoices. Buying
+    // opens the processor's page; paying there comes back to the page.
+    let mut steps = sign_in(&app, "/app/billing", ADMIN_EMAIL, ADMIN_PASSWORD);
+    steps.extend([
+        json!(["js", "document.querySelector('#plan-name')?.textContent.includes('free')"]),
+        json!(["js", "document.querySelector('#plan-status')?.textContent === 'The default plan'"]),
+        json!(["js", "document.querySelector('#plan-usage tr[data-id=\"Active members\"]')?.textContent.includes('No limit')"]),
+        json!(["js", "document.querySelector('#plan-features [data-feature=sso]')?.textContent.includes('not included')"]),
+        json!(["js", "document.querySelectorAll('#plan-offers tbody tr').length === 3"]),
+        json!(["js", "document.querySelector('#plan-offers tr[data-id=\"team:paystack\"]')?.textContent.includes('5,000')"]),
+        json!(["text", "No invoices yet."]),
+        json!(["click", "#plan-offers tr[data-id=\"team:stripe\"] button"]),
+        json!(["js", "location.pathname === '/hosted'"]),
+        json!(["click", "#pay"]),
+        json!(["js", "location.pathname === '/app/billing'"]),
+        rendered("/app/billing"),
+        json!(["text", "Back from the checkout"]),
+    ]);
+    browse(Value::Array(steps)).await;
+
+    let seen = fake.seen().await;
+    assert_eq!(seen.len(), 1, "one checkout: {seen:?}");
+    assert_eq!(seen[0]["path"], "/v1/checkout/sessions");
+    assert_eq!(
+        s(&seen[0]["body"], "success_url"),
+        app.url("/app/billing?checkout=done")
+    );
+    let reference = s(&seen[0]["body"], "client_reference_id");
+    assert_eq!(
+        plan_of(&app, &token, &org).await,
+        "free",
+        "not before Stripe says so"
+    );
+
+    // Stripe confirms the checkout and the first invoice.
+    let completed = stripe_event(
+        "evt_page_completed",
+        "checkout.session.completed",
+        json!({"id": "cs_test_a1b2c3", "object": "checkout.session",
+               "client_reference_id": reference, "customer": "cus_P1",
+               "subscription": "sub_P1", "payment_status": "paid", "status": "complete",
+               "metadata": {"sealbox_checkout": reference, "sealbox_organization": org}}),
+    );
+    json_of(stripe_deliver(&app, &completed, now()).await, 200).await;
+    let invoice = stripe_event(
+        "evt_page_invoice",
+        "invoice.paid",
+        json!({"id": "in_page_1", "object": "invoice", "customer": "cus_P1",
+               "subscription": "sub_P1", "amount_paid": 4900, "amount_due": 4900,
+               "currency": "usd", "hosted_invoice_url": "https://invoice.stripe.test/page-1",
+               "lines": {"data": [{"price": {"id": "price_team_monthly"}}]}}),
+    );
+    json_of(stripe_deliver(&app, &invoice, now()).await, 200).await;
+
+    let mut steps = sign_in(&app, "/app/billing", ADMIN_EMAIL, ADMIN_PASSWORD);
+    steps.extend([
+        json!(["js", "document.querySelector('#plan-name')?.textContent.includes('team')"]),
+        json!(["js", "document.querySelector('#plan-status')?.textContent === 'Assigned'"]),
+        json!(["js", "document.querySelector('#plan-offers tr[data-id=\"team:stripe\"]')?.textContent.includes('(current)')"]),
+        json!(["js", "(() => { const row = document.querySelector('#invoice-list tbody tr'); return row && row.textContent.includes('paid') && row.textContent.includes('49') && row.querySelector('a')?.href === 'https://invoice.stripe.test/page-1'; })()"]),
+    ]);
+    browse(Value::Array(steps)).await;
+}
+
+#[tokio::test]
+async fn the_billing_page_is_for_the_billing_role_and_says_when_nothing_is_sold_here() {
+    use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD};
+    use crate::web_ui::browse;
+    use crate::web_workspace::sign_in;
+
+    // Plans, but no payment processor: an air-gapped instance.
+    let app = TestApp::spawn_with(|config| {
+        config.plans = vec![plan("free"), plan("team")];
+        config.billing.default_plan = "free".into();
+    })
+    .await;
+    let (token, org) = owner(&app).await;
+    json_of(
+        app.send_as(
+            Method::POST,
+            &format!("/admin/orgs/{org}/users"),
+            &token,
+            Some(&json!({"email": "bob@example.com", "displayName": "Bob",
+                         "password": MEMBER_PASSWORD, "role": "member"})),
+            None,
+        )
+        .await,
+        201,
+    )
+    .await;
+
+    let mut steps = sign_in(&app, "/app/billing", ADMIN_EMAIL, ADMIN_PASSWORD);
+    steps.extend([
+        json!(["text", "No payment processor sells plans on this instance"]),
+        json!(["text", "No invoices yet."]),
+        json!(["js", "[...document.querySelectorAll('nav a')].some((a) => a.getAttribute('href') === '/app/billing')"]),
+    ]);
+    browse(Value::Array(steps)).await;
+
+    // A member holds no billing permission: no link, and the page is refused; so is the API.
+    let mut steps = sign_in(&app, "/app", "bob@example.com", MEMBER_PASSWORD);
+    steps.extend([
+        json!(["js", "![...document.querySelectorAll('nav a')].some((a) => a.getAttribute('href') === '/app/billing')"]),
+        json!(["open", app.url("/app/billing")]),
+        json!(["text", "does not include this page"]),
+    ]);
+    browse(Value::Array(steps)).await;
+    let bob = app.login("bob@example.com", MEMBER_PASSWORD).await;
+    assert_envelope(
+        app.get_as(&format!("/v1/subscriptions/{org}"), &s(&bob, "accessToken"))
+            .await,
+        403,
+        "FORBIDDEN",
+    )
+    .await;
+}

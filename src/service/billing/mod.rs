@@ -206,6 +206,18 @@ pub enum Receipt {
     Ignored,
 }
 
+/// A plan a checkout can buy, and through which processor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offer {
+    pub plan: String,
+    pub plan_name: String,
+    /// `stripe`, `paystack` or `flutterwave`.
+    pub provider: String,
+    /// As configured (`billing.<provider>.prices`); empty for Stripe, whose price has it.
+    pub amount: String,
+    pub currency: String,
+}
+
 /// A checkout to start.
 #[derive(Debug, Clone)]
 pub struct CheckoutInput {
@@ -262,6 +274,28 @@ impl BillingService {
             default_plan,
             client,
         })
+    }
+
+    /// What a checkout can buy on this instance: every configured plan a fully
+    /// configured processor has a price for, in configuration order.
+    pub fn offers(&self) -> Vec<Offer> {
+        let plans = self.plans.plans();
+        self.accounts
+            .iter()
+            .filter(|a| a.missing().is_empty())
+            .flat_map(|account| {
+                account.prices.iter().filter_map(|price| {
+                    let plan = plans.iter().find(|p| p.id == price.plan)?;
+                    Some(Offer {
+                        plan: plan.id.clone(),
+                        plan_name: plan.name.clone(),
+                        provider: account.processor.as_str().to_owned(),
+                        amount: price.amount.clone(),
+                        currency: price.currency.clone(),
+                    })
+                })
+            })
+            .collect()
     }
 
     fn account(&self, processor: Processor) -> &ProcessorAccount {

@@ -12,6 +12,7 @@ export const PAGES = [
   { path: "/app/api-keys", title: "API keys", section: "Workspace", module: "./pages/api-keys.js", allowed: (ctx) => ctx.can("api_keys:read") },
   { path: "/app/webhooks", title: "Webhooks", section: "Workspace", module: "./pages/webhooks.js", allowed: (ctx) => ctx.can("webhooks:read") },
   { path: "/app/organization", title: "Organization", section: "Organization", module: "./pages/organization.js", allowed: (ctx) => ctx.can("org:read") || ctx.org?.status === "suspended" },
+  { path: "/app/billing", title: "Plan and billing", section: "Organization", module: "./pages/billing.js", allowed: (ctx) => ctx.can("billing:read") },
   { path: "/app/audit", title: "Audit log", section: "Organization", module: "./pages/audit.js", allowed: (ctx) => ctx.can("audit:read") },
   { path: "/app/admin", title: "Instance admin", section: "Instance", module: "./pages/admin.js", allowed: (ctx) => ctx.isInstanceAdmin },
   { path: "/app/account", title: "Account", section: "You", module: "./pages/account.js", allowed: () => true },
