@@ -458,6 +458,19 @@ async fn an_api_key_created_in_the_page_works_with_curl_and_is_shown_only_once()
     let mut scopes: Vec<String> = serde_json::from_value(me["scopes"].clone()).unwrap();
     scopes.sort();
     assert_eq!(scopes, ["files:read", "transfers:write", "webhooks:read"]);
+    // And from curl itself (`-k`: the test server's certificate is self-signed).
+    let curl = std::process::Command::new("curl")
+        .args(["-sS", "-k", "-w", "\n%{http_code}", "-H"])
+        .arg(format!("Authorization: Bearer {key}"))
+        .arg(app.url("/v1/me"))
+        .output()
+        .expect("curl runs");
+    let answer = String::from_utf8(curl.stdout).unwrap();
+    let (body, code) = answer.rsplit_once('\n').unwrap();
+    assert_eq!(code, "200", "curl: {answer}");
+    let by_curl: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(by_curl["authType"], "api_key");
+    assert_eq!(by_curl["id"], me["id"]);
     // Beyond its scopes it is refused.
     let refused = app
         .client
@@ -660,6 +673,35 @@ async fn an_auditor_sees_the_vault_pages_without_write_actions_and_the_server_re
         .invite_and_register(&admin, &org, "audrey@example.com", "auditor")
         .await;
     let auditor = s(&auditor, "accessToken");
+    // Something to read: a webhook of the organization's with a delivery in its log, and
+    // a member beside the owner and the auditor.
+    let hook = json_of(
+        app.send_as(
+            Method::POST,
+            "/v1/webhooks",
+            &admin,
+            Some(&json!({"url": "https://hooks.example.com/audited"})),
+            None,
+        )
+        .await,
+        201,
+    )
+    .await;
+    let hook_id = s(&hook, "id");
+    json_of(
+        app.send_as(
+            Method::POST,
+            &format!("/v1/webhooks/{hook_id}/test"),
+            &admin,
+            Some(&json!({})),
+            None,
+        )
+        .await,
+        202,
+    )
+    .await;
+    app.invite_and_register(&admin, &org, "bob@example.com", "member")
+        .await;
 
     let mut steps = sign_in(&app, "audrey@example.com", MEMBER_PASSWORD, "/app/files");
     steps.extend([
@@ -689,10 +731,24 @@ async fn an_auditor_sees_the_vault_pages_without_write_actions_and_the_server_re
             "Your role cannot create or change webhooks (it lacks webhooks:write)."
         ]),
         json!(["js", "document.getElementById('webhook-form') === null"]),
+        // The webhook and its delivery are shown, with none of their write actions.
+        json!(["text", "https://hooks.example.com/audited"]),
+        json!(["js", "document.querySelector('article.webhook .deliveries tbody tr') !== null"]),
+        json!(["js", "document.querySelectorAll('article.webhook button.toggle, article.webhook button.send-test, article.webhook button.edit, article.webhook button.rotate, article.webhook button.danger, article.webhook button.replay').length === 0"]),
+        // The organization's members are listed with no role, status or remove controls,
+        // and no invite or role forms.
+        json!(["click", "a[href='/app/organization']"]),
+        rendered("/app/organization"),
+        json!(["text", "bob@example.com"]),
+        json!(["js", "document.querySelectorAll('#members select, #members button, #invites form, #roles form, #teams form, #departments form, #settings form, #settings button').length === 0"]),
     ]);
     run(steps).await;
 
     // And the server refuses each of them anyway.
+    let (hook_path, test_path) = (
+        format!("/v1/webhooks/{hook_id}"),
+        format!("/v1/webhooks/{hook_id}/test"),
+    );
     for (method, path, body) in [
         (
             Method::POST,
@@ -706,6 +762,8 @@ async fn an_auditor_sees_the_vault_pages_without_write_actions_and_the_server_re
             json!({"url": "https://example.com/h"}),
         ),
         (Method::PUT, "/v1/kv/x", json!({"valueB64": "eA=="})),
+        (Method::PATCH, hook_path.as_str(), json!({"enabled": false})),
+        (Method::POST, test_path.as_str(), json!({})),
     ] {
         let response = app.send_as(method, path, &auditor, Some(&body), None).await;
         crate::support::assert_envelope(response, 403, "FORBIDDEN").await;

@@ -799,9 +799,37 @@ async fn a_member_of_another_organization_sees_nothing_of_this_one() {
     )
     .await;
     assert_eq!(gina["user"]["role"], "owner");
+    // Acme has a webhook and an API key for Gina's pages not to show.
+    let hook = json_of(
+        app.send_as(
+            Method::POST,
+            "/v1/webhooks",
+            &admin,
+            Some(&json!({"url": "https://hooks.example.com/acme-only"})),
+            None,
+        )
+        .await,
+        201,
+    )
+    .await;
+    let hook_id = s(&hook, "id");
+    json_of(
+        app.send_as(
+            Method::POST,
+            "/v1/api-keys",
+            &admin,
+            Some(&json!({"name": "acme-deploy-key"})),
+            None,
+        )
+        .await,
+        201,
+    )
+    .await;
     let out = tempfile::tempdir().unwrap();
     let forced = out.path().join("forced");
     let forced_audit = out.path().join("forced-audit");
+    let forced_hook = out.path().join("forced-hook");
+    let forced_hook_here = out.path().join("forced-hook-here");
 
     let mut steps = sign_in(
         &app,
@@ -822,8 +850,22 @@ async fn a_member_of_another_organization_sees_nothing_of_this_one() {
         // Asking for Acme's members by its id answers 404, as for anything unknown.
         forced_fetch("GET", &format!("/v1/organizations/{acme}/members"), &acme, &Value::Null, &forced),
         forced_fetch("GET", "/v1/audit", &acme, &Value::Null, &forced_audit),
+        // Her own webhooks and keys pages list nothing of Acme's; Acme's webhook by its
+        // id is 404 in her organization and in Acme's.
+        json!(["click", "#nav a[href='/app/webhooks']"]),
+        rendered("/app/webhooks"),
+        json!(["text", "No webhooks yet"]),
+        json!(["no-text", "acme-only"]),
+        json!(["click", "#nav a[href='/app/api-keys']"]),
+        rendered("/app/api-keys"),
+        json!(["no-text", "acme-deploy-key"]),
+        forced_fetch("GET", &format!("/v1/webhooks/{hook_id}"), &globex_id, &Value::Null, &forced_hook_here),
+        forced_fetch("GET", &format!("/v1/webhooks/{hook_id}"), &acme, &Value::Null, &forced_hook),
     ]);
     browse(Value::Array(steps)).await;
+    for file in [&forced_hook, &forced_hook_here] {
+        assert_eq!(std::fs::read_to_string(file).unwrap(), "404 NOT_FOUND");
+    }
     assert_eq!(std::fs::read_to_string(&forced).unwrap(), "404 NOT_FOUND");
     assert_eq!(
         std::fs::read_to_string(&forced_audit).unwrap(),
