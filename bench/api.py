@@ -12,7 +12,12 @@ package `wrk`) at 64 connections against:
 and prints them side by side. The goal (issue 4): authenticated /v1/me at no less than
 half the requests per second of /health in the same run.
 
-    bench/api.py [--duration 10] [--connections 64] [--threads 2] [--no-build]
+With `--plans`, every organization is on a plan with `api_access` and daily API request
+quotas far above what the run makes, so the API-key row includes what counting each
+request against its key's and its organization's quota costs (docs/billing.md).
+
+    bench/api.py [--duration 10] [--connections 64] [--threads 2] [--no-build] [--plans]
+                 [--binary PATH]
 """
 
 import argparse
@@ -39,7 +44,13 @@ def main():
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--no-build", action="store_true", help="use the existing release binary")
+    parser.add_argument("--plans", action="store_true",
+                        help="put the organization on a plan with daily API request quotas")
+    parser.add_argument("--binary", default=BINARY,
+                        help="the sealbox binary to run (implies --no-build)")
     args = parser.parse_args()
+    if args.binary != BINARY:
+        args.no_build = True
 
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk")
@@ -47,12 +58,14 @@ def main():
         subprocess.run(["cargo", "build", "--release", "--locked", "--quiet"], cwd=ROOT, check=True)
 
     with tempfile.TemporaryDirectory(prefix="sealbox-bench-") as work:
-        server, url, setup_token = start_server(work)
+        server, url, setup_token = start_server(work, extra=PLANS if args.plans else "",
+                                                binary=args.binary)
         try:
             jwt, api_key = credentials(url, setup_token)
             runs = [
                 ("GET /health", "/health", {}),
-                ("GET /v1/me (API key)", "/v1/me", {"X-Api-Key": api_key}),
+                ("GET /v1/me (API key, quota)" if args.plans else "GET /v1/me (API key)",
+                 "/v1/me", {"X-Api-Key": api_key}),
                 ("GET /v1/me (JWT)", "/v1/me", {"Authorization": f"Bearer {jwt}"}),
             ]
             results = []
@@ -70,7 +83,20 @@ def main():
           f"(target: at least {TARGET_RATIO:.2f}x)")
 
 
-def start_server(work, tls="off", extra="", setup=True):
+# A plan every organization is on (the default), whose daily API quotas a run never spends.
+PLANS = """
+[[plans]]
+id = "bench"
+features = ["api_access"]
+[plans.limits]
+api_requests_per_day_per_key = 1000000000000
+api_requests_per_day_per_org = 1000000000000
+[billing]
+default_plan = "bench"
+"""
+
+
+def start_server(work, tls="off", extra="", setup=True, binary=BINARY):
     """Starts the release binary on a fresh data directory under `work`; `tls` is the
     `[tls] mode` ("off" for plain HTTP, "self-signed" for HTTPS), `extra` more config
     sections. Returns the process, its URL and the setup token. With `setup=False` the
@@ -95,7 +121,7 @@ level = "warn"
         )
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEALBOX_")}
     server = subprocess.Popen(
-        [BINARY, "serve", "--config", config],
+        [binary, "serve", "--config", config],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -173,13 +199,13 @@ def latency(output, percentile):
 def print_table(results, args):
     print(f"wrk, {args.connections} connections, {args.threads} threads, {args.duration} s each, "
           f"{os.cpu_count()} cores shared by server and wrk\n")
-    print(f"{'':24} {'req/s':>10} {'vs /health':>11} {'target':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"{'':28} {'req/s':>10} {'vs /health':>11} {'target':>8} {'p50 ms':>8} {'p99 ms':>8}")
     reference = results[0][1]["rps"]
     for label, r in results:
         ratio = r["rps"] / reference
         target = "" if label == "GET /health" else \
             f">= {TARGET_RATIO:.2f}x {'met' if ratio >= TARGET_RATIO else 'missed'}"
-        print(f"{label:24} {r['rps']:>10.0f} {ratio:>10.2f}x {target:>8} {r['p50']:>8.2f} {r['p99']:>8.2f}")
+        print(f"{label:28} {r['rps']:>10.0f} {ratio:>10.2f}x {target:>8} {r['p50']:>8.2f} {r['p99']:>8.2f}")
 
 
 if __name__ == "__main__":
