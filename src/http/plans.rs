@@ -1,6 +1,6 @@
 //! Plans over HTTP (docs/billing.md): `GET /v1/subscriptions/{organizationId}` (the
-//! communication reference's path), `PUT /admin/orgs/{orgId}/plan` for instance admins,
-//! and [`PlanGate`], the per-request gate of API-key calls with its `X-Quota-*` headers.
+//! communication reference's path); for instance admins `GET /admin/plans` and
+//! `GET`/`PUT /admin/orgs/{orgId}/plan`; and [`PlanGate`], the per-request gate of API-key calls with its `X-Quota-*` headers.
 
 use poem::http::{HeaderMap, HeaderValue};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
@@ -14,7 +14,9 @@ use super::error::{ApiError, error_response};
 use super::{ApiTags, path_id, request_context};
 use crate::auth::Credential;
 use crate::ids::OrgId;
-use crate::service::plans::{PlanChange, PlanService, Quota, Subscription};
+use crate::service::plans::{
+    CurrentPlan, Plan, PlanChange, PlanLimitsConfig, PlanService, Quota, Subscription,
+};
 
 /// The daily quota the request was counted against (the tighter one when a key's and its
 /// organization's both apply).
@@ -131,6 +133,92 @@ pub struct SubscriptionView {
     pub offers: Vec<OfferView>,
 }
 
+impl From<PlanLimitsConfig> for PlanLimitsView {
+    fn from(l: PlanLimitsConfig) -> Self {
+        let limit = |n: u64| (n > 0).then_some(n);
+        Self {
+            storage_bytes: limit(l.storage_bytes),
+            max_file_bytes: limit(l.max_file_bytes),
+            transfers_per_day: limit(l.transfers_per_day),
+            api_requests_per_day_per_key: limit(l.api_requests_per_day_per_key),
+            api_requests_per_day_per_org: limit(l.api_requests_per_day_per_org),
+            members: limit(l.members),
+            webhooks: limit(l.webhooks),
+        }
+    }
+}
+
+/// A configured plan (`[[plans]]`), for the admin console.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct PlanView {
+    pub id: String,
+    pub name: String,
+    /// Whether organizations without an assignment have it (`billing.default_plan`).
+    pub default: bool,
+    pub features: Vec<String>,
+    pub limits: PlanLimitsView,
+}
+
+impl PlanView {
+    fn new(plan: &Plan, default: &Plan) -> Self {
+        Self {
+            id: plan.id.clone(),
+            name: plan.name.clone(),
+            default: plan.id == default.id,
+            features: plan.features.iter().map(|f| f.key().to_owned()).collect(),
+            limits: plan.limits.into(),
+        }
+    }
+}
+
+/// An organization's plan as an instance admin sees it: what applies and the assignment
+/// behind it.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct OrgPlanView {
+    pub organization_id: String,
+    /// The plan that applies now.
+    pub plan: String,
+    pub plan_name: String,
+    /// `active` (an assigned plan), `default` (none assigned, or it ended) or `unlimited`.
+    pub status: String,
+    pub ends_at: Option<String>,
+    /// The stored assignment, also when it has ended: its plan, who made it
+    /// (`admin_api`, `cli`, or a payment processor) and when.
+    pub assigned_plan: Option<String>,
+    pub set_via: Option<String>,
+    pub set_at: Option<String>,
+}
+
+impl OrgPlanView {
+    fn new(org: OrgId, current: CurrentPlan) -> Self {
+        let assignment = current.assignment;
+        Self {
+            organization_id: org.to_string(),
+            plan: current.plan.id.clone(),
+            plan_name: current.plan.name.clone(),
+            status: current.status.to_owned(),
+            ends_at: current.ends_at,
+            assigned_plan: assignment.as_ref().map(|a| a.plan_id.clone()),
+            set_via: assignment.as_ref().map(|a| a.set_via.clone()),
+            set_at: assignment.map(|a| a.set_at),
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum PlansResponse {
+    #[oai(status = 200)]
+    Ok(Json<Vec<PlanView>>),
+}
+
+#[derive(ApiResponse)]
+pub enum OrgPlanResponse {
+    #[oai(status = 200)]
+    Ok(Json<OrgPlanView>),
+}
+
 impl SubscriptionView {
     fn new(
         org: OrgId,
@@ -138,8 +226,6 @@ impl SubscriptionView {
         offers: &[crate::service::billing::Offer],
     ) -> Self {
         let plan = &subscription.current.plan;
-        let limit = |n: u64| (n > 0).then_some(n);
-        let l = plan.limits;
         let usage = subscription.usage;
         Self {
             organization_id: org.to_string(),
@@ -147,15 +233,7 @@ impl SubscriptionView {
             plan_name: plan.name.clone(),
             status: subscription.current.status.to_owned(),
             ends_at: subscription.current.ends_at.clone(),
-            limits: PlanLimitsView {
-                storage_bytes: limit(l.storage_bytes),
-                max_file_bytes: limit(l.max_file_bytes),
-                transfers_per_day: limit(l.transfers_per_day),
-                api_requests_per_day_per_key: limit(l.api_requests_per_day_per_key),
-                api_requests_per_day_per_org: limit(l.api_requests_per_day_per_org),
-                members: limit(l.members),
-                webhooks: limit(l.webhooks),
-            },
+            limits: plan.limits.into(),
             features: plan.features.iter().map(|f| f.key().to_owned()).collect(),
             usage: UsageView {
                 storage_bytes: usage.storage_bytes,
@@ -216,6 +294,44 @@ impl PlansApi {
             subscription,
             &self.offers,
         ))))
+    }
+
+    /// List the configured plans
+    ///
+    /// Instance admins only: the `[[plans]]` of the configuration, in its order, and which
+    /// is the default. Empty on an instance without plans (nothing is limited).
+    #[oai(
+        path = "/admin/plans",
+        method = "get",
+        operation_id = "adminListPlans",
+        tag = "ApiTags::Admin"
+    )]
+    async fn list_plans(&self, auth: Authenticated) -> Result<PlansResponse, ApiError> {
+        let plans = self.plans.catalog(&auth.0)?;
+        let default = self.plans.rules().default_plan();
+        Ok(PlansResponse::Ok(Json(
+            plans.iter().map(|p| PlanView::new(p, &default)).collect(),
+        )))
+    }
+
+    /// An organization's plan
+    ///
+    /// Instance admins only: the plan that applies now and the assignment behind it (who
+    /// made it, when, until when).
+    #[oai(
+        path = "/admin/orgs/:org_id/plan",
+        method = "get",
+        operation_id = "adminGetPlan",
+        tag = "ApiTags::Admin"
+    )]
+    async fn get_plan(
+        &self,
+        auth: Authenticated,
+        org_id: Path<String>,
+    ) -> Result<OrgPlanResponse, ApiError> {
+        let org: OrgId = path_id(&org_id.0, "organization")?;
+        let current = self.plans.of_org(&auth.0, org).await?;
+        Ok(OrgPlanResponse::Ok(Json(OrgPlanView::new(org, current))))
     }
 
     /// Assign an organization's plan

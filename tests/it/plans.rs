@@ -577,6 +577,77 @@ async fn the_admin_plan_api_refuses_what_it_must_and_an_end_date_returns_the_def
     assert_eq!(later["plan"], "free");
     assert_eq!(later["status"], "default");
     assert!(later.get("endsAt").is_none());
+    // The admin's view says the assignment ended, and by whom it was made.
+    let admin_view = json_of(
+        app.get_as(&format!("/admin/orgs/{org}/plan"), &admin).await,
+        200,
+    )
+    .await;
+    assert_eq!(admin_view["plan"], "free");
+    assert_eq!(admin_view["status"], "default");
+    assert_eq!(admin_view["assignedPlan"], "pro");
+    assert_eq!(admin_view["setVia"], "admin_api");
+
+    // The catalog and an organization's plan: instance admins only, 404 for no org.
+    let plans = json_of(app.get_as("/admin/plans", &admin).await, 200).await;
+    let ids: Vec<(&str, bool)> = plans
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["id"].as_str().unwrap(), p["default"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(ids, [("free", true), ("pro", false)]);
+    assert_eq!(plans[0]["limits"]["members"], 2);
+    assert_eq!(
+        plans[1]["features"],
+        json!(["api_access", "e2e_transfers", "sso"])
+    );
+    for path in ["/admin/plans".to_owned(), format!("/admin/orgs/{org}/plan")] {
+        assert_envelope(app.get_as(&path, &member).await, 403, "FORBIDDEN").await;
+    }
+    assert_envelope(
+        app.get_as(&format!("/admin/orgs/{unknown_org}/plan"), &admin)
+            .await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_admin_console_shows_an_organizations_plan_and_assigns_one_until_a_date() {
+    use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD};
+    use crate::web_ui::browse;
+    use crate::web_workspace::{choose, rendered, sign_in};
+
+    let (app, admin, org) = with_plans().await;
+    let mut steps = sign_in(
+        &app,
+        &format!("/app/admin?org={org}"),
+        ADMIN_EMAIL,
+        ADMIN_PASSWORD,
+    );
+    steps.extend([
+        rendered("/app/admin"),
+        json!(["js", "document.getElementById('plan-now')?.textContent.startsWith('Free, the default plan')"]),
+        choose("document.querySelector('#plan-form select')", "pro"),
+        choose("document.querySelector('#plan-form input[type=datetime-local]')", "2099-01-31T12:00"),
+        json!(["click", "#plan-form button[type=submit]"]),
+        json!(["js", "document.getElementById('plan-now')?.textContent.startsWith('Pro, assigned by an instance admin')"]),
+        json!(["js", "document.getElementById('plan-now').textContent.includes('until')"]),
+    ]);
+    browse(serde_json::Value::Array(steps)).await;
+    let view = json_of(
+        app.get_as(&format!("/admin/orgs/{org}/plan"), &admin).await,
+        200,
+    )
+    .await;
+    assert_eq!(view["plan"], "pro");
+    assert_eq!(view["status"], "active");
+    assert!(
+        s(&view, "endsAt").starts_with("2099-01-31T"),
+        "the picked end: {view}"
+    );
 }
 
 #[tokio::test]

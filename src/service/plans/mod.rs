@@ -218,6 +218,11 @@ impl PlanRules {
         self.catalog.plans.clone()
     }
 
+    /// The plan of an organization without an assignment (`billing.default_plan`).
+    pub fn default_plan(&self) -> Arc<Plan> {
+        self.catalog.default.clone()
+    }
+
     /// The plan `assignment` gives now: the assigned one while it has not ended and is
     /// still configured, else the default.
     fn effective(&self, assignment: Option<Assignment>) -> CurrentPlan {
@@ -656,6 +661,30 @@ impl PlanService {
             set_via: "admin_api".to_owned(),
         };
         write(&self.store, move |tx| rules.assign_in(tx, &ctx, change)).await
+    }
+
+    /// The configured plans, for the admin console: instance admins only.
+    pub fn catalog(&self, principal: &Principal) -> Result<Vec<Arc<Plan>>, ServiceError> {
+        super::admin::require_instance_admin(principal)?;
+        Ok(self.rules.plans())
+    }
+
+    /// An organization's plan now, for the admin console: instance admins only; an
+    /// unknown organization is 404.
+    pub async fn of_org(
+        &self,
+        principal: &Principal,
+        org: OrgId,
+    ) -> Result<CurrentPlan, ServiceError> {
+        super::admin::require_instance_admin(principal)?;
+        let rules = self.rules.clone();
+        read(&self.store, move |conn| {
+            if organizations::find(conn, org)?.is_none() {
+                return Err(ServiceError::NotFound("organization"));
+            }
+            rules.current_in(conn, org)
+        })
+        .await
     }
 
     /// Assigns a plan from the console (`sealbox admin set-plan`).

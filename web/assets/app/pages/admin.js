@@ -6,7 +6,8 @@
 // without a password comes with its set-password link, shown once), each with a button
 // that issues a password-reset link for it (POST /admin/orgs/{id}/users/{userId}/
 // password-reset: the link is shown once with a copy button, and mailed too when the
-// server has mail).
+// server has mail), and that organization's plan (GET/PUT /admin/orgs/{id}/plan, the
+// choices from GET /admin/plans; docs/billing.md).
 
 import { badge, copyButton, el, errorState, formField, formatBytes, formatDate, loadingState, pageHeader, section, simpleForm, table, fill } from "../dom.js";
 
@@ -197,12 +198,54 @@ async function drawUsers(box, ctx, org) {
       value: (u) => el("button", { type: "button", class: "reset-link", text: "Reset link", "aria-label": `Issue a password reset link for ${u.email}`, onclick: (event) => issueReset(u, event.currentTarget) }),
     },
   ];
+  const plan = el("div", { id: "org-plan" }, loadingState());
   fill(box, 
     el("h2", { id: heading(box).id, text: `Accounts of ${org.name}` }),
+    el("h3", { text: "Plan" }),
+    plan,
     table(columns, users, { empty: "No accounts yet.", rowKey: (u) => u.userId }),
     resetBox,
     el("h3", { text: "New account" }),
     form,
     result,
   );
+  await drawPlan(plan, ctx, org);
+}
+
+/** The picked organization's plan and, when the instance has plans, the form that
+ *  assigns one (optionally until a date, after which the default applies again). */
+async function drawPlan(box, ctx, org) {
+  const path = `/admin/orgs/${encodeURIComponent(org.id)}/plan`;
+  let current, plans;
+  try {
+    [current, plans] = await Promise.all([ctx.api("GET", path), ctx.api("GET", "/admin/plans")]);
+  } catch (error) {
+    fill(box, errorState(error));
+    return;
+  }
+  if (plans.length === 0) {
+    fill(box, el("p", { class: "hint", id: "plan-now", text: "This instance has no plans ([[plans]] in the configuration): nothing is limited." }));
+    return;
+  }
+  const via = { admin_api: "an instance admin", cli: "sealbox admin set-plan", stripe: "Stripe", paystack: "Paystack", flutterwave: "Flutterwave" };
+  const now =
+    current.status === "active"
+      ? `${current.planName}, assigned by ${via[current.setVia] ?? current.setVia} ${formatDate(current.setAt)}${current.endsAt ? `, until ${formatDate(current.endsAt)}` : ""}.`
+      : `${current.planName}, the default plan${current.assignedPlan ? ` (the assigned ${current.assignedPlan} has ended or is no longer configured)` : ""}.`;
+  const choice = formField({ label: "Plan", name: "plan", type: "select", value: current.plan, options: plans.map((p) => ({ value: p.id, label: p.default ? `${p.name} (default)` : p.name })) });
+  const until = formField({ label: "Until (optional)", name: "endsAt", type: "datetime-local", hint: "After it the default plan applies again. Empty: until the next change." });
+  const form = simpleForm({
+    className: "inline",
+    fields: [choice, until],
+    submit: "Set plan",
+    handler: async () => {
+      const body = { plan: choice.control.value };
+      if (until.control.value) body.endsAt = new Date(until.control.value).toISOString();
+      const changed = await ctx.api("PUT", path, { json: body });
+      ctx.toast(`${org.name} is on ${changed.plan} (was ${changed.previousPlan}).`, "success");
+      await drawPlan(box, ctx, org);
+    },
+  });
+  form.id = "plan-form";
+  fill(box, el("p", { id: "plan-now", text: now }), form);
 }
