@@ -466,8 +466,54 @@ async fn the_organization_page_manages_members_invites_roles_and_teams() {
     // Then changed and deleted in the browser, too.
     let role_id = s(custom, "id");
     let team_id = s(&teams[0], "id");
+    let department_id = s(&departments[0], "id");
+    let team = format!("#teams details[data-id='{team_id}']");
+    let department = format!("#departments details[data-id='{department_id}']");
     let mut steps = sign_in(&app, "/app/organization", ADMIN_EMAIL, ADMIN_PASSWORD);
     steps.extend([
+        // A team renamed with another member; a department renamed, then deleted.
+        json!(["click", format!("{team} summary")]),
+        json!(["fill", format!("{team} input[name=name]"), "Platform team"]),
+        json!(["click", format!("{team} input[value='{bob_id}']")]),
+        json!(["click", format!("{team} button[type=submit]")]),
+        json!(["text", "Platform team saved."]),
+        // Bob was in it and is no longer.
+        json!([
+            "js",
+            format!(
+                "document.querySelector(\"{team} summary\")?.textContent.includes('0 members')"
+            )
+        ]),
+        json!(["click", format!("{department} summary")]),
+        json!([
+            "fill",
+            format!("{department} input[name=name]"),
+            "Engineering and Ops"
+        ]),
+        json!(["click", format!("{department} button[type=submit]")]),
+        json!(["text", "Engineering and Ops saved."]),
+        json!(["click", format!("{department} summary")]),
+        json!(["click", format!("{department} button.danger")]),
+        json!(["click", "#confirm-yes"]),
+        json!(["text", "Engineering and Ops deleted."]),
+        json!(["text", "No departments yet."]),
+        // Settings: JSON that is not an object is refused on the page; a slug and an
+        // object are saved.
+        json!(["fill", "#settings textarea[name=settings]", "[1, 2]"]),
+        json!(["click", "#settings button[type=submit]"]),
+        json!(["text", "Settings must be a JSON object"]),
+        json!(["fill", "#settings input[name=slug]", "acme-corp"]),
+        json!([
+            "fill",
+            "#settings textarea[name=settings]",
+            "{\"brandColor\": \"#0a7\"}"
+        ]),
+        json!(["click", "#settings button[type=submit]"]),
+        json!(["text", "Settings saved."]),
+        json!([
+            "js",
+            "document.querySelector('#settings dd.mono')?.textContent === 'acme-corp'"
+        ]),
         json!([
             "click",
             format!("#roles details[data-id='{role_id}'] summary")
@@ -510,7 +556,7 @@ async fn the_organization_page_manages_members_invites_roles_and_teams() {
             format!("#teams details[data-id='{team_id}'] button.danger")
         ]),
         json!(["click", "#confirm-yes"]),
-        json!(["text", "Platform deleted."]),
+        json!(["text", "Platform team deleted."]),
         json!(["text", "No teams yet."]),
     ]);
     browse(Value::Array(steps)).await;
@@ -524,6 +570,11 @@ async fn the_organization_page_manages_members_invites_roles_and_teams() {
     );
     let teams = get_json(&app, "/v1/teams", &admin, Some(&acme)).await;
     assert_eq!(teams, json!([]));
+    let departments = get_json(&app, "/v1/departments", &admin, Some(&acme)).await;
+    assert_eq!(departments, json!([]));
+    let org = get_json(&app, &format!("/v1/organizations/{acme}"), &admin, None).await;
+    assert_eq!(org["slug"], "acme-corp");
+    assert_eq!(org["settings"], json!({"brandColor": "#0a7"}));
 }
 
 /// Puts `n` unread notifications for `user` in `org` straight into the database, as the

@@ -4,7 +4,8 @@
 //! pending; the audit page's actor, target and time-range filters and its older pages
 //! through `Link`; an owner suspending and lifting their own organization (what the
 //! suspended view shows and what the server refuses meanwhile); changing the default
-//! organization. The shell's step helpers are `web_workspace`'s.
+//! organization; a section's error state (the server's refusal) and loading state (on a
+//! slow link). The shell's step helpers are `web_workspace`'s.
 
 use std::time::Duration;
 
@@ -633,4 +634,35 @@ async fn the_default_organization_changed_in_the_page_is_the_one_the_next_sign_i
     assert_eq!(acts_in(admin.clone()).await, initech);
     let fresh = s(&app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await, "accessToken");
     assert_eq!(acts_in(fresh).await, initech);
+}
+
+#[tokio::test]
+async fn a_section_that_cannot_load_shows_the_servers_error_and_a_slow_one_its_loading_state() {
+    let app = TestApp::spawn().await;
+    let (admin, _org) = admin_and_org(&app).await;
+    // A time filter the server cannot read, deep-linked: the entries section says what the
+    // server answered (422, and what is wrong with the parameter) in an alert; the rest of
+    // the page still works.
+    let mut steps = sign_in(
+        &app,
+        "/app/audit?since=yesterday",
+        ADMIN_EMAIL,
+        ADMIN_PASSWORD,
+    );
+    steps.extend([
+        json!(["js", "[...document.querySelectorAll('[role=alert]')].some((b) => !b.hidden && b.textContent.includes('The request is invalid.') && b.textContent.includes('Since: must be an RFC 3339 timestamp'))"]),
+        json!(["js", "document.querySelector('#audit-filters, form') !== null"]),
+        // A slow link: the next page shows its loading state until its data arrives.
+        json!(["throttle", 400]),
+        json!(["click", "#nav a[href='/app/organization']"]),
+        json!(["js", "document.querySelector('.loading[role=status]') !== null"]),
+    ]);
+    browse_with_timeout(Value::Array(steps), STEP_TIMEOUT).await;
+    // The server's side of the first: the same 422.
+    assert_envelope(
+        app.get_as("/v1/audit?since=yesterday", &admin).await,
+        422,
+        "VALIDATION",
+    )
+    .await;
 }
