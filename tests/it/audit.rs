@@ -487,3 +487,22 @@ async fn pruning_old_entries_leaves_a_chain_that_still_verifies() {
     let (ok, report) = cli_verify(&app.data_dir);
     assert!(ok, "{report}");
 }
+
+#[tokio::test]
+async fn the_audit_page_says_where_a_tampered_chain_breaks() {
+    use crate::support::ADMIN_PASSWORD;
+    use crate::web_ui::browse;
+    use crate::web_workspace::sign_in;
+
+    let (app, admin, acme) = acme().await;
+    some_activity(&app, &admin).await;
+    let blamed = tamper(&app.data_dir.join("sealbox.db"), &acme, Tamper::Edit)
+        .expect("an edit is blamed on its entry");
+    let mut steps = sign_in(&app, "/app/audit", ADMIN_EMAIL, ADMIN_PASSWORD);
+    steps.extend([
+        json!(["click", "#verify-chain"]),
+        json!(["text", format!("The chain is broken at entry {blamed}")]),
+        json!(["js", "document.querySelector('#verify-result [data-kind=error]') !== null"]),
+    ]);
+    browse(Value::Array(steps)).await;
+}

@@ -1194,5 +1194,23 @@ async fn a_phone_sized_screen_shows_the_shell_without_sideways_scrolling() {
         rendered("/app/admin"),
         json!(["js", no_sideways]),
     ]);
+    // Every other page, as drawn for this owner.
+    for page in [
+        "/app",
+        "/app/files",
+        "/app/secrets",
+        "/app/api-keys",
+        "/app/webhooks",
+        "/app/billing",
+        "/send",
+    ] {
+        steps.push(json!(["open", app.url(page)]));
+        if page.starts_with("/app") {
+            steps.push(rendered(page));
+        } else {
+            steps.push(json!(["js", "document.readyState === 'complete'"]));
+        }
+        steps.push(json!(["js", no_sideways]));
+    }
     browse(Value::Array(steps)).await;
 }
