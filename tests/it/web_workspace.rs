@@ -186,6 +186,14 @@ async fn admin_status_reports_the_instance_to_instance_admins_only() {
     assert_eq!(status["organizations"], 1);
     assert_eq!(status["users"], 1);
     assert_eq!(status["webhookQueue"]["pending"], 0);
+    // The console shows the certificate's expiry and days left, not a warning.
+    let days = cert["daysLeft"].as_i64().unwrap();
+    let mut steps = sign_in(&app, "/app/admin", ADMIN_EMAIL, ADMIN_PASSWORD);
+    steps.extend([
+        json!(["js", format!("(() => {{ const dd = document.getElementById('status-cert'); return dd && dd.textContent.includes('{days} days left') && dd.textContent.endsWith('self-signed') && dd.dataset.warn === 'false'; }})()")]),
+        json!(["js", "document.getElementById('status-queue')?.textContent.startsWith('0 pending')"]),
+    ]);
+    browse(Value::Array(steps)).await;
 
     let bob = app
         .invite_and_register(&admin, &acme, "bob@example.com", "admin")
@@ -267,6 +275,13 @@ async fn admin_status_says_when_tls_is_off_and_counts_the_webhook_queue() {
         status["webhookQueue"]["oldestPendingAt"].is_string(),
         "{status}"
     );
+    // The console shows the queue waiting, and that TLS is off.
+    let mut steps = sign_in(&app, "/app/admin", ADMIN_EMAIL, ADMIN_PASSWORD);
+    steps.extend([
+        json!(["js", "/^[1-9]\\d* pending, \\d+ due now, oldest since /.test(document.getElementById('status-queue')?.textContent)"]),
+        json!(["js", "document.getElementById('status-cert')?.textContent.startsWith('TLS is off')"]),
+    ]);
+    browse(Value::Array(steps)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
