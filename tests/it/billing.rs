@@ -102,6 +102,14 @@ fn plan(id: &str) -> sealbox::config::PlanConfig {
 /// An instance with plans `free` (the default) and `team`, and all three processors
 /// pointed at `fake`; Stripe's secret key comes from a file.
 async fn billed_app(fake: &FakeProcessor) -> (TestApp, tempfile::TempDir) {
+    billed_app_with(fake, |_| {}).await
+}
+
+/// [`billed_app`], then `adjust`.
+async fn billed_app_with(
+    fake: &FakeProcessor,
+    adjust: impl FnOnce(&mut sealbox::config::Config) + Send + 'static,
+) -> (TestApp, tempfile::TempDir) {
     let secrets = tempfile::tempdir().unwrap();
     let key_file = secrets.path().join("stripe-secret-key");
     std::fs::write(&key_file, format!("{STRIPE_KEY}\n")).unwrap();
@@ -123,6 +131,7 @@ async fn billed_app(fake: &FakeProcessor) -> (TestApp, tempfile::TempDir) {
         flutterwave.secret_key = Secret::new(FLUTTERWAVE_KEY);
         flutterwave.webhook_secret = Secret::new(FLUTTERWAVE_HASH);
         flutterwave.prices = vec![price("team", "4975", "5000", "NGN")];
+        adjust(config);
     })
     .await;
     (app, secrets)
@@ -1123,8 +1132,21 @@ async fn the_billing_page_shows_the_plan_buys_one_through_the_hosted_checkout_an
         .send()
         .await
         .unwrap();
-    let (app, _secrets) = billed_app(&fake).await;
+    // Team as a small company would sell it: limits to show beside their use.
+    let (app, _secrets) = billed_app_with(&fake, |config| {
+        let team = &mut config.plans[1];
+        team.name = "Team".into();
+        team.features = vec!["api_access".into(), "e2e_transfers".into()];
+        team.limits.storage_bytes = 10 << 30;
+        team.limits.max_file_bytes = 2 << 30;
+        team.limits.members = 25;
+        team.limits.webhooks = 10;
+        team.limits.transfers_per_day = 100;
+        team.limits.api_requests_per_day_per_org = 50_000;
+    })
+    .await;
     let (token, org) = owner(&app).await;
+    let shots = tempfile::tempdir().unwrap();
 
     // The default plan, what it allows, the three offers of `team`, no invoices. Buying
     // opens the processor's page; paying there comes back to the page.
@@ -1182,10 +1204,12 @@ async fn the_billing_page_shows_the_plan_buys_one_through_the_hosted_checkout_an
 
     let mut steps = sign_in(&app, "/app/billing", ADMIN_EMAIL, ADMIN_PASSWORD);
     steps.extend([
-        json!(["js", "document.querySelector('#plan-name')?.textContent.includes('team')"]),
+        json!(["js", "document.querySelector('#plan-name')?.textContent.includes('Team')"]),
+        json!(["js", "document.querySelector('#plan-usage tr[data-id=\"Active members\"]')?.textContent.includes('25') && document.querySelector('#plan-usage tr[data-id=\"Active members\"] meter') !== null"]),
         json!(["js", "document.querySelector('#plan-status')?.textContent === 'Assigned'"]),
         json!(["js", "document.querySelector('#plan-offers tr[data-id=\"team:stripe\"]')?.textContent.includes('(current)')"]),
         json!(["js", "(() => { const row = document.querySelector('#invoice-list tbody tr'); return row && row.textContent.includes('paid') && row.textContent.includes('49') && row.querySelector('a')?.href === 'https://invoice.stripe.test/page-1'; })()"]),
+        crate::web_ui::readme_screenshot(shots.path(), "app-billing.png", None),
     ]);
     browse(Value::Array(steps)).await;
 }

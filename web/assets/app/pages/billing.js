@@ -62,7 +62,7 @@ function drawPlan(box, sub, checkedOut) {
     { what: "API requests today, all keys", used: u.apiRequestsToday, limit: l.apiRequestsPerDayPerOrg },
     { what: "API requests today, per key", used: null, limit: l.apiRequestsPerDayPerKey },
   ];
-  const amount = (n, bytes) => (n == null ? "" : bytes ? formatBytes(n) : String(n));
+  const amount = (n, bytes) => (n == null ? "" : bytes ? formatBytes(n) : n.toLocaleString());
   const usage = table(
     [
       { label: "Limit", value: (r) => r.what },
