@@ -56,6 +56,27 @@ impl Access {
 /// `ORG_SUSPENDED`.
 /// An API key acts only in its own organization, with the intersection of its scopes
 /// and its owner's role.
+/// Whether the credential behind `principal` may still act: its session not revoked (or
+/// its API key neither revoked nor expired) and its user active. Requests are checked
+/// when they arrive (`http::authn`); this is for a response that outlives that check,
+/// such as the message stream, which asks again on every read.
+pub fn credential_still_valid(
+    conn: &Connection,
+    principal: &Principal,
+) -> Result<bool, StoreError> {
+    match &principal.credential {
+        crate::auth::Credential::Session(session) => {
+            Ok(
+                crate::store::sessions::active_principal(conn, principal.user_id, *session)?
+                    .is_some(),
+            )
+        }
+        crate::auth::Credential::ApiKey(grant) => {
+            crate::store::api_keys::usable(conn, grant.key_id, &crate::ids::now_rfc3339())
+        }
+    }
+}
+
 pub fn in_org(
     conn: &Connection,
     principal: &Principal,

@@ -180,6 +180,22 @@ pub fn update(conn: &Connection, key: &ApiKey) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Whether the key may still act at `now` (RFC 3339, the stored format): not revoked, not
+/// expired, and its owner's account active. For responses that outlive the check made
+/// when they began (the message stream).
+pub fn usable(conn: &Connection, id: ApiKeyId, now: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .query_row_cached(
+            "SELECT 1 FROM api_keys k JOIN users u ON u.id = k.user_id
+             WHERE k.id = ?1 AND k.revoked_at IS NULL
+               AND (k.expires_at IS NULL OR k.expires_at > ?2) AND u.status = 'active'",
+            params![id, now],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
 pub fn revoke(conn: &Connection, id: ApiKeyId, now: &str) -> Result<bool, StoreError> {
     Ok(conn.execute(
         "UPDATE api_keys SET revoked_at = ?2, updated_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",

@@ -502,7 +502,10 @@ async fn the_audit_page_says_where_a_tampered_chain_breaks() {
     steps.extend([
         json!(["click", "#verify-chain"]),
         json!(["text", format!("The chain is broken at entry {blamed}")]),
-        json!(["js", "document.querySelector('#verify-result [data-kind=error]') !== null"]),
+        json!([
+            "js",
+            "document.querySelector('#verify-result [data-kind=error]') !== null"
+        ]),
     ]);
     browse(Value::Array(steps)).await;
 }

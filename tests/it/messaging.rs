@@ -1325,6 +1325,80 @@ async fn the_stream_delivers_at_once_resumes_without_gap_or_duplicate_and_ends_f
 }
 
 #[tokio::test]
+async fn a_revoked_session_or_key_ends_its_open_stream() {
+    let (app, _ada, bob, _) = acme().await;
+    // A stream on Bob's session, and one on an API key of his (same device).
+    let key = json_of(
+        call(
+            &app,
+            Method::POST,
+            "/v1/api-keys",
+            &bob.token,
+            None,
+            Some(json!({"name": "bot", "scopes": ["messages:read"]})),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let by_key = Peer {
+        token: s(&key, "key"),
+        user: bob.user.clone(),
+        device: bob.device.clone(),
+    };
+    let mut on_session = Sse::open(&app, &bob, None).await;
+    let mut on_key = Sse::open(&app, &by_key, None).await;
+    assert!(!on_session.ended(Duration::from_millis(300)).await);
+
+    // Bob signs out this session (from another one): its stream ends within the
+    // recheck interval, the key's goes on.
+    let other = app
+        .login("bob@example.com", crate::support::MEMBER_PASSWORD)
+        .await;
+    let other = s(&other, "accessToken");
+    let sessions = json_of(
+        call(&app, Method::GET, "/v1/sessions", &other, None, None).await,
+        200,
+    )
+    .await;
+    let first = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["current"] == false)
+        .expect("the stream's session");
+    let revoked = call(
+        &app,
+        Method::DELETE,
+        &format!("/v1/sessions/{}", s(first, "id")),
+        &other,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(revoked.status(), 204);
+    let wait = sealbox::service::messaging::stream::RECHECK + Duration::from_secs(3);
+    assert!(
+        on_session.ended(wait).await,
+        "the revoked session's stream ended"
+    );
+    assert!(!on_key.ended(Duration::from_millis(300)).await);
+
+    // Revoking the key ends the other.
+    let revoked = call(
+        &app,
+        Method::DELETE,
+        &format!("/v1/api-keys/{}", s(&key, "id")),
+        &other,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(revoked.status(), 204);
+    assert!(on_key.ended(wait).await, "the revoked key's stream ended");
+}
+
+#[tokio::test]
 async fn the_stream_caps_open_connections_per_device() {
     let (app, _ada, bob, _) = acme().await;
     let mut open = Vec::new();

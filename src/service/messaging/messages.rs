@@ -17,6 +17,7 @@ use super::stream::{self, Batch, StreamEvent};
 use super::{Actor, MessagingService, acting, chat_devices, notify_devices, unknown_device};
 use crate::auth::{Permission, Principal};
 use crate::ids::{ChatId, DeviceId, FileId, MessageId, NotificationId, UserId, format_rfc3339};
+use crate::service::access;
 use crate::service::page::{Cursor, Page, PageRequest};
 use crate::service::{FieldError, Journal, RequestContext, ServiceError, invalid_if_any, read};
 use crate::store::messaging::attachments as attachment_store;
@@ -523,8 +524,12 @@ impl MessagingService {
             let principal = principal.clone();
             async move {
                 let batch = read(&store, move |conn| {
-                    // Re-checked on every read: a removed device, a lost membership or
-                    // permission, a suspended organization end the stream.
+                    // Re-checked on every read: a revoked session or key, a disabled
+                    // account, a removed device, a lost membership or permission, a
+                    // suspended organization end the stream.
+                    if !access::credential_still_valid(conn, &principal)? {
+                        return Ok(Batch::End);
+                    }
                     let actor =
                         match acting(conn, &principal, Some(device), Permission::MessagesRead) {
                             Ok(actor) => actor,
