@@ -931,9 +931,16 @@ impl FileService {
             let file = files::find_by_id(conn, file)?
                 .filter(|f| f.org_id == row.org_id)
                 .ok_or_else(gone)?;
-            // A chat participant's link stands only while the message naming the file
-            // does and the user is still in that chat.
-            if !attachments::link_still_good(conn, row.org_id, user, &file)? {
+            // Someone else's link stands only while what let them have it does: a chat
+            // participant's while a message naming the file does and they are still in
+            // that chat; a share recipient's while the share is neither revoked nor
+            // expired.
+            let stands = if file.encryption == Encryption::Client {
+                attachments::link_still_good(conn, row.org_id, user, &file)?
+            } else {
+                user == file.owner_id || share_stands(conn, &file, user)?
+            };
+            if !stands {
                 return Err(gone());
             }
             Ok((token, row, file))
@@ -1756,4 +1763,26 @@ impl std::fmt::Debug for Download {
             .field("file", &self.file.id)
             .finish_non_exhaustive()
     }
+}
+
+/// Whether `user` still holds an active share of `file` (for the download links of
+/// shared files).
+fn share_stands(
+    conn: &rusqlite::Connection,
+    file: &File,
+    user: UserId,
+) -> Result<bool, ServiceError> {
+    let now = now_rfc3339();
+    Ok(crate::store::shares::unrevoked_for(
+        conn,
+        crate::store::shares::ObjectKind::File,
+        &file.id.to_string(),
+        user,
+    )?
+    .is_some_and(|share| {
+        share
+            .expires_at
+            .as_deref()
+            .is_none_or(|at| at > now.as_str())
+    }))
 }

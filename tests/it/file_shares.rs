@@ -425,6 +425,20 @@ async fn large_shared_files_come_through_a_download_link() {
     )
     .await;
     assert_envelope(not_theirs, 404, "NOT_FOUND").await;
+
+    // Revoking the share ends the link already issued, long before it would expire.
+    let revoked = call(
+        &o.app,
+        Method::DELETE,
+        &format!("/v1/files/{file}/shares/{}", o.member_id),
+        &o.owner,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(revoked.status(), 200);
+    let after = o.app.client.get(&url).send().await.unwrap();
+    assert_envelope(after, 404, "NOT_FOUND").await;
 }
 
 #[tokio::test]

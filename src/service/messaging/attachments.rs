@@ -42,10 +42,11 @@ pub(crate) fn readable_file(
         .filter(|f| f.org_id == access.org_id && f.encryption == Encryption::Client))
 }
 
-/// Whether a download link issued to `user` for `file` still stands when it is opened:
-/// the owner's always; a chat participant's only while a message the user can see still
-/// names the file (a client-encrypted file of someone else is reachable no other way:
-/// file shares carry only files sealbox encrypted, whose links stand until they expire).
+/// Whether a download link issued to `user` for a client-encrypted `file` still stands
+/// when it is opened: the owner's always; a chat participant's only while a message the
+/// user can see still names the file (a client-encrypted file of someone else is
+/// reachable no other way: file shares carry only files sealbox encrypted, whose links
+/// `files` checks against the share).
 pub(crate) fn link_still_good(
     conn: &Connection,
     org: OrgId,
