@@ -238,8 +238,9 @@ pub const UNAUTHENTICATED_BODY_BYTES: u64 = 8 * 1024;
 /// so, otherwise while reading a chunked body (which is then handed on in memory, bounded
 /// by the same limit).
 ///
-/// The request is authenticated first (the principal is kept for the handler, so the
-/// credential is checked once). Without a valid credential the limit is
+/// The request is authenticated first unless its declared length fits the small limit
+/// (the principal is kept for the handler, so the credential is checked once). Without a
+/// valid credential the limit is
 /// [`UNAUTHENTICATED_BODY_BYTES`]; with one, `limit`, or for the exact operations in
 /// `larger` (whose JSON carries a base64 payload with a limit of its own: a KV value, a
 /// file sent whole) theirs.
@@ -319,8 +320,12 @@ impl<E: Endpoint> Endpoint for JsonBodyLimitEndpoint<E> {
         let route_limit =
             signed.unwrap_or_else(|| self.limits.limit_for(req.method(), req.uri().path()));
         // A failed check is left for the handler to report (a public operation may be
-        // called with a stale token); it only means the small limit applies.
-        let auth = if signed.is_none() && presents_credential(&req) {
+        // called with a stale token); it only means the small limit applies. A body the
+        // small limit admits anyway needs no check here: the handler authenticates if its
+        // route wants a credential, so a public route never spends a use of a
+        // limited-use key that happens to be sent along.
+        let fits_unauthenticated = declared.is_some_and(|n| n <= UNAUTHENTICATED_BODY_BYTES);
+        let auth = if signed.is_none() && !fits_unauthenticated && presents_credential(&req) {
             Some(authenticate_once(&mut req).await)
         } else {
             None

@@ -265,6 +265,41 @@ async fn max_uses_is_exact_under_concurrency() {
 }
 
 #[tokio::test]
+async fn a_public_route_with_a_body_spends_no_use_of_a_key_sent_along() {
+    let (app, admin, _) = acme().await;
+    let key = s(
+        &create_key(&app, &admin, json!({"name": "two", "max_uses": 2})).await,
+        "key",
+    );
+    // A sign-in (public, with a JSON body) from a client that sends its key everywhere.
+    for _ in 0..3 {
+        let login = app
+            .client
+            .post(app.url("/v1/auth/login"))
+            .header("X-Api-Key", &key)
+            .json(&json!({"email": crate::support::ADMIN_EMAIL, "password": crate::support::ADMIN_PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(login.status(), 200);
+    }
+    assert_eq!(
+        app.query("SELECT use_count FROM api_keys", |r| r.get::<_, i64>(0)),
+        [0]
+    );
+    // Its two uses are still there for the API.
+    for _ in 0..2 {
+        assert_eq!(me_with_header(&app, "X-Api-Key", &key).await.status(), 200);
+    }
+    assert_envelope(
+        me_with_header(&app, "X-Api-Key", &key).await,
+        401,
+        "UNAUTHORIZED",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn revocation_expiry_allowlists_and_the_owner_stop_a_key_at_once() {
     let (app, admin, acme) = acme().await;
     let created = create_key(&app, &admin, json!({"name": "k"})).await;
