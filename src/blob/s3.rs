@@ -325,9 +325,10 @@ impl S3BlobStore {
                 .await
                 .ok()
                 .and_then(|raw| serde_json::from_slice::<JournalEntry>(&raw).ok());
-            // A journal file cut short by a crash was never synced: its upload had sent
-            // no part yet, and its id is lost with it (the bucket's lifecycle rule for
-            // incomplete multipart uploads collects those, docs/storage.md).
+            // A temporary journal file left by a crash was never renamed into place: its
+            // upload had sent no part yet, and its id may be lost with it (the bucket's
+            // lifecycle rule for incomplete multipart uploads collects those,
+            // docs/storage.md).
             if let Some(upload) = parsed {
                 let location = ObjectPath::from(upload.location.as_str());
                 match counted(
@@ -505,20 +506,28 @@ async fn read_part(
     Ok(Bytes::from(buf))
 }
 
+/// Writes `contents` to a temporary name, syncs it and renames it to `path`: a journal
+/// entry is there whole or not at all (never a file with a half-written upload id).
 async fn write_durably(path: &Path, contents: &[u8]) -> io::Result<()> {
     use tokio::io::AsyncWriteExt;
+    let dir = path
+        .parent()
+        .expect("journal files are in the journal directory");
+    let name = path
+        .file_name()
+        .and_then(|name| name.to_str())
+        .expect("journal file names are UUIDs");
+    let temporary = dir.join(format!(".{name}.tmp"));
     let mut file = tokio::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .open(path)
+        .open(&temporary)
         .await?;
     file.write_all(contents).await?;
     file.sync_all().await?;
-    fsync_dir(
-        path.parent()
-            .expect("journal files are in the journal directory"),
-    )
-    .await
+    drop(file);
+    tokio::fs::rename(&temporary, path).await?;
+    fsync_dir(dir).await
 }
 
 async fn fsync_dir(dir: &Path) -> io::Result<()> {

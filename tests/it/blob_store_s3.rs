@@ -558,7 +558,16 @@ async fn a_sigkill_during_a_multipart_upload_resumes_and_doctor_scrubs_the_bucke
     };
     let journal = home.path().join("data/s3-multipart");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while std::fs::read_dir(&journal).map_or(0, |d| d.count()) == 0 {
+    // A journal entry is written under a dot name and renamed into place once synced:
+    // wait for a whole one, whose upload id a restart can abort.
+    let journaled = || {
+        std::fs::read_dir(&journal).map_or(0, |d| {
+            d.flatten()
+                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                .count()
+        })
+    };
+    while journaled() == 0 {
         assert!(
             !finalize.is_finished(),
             "finalize ended before its multipart upload was seen"
@@ -751,4 +760,20 @@ fn the_s3_configuration_validates_and_hides_its_secret() {
     let debug = format!("{config:?}");
     assert!(!debug.contains(SECRET_KEY), "{debug}");
     assert!(debug.contains("Secret([redacted])"), "{debug}");
+
+    // The secret from `secret_access_key_file` (one trailing newline removed), not both.
+    config.storage.s3.endpoint = String::new();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s3.secret");
+    std::fs::write(&file, format!("{SECRET_KEY}\n")).unwrap();
+    config.storage.s3.secret_access_key_file = file.clone();
+    let err = config.validate().unwrap_err().to_string();
+    assert!(err.contains("not both"), "{err}");
+    config.storage.s3.secret_access_key = sealbox::config::Secret::default();
+    config.validate().expect("valid with the secret in a file");
+    assert_eq!(config.storage.s3.secret().unwrap().expose(), SECRET_KEY);
+    config.storage.s3.secret_access_key_file = dir.path().join("absent");
+    let err = config.validate().unwrap_err().to_string();
+    assert!(err.contains("storage.s3.secret_access_key_file"), "{err}");
+    assert!(!err.contains(SECRET_KEY), "{err}");
 }

@@ -48,11 +48,8 @@ impl StoredBlobs {
                 Self::Local(config.storage.data_dir.join("blobs"))
             }
             sealbox::config::storage::BlobBackend::S3 => Self::S3(
-                sealbox::blob::S3BlobStore::connect(
-                    &config.storage.s3,
-                    &config.storage.data_dir,
-                )
-                .expect("the test's S3 store"),
+                sealbox::blob::S3BlobStore::connect(&config.storage.s3, &config.storage.data_dir)
+                    .expect("the test's S3 store"),
             ),
         }
     }
@@ -90,7 +87,10 @@ impl StoredBlobs {
                 let key = sealbox::blob::BlobKey::new(key).expect("a blob key");
                 let mut reader = store.open(&key, 0).await.expect("open the object");
                 let mut bytes = Vec::new();
-                reader.read_to_end(&mut bytes).await.expect("read the object");
+                reader
+                    .read_to_end(&mut bytes)
+                    .await
+                    .expect("read the object");
                 bytes
             }
         }
@@ -103,7 +103,10 @@ impl StoredBlobs {
             Self::S3(store) => {
                 use sealbox::blob::BlobStore;
                 let key = sealbox::blob::BlobKey::new(key).expect("a blob key");
-                store.put(&key, &mut &bytes[..]).await.expect("put the object");
+                store
+                    .put(&key, &mut &bytes[..])
+                    .await
+                    .expect("put the object");
             }
         }
     }

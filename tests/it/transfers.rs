@@ -448,9 +448,18 @@ async fn end_to_end_transfer_stores_only_ciphertext_and_never_the_key() {
     }
     // Nor the bucket, when the blobs are in S3.
     for bytes in o.app.blobs.outside_data_dir().await {
-        assert!(!contains(&bytes, b"PLAINTEXT-MARKER-7f3a9c"), "plaintext in the bucket");
-        assert!(!contains(&bytes, b"holiday-secret"), "the file name in the bucket");
-        assert!(!contains(&bytes, key.expose_bytes()), "the key in the bucket");
+        assert!(
+            !contains(&bytes, b"PLAINTEXT-MARKER-7f3a9c"),
+            "plaintext in the bucket"
+        );
+        assert!(
+            !contains(&bytes, b"holiday-secret"),
+            "the file name in the bucket"
+        );
+        assert!(
+            !contains(&bytes, key.expose_bytes()),
+            "the key in the bucket"
+        );
     }
 }
 
