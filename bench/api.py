@@ -96,11 +96,12 @@ default_plan = "bench"
 """
 
 
-def start_server(work, tls="off", extra="", setup=True, binary=BINARY):
+def start_server(work, tls="off", extra="", setup=True, storage="", binary=BINARY):
     """Starts the release binary on a fresh data directory under `work`; `tls` is the
-    `[tls] mode` ("off" for plain HTTP, "self-signed" for HTTPS), `extra` more config
-    sections. Returns the process, its URL and the setup token. With `setup=False` the
-    data directory is one set up before (a restart): no token is printed, None returned."""
+    `[tls] mode` ("off" for plain HTTP, "self-signed" for HTTPS), `storage` more lines of
+    `[storage]` (such as `backend = "s3"`), `extra` more config sections. Returns the
+    process, its URL and the setup token. With `setup=False` the data directory is one set
+    up before (a restart): no token is printed, None returned."""
     config = os.path.join(work, "config.toml")
     with open(config, "w") as f:
         f.write(
@@ -109,6 +110,7 @@ def start_server(work, tls="off", extra="", setup=True, binary=BINARY):
 listen = "127.0.0.1:0"
 [storage]
 data_dir = "{os.path.join(work, 'data')}"
+{storage}
 [tls]
 mode = "{tls}"
 [rate_limits]

@@ -25,7 +25,16 @@ Last, it uploads --rss-mib (default 4096) through plain HTTP while sampling the 
 process's resident memory, and prints the peak (target: under 32 MiB) beside its resident
 memory before the upload.
 
-    bench/files.py [--size-mib 1024] [--runs 3] [--rss-mib 4096] [--no-build]
+With --backend s3 it also starts a moto S3 server on loopback (tests/s3/moto_server.py,
+with the Python of --moto-python, default $SBX_TEST_VENV/bin/python) and a third sealbox
+over plain HTTP whose blobs go to its bucket (`[storage] backend = "s3"`, 16 MiB parts),
+runs the same upload and download against it, and prints each with its ratio to the
+local backend's HTTP figures of the same run. moto is an in-memory Python server, so
+the ratio says what the S3 path costs against one particular slow store, not against
+AWS S3 or MinIO.
+
+    bench/files.py [--size-mib 1024] [--runs 3] [--rss-mib 4096] [--backend local|s3]
+                   [--binary target/release/sealbox] [--no-build]
 """
 
 import argparse
@@ -62,7 +71,16 @@ def main():
     parser.add_argument("--rss-mib", type=int, default=4096,
                         help="size of the upload whose peak memory is measured (0: skip)")
     parser.add_argument("--no-build", action="store_true", help="use the existing release binary")
+    parser.add_argument("--backend", choices=("local", "s3"), default="local",
+                        help="s3: also measure a sealbox whose blobs are in a moto S3 bucket")
+    parser.add_argument("--moto-python", default=os.path.join(
+                            os.environ.get("SBX_TEST_VENV", os.path.join(ROOT, ".venv")), "bin", "python"),
+                        help="a Python with moto[server] (tests/requirements.txt)")
+    parser.add_argument("--binary", default=api.BINARY, help="the sealbox binary to run")
     args = parser.parse_args()
+    if args.binary != api.BINARY:
+        args.no_build = True
+    api.BINARY = args.binary
 
     nginx = reference_tools(args.no_build)
 
@@ -76,11 +94,17 @@ def main():
         digest = write_random(source, size)
 
         servers = {}
+        moto = None
         try:
             for proto, tls in (("http", "off"), ("https", "self-signed")):
                 home = os.path.join(work, f"sealbox-{proto}")
                 os.mkdir(home)
                 servers[proto] = Sealbox(home, tls)
+            if args.backend == "s3":
+                moto = Moto(args.moto_python)
+                home = os.path.join(work, "sealbox-s3")
+                os.mkdir(home)
+                servers["s3"] = Sealbox(home, "off", storage=moto.storage())
             cert, key = servers["https"].certificate()
             web = Nginx(nginx, os.path.join(work, "nginx"), cert, key)
             try:
@@ -102,14 +126,71 @@ def main():
                         web.remove()
                     results[proto] = {label: statistics.median(v) for label, v in rows.items()}
                     print(f"{proto}: done", file=sys.stderr)
+                if moto:
+                    results["s3"] = s3_rows(servers["s3"], source, size, digest, args.runs)
+                    print("s3: done", file=sys.stderr)
                 rss = peak_memory(servers["http"], source, args.rss_mib * MIB) if args.rss_mib else None
             finally:
                 web.stop()
         finally:
             for server in servers.values():
                 server.stop()
+            if moto:
+                moto.stop()
 
     print_report(results, rss, args)
+
+
+def s3_rows(sealbox, source, size, digest, runs):
+    """The upload and download of the sealbox on the S3 backend, median of `runs`."""
+    rows = {"sealbox upload": [], "sealbox download": []}
+    for run in range(runs):
+        upload_seconds, file_id = sealbox.upload(source, size, None)
+        rows["sealbox upload"].append(size / upload_seconds)
+        rows["sealbox download"].append(size / timed(lambda: sealbox.download(file_id, size, None)))
+        if run == 0:
+            check_same(sealbox, file_id, None, digest, "sealbox on S3")
+        sealbox.delete(file_id)
+    return {label: statistics.median(v) for label, v in rows.items()}
+
+
+class Moto:
+    """moto's S3 server on a free loopback port with one bucket (tests/s3/moto_server.py),
+    stopped by closing its standard input."""
+
+    BUCKET = "sealbox-bench"
+
+    def __init__(self, python):
+        if not os.path.exists(python):
+            sys.exit(f"{python}: no such Python; --backend s3 needs one with moto[server] "
+                     "(pip install -r tests/requirements.txt), given by --moto-python")
+        self.process = subprocess.Popen(
+            [python, os.path.join(ROOT, "tests", "s3", "moto_server.py"), self.BUCKET],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = self.process.stdout.readline()
+        if not line.startswith("PORT "):
+            self.process.kill()
+            sys.exit(f"moto did not start: {line!r}")
+        self.endpoint = f"http://127.0.0.1:{line.split()[1]}"
+
+    def storage(self):
+        """The `[storage]` lines of a sealbox on this bucket."""
+        return f"""backend = "s3"
+[storage.s3]
+endpoint = "{self.endpoint}"
+bucket = "{self.BUCKET}"
+prefix = "blobs"
+access_key_id = "bench"
+secret_access_key = "bench-secret"
+part_size_bytes = {16 * MIB}
+"""
+
+    def stop(self):
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
 
 
 def reference_tools(no_build):
@@ -211,8 +292,8 @@ def check_same(sealbox, file_id, cert, digest, what):
 class Sealbox:
     """One release binary on its own data directory, with a first admin who has a key pair."""
 
-    def __init__(self, home, tls):
-        self.process, self.url, setup_token = api.start_server(home, tls)
+    def __init__(self, home, tls, storage=""):
+        self.process, self.url, setup_token = api.start_server(home, tls, storage=storage)
         self.data = os.path.join(home, "data")
         self.context = None
         if tls != "off":
@@ -433,6 +514,7 @@ def print_report(results, rss, args):
         "https": {"sealbox upload": ("nginx PUT", 0.90), "sealbox download": ("nginx GET", 0.95)},
     }
     verdicts = []
+    s3 = results.pop("s3", None)
     for proto, rows in results.items():
         for label in ("nginx PUT", "sealbox upload", "nginx GET", "sealbox download"):
             rate = rows[label] / 1e6
@@ -443,6 +525,12 @@ def print_report(results, rss, args):
                 verdicts.append(f"{proto} {label}: {ratio:.2f} of {reference} (target: at least {goal:.2f})")
             else:
                 print(f"{proto + ' ' + label:24} {rate:>9.1f}")
+    if s3:
+        print(f"\n{'':24} {'MB/s':>9} {'vs local':>9}")
+        for label in ("sealbox upload", "sealbox download"):
+            ratio = s3[label] / results["http"][label]
+            print(f"{'s3 ' + label:24} {s3[label] / 1e6:>9.1f} {ratio:>8.2f}x")
+            verdicts.append(f"s3 {label}: {ratio:.2f} of the local backend's over http (moto on loopback)")
     print()
     for verdict in verdicts:
         print(verdict)

@@ -13,7 +13,8 @@ use tokio::sync::watch;
 use zeroize::Zeroizing;
 
 use crate::auth::AccessTokens;
-use crate::blob::{BlobError, BlobStore, LocalBlobStore};
+use crate::blob::{BlobError, BlobStore, LocalBlobStore, S3BlobStore};
+use crate::config::storage::BlobBackend;
 use crate::config::{Config, ConfigError, TlsMode};
 use crate::crypto::MasterKey;
 use crate::data_dir::{DataDir, SECRET_FILE_MODE, mode_of, write_atomic};
@@ -137,7 +138,10 @@ impl App {
                 .map_err(|e| AppError::Serve(std::io::Error::other(e)))??
         };
         let (store, master_key, instance) = prepared;
-        let blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobStore::open(data.blobs()).await?);
+        let blobs: Arc<dyn BlobStore> = match config.storage.backend {
+            BlobBackend::Local => Arc::new(LocalBlobStore::open(data.blobs()).await?),
+            BlobBackend::S3 => Arc::new(S3BlobStore::open(&config.storage.s3, data.root()).await?),
+        };
         let mailer = Mailer::from_config(&config.smtp)?;
         let plan_rules = crate::service::plans::PlanRules::new(
             &config.plans,
@@ -310,11 +314,17 @@ impl App {
     /// (see [`public_base_url`]).
     pub fn endpoint(&self, public_url: &str) -> impl poem::Endpoint + use<> {
         http::routes(&HttpState {
-            system: SystemService::new(
-                self.store.clone(),
-                self.instance.clone(),
-                self.data.clone(),
-            ),
+            system: {
+                let system = SystemService::new(
+                    self.store.clone(),
+                    self.instance.clone(),
+                    self.data.clone(),
+                );
+                match self.config.storage.backend {
+                    BlobBackend::Local => system,
+                    BlobBackend::S3 => system.without_local_blobs(),
+                }
+            },
             identity: self.identity.clone(),
             sso: self.sso.clone().with_public_url(public_url),
             sso_only: self.config.auth.sso_only,

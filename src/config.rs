@@ -18,6 +18,7 @@ pub mod billing;
 pub mod plans;
 pub mod sso;
 pub use plans::{BillingConfig, Feature, PlanConfig, PlanLimitsConfig};
+pub mod storage;
 pub use sso::{GithubConfig, GoogleConfig, OidcProviderConfig, ProviderKind, SsoProvider};
 
 /// Prefix of every environment variable that configures sealbox.
@@ -143,6 +144,9 @@ pub struct StorageConfig {
     pub data_dir: PathBuf,
     /// Master key file; empty means `<data_dir>/master.key`, created at first start.
     pub master_key_file: PathBuf,
+    /// Where finalized blobs go (docs/storage.md); `s3` reads `[storage.s3]`.
+    pub backend: storage::BlobBackend,
+    pub s3: storage::S3Config,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -684,6 +688,9 @@ impl Config {
         self.payment_processors()?;
         self.metrics.validate()?;
         plans::validate(&self.plans, &self.billing)?;
+        if self.storage.backend == storage::BlobBackend::S3 {
+            self.storage.s3.validate()?;
+        }
         for entry in &self.server.trusted_proxies {
             if parse_network(entry).is_none() {
                 return Err(ConfigError::Invalid(format!(

@@ -33,6 +33,8 @@ pub const DB_WRITE_BATCH: &str = "sealbox_db_write_batch_jobs";
 pub const DISK_FREE: &str = "sealbox_disk_free_bytes";
 pub const DISK_SIZE: &str = "sealbox_disk_size_bytes";
 pub const BUILD_INFO: &str = "sealbox_build_info";
+pub const BLOB_REQUESTS: &str = "sealbox_blob_store_requests_total";
+pub const BLOB_ERRORS: &str = "sealbox_blob_store_errors_total";
 
 /// The route label of a request no route matched (a 404 for an unknown path): one value
 /// for every such path, whatever was asked for.
@@ -105,6 +107,14 @@ pub fn install() -> Result<PrometheusHandle, InstallError> {
 
 /// The `# HELP` lines (and units) of every series.
 fn describe() {
+    describe_counter!(
+        BLOB_REQUESTS,
+        "Requests to the object store (storage.backend = \"s3\"), by backend and operation"
+    );
+    describe_counter!(
+        BLOB_ERRORS,
+        "Object store requests that failed (not counting \"not found\"), by backend and operation"
+    );
     describe_counter!(
         HTTP_REQUESTS,
         "HTTP requests answered, by route template, method and status"
@@ -277,6 +287,14 @@ pub fn db_batch(jobs: usize) {
 
 /// One recorded webhook delivery attempt: `succeeded`, `retrying` (failed, another attempt
 /// is scheduled) or `failed` (failed, and the delivery with it).
+/// One request to a blob store's service, and whether it failed.
+pub fn blob_request(backend: &'static str, operation: &'static str, failed: bool) {
+    counter!(BLOB_REQUESTS, "backend" => backend, "operation" => operation).increment(1);
+    if failed {
+        counter!(BLOB_ERRORS, "backend" => backend, "operation" => operation).increment(1);
+    }
+}
+
 pub fn webhook_attempt(outcome: &'static str) {
     counter!(WEBHOOK_ATTEMPTS, "outcome" => outcome).increment(1);
 }

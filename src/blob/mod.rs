@@ -1,11 +1,12 @@
 //! Blob storage: where ciphertext bytes live, addressed by a [`BlobKey`].
 //!
-//! The trait is what features use, so an object-store backend can be added later; the
-//! local filesystem implementation is in [`local`]. Contract for every backend: a blob is
+//! The trait is what features use; the local filesystem implementation is in [`local`],
+//! the S3-compatible one in [`s3`] (`[storage] backend`, docs/storage.md). Contract for every backend: a blob is
 //! either absent or complete; `put` streams (never buffers a whole blob) and only makes the
 //! blob visible once every byte is durable.
 
 pub mod local;
+pub mod s3;
 
 use std::fmt;
 use std::pin::Pin;
@@ -14,6 +15,7 @@ use async_trait::async_trait;
 use tokio::io::AsyncRead;
 
 pub use local::LocalBlobStore;
+pub use s3::S3BlobStore;
 
 /// A readable stream of blob bytes.
 pub type BlobReader = Pin<Box<dyn AsyncRead + Send>>;
@@ -70,6 +72,9 @@ pub enum BlobError {
     OffsetPastEnd { offset: u64, size: u64 },
     #[error("blob storage I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// An object store refused or failed a request (its message names no credential).
+    #[error("object storage error: {0}")]
+    Store(String),
 }
 
 #[async_trait]

@@ -56,6 +56,9 @@ pub fn run(args: BackupArgs) -> CliResult {
 fn take(dest: PathBuf, config_args: &ConfigArgs, include_master_key: bool) -> CliResult {
     let config = config_args.load()?;
     let data = DataDir::from_config(&config)?;
+    if config.storage.backend == crate::config::storage::BlobBackend::S3 {
+        return Err(crate::config::storage::S3_BACKUP_UNSUPPORTED.into());
+    }
     let master_key_file = if config.storage.master_key_file.as_os_str().is_empty() {
         data.master_key()
     } else {

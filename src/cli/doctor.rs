@@ -11,10 +11,13 @@ use rusqlite::{Connection, OpenFlags};
 use time::OffsetDateTime;
 
 use super::{CliResult, ConfigArgs};
+use crate::blob::S3BlobStore;
+use crate::config::storage::BlobBackend;
 use crate::config::{Config, TlsMode};
 use crate::crypto::master_key::MASTER_KEY_LEN;
 use crate::data_dir::{DataDir, mode_of};
 use crate::http::tls;
+use crate::service::scrub::s3::scrub_s3;
 use crate::service::scrub::{Finding, scrub};
 use crate::store::{LATEST_SCHEMA_VERSION, schema_version};
 
@@ -55,12 +58,26 @@ pub fn run(args: DoctorArgs) -> CliResult {
     if check_data_dir(&mut report, &data) {
         check_master_key(&mut report, &config, &data);
         let database = check_database(&mut report, &data.database());
-        check_owned_dir(&mut report, "blob storage", &data.blobs());
+        let s3 = match config.storage.backend {
+            BlobBackend::Local => {
+                check_owned_dir(&mut report, "blob storage", &data.blobs());
+                None
+            }
+            BlobBackend::S3 => check_s3(&mut report, &config, &data),
+        };
         check_tls(&mut report, &config, &data);
         if args.scrub {
-            match database {
-                Some(conn) => check_scrub(&mut report, &conn, &data),
-                None => report.warn(
+            match (database, config.storage.backend, s3) {
+                (Some(conn), BlobBackend::S3, Some((store, runtime))) => {
+                    let scrubbed = scrub_s3(&conn, &data, &store, runtime.handle());
+                    report_scrub(&mut report, scrubbed);
+                }
+                (Some(_), BlobBackend::S3, None) => report.warn(
+                    "scrub",
+                    "skipped: the object store must pass its check first",
+                ),
+                (Some(conn), BlobBackend::Local, _) => check_scrub(&mut report, &conn, &data),
+                (None, _, _) => report.warn(
                     "scrub",
                     "skipped: the database must pass its checks, at this release's schema",
                 ),
@@ -256,8 +273,101 @@ fn check_database(report: &mut Report, path: &Path) -> Option<Connection> {
 /// Reads every blob back and reports each one that changed, is missing or belongs to
 /// nothing.
 fn check_scrub(report: &mut Report, conn: &Connection, data: &DataDir) {
+    report_scrub(report, scrub(conn, data));
+}
+
+/// Checks the S3-compatible store (`storage.backend = "s3"`): reachable with the
+/// configured credentials, writable (a probe object written, read back and deleted), and
+/// the clock skew between this machine and the store. Returns the store and a runtime for
+/// the scrub when the store passed.
+fn check_s3(
+    report: &mut Report,
+    config: &Config,
+    data: &DataDir,
+) -> Option<(S3BlobStore, tokio::runtime::Runtime)> {
+    let check = "blob storage";
+    // A worker thread, not a current-thread runtime: the scrub drives the store through
+    // `Handle::block_on`, which on a current-thread runtime polls no I/O and would wait
+    // forever for the first response.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            report.problem(check, format!("cannot start a runtime: {e}"));
+            return None;
+        }
+    };
+    let store = match S3BlobStore::connect(&config.storage.s3, data.root()) {
+        Ok(store) => store,
+        Err(e) => {
+            report.problem(check, e.to_string());
+            return None;
+        }
+    };
+    let probed = match runtime.block_on(store.probe()) {
+        Ok(probed) => probed,
+        Err(e) => {
+            report.problem(
+                check,
+                format!(
+                    "S3 {}: {e}; check storage.s3.endpoint, bucket, region and credentials, \
+                     and that they may write, read and delete objects under the prefix",
+                    store.describe()
+                ),
+            );
+            return None;
+        }
+    };
+    report.ok(
+        check,
+        format!(
+            "S3 {}: reachable, a probe object was written, read back and deleted",
+            store.describe()
+        ),
+    );
+    match probed.clock_skew {
+        Some(skew) if skew.abs() > SKEW_LIMIT => report.problem(
+            "store clock",
+            format!(
+                "this machine's clock is {:.0} s off the store's; S3 refuses signed requests \
+                 more than 15 minutes off: fix the time (NTP)",
+                skew.as_seconds_f64().abs()
+            ),
+        ),
+        Some(skew) if skew.abs() > SKEW_WARNING => report.warn(
+            "store clock",
+            format!(
+                "this machine's clock is {:.0} s off the store's (S3 refuses signed requests \
+                 past 15 minutes): check NTP",
+                skew.as_seconds_f64().abs()
+            ),
+        ),
+        Some(skew) => report.ok(
+            "store clock",
+            format!(
+                "within {:.0} s of the store's Date header",
+                skew.as_seconds_f64().abs().ceil()
+            ),
+        ),
+        None => report.warn("store clock", "the store's answer had no Date header"),
+    }
+    Some((store, runtime))
+}
+
+/// S3 refuses signed requests this far off its clock.
+const SKEW_LIMIT: time::Duration = time::Duration::minutes(15);
+/// Past this, `doctor` warns before the limit is near.
+const SKEW_WARNING: time::Duration = time::Duration::minutes(1);
+
+fn report_scrub(
+    report: &mut Report,
+    scrubbed: Result<crate::service::scrub::ScrubReport, crate::service::scrub::ScrubError>,
+) {
     let check = "scrub";
-    let scrubbed = match scrub(conn, data) {
+    let scrubbed = match scrubbed {
         Ok(scrubbed) => scrubbed,
         Err(e) => return report.problem(check, format!("could not finish: {e}")),
     };

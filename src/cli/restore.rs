@@ -37,6 +37,9 @@ pub struct RestoreArgs {
 pub fn run(args: RestoreArgs) -> CliResult {
     let config = args.config.load()?;
     let data = DataDir::from_config(&config)?;
+    if config.storage.backend == crate::config::storage::BlobBackend::S3 {
+        return Err(crate::config::storage::S3_BACKUP_UNSUPPORTED.into());
+    }
     let snapshot = backup::pick(&args.src, args.snapshot.as_deref())?;
     let target = RestoreTarget {
         data_dir: data.root().to_owned(),

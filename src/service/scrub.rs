@@ -8,6 +8,8 @@
 //! so a file being finalized or deleted can look missing or orphaned for an instant; each
 //! such finding is checked again against a fresh read before it is reported.
 
+pub mod s3;
+
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::{self, Read};

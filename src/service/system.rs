@@ -28,6 +28,9 @@ pub struct SystemService {
     /// Set while a probe's blocking thread runs, which can outlive its timeout on a
     /// stuck disk: no second thread is started until it returns.
     probing: Arc<AtomicBool>,
+    /// Whether blobs go to `<data>/blobs` (its write area is probed too); not with an
+    /// object store (docs/storage.md), whose checks are `doctor`'s.
+    local_blobs: bool,
 }
 
 /// What a disk probe found: nothing wrong, or the message of the 503.
@@ -47,7 +50,15 @@ impl SystemService {
             data,
             last_probe: Arc::default(),
             probing: Arc::default(),
+            local_blobs: true,
         }
+    }
+
+    /// Blobs are not on local disk (`storage.backend = "s3"`): `/ready` probes only the
+    /// uploads directory.
+    pub fn without_local_blobs(mut self) -> Self {
+        self.local_blobs = false;
+        self
     }
 
     /// Succeeds when the database answers a query within [`HEALTH_DB_TIMEOUT`].
@@ -89,7 +100,10 @@ impl SystemService {
         if self.probing.swap(true, Ordering::AcqRel) {
             return Err(STUCK);
         }
-        let dirs = [self.data.uploads(), self.data.blobs().join(TMP_DIR)];
+        let mut dirs = vec![self.data.uploads()];
+        if self.local_blobs {
+            dirs.push(self.data.blobs().join(TMP_DIR));
+        }
         let probing = self.probing.clone();
         let probe = tokio::task::spawn_blocking(move || {
             let outcome = dirs.iter().try_for_each(|dir| probe_durable_write(dir));

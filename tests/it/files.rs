@@ -187,13 +187,8 @@ async fn small_files_go_whole_as_json() {
         "NOT_FOUND",
     )
     .await;
-    let blobs = walk(&o.app.data_dir.join("blobs"));
-    assert!(
-        blobs
-            .iter()
-            .all(|p| p.starts_with(o.app.data_dir.join("blobs/tmp"))),
-        "{blobs:?}"
-    );
+    let blobs = o.app.blobs.keys().await;
+    assert!(blobs.is_empty(), "{blobs:?}");
 }
 
 #[tokio::test]
@@ -206,6 +201,9 @@ async fn uploads_stream_in_encrypted_and_download_with_ranges() {
     let mut disk = Vec::new();
     for path in walk(&o.app.data_dir) {
         disk.extend(std::fs::read(path).unwrap());
+    }
+    for stored in o.app.blobs.outside_data_dir().await {
+        disk.extend(stored);
     }
     let probe = &bytes[SEGMENT + 100..SEGMENT + 164];
     assert!(!disk.windows(probe.len()).any(|w| w == probe));
@@ -285,11 +283,7 @@ async fn client_encrypted_bytes_are_stored_untouched() {
     let bytes = payload(100_000);
     let id = upload_whole(&o, "ciphertext.sbx", &bytes, "client").await;
     let stored: Vec<String> = o.app.query("SELECT blob_key FROM files", |r| r.get(0));
-    let blob = walk(&o.app.data_dir.join("blobs"))
-        .into_iter()
-        .find(|p| p.ends_with(&stored[0]))
-        .unwrap();
-    assert_eq!(std::fs::read(blob).unwrap(), bytes);
+    assert_eq!(o.app.blobs.read(&stored[0]).await, bytes);
     let link = json_of(
         o.app
             .get_as(&format!("/v1/files/{id}/download"), &o.token)
@@ -630,11 +624,7 @@ async fn the_recorded_blake3_is_the_stored_blobs_however_the_bytes_arrived() {
     rows.sort();
     assert_eq!(rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>(), ids);
     for (id, key, recorded) in rows {
-        let path = walk(&o.app.data_dir.join("blobs"))
-            .into_iter()
-            .find(|p| p.ends_with(&key))
-            .unwrap();
-        let actual = blake3::hash(&std::fs::read(path).unwrap())
+        let actual = blake3::hash(&o.app.blobs.read(&key).await)
             .to_hex()
             .to_string();
         assert_eq!(recorded, actual, "file {id}");
@@ -652,13 +642,9 @@ async fn a_flipped_byte_in_a_stored_blob_is_an_error_not_garbage() {
     let bytes = payload(3 * SEGMENT);
     let id = upload_whole(&o, "x.bin", &bytes, "server").await;
     let key: Vec<String> = o.app.query("SELECT blob_key FROM files", |r| r.get(0));
-    let blob = walk(&o.app.data_dir.join("blobs"))
-        .into_iter()
-        .find(|p| p.ends_with(&key[0]))
-        .unwrap();
-    let mut stored = std::fs::read(&blob).unwrap();
+    let mut stored = o.app.blobs.read(&key[0]).await;
     stored[100] ^= 1;
-    std::fs::write(&blob, &stored).unwrap();
+    o.app.blobs.write(&key[0], &stored).await;
     let url = download_url(&o, &id).await;
     let first = fetch(&o, &url, None).await;
     assert_envelope(first, 500, "INTERNAL").await;

@@ -10,6 +10,7 @@ mod auth_cache;
 mod backup;
 mod billing;
 mod blob_store;
+mod blob_store_s3;
 mod cli;
 mod cli_transfers;
 mod config_layers;

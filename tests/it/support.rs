@@ -29,6 +29,121 @@ pub struct TestApp {
     pub setup_token: Option<String>,
     /// The clock of the plans' daily quotas, which tests move forward.
     pub plan_clock: sealbox::service::plans::Clock,
+    /// The stored blobs, for tests that look at (or damage) them behind the API.
+    pub blobs: StoredBlobs,
+}
+
+/// A TestApp's stored blobs, read and changed behind the API: the files of
+/// `<data>/blobs/`, or with `SBX_TEST_BLOB_BACKEND=s3` (or a test's own `[storage.s3]`)
+/// the objects under the app's prefix in moto, through the S3 store's own client.
+pub enum StoredBlobs {
+    Local(PathBuf),
+    S3(sealbox::blob::S3BlobStore),
+}
+
+impl StoredBlobs {
+    fn of(config: &Config) -> Self {
+        match config.storage.backend {
+            sealbox::config::storage::BlobBackend::Local => {
+                Self::Local(config.storage.data_dir.join("blobs"))
+            }
+            sealbox::config::storage::BlobBackend::S3 => Self::S3(
+                sealbox::blob::S3BlobStore::connect(&config.storage.s3, &config.storage.data_dir)
+                    .expect("the test's S3 store"),
+            ),
+        }
+    }
+
+    /// Whether the blobs are outside the data directory (an S3 bucket).
+    pub fn remote(&self) -> bool {
+        matches!(self, Self::S3(_))
+    }
+
+    /// The keys of the stored blobs (not the local store's write area, `blobs/tmp/`).
+    pub async fn keys(&self) -> Vec<String> {
+        match self {
+            Self::Local(dir) => files_in(dir)
+                .into_iter()
+                .filter(|path| !path.starts_with(dir.join("tmp")))
+                .filter_map(|path| Some(path.file_name()?.to_str()?.to_owned()))
+                .collect(),
+            Self::S3(store) => store
+                .list()
+                .await
+                .expect("list the bucket")
+                .into_iter()
+                .filter_map(|object| Some(object.blob_key?.as_str().to_owned()))
+                .collect(),
+        }
+    }
+
+    /// The stored bytes of blob `key`.
+    pub async fn read(&self, key: &str) -> Vec<u8> {
+        match self {
+            Self::Local(dir) => std::fs::read(local_blob(dir, key)).expect("read the blob"),
+            Self::S3(store) => {
+                use sealbox::blob::BlobStore;
+                use tokio::io::AsyncReadExt;
+                let key = sealbox::blob::BlobKey::new(key).expect("a blob key");
+                let mut reader = store.open(&key, 0).await.expect("open the object");
+                let mut bytes = Vec::new();
+                reader
+                    .read_to_end(&mut bytes)
+                    .await
+                    .expect("read the object");
+                bytes
+            }
+        }
+    }
+
+    /// Replaces the stored bytes of blob `key` (to damage it).
+    pub async fn write(&self, key: &str, bytes: &[u8]) {
+        match self {
+            Self::Local(dir) => std::fs::write(local_blob(dir, key), bytes).expect("write"),
+            Self::S3(store) => {
+                use sealbox::blob::BlobStore;
+                let key = sealbox::blob::BlobKey::new(key).expect("a blob key");
+                store
+                    .put(&key, &mut &bytes[..])
+                    .await
+                    .expect("put the object");
+            }
+        }
+    }
+
+    /// Every stored blob's bytes when they are outside the data directory, for the tests
+    /// that search the data directory for plaintext (local blobs are among its files).
+    pub async fn outside_data_dir(&self) -> Vec<Vec<u8>> {
+        let mut all = Vec::new();
+        if self.remote() {
+            for key in self.keys().await {
+                all.push(self.read(&key).await);
+            }
+        }
+        all
+    }
+}
+
+fn local_blob(dir: &Path, key: &str) -> PathBuf {
+    files_in(dir)
+        .into_iter()
+        .find(|path| path.file_name().and_then(|n| n.to_str()) == Some(key))
+        .unwrap_or_else(|| panic!("no blob {key} under {}", dir.display()))
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(files_in(&path));
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
 }
 
 /// The Python of the test venv (`$SBX_TEST_VENV`, made by `scripts/test` from
@@ -60,7 +175,21 @@ pub fn test_config(dir: &Path) -> Config {
     config.rate_limits.per_ip_per_minute = 100_000;
     config.rate_limits.per_token_per_minute = 100_000;
     config.rate_limits.per_api_key_per_minute = 100_000;
+    test_blob_backend(&mut config);
     config
+}
+
+/// With `SBX_TEST_BLOB_BACKEND=s3`, every `TestApp` keeps its blobs in a moto S3 server on
+/// loopback (one per test process, a prefix per app) instead of `<data>/blobs`, so whole
+/// suites run against S3 (docs/storage.md). Unset: local storage, as always.
+fn test_blob_backend(config: &mut Config) {
+    if std::env::var("SBX_TEST_BLOB_BACKEND").as_deref() != Ok("s3") {
+        return;
+    }
+    static MOTO: std::sync::OnceLock<crate::blob_store_s3::Moto> = std::sync::OnceLock::new();
+    let moto = MOTO.get_or_init(|| crate::blob_store_s3::Moto::start(&["sealbox-suite"], false));
+    let prefix = format!("suite-{}", uuid::Uuid::now_v7().simple());
+    moto.configure(config, "sealbox-suite", &prefix);
 }
 
 impl TestApp {
@@ -86,6 +215,7 @@ impl TestApp {
 
     async fn start(config: Config, tmp: Option<TempDir>) -> Result<Self, AppError> {
         let data_dir = config.storage.data_dir.clone();
+        let blobs = StoredBlobs::of(&config);
         let app = App::open(config).await?;
         let bound = app.bind().await?;
         let addr = bound.local_addr();
@@ -113,6 +243,7 @@ impl TestApp {
             store,
             setup_token,
             plan_clock,
+            blobs,
         })
     }
 

@@ -322,11 +322,15 @@ async fn server_sealed_transfer_round_trip_with_range_counting_events_and_notifi
     );
 
     // The bytes on disk are SBX1 ciphertext.
-    let blob = walk(&o.app.data_dir.join("blobs"))
+    let blob = o
+        .app
+        .blobs
+        .keys()
+        .await
         .into_iter()
-        .find(|p| p.to_string_lossy().contains(&file.replace('-', "")))
+        .find(|key| key.contains(&file.replace('-', "")))
         .expect("the transfer's blob");
-    let stored = std::fs::read(blob).unwrap();
+    let stored = o.app.blobs.read(&blob).await;
     assert_eq!(&stored[..4], b"SBX1");
     assert!(!contains(&stored, b"PLAINTEXT-MARKER-7f3a9c"));
 
@@ -440,6 +444,21 @@ async fn end_to_end_transfer_stores_only_ciphertext_and_never_the_key() {
             !contains(&bytes, key.expose_bytes()),
             "the key in {}",
             path.display()
+        );
+    }
+    // Nor the bucket, when the blobs are in S3.
+    for bytes in o.app.blobs.outside_data_dir().await {
+        assert!(
+            !contains(&bytes, b"PLAINTEXT-MARKER-7f3a9c"),
+            "plaintext in the bucket"
+        );
+        assert!(
+            !contains(&bytes, b"holiday-secret"),
+            "the file name in the bucket"
+        );
+        assert!(
+            !contains(&bytes, key.expose_bytes()),
+            "the key in the bucket"
         );
     }
 }
@@ -774,12 +793,14 @@ async fn an_expired_transfer_answers_410_and_its_bytes_are_swept() {
     .await;
     let id = s(&transfer, "id");
     let blob_name = file.replace('-', "");
-    let has_blob = |app: &TestApp| {
-        walk(&app.data_dir.join("blobs"))
+    let has_blob = async |app: &TestApp| {
+        app.blobs
+            .keys()
+            .await
             .iter()
-            .any(|p| p.to_string_lossy().contains(&blob_name))
+            .any(|key| key.contains(&blob_name))
     };
-    assert!(has_blob(&o.app));
+    assert!(has_blob(&o.app).await);
     expire_now(&o.app, &id);
     assert_envelope(
         public_get(&o.app, &format!("/v1/public/transfers/{id}")).await,
@@ -790,7 +811,7 @@ async fn an_expired_transfer_answers_410_and_its_bytes_are_swept() {
     assert_envelope(download(&o.app, &id, &file, None).await, 410, "GONE").await;
     // The sweeper runs every few seconds and deletes the bytes.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while has_blob(&o.app) {
+    while has_blob(&o.app).await {
         assert!(
             std::time::Instant::now() < deadline,
             "the blob is still there"
@@ -811,9 +832,12 @@ async fn revocation_deletes_the_bytes_and_links_answer_410() {
     let revoke = || o.app.delete_as(&path, &o.token);
     assert_eq!(revoke().await.status(), 204);
     assert!(
-        !walk(&o.app.data_dir.join("blobs"))
+        !o.app
+            .blobs
+            .keys()
+            .await
             .iter()
-            .any(|p| p.to_string_lossy().contains(&file.replace('-', "")))
+            .any(|key| key.contains(&file.replace('-', "")))
     );
     assert_envelope(
         public_get(&o.app, &format!("/v1/public/transfers/{id}")).await,
@@ -1489,6 +1513,14 @@ async fn an_end_to_end_message_is_sealed_by_the_client_and_the_server_stores_it_
                 .any(|w| w == SECRET_MESSAGE.as_bytes()),
             "{} holds the message",
             path.display()
+        );
+    }
+    for bytes in o.app.blobs.outside_data_dir().await {
+        assert!(
+            !bytes
+                .windows(SECRET_MESSAGE.len())
+                .any(|w| w == SECRET_MESSAGE.as_bytes()),
+            "the bucket holds the message"
         );
     }
 }
