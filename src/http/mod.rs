@@ -10,6 +10,7 @@ pub mod authn;
 pub mod billing;
 pub mod client_ip;
 pub mod connections;
+pub mod conversions;
 pub mod error;
 pub mod file_shares;
 pub mod files;
@@ -93,6 +94,8 @@ pub enum ApiTags {
     Recovery,
     /// Encrypted files: small ones whole, any size through presigned uploads
     Files,
+    /// File conversions: the formats, conversion jobs (single and bulk), their status
+    Conversions,
     /// Transfers: files sent to anyone with a link, server-sealed or end-to-end encrypted
     Transfers,
     /// Webhooks: signed event deliveries, their secrets, tests, replays and delivery log
@@ -111,6 +114,7 @@ pub enum ApiTags {
 #[derive(Clone)]
 pub struct HttpState {
     pub system: SystemService,
+    pub conversions: crate::service::conversions::ConversionService,
     pub identity: IdentityService,
     pub sso: crate::service::SsoService,
     /// `auth.sso_only`.
@@ -173,6 +177,7 @@ type Apis = (
         recovery::RecoveryApi,
         files::FilesApi,
         file_shares::FileSharesApi,
+        conversions::ConversionsApi,
     ),
     (
         webhooks::WebhooksApi,
@@ -258,6 +263,9 @@ pub fn api_service(state: &HttpState) -> OpenApiService<Apis, ()> {
                 file_shares::FileSharesApi {
                     shares: state.file_shares.clone(),
                     public_url: state.public_url.clone(),
+                },
+                conversions::ConversionsApi {
+                    conversions: state.conversions.clone(),
                 },
             ),
             (

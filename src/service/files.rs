@@ -1153,6 +1153,129 @@ impl FileService {
         Ok(())
     }
 
+    /// A file the server makes for `owner` (a conversion's result): `plain` encrypted
+    /// (SBX1) under a fresh DEK sealed to the owner's public key, with its sealed name,
+    /// and its bytes put in blob storage. Its row is not inserted: the caller does that
+    /// with [`FileService::insert_made_in`] in the transaction that records why the file
+    /// exists, or drops the bytes with [`FileService::discard_made`].
+    pub(crate) async fn store_made(
+        &self,
+        org: OrgId,
+        owner: UserId,
+        name: &str,
+        content_type: &str,
+        plain: Zeroizing<Vec<u8>>,
+    ) -> Result<File, ServiceError> {
+        if plain.len() as u64 > self.limits.max_file_bytes {
+            return Err(ServiceError::TooLarge(self.limits.max_file_bytes));
+        }
+        let keys_row = read(&self.store, move |conn| Ok(user_keys::find(conn, owner)?))
+            .await?
+            .ok_or_else(no_key_material)?;
+        let owner_key = crate::crypto::UserPublicKey::from_bytes(&keys_row.public_key)
+            .map_err(|_| ServiceError::BadRequest("the stored public key is invalid".to_owned()))?;
+        let id = FileId::new();
+        let dek = Dek::generate();
+        let envelope = seal_dek(&owner_key, &envelope_context(id, owner), &dek)
+            .as_bytes()
+            .to_vec();
+        let sealed_name = seal_bound_value(
+            &dek,
+            &name_context(id),
+            &name_binding(org, owner, content_type),
+            name.as_bytes(),
+        )
+        .as_bytes()
+        .to_vec();
+        let size = plain.len() as i64;
+        let stored = tokio::task::spawn_blocking(move || {
+            let mut out = Vec::with_capacity(plain.len() + plain.len() / 64 + 128);
+            crate::crypto::sbx1::encrypt_stream(&plain[..], &mut out, &dek, id.as_uuid())
+                .map(|_| out)
+        })
+        .await
+        .map_err(|e| ServiceError::Store(StoreError::Task(e.to_string())))?
+        .map_err(|e| ServiceError::Store(StoreError::Task(format!("sealing a made file: {e}"))))?;
+        let key = BlobKey::new(blob_key_of(id)).expect("file blob keys are valid");
+        let info = self
+            .blobs
+            .put(&key, &mut &stored[..])
+            .await
+            .map_err(blob_error)?;
+        let now = now_rfc3339();
+        Ok(File {
+            id,
+            org_id: org,
+            owner_id: owner,
+            encryption: Encryption::Server,
+            sealed_name: Some(sealed_name),
+            client_name: None,
+            content_type: content_type.to_owned(),
+            size,
+            stored_size: info.size as i64,
+            blake3: info.blake3,
+            owner_envelope: Some(envelope),
+            dek_generation: 1,
+            blob_key: key.as_str().to_owned(),
+            created_at: now.clone(),
+            updated_at: now,
+        })
+    }
+
+    /// Inserts a file [`FileService::store_made`] made, after the same storage checks an
+    /// upload passes (the plan's largest file and storage, the organization's quota).
+    pub(crate) fn insert_made_in(
+        &self,
+        tx: &rusqlite::Connection,
+        file: &File,
+    ) -> Result<(), ServiceError> {
+        let used = files::org_usage(tx, file.org_id)?;
+        self.plans
+            .check_upload_in(tx, file.org_id, file.size.max(0) as u64, used.max(0) as u64)?;
+        let quota = self.limits.org_quota_bytes;
+        if quota > 0 && used.saturating_add(file.size) as u64 > quota {
+            return Err(ServiceError::QuotaExceeded(format!(
+                "the organization's storage quota ({quota} bytes) leaves {} bytes; this file has {}",
+                quota.saturating_sub(used as u64),
+                file.size
+            )));
+        }
+        files::insert(tx, file)?;
+        Ok(())
+    }
+
+    /// Deletes the bytes of a made file whose row was never inserted.
+    pub(crate) async fn discard_made(&self, file: &File) {
+        if let Ok(key) = BlobKey::new(file.blob_key.clone())
+            && let Err(e) = self.blobs.delete(&key).await
+        {
+            tracing::warn!(error = %e, blob = %key, "could not delete an unused made file's blob; it is left orphaned");
+        }
+    }
+
+    /// The plaintext and name of one of `owner`'s server-encrypted files in `org`, opened
+    /// with its DEK (a conversion's source). 404 when the file is gone or not theirs.
+    pub(crate) async fn open_with_dek(
+        &self,
+        org: OrgId,
+        owner: UserId,
+        id: FileId,
+        dek: &Dek,
+    ) -> Result<(File, String, Zeroizing<Vec<u8>>), ServiceError> {
+        let file = read(&self.store, move |conn| {
+            Ok(files::find_for_owner(conn, org, owner, id)?)
+        })
+        .await?
+        .ok_or(ServiceError::NotFound("file"))?;
+        let name = open_name(dek, &file, file.sealed_name.as_ref().ok_or_else(tampered)?)?;
+        let stored = self.stored_bytes(&file).await?;
+        let (dek, f) = (Dek::from_bytes(*dek.expose_bytes()), file.clone());
+        let plain = tokio::task::spawn_blocking(move || decrypt_stored(&f, &dek, &stored))
+            .await
+            .map_err(|e| ServiceError::Store(StoreError::Task(e.to_string())))??;
+        Ok((file, name, plain))
+    }
+
     /// Removes uploads past their expiry and their partial bytes.
     pub async fn sweep_uploads(&self) -> Result<usize, ServiceError> {
         let expired = read(&self.store, |conn| {
