@@ -185,7 +185,11 @@ impl App {
                     json_file_bytes: config.limits.json_file_bytes,
                 },
             )
-            .with_upload_budget(move |org| budget.count_org_upload(org))
+            .with_upload_budget({
+                let budget = budget.clone();
+                move |org| budget.count_org_upload(org)
+            })
+            .with_media_budget(move |org| budget.count_org_media_upload(org))
             .with_plans(plan_rules.clone())
         };
         let conversions = crate::service::conversions::ConversionService::new(

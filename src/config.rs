@@ -334,6 +334,8 @@ pub struct RateLimitsConfig {
     pub per_token_per_minute: u32,
     pub per_api_key_per_minute: u32,
     pub org_uploads_per_hour: u32,
+    /// `POST /v1/upload-media` requests an hour per organization (its own budget).
+    pub org_media_uploads_per_hour: u32,
 }
 
 impl Default for RateLimitsConfig {
@@ -343,6 +345,7 @@ impl Default for RateLimitsConfig {
             per_token_per_minute: 120,
             per_api_key_per_minute: 100,
             org_uploads_per_hour: 50,
+            org_media_uploads_per_hour: 50,
         }
     }
 }
@@ -687,6 +690,10 @@ impl Config {
             ("per_token_per_minute", budgets.per_token_per_minute),
             ("per_api_key_per_minute", budgets.per_api_key_per_minute),
             ("org_uploads_per_hour", budgets.org_uploads_per_hour),
+            (
+                "org_media_uploads_per_hour",
+                budgets.org_media_uploads_per_hour,
+            ),
         ] {
             if value == 0 {
                 return Err(ConfigError::Invalid(format!(

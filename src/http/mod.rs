@@ -39,6 +39,7 @@ pub mod tls;
 pub mod tls_acceptor;
 pub mod transfers;
 pub mod ui;
+pub mod upload_media;
 pub mod uploads;
 pub mod users;
 pub mod vault;
@@ -328,6 +329,7 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
     }
     allow.add(ui::TRANSFER_PAGE_TEMPLATE, &["GET"]);
     allow.add(ui::APP_PAGES_TEMPLATE, &["GET"]);
+    allow.add(upload_media::UPLOAD_MEDIA_PATH, &["POST"]);
     if state.metrics.is_some() {
         allow.add(metrics::METRICS_PATH, &["GET"]);
     }
@@ -350,6 +352,7 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
                     OPENAPI_PATH,
                     ui::DOCS_FILES_ROUTE,
                     files::UPLOADS_PATH,
+                    upload_media::UPLOAD_MEDIA_PATH,
                     uploads_token.as_str(),
                     downloads_token.as_str(),
                     transfer_uploads_token.as_str(),
@@ -409,7 +412,13 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
             files::UPLOADS_PATH,
             poem::post(uploads::tus_create)
                 .options(uploads::tus_options)
-                .with(gate)
+                .with(gate.clone())
+                .with(budgets.clone()),
+        )
+        .at(
+            upload_media::UPLOAD_MEDIA_PATH,
+            poem::post(upload_media::upload_media)
+                .with(gate.clone())
                 .with(budgets.clone()),
         )
         .at(

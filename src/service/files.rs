@@ -135,6 +135,8 @@ pub struct FileService {
     digests: Arc<Mutex<std::collections::HashMap<FileId, StagedDigest>>>,
     /// The organization upload budget (rate limit), checked when an upload is created.
     upload_budget: Arc<dyn Fn(OrgId) -> Result<(), Duration> + Send + Sync>,
+    /// The organization's budget of media uploads (`POST /v1/upload-media`).
+    media_budget: Arc<dyn Fn(OrgId) -> Result<(), Duration> + Send + Sync>,
     /// The organization's plan: its largest file and its storage (docs/billing.md).
     plans: super::plans::PlanRules,
 }
@@ -158,6 +160,7 @@ impl FileService {
             busy: Arc::default(),
             digests: Arc::default(),
             upload_budget: Arc::new(|_| Ok(())),
+            media_budget: Arc::new(|_| Ok(())),
             plans: super::plans::PlanRules::default(),
         }
     }
@@ -177,6 +180,15 @@ impl FileService {
         self
     }
 
+    /// Counts media uploads (`upload_media`) against an organization budget of their own.
+    pub fn with_media_budget(
+        mut self,
+        budget: impl Fn(OrgId) -> Result<(), Duration> + Send + Sync + 'static,
+    ) -> Self {
+        self.media_budget = Arc::new(budget);
+        self
+    }
+
     pub fn limits(&self) -> FileLimits {
         self.limits
     }
@@ -193,6 +205,19 @@ impl FileService {
         input: NewUpload,
         ctx: RequestContext,
     ) -> Result<CreatedUpload, ServiceError> {
+        self.create_upload_counted(principal, input, ctx, false)
+            .await
+    }
+
+    /// [`FileService::create_upload`], counted against the media budget (`media`) or the
+    /// upload budget.
+    async fn create_upload_counted(
+        &self,
+        principal: &Principal,
+        input: NewUpload,
+        ctx: RequestContext,
+        media: bool,
+    ) -> Result<CreatedUpload, ServiceError> {
         let (name, content_type, size) = self.check_new_upload(&input)?;
         let id = FileId::new();
         let lookup = principal.clone();
@@ -203,7 +228,14 @@ impl FileService {
         })
         .await?;
         let (org, keys_row) = owner_key;
-        self.spend_upload_budget(org)?;
+        if media {
+            (self.media_budget)(org).map_err(|retry_after| ServiceError::BudgetSpent {
+                what: "the organization's budget of media uploads an hour",
+                retry_after,
+            })?;
+        } else {
+            self.spend_upload_budget(org)?;
+        }
         let mut upload = new_upload_row(id, org, principal.user_id, input, content_type, size);
         match upload.encryption {
             Encryption::Server => {
@@ -1115,6 +1147,48 @@ impl FileService {
             .await?;
         self.write(&created.token, WriteMode::Replace, &content[..], None)
             .await?;
+        let file = self
+            .finalize(principal, &created.file_id.to_string(), ctx)
+            .await?;
+        Ok(FileInfo { file, name })
+    }
+
+    /// One request's media upload (`POST /v1/upload-media`): an upload created, written
+    /// from `body` (exactly `size` bytes, encrypted as they arrive) and finalized, with
+    /// the checks, encryption and limits of a presigned upload, counted against the
+    /// organization's media uploads an hour. A body that ends short discards the upload.
+    pub async fn upload_media(
+        &self,
+        principal: &Principal,
+        filename: String,
+        content_type: Option<String>,
+        size: u64,
+        body: impl tokio::io::AsyncRead + Send + Unpin,
+        ctx: RequestContext,
+    ) -> Result<FileInfo, ServiceError> {
+        let name = filename.clone();
+        let created = self
+            .create_upload_counted(
+                principal,
+                NewUpload {
+                    filename,
+                    content_type,
+                    size,
+                    encryption: Encryption::Server,
+                    metadata: None,
+                },
+                ctx.clone(),
+                true,
+            )
+            .await?;
+        let written = self
+            .write(&created.token, WriteMode::Replace, body, None)
+            .await;
+        if let Err(e) = written {
+            // Nothing of a failed media upload is kept (there is no URL to resume it at).
+            let _ = self.terminate(&created.token).await;
+            return Err(e);
+        }
         let file = self
             .finalize(principal, &created.file_id.to_string(), ctx)
             .await?;

@@ -1066,3 +1066,174 @@ async fn a_spreadsheet_zip_bomb_is_refused_before_it_is_unpacked() {
     assert_eq!(done["status"], "failed");
     assert!(s(&done, "error").contains("unpacks to"), "{done}");
 }
+
+/// A multipart/form-data body with one field.
+fn multipart(field: &str, filename: &str, content_type: &str, bytes: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "sealbox-test-boundary-7d1c";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\n\
+         Content-Type: {content_type}\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[tokio::test]
+async fn upload_media_takes_raw_and_multipart_bodies_within_its_own_hourly_budget() {
+    let o = owner_with(|c| {
+        c.rate_limits.org_media_uploads_per_hour = 3;
+        c.limits.max_file_bytes = 1024 * 1024;
+        c.limits.json_file_bytes = 64 * 1024;
+    })
+    .await;
+    let png = make(o.dir.path(), "image", "in.png", &["PNG", "32", "32"]);
+    let raw = o
+        .app
+        .client
+        .post(o.app.url("/v1/upload-media"))
+        .bearer_auth(&o.token)
+        .header("Content-Type", "image/png")
+        .header("X-File-Name", "shot.png")
+        .body(png.clone())
+        .send()
+        .await
+        .unwrap();
+    let stored = json_of(raw, 201).await;
+    assert_eq!(stored["fileName"], "shot.png");
+    assert_eq!(stored["contentType"], "image/png");
+    assert_eq!(stored["encryption"], "server");
+    assert_eq!(stored["sizeBytes"], png.len());
+    assert_eq!(download(&o, &s(&stored, "id")).await, png);
+    // Its content type names the format: it converts without `from`.
+    let (_, jpeg) = converted(&o, json!({"fileId": stored["id"], "to": "jpeg"})).await;
+    assert_eq!(check(o.dir.path(), "image", &jpeg)["format"], "JPEG");
+
+    let (content_type, body) = multipart("file", "form.png", "image/png", &png);
+    let form = o
+        .app
+        .client
+        .post(o.app.url("/v1/upload-media"))
+        .bearer_auth(&o.token)
+        .header("Content-Type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let stored = json_of(form, 201).await;
+    assert_eq!(stored["fileName"], "form.png");
+    assert_eq!(download(&o, &s(&stored, "id")).await, png);
+
+    // Refusals: the envelope, nothing stored, no budget spent.
+    let unauthenticated = o
+        .app
+        .client
+        .post(o.app.url("/v1/upload-media"))
+        .body(png.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(unauthenticated, 401, "UNAUTHORIZED").await;
+    let too_big = o
+        .app
+        .client
+        .post(o.app.url("/v1/upload-media"))
+        .bearer_auth(&o.token)
+        .body(vec![0u8; 2 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(too_big, 413, "PAYLOAD_TOO_LARGE").await;
+    let (content_type, body) = multipart("other", "", "text/plain", b"x");
+    let body = String::from_utf8(body)
+        .unwrap()
+        .replace("; filename=\"\"", "");
+    let no_file = o
+        .app
+        .client
+        .post(o.app.url("/v1/upload-media"))
+        .bearer_auth(&o.token)
+        .header("Content-Type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(no_file, 422, "VALIDATION").await;
+    let (content_type, body) = multipart(
+        "file",
+        "big.bin",
+        "application/octet-stream",
+        &vec![1u8; 100 * 1024],
+    );
+    let big_form = o
+        .app
+        .client
+        .post(o.app.url("/v1/upload-media"))
+        .bearer_auth(&o.token)
+        .header("Content-Type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(big_form, 413, "PAYLOAD_TOO_LARGE").await;
+    let chunked = o
+        .app
+        .client
+        .post(o.app.url("/v1/upload-media"))
+        .bearer_auth(&o.token)
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            vec![Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"abc"))],
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(chunked, 400, "BAD_REQUEST").await;
+    // A key without files:write cannot.
+    let reader = s(
+        &create_key(
+            &o.app,
+            &o.token,
+            json!({"name": "r", "scopes": ["files:read"]}),
+        )
+        .await,
+        "key",
+    );
+    let refused = o
+        .app
+        .client
+        .post(o.app.url("/v1/upload-media"))
+        .bearer_auth(&reader)
+        .body(png.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(refused, 403, "FORBIDDEN").await;
+
+    // The third media upload of the hour is the last; presigned uploads are not counted.
+    let third = o
+        .app
+        .client
+        .post(o.app.url("/v1/upload-media"))
+        .bearer_auth(&o.token)
+        .body(png.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_of(third, 201).await["fileName"], "upload");
+    let spent = o
+        .app
+        .client
+        .post(o.app.url("/v1/upload-media"))
+        .bearer_auth(&o.token)
+        .body(png.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(spent.headers().get("retry-after").is_some());
+    assert_envelope(spent, 429, "RATE_LIMITED").await;
+    o.app
+        .upload_file(&o.token, "presigned.png", &png, "server")
+        .await;
+}
