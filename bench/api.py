@@ -117,6 +117,7 @@ mode = "{tls}"
 per_ip_per_minute = 100000000
 per_token_per_minute = 100000000
 per_api_key_per_minute = 100000000
+org_uploads_per_hour = 100000000
 [log]
 level = "warn"
 {extra}"""

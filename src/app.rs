@@ -85,6 +85,8 @@ pub struct App {
     idempotency: IdempotencyService,
     keys: KeyService,
     files: FileService,
+    /// File conversions: the service and the queue its worker takes from.
+    conversions: crate::service::conversions::ConversionService,
     webhooks: WebhookService,
     transfers: TransferService,
     /// Messaging: its hub of open streams lives as long as the app.
@@ -187,9 +189,21 @@ impl App {
                     json_file_bytes: config.limits.json_file_bytes,
                 },
             )
-            .with_upload_budget(move |org| budget.count_org_upload(org))
+            .with_upload_budget({
+                let budget = budget.clone();
+                move |org| budget.count_org_upload(org)
+            })
+            .with_media_budget(move |org| budget.count_org_media_upload(org))
             .with_plans(plan_rules.clone())
         };
+        let conversions = crate::service::conversions::ConversionService::new(
+            store.clone(),
+            files.clone(),
+            keys.clone(),
+            master_key.clone(),
+            conversion_settings(&config.conversions),
+        )
+        .with_plans(plan_rules.clone());
         let transfers = TransferService::new(
             store.clone(),
             files.clone(),
@@ -249,6 +263,7 @@ impl App {
             idempotency,
             keys,
             files,
+            conversions,
             webhooks,
             transfers,
             webhook_sender,
@@ -314,6 +329,7 @@ impl App {
     /// (see [`public_base_url`]).
     pub fn endpoint(&self, public_url: &str) -> impl poem::Endpoint + use<> {
         http::routes(&HttpState {
+            conversions: self.conversions.clone(),
             system: {
                 let system = SystemService::new(
                     self.store.clone(),
@@ -527,6 +543,12 @@ impl App {
             hub.close_all();
         };
         let (stop_deliveries, deliveries_stopped) = watch::channel(false);
+        // Conversions stop with the webhook sends: no new job once shutdown begins; jobs
+        // in flight finish, and any cut off are recovered at the next start.
+        let mut converting = tokio::spawn(
+            crate::worker::conversions::ConversionWorker::new(self.conversions.queue())
+                .run(deliveries_stopped.clone()),
+        );
         let mut deliveries = tokio::spawn(
             DeliveryWorker::new(
                 self.webhooks.queue(),
@@ -598,6 +620,16 @@ impl App {
                      they stay leased and are sent again when their lease runs out"
                 );
             }
+        }
+        let left = signalled
+            .get()
+            .map_or(timeout, |at| timeout.saturating_sub(at.elapsed()));
+        if tokio::time::timeout(left, &mut converting).await.is_err() {
+            converting.abort();
+            tracing::warn!(
+                "conversions still running at the shutdown timeout were dropped; they are \
+                 queued again at the next start"
+            );
         }
         if let Err(e) = self.api_keys.flush_last_use().await {
             tracing::warn!(error = %e, "could not record the last use of API keys");
@@ -869,4 +901,23 @@ fn reload_on_sighup(cert: PathBuf, key: PathBuf, sender: watch::Sender<Arc<rustl
             }
         }
     });
+}
+
+/// The conversion queue's settings from `[conversions]`.
+fn conversion_settings(
+    config: &crate::config::ConversionsConfig,
+) -> crate::service::conversions::ConversionSettings {
+    crate::service::conversions::ConversionSettings {
+        limits: crate::service::conversions::Limits {
+            max_input_bytes: config.max_input_bytes,
+            max_output_bytes: config.max_output_bytes,
+            max_pixels: config.max_pixels,
+            max_dimension: config.max_dimension.max(1),
+            max_decode_bytes: config.max_decode_bytes,
+        },
+        concurrency: config.concurrency as usize,
+        bulk_max: config.bulk_max.max(1) as usize,
+        max_unfinished_per_user: i64::from(config.max_unfinished_per_user),
+        ..Default::default()
+    }
 }

@@ -76,6 +76,7 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub limits: LimitsConfig,
     pub webhooks: WebhooksConfig,
+    pub conversions: ConversionsConfig,
     pub log: LogConfig,
     pub metrics: MetricsConfig,
     /// `[[plans]]`: none is the implicit unlimited plan (config/plans.rs).
@@ -337,6 +338,8 @@ pub struct RateLimitsConfig {
     pub per_token_per_minute: u32,
     pub per_api_key_per_minute: u32,
     pub org_uploads_per_hour: u32,
+    /// `POST /v1/upload-media` requests an hour per organization (its own budget).
+    pub org_media_uploads_per_hour: u32,
 }
 
 impl Default for RateLimitsConfig {
@@ -346,6 +349,7 @@ impl Default for RateLimitsConfig {
             per_token_per_minute: 120,
             per_api_key_per_minute: 100,
             org_uploads_per_hour: 50,
+            org_media_uploads_per_hour: 50,
         }
     }
 }
@@ -454,6 +458,46 @@ impl WebhooksConfig {
     /// `webhooks.timeout_secs` as a duration.
     pub fn timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.timeout_secs)
+    }
+}
+
+/// File conversions (docs/conversions.md): the queue's concurrency and the limits every
+/// converter runs within.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConversionsConfig {
+    /// Conversions running at once (each on a blocking thread); 0 leaves queued jobs
+    /// waiting (maintenance).
+    pub concurrency: u32,
+    /// Largest file converted, in bytes.
+    pub max_input_bytes: u64,
+    /// Largest result, in bytes.
+    pub max_output_bytes: u64,
+    /// Most pixels (width x height) of an image, read from its header before decoding.
+    pub max_pixels: u64,
+    /// Longest side of an image, in pixels, read and written.
+    pub max_dimension: u32,
+    /// Most memory an image decoder may allocate, and most bytes a spreadsheet may
+    /// unpack to.
+    pub max_decode_bytes: u64,
+    /// Items of one `POST /v1/conversions/bulk`.
+    pub bulk_max: u32,
+    /// Unfinished conversions one member may have at once.
+    pub max_unfinished_per_user: u32,
+}
+
+impl Default for ConversionsConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 2,
+            max_input_bytes: 64 * 1024 * 1024,
+            max_output_bytes: 256 * 1024 * 1024,
+            max_pixels: 40_000_000,
+            max_dimension: 16_384,
+            max_decode_bytes: 512 * 1024 * 1024,
+            bulk_max: 100,
+            max_unfinished_per_user: 1000,
+        }
     }
 }
 
@@ -650,6 +694,10 @@ impl Config {
             ("per_token_per_minute", budgets.per_token_per_minute),
             ("per_api_key_per_minute", budgets.per_api_key_per_minute),
             ("org_uploads_per_hour", budgets.org_uploads_per_hour),
+            (
+                "org_media_uploads_per_hour",
+                budgets.org_media_uploads_per_hour,
+            ),
         ] {
             if value == 0 {
                 return Err(ConfigError::Invalid(format!(

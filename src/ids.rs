@@ -118,6 +118,10 @@ id_type!(
     DeliveryId
 );
 id_type!(
+    /// A file conversion job.
+    ConversionId
+);
+id_type!(
     /// A transfer: a bundle of files sent to people, possibly without an account.
     TransferId
 );

@@ -42,11 +42,12 @@ pub enum Permission {
     MessagesWrite,
     BillingRead,
     BillingManage,
+    ConvertWrite,
 }
 
 impl Permission {
     /// Every permission, in the order `GET /v1/permissions` lists them.
-    pub const ALL: [Permission; 26] = [
+    pub const ALL: [Permission; 27] = [
         Permission::OrgRead,
         Permission::OrgWrite,
         Permission::OrgSuspend,
@@ -73,6 +74,7 @@ impl Permission {
         Permission::MessagesWrite,
         Permission::BillingRead,
         Permission::BillingManage,
+        Permission::ConvertWrite,
     ];
 
     pub fn key(self) -> &'static str {
@@ -103,6 +105,7 @@ impl Permission {
             Permission::MessagesWrite => "messages:write",
             Permission::BillingRead => "billing:read",
             Permission::BillingManage => "billing:manage",
+            Permission::ConvertWrite => "convert:write",
         }
     }
 
@@ -136,6 +139,7 @@ impl Permission {
             Permission::MessagesWrite => "Send, edit and delete messages",
             Permission::BillingRead => "See the organization's plan, usage and invoices",
             Permission::BillingManage => "Change the organization's plan through checkout",
+            Permission::ConvertWrite => "Convert files (single and bulk) and cancel conversions",
         }
     }
 
@@ -274,6 +278,7 @@ impl BuiltinRole {
                 KeysWrite,
                 MessagesRead,
                 MessagesWrite,
+                ConvertWrite,
             ]
             .into_iter()
             .collect(),

@@ -20,10 +20,17 @@ pub enum Feature {
     E2eTransfers,
     /// Sign-in through an identity provider (`[[auth.oidc]]`, Google, GitHub).
     Sso,
+    /// File conversions (`POST /v1/conversions`, docs/conversions.md).
+    Conversions,
 }
 
 impl Feature {
-    pub const ALL: [Feature; 3] = [Feature::ApiAccess, Feature::E2eTransfers, Feature::Sso];
+    pub const ALL: [Feature; 4] = [
+        Feature::ApiAccess,
+        Feature::E2eTransfers,
+        Feature::Sso,
+        Feature::Conversions,
+    ];
 
     /// The name in `features = [...]` and on the wire.
     pub fn key(self) -> &'static str {
@@ -31,6 +38,7 @@ impl Feature {
             Feature::ApiAccess => "api_access",
             Feature::E2eTransfers => "e2e_transfers",
             Feature::Sso => "sso",
+            Feature::Conversions => "conversions",
         }
     }
 
@@ -40,6 +48,7 @@ impl Feature {
             Feature::ApiAccess => "API access",
             Feature::E2eTransfers => "End-to-end encrypted transfers",
             Feature::Sso => "Sign-in with an identity provider",
+            Feature::Conversions => "File conversions",
         }
     }
 
@@ -57,7 +66,7 @@ pub struct PlanConfig {
     /// Shown to people; empty: the id.
     pub name: String,
     pub limits: PlanLimitsConfig,
-    /// Features the plan includes (`api_access`, `e2e_transfers`, `sso`).
+    /// Features the plan includes (`api_access`, `e2e_transfers`, `sso`, `conversions`).
     pub features: Vec<String>,
 }
 
@@ -71,6 +80,9 @@ pub struct PlanLimitsConfig {
     pub max_file_bytes: u64,
     /// Transfers created per UTC day, in the organization.
     pub transfers_per_day: u64,
+    /// Conversions created per UTC day, in the organization (a bulk request counts each
+    /// of its items).
+    pub conversions_per_day: u64,
     /// Requests per UTC day made with one API key.
     pub api_requests_per_day_per_key: u64,
     /// Requests per UTC day made with all the organization's API keys together.

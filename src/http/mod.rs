@@ -10,6 +10,7 @@ pub mod authn;
 pub mod billing;
 pub mod client_ip;
 pub mod connections;
+pub mod conversions;
 pub mod error;
 pub mod file_shares;
 pub mod files;
@@ -38,6 +39,7 @@ pub mod tls;
 pub mod tls_acceptor;
 pub mod transfers;
 pub mod ui;
+pub mod upload_media;
 pub mod uploads;
 pub mod users;
 pub mod vault;
@@ -93,6 +95,8 @@ pub enum ApiTags {
     Recovery,
     /// Encrypted files: small ones whole, any size through presigned uploads
     Files,
+    /// File conversions: the formats, conversion jobs (single and bulk), their status
+    Conversions,
     /// Transfers: files sent to anyone with a link, server-sealed or end-to-end encrypted
     Transfers,
     /// Webhooks: signed event deliveries, their secrets, tests, replays and delivery log
@@ -111,6 +115,7 @@ pub enum ApiTags {
 #[derive(Clone)]
 pub struct HttpState {
     pub system: SystemService,
+    pub conversions: crate::service::conversions::ConversionService,
     pub identity: IdentityService,
     pub sso: crate::service::SsoService,
     /// `auth.sso_only`.
@@ -173,6 +178,7 @@ type Apis = (
         recovery::RecoveryApi,
         files::FilesApi,
         file_shares::FileSharesApi,
+        conversions::ConversionsApi,
     ),
     (
         webhooks::WebhooksApi,
@@ -259,6 +265,9 @@ pub fn api_service(state: &HttpState) -> OpenApiService<Apis, ()> {
                     shares: state.file_shares.clone(),
                     public_url: state.public_url.clone(),
                 },
+                conversions::ConversionsApi {
+                    conversions: state.conversions.clone(),
+                },
             ),
             (
                 webhooks::WebhooksApi {
@@ -321,6 +330,7 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
     }
     allow.add(ui::TRANSFER_PAGE_TEMPLATE, &["GET"]);
     allow.add(ui::APP_PAGES_TEMPLATE, &["GET"]);
+    allow.add(upload_media::UPLOAD_MEDIA_PATH, &["POST"]);
     if state.metrics.is_some() {
         allow.add(metrics::METRICS_PATH, &["GET"]);
     }
@@ -343,6 +353,7 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
                     OPENAPI_PATH,
                     ui::DOCS_FILES_ROUTE,
                     files::UPLOADS_PATH,
+                    upload_media::UPLOAD_MEDIA_PATH,
                     uploads_token.as_str(),
                     downloads_token.as_str(),
                     transfer_uploads_token.as_str(),
@@ -402,7 +413,13 @@ pub fn routes(state: &HttpState) -> impl Endpoint + use<> {
             files::UPLOADS_PATH,
             poem::post(uploads::tus_create)
                 .options(uploads::tus_options)
-                .with(gate)
+                .with(gate.clone())
+                .with(budgets.clone()),
+        )
+        .at(
+            upload_media::UPLOAD_MEDIA_PATH,
+            poem::post(upload_media::upload_media)
+                .with(gate.clone())
                 .with(budgets.clone()),
         )
         .at(

@@ -108,6 +108,7 @@ struct Budgets {
     token: Budget<[u8; 32]>,
     api_key: Budget<[u8; 32]>,
     org_uploads: Budget<OrgId>,
+    org_media_uploads: Budget<OrgId>,
 }
 
 impl RateLimits {
@@ -120,6 +121,11 @@ impl RateLimits {
             org_uploads: Budget::new(
                 "uploads",
                 config.org_uploads_per_hour,
+                Duration::from_secs(3600),
+            ),
+            org_media_uploads: Budget::new(
+                "media_uploads",
+                config.org_media_uploads_per_hour,
                 Duration::from_secs(3600),
             ),
         }))
@@ -135,12 +141,24 @@ impl RateLimits {
         Ok(())
     }
 
+    /// Counts one media upload (`POST /v1/upload-media`) of `org`; `Err` is how long
+    /// until one more fits.
+    pub fn count_org_media_upload(&self, org: OrgId) -> Result<(), Duration> {
+        let standing = self.0.org_media_uploads.count(&org);
+        if standing.refused {
+            crate::metrics::rate_limited(standing.name);
+            return Err(Duration::from_secs(standing.reset_after.max(1)));
+        }
+        Ok(())
+    }
+
     /// Forgets budgets that are whole again, so memory follows active clients only.
     pub fn forget_idle(&self) {
         self.0.ip.limiter.retain_recent();
         self.0.token.limiter.retain_recent();
         self.0.api_key.limiter.retain_recent();
         self.0.org_uploads.limiter.retain_recent();
+        self.0.org_media_uploads.limiter.retain_recent();
         for limiter in [&self.0.token.limiter, &self.0.api_key.limiter] {
             limiter.shrink_to_fit();
         }

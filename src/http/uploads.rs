@@ -369,7 +369,7 @@ pub async fn put_whole(req: &Request, Path(token): Path<String>, body: Body) -> 
 
 /// The request body as the upload writer reads it, each chunk counted in the metrics'
 /// uploaded bytes as it arrives (received, whether or not the upload then keeps it).
-fn counted_upload(body: Body) -> impl tokio::io::AsyncRead + Send + Unpin + 'static {
+pub(super) fn counted_upload(body: Body) -> impl tokio::io::AsyncRead + Send + Unpin + 'static {
     let chunks = body.into_bytes_stream().inspect(|chunk| {
         if let Ok(chunk) = chunk {
             crate::metrics::uploaded(chunk.len());

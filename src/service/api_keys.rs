@@ -29,7 +29,7 @@ pub const DEFAULT_SCOPES: [Permission; 2] = [Permission::TransfersWrite, Permiss
 /// The organization permissions an API key may carry as scopes (SPEC §4); the other
 /// permissions are for people. Besides these, an instance admin may grant the `admin`
 /// scope ([`ADMIN_SCOPE`]).
-pub const SCOPES: [Permission; 23] = [
+pub const SCOPES: [Permission; 24] = [
     Permission::TransfersRead,
     Permission::TransfersWrite,
     Permission::FilesRead,
@@ -53,6 +53,7 @@ pub const SCOPES: [Permission; 23] = [
     Permission::InvitesWrite,
     Permission::BillingRead,
     Permission::BillingManage,
+    Permission::ConvertWrite,
 ];
 /// How long a rotated key keeps working unless told otherwise, and at most.
 pub const DEFAULT_GRACE_HOURS: u32 = 24;

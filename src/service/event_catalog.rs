@@ -76,6 +76,8 @@ const CHAT: &str = "0193a1fc-0f4b-7b6e-8a2d-5e17c3f9b840";
 const MESSAGE: &str = "0193a1fd-3c9a-7e0f-b7d4-9a28e6c1f375";
 const CHECKOUT: &str = "0193a1fe-4d2b-7c8e-9f13-6a07b5e2c914";
 const INVOICE: &str = "0193a1ff-5e3c-7d9f-8a24-7b18c6f3da25";
+const CONVERSION: &str = "0193a200-6f4d-7ea0-9b35-8c29d7e4fb36";
+const OTHER_FILE: &str = "0193a201-7a5e-7fb1-8c46-9d3ae8f50c47";
 const AT: &str = "2026-11-24T18:30:00.000Z";
 const LATER: &str = "2026-12-01T18:30:00.000Z";
 
@@ -182,6 +184,45 @@ static CATALOG: &[EventKind] = &[
         example: || {
             json!({"shareId": SHARE, "fileId": FILE, "ownerUserId": USER,
                    "recipientUserId": OTHER_USER})
+        },
+        emitted_by: Now,
+    },
+    // Conversions.
+    EventKind {
+        name: "conversion.created",
+        description: "A conversion of a file was queued (one event per item of a bulk request).",
+        example: || {
+            json!({"conversionId": CONVERSION, "ownerUserId": USER, "fileId": FILE,
+                   "from": "png", "to": "jpeg", "status": "queued"})
+        },
+        emitted_by: Now,
+    },
+    EventKind {
+        name: "conversion.succeeded",
+        description: "A conversion finished: its result is a new file of the owner.",
+        example: || {
+            json!({"conversionId": CONVERSION, "ownerUserId": USER, "fileId": FILE,
+                   "from": "png", "to": "jpeg", "status": "succeeded",
+                   "resultFileId": OTHER_FILE})
+        },
+        emitted_by: Now,
+    },
+    EventKind {
+        name: "conversion.failed",
+        description: "A conversion failed (unreadable input, a limit, a result that could not be stored, or interrupted too often); `error` says why.",
+        example: || {
+            json!({"conversionId": CONVERSION, "ownerUserId": USER, "fileId": FILE,
+                   "from": "png", "to": "jpeg", "status": "failed",
+                   "error": "the image declares 30000x30000 pixels (900000000); this server converts at most 40000000 pixels"})
+        },
+        emitted_by: Now,
+    },
+    EventKind {
+        name: "conversion.cancelled",
+        description: "The owner cancelled a queued or running conversion.",
+        example: || {
+            json!({"conversionId": CONVERSION, "ownerUserId": USER, "fileId": FILE,
+                   "from": "png", "to": "jpeg", "status": "cancelled"})
         },
         emitted_by: Now,
     },

@@ -135,6 +135,8 @@ pub struct FileService {
     digests: Arc<Mutex<std::collections::HashMap<FileId, StagedDigest>>>,
     /// The organization upload budget (rate limit), checked when an upload is created.
     upload_budget: Arc<dyn Fn(OrgId) -> Result<(), Duration> + Send + Sync>,
+    /// The organization's budget of media uploads (`POST /v1/upload-media`).
+    media_budget: Arc<dyn Fn(OrgId) -> Result<(), Duration> + Send + Sync>,
     /// The organization's plan: its largest file and its storage (docs/billing.md).
     plans: super::plans::PlanRules,
 }
@@ -158,6 +160,7 @@ impl FileService {
             busy: Arc::default(),
             digests: Arc::default(),
             upload_budget: Arc::new(|_| Ok(())),
+            media_budget: Arc::new(|_| Ok(())),
             plans: super::plans::PlanRules::default(),
         }
     }
@@ -177,6 +180,15 @@ impl FileService {
         self
     }
 
+    /// Counts media uploads (`upload_media`) against an organization budget of their own.
+    pub fn with_media_budget(
+        mut self,
+        budget: impl Fn(OrgId) -> Result<(), Duration> + Send + Sync + 'static,
+    ) -> Self {
+        self.media_budget = Arc::new(budget);
+        self
+    }
+
     pub fn limits(&self) -> FileLimits {
         self.limits
     }
@@ -193,6 +205,19 @@ impl FileService {
         input: NewUpload,
         ctx: RequestContext,
     ) -> Result<CreatedUpload, ServiceError> {
+        self.create_upload_counted(principal, input, ctx, false)
+            .await
+    }
+
+    /// [`FileService::create_upload`], counted against the media budget (`media`) or the
+    /// upload budget.
+    async fn create_upload_counted(
+        &self,
+        principal: &Principal,
+        input: NewUpload,
+        ctx: RequestContext,
+        media: bool,
+    ) -> Result<CreatedUpload, ServiceError> {
         let (name, content_type, size) = self.check_new_upload(&input)?;
         let id = FileId::new();
         let lookup = principal.clone();
@@ -203,7 +228,14 @@ impl FileService {
         })
         .await?;
         let (org, keys_row) = owner_key;
-        self.spend_upload_budget(org)?;
+        if media {
+            (self.media_budget)(org).map_err(|retry_after| ServiceError::BudgetSpent {
+                what: "the organization's budget of media uploads an hour",
+                retry_after,
+            })?;
+        } else {
+            self.spend_upload_budget(org)?;
+        }
         let mut upload = new_upload_row(id, org, principal.user_id, input, content_type, size);
         match upload.encryption {
             Encryption::Server => {
@@ -1128,6 +1160,48 @@ impl FileService {
         Ok(FileInfo { file, name })
     }
 
+    /// One request's media upload (`POST /v1/upload-media`): an upload created, written
+    /// from `body` (exactly `size` bytes, encrypted as they arrive) and finalized, with
+    /// the checks, encryption and limits of a presigned upload, counted against the
+    /// organization's media uploads an hour. A body that ends short discards the upload.
+    pub async fn upload_media(
+        &self,
+        principal: &Principal,
+        filename: String,
+        content_type: Option<String>,
+        size: u64,
+        body: impl tokio::io::AsyncRead + Send + Unpin,
+        ctx: RequestContext,
+    ) -> Result<FileInfo, ServiceError> {
+        let name = filename.clone();
+        let created = self
+            .create_upload_counted(
+                principal,
+                NewUpload {
+                    filename,
+                    content_type,
+                    size,
+                    encryption: Encryption::Server,
+                    metadata: None,
+                },
+                ctx.clone(),
+                true,
+            )
+            .await?;
+        let written = self
+            .write(&created.token, WriteMode::Replace, body, None)
+            .await;
+        if let Err(e) = written {
+            // Nothing of a failed media upload is kept (there is no URL to resume it at).
+            let _ = self.terminate(&created.token).await;
+            return Err(e);
+        }
+        let file = self
+            .finalize(principal, &created.file_id.to_string(), ctx)
+            .await?;
+        Ok(FileInfo { file, name })
+    }
+
     /// Deletes one of the caller's files: the row (and its shares), then the blob.
     pub async fn delete(
         &self,
@@ -1158,6 +1232,129 @@ impl FileService {
             tracing::warn!(error = %e, blob = %key, "could not delete a deleted file's blob; it is left orphaned");
         }
         Ok(())
+    }
+
+    /// A file the server makes for `owner` (a conversion's result): `plain` encrypted
+    /// (SBX1) under a fresh DEK sealed to the owner's public key, with its sealed name,
+    /// and its bytes put in blob storage. Its row is not inserted: the caller does that
+    /// with [`FileService::insert_made_in`] in the transaction that records why the file
+    /// exists, or drops the bytes with [`FileService::discard_made`].
+    pub(crate) async fn store_made(
+        &self,
+        org: OrgId,
+        owner: UserId,
+        name: &str,
+        content_type: &str,
+        plain: Zeroizing<Vec<u8>>,
+    ) -> Result<File, ServiceError> {
+        if plain.len() as u64 > self.limits.max_file_bytes {
+            return Err(ServiceError::TooLarge(self.limits.max_file_bytes));
+        }
+        let keys_row = read(&self.store, move |conn| Ok(user_keys::find(conn, owner)?))
+            .await?
+            .ok_or_else(no_key_material)?;
+        let owner_key = crate::crypto::UserPublicKey::from_bytes(&keys_row.public_key)
+            .map_err(|_| ServiceError::BadRequest("the stored public key is invalid".to_owned()))?;
+        let id = FileId::new();
+        let dek = Dek::generate();
+        let envelope = seal_dek(&owner_key, &envelope_context(id, owner), &dek)
+            .as_bytes()
+            .to_vec();
+        let sealed_name = seal_bound_value(
+            &dek,
+            &name_context(id),
+            &name_binding(org, owner, content_type),
+            name.as_bytes(),
+        )
+        .as_bytes()
+        .to_vec();
+        let size = plain.len() as i64;
+        let stored = tokio::task::spawn_blocking(move || {
+            let mut out = Vec::with_capacity(plain.len() + plain.len() / 64 + 128);
+            crate::crypto::sbx1::encrypt_stream(&plain[..], &mut out, &dek, id.as_uuid())
+                .map(|_| out)
+        })
+        .await
+        .map_err(|e| ServiceError::Store(StoreError::Task(e.to_string())))?
+        .map_err(|e| ServiceError::Store(StoreError::Task(format!("sealing a made file: {e}"))))?;
+        let key = BlobKey::new(blob_key_of(id)).expect("file blob keys are valid");
+        let info = self
+            .blobs
+            .put(&key, &mut &stored[..])
+            .await
+            .map_err(blob_error)?;
+        let now = now_rfc3339();
+        Ok(File {
+            id,
+            org_id: org,
+            owner_id: owner,
+            encryption: Encryption::Server,
+            sealed_name: Some(sealed_name),
+            client_name: None,
+            content_type: content_type.to_owned(),
+            size,
+            stored_size: info.size as i64,
+            blake3: info.blake3,
+            owner_envelope: Some(envelope),
+            dek_generation: 1,
+            blob_key: key.as_str().to_owned(),
+            created_at: now.clone(),
+            updated_at: now,
+        })
+    }
+
+    /// Inserts a file [`FileService::store_made`] made, after the same storage checks an
+    /// upload passes (the plan's largest file and storage, the organization's quota).
+    pub(crate) fn insert_made_in(
+        &self,
+        tx: &rusqlite::Connection,
+        file: &File,
+    ) -> Result<(), ServiceError> {
+        let used = files::org_usage(tx, file.org_id)?;
+        self.plans
+            .check_upload_in(tx, file.org_id, file.size.max(0) as u64, used.max(0) as u64)?;
+        let quota = self.limits.org_quota_bytes;
+        if quota > 0 && used.saturating_add(file.size) as u64 > quota {
+            return Err(ServiceError::QuotaExceeded(format!(
+                "the organization's storage quota ({quota} bytes) leaves {} bytes; this file has {}",
+                quota.saturating_sub(used as u64),
+                file.size
+            )));
+        }
+        files::insert(tx, file)?;
+        Ok(())
+    }
+
+    /// Deletes the bytes of a made file whose row was never inserted.
+    pub(crate) async fn discard_made(&self, file: &File) {
+        if let Ok(key) = BlobKey::new(file.blob_key.clone())
+            && let Err(e) = self.blobs.delete(&key).await
+        {
+            tracing::warn!(error = %e, blob = %key, "could not delete an unused made file's blob; it is left orphaned");
+        }
+    }
+
+    /// The plaintext and name of one of `owner`'s server-encrypted files in `org`, opened
+    /// with its DEK (a conversion's source). 404 when the file is gone or not theirs.
+    pub(crate) async fn open_with_dek(
+        &self,
+        org: OrgId,
+        owner: UserId,
+        id: FileId,
+        dek: &Dek,
+    ) -> Result<(File, String, Zeroizing<Vec<u8>>), ServiceError> {
+        let file = read(&self.store, move |conn| {
+            Ok(files::find_for_owner(conn, org, owner, id)?)
+        })
+        .await?
+        .ok_or(ServiceError::NotFound("file"))?;
+        let name = open_name(dek, &file, file.sealed_name.as_ref().ok_or_else(tampered)?)?;
+        let stored = self.stored_bytes(&file).await?;
+        let (dek, f) = (Dek::from_bytes(*dek.expose_bytes()), file.clone());
+        let plain = tokio::task::spawn_blocking(move || decrypt_stored(&f, &dek, &stored))
+            .await
+            .map_err(|e| ServiceError::Store(StoreError::Task(e.to_string())))??;
+        Ok((file, name, plain))
     }
 
     /// Removes uploads past their expiry and their partial bytes.

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth_cache;
 pub mod backup;
 pub mod billing;
+pub mod conversions;
 pub mod event_catalog;
 pub mod file_shares;
 pub mod files;

@@ -147,6 +147,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0021_billing.sql"),
         then: None,
     },
+    Migration {
+        version: 22,
+        name: "conversions",
+        sql: include_str!("migrations/0022_conversions.sql"),
+        then: None,
+    },
 ];
 
 /// The schema version this binary creates and understands.

@@ -13,6 +13,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod backup;
 pub mod billing;
+pub mod conversions;
 pub mod download_tokens;
 pub mod events;
 pub mod files;

@@ -14,6 +14,7 @@ mod blob_store_s3;
 mod cli;
 mod cli_transfers;
 mod config_layers;
+mod conversions;
 mod crypto_vectors;
 mod doctor_scrub;
 mod file_shares;

@@ -799,7 +799,7 @@ async fn without_plans_everything_is_unlimited_as_before() {
     assert_eq!(view["status"], "unlimited");
     assert_eq!(
         view["features"],
-        json!(["api_access", "e2e_transfers", "sso"])
+        json!(["api_access", "e2e_transfers", "sso", "conversions"])
     );
     assert_eq!(view["limits"], json!({}));
     let key = s(

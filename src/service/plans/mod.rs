@@ -39,6 +39,7 @@ pub const UNLIMITED_PLAN: &str = "unlimited";
 /// Counter names in `plan_usage`.
 pub const API_REQUESTS: &str = "api_requests";
 pub const TRANSFERS: &str = "transfers";
+pub const CONVERSIONS: &str = "conversions";
 
 /// One configured plan, resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -423,6 +424,36 @@ impl PlanRules {
             limit,
             "the organization's transfers per day",
         )
+    }
+
+    /// Checks new conversions against the plan: the `conversions` feature (403
+    /// `PLAN_REQUIRED`), then counts `count` of today against its conversions per day (429
+    /// `QUOTA_EXCEEDED` until the next UTC midnight once spent). In the caller's
+    /// transaction, so a refused request counts nothing, and a bulk request is counted
+    /// whole or not at all.
+    pub fn take_conversions_in(
+        &self,
+        conn: &Connection,
+        org: OrgId,
+        count: u64,
+    ) -> Result<Option<Quota>, ServiceError> {
+        if self.unlimited() {
+            return Ok(None);
+        }
+        let current = self.current_in(conn, org)?;
+        require_feature(&current.plan, Feature::Conversions)?;
+        let limit = current.plan.limits.conversions_per_day;
+        let mut quota = None;
+        for _ in 0..count {
+            quota = self.take_in(
+                conn,
+                &org.to_string(),
+                CONVERSIONS,
+                limit,
+                "the organization's conversions per day",
+            )?;
+        }
+        Ok(quota)
     }
 
     /// Refuses a new member with 403 `PLAN_REQUIRED` when the organization already has
