@@ -12,6 +12,7 @@ const FEATURES = {
   api_access: "API access with API keys",
   e2e_transfers: "End-to-end encrypted transfers",
   sso: "Sign-in with identity providers",
+  conversions: "File conversions",
 };
 
 export async function render(root, ctx) {
@@ -59,6 +60,7 @@ function drawPlan(box, sub, checkedOut) {
     { what: "Active members", used: u.members, limit: l.members },
     { what: "Webhooks", used: u.webhooks, limit: l.webhooks },
     { what: "Transfers today", used: u.transfersToday, limit: l.transfersPerDay },
+    { what: "Conversions a day", used: null, limit: l.conversionsPerDay },
     { what: "API requests today, all keys", used: u.apiRequestsToday, limit: l.apiRequestsPerDayPerOrg },
     { what: "API requests today, per key", used: null, limit: l.apiRequestsPerDayPerKey },
   ];
