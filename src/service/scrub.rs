@@ -224,6 +224,19 @@ fn check_blob(
             }
         }
     }
+    verdict(report, row, path, size, hasher)
+}
+
+/// What a blob read whole (`size` bytes, hashed by `hasher`) says against its row: a size
+/// or BLAKE3 mismatch, or nothing. The one judgement of the local and the S3 scrub.
+fn verdict(
+    report: &mut ScrubReport,
+    row: &StoredBlob,
+    path: PathBuf,
+    size: u64,
+    hasher: blake3::Hasher,
+) -> Option<Finding> {
+    let (file_id, blob_key) = (row.file_id, row.blob_key.clone());
     report.bytes_read += size;
     let expected_size = u64::try_from(row.stored_size).unwrap_or(u64::MAX);
     if size != expected_size {

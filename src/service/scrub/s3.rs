@@ -12,7 +12,7 @@ use tokio::io::AsyncReadExt;
 
 use super::{
     Expected, Finding, READ_BUFFER, ScrubError, ScrubReport, list_files, may_be_passing,
-    part_upload,
+    part_upload, verdict,
 };
 use crate::blob::{BlobError, BlobKey, BlobStore, S3BlobStore};
 use crate::data_dir::DataDir;
@@ -149,26 +149,5 @@ async fn check(
             Err(e) => return Some(unreadable(e.to_string())),
         }
     }
-    report.bytes_read += size;
-    let expected_size = u64::try_from(row.stored_size).unwrap_or(u64::MAX);
-    if size != expected_size {
-        return Some(Finding::SizeMismatch {
-            file_id,
-            blob_key,
-            path,
-            expected: expected_size,
-            actual: size,
-        });
-    }
-    let actual = hasher.finalize().to_hex().to_string();
-    if !actual.eq_ignore_ascii_case(&row.blake3) {
-        return Some(Finding::HashMismatch {
-            file_id,
-            blob_key,
-            path,
-            expected: row.blake3.clone(),
-            actual,
-        });
-    }
-    None
+    verdict(report, row, path, size, hasher)
 }
