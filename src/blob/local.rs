@@ -128,9 +128,10 @@ async fn ensure_shard(
     Ok(())
 }
 
-async fn fsync_dir(dir: &Path) -> io::Result<()> {
+/// Makes a rename or create inside `dir` durable, off the runtime.
+pub(crate) async fn fsync_dir(dir: &Path) -> io::Result<()> {
     let dir = dir.to_owned();
-    tokio::task::spawn_blocking(move || std::fs::File::open(dir)?.sync_all())
+    tokio::task::spawn_blocking(move || crate::data_dir::fsync_dir(&dir))
         .await
         .map_err(io::Error::other)?
 }

@@ -32,6 +32,7 @@ use object_store::{
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use super::local::fsync_dir;
 use super::{BlobError, BlobInfo, BlobKey, BlobReader, BlobStore, ReadThen};
 use crate::config::storage::S3Config;
 
@@ -506,33 +507,11 @@ async fn read_part(
     Ok(Bytes::from(buf))
 }
 
-/// Writes `contents` to a temporary name, syncs it and renames it to `path`: a journal
-/// entry is there whole or not at all (never a file with a half-written upload id).
+/// Writes a journal entry whole or not at all (never a file with a half-written upload
+/// id): `data_dir::write_atomic`, off the runtime.
 async fn write_durably(path: &Path, contents: &[u8]) -> io::Result<()> {
-    use tokio::io::AsyncWriteExt;
-    let dir = path
-        .parent()
-        .expect("journal files are in the journal directory");
-    let name = path
-        .file_name()
-        .and_then(|name| name.to_str())
-        .expect("journal file names are UUIDs");
-    let temporary = dir.join(format!(".{name}.tmp"));
-    let mut file = tokio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&temporary)
-        .await?;
-    file.write_all(contents).await?;
-    file.sync_all().await?;
-    drop(file);
-    tokio::fs::rename(&temporary, path).await?;
-    fsync_dir(dir).await
-}
-
-async fn fsync_dir(dir: &Path) -> io::Result<()> {
-    let dir = dir.to_owned();
-    tokio::task::spawn_blocking(move || std::fs::File::open(dir)?.sync_all())
+    let (path, contents) = (path.to_owned(), contents.to_vec());
+    tokio::task::spawn_blocking(move || crate::data_dir::write_atomic(&path, &contents, 0o600))
         .await
         .map_err(io::Error::other)?
 }

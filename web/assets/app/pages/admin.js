@@ -203,6 +203,7 @@ async function drawUsers(box, ctx, org) {
     el("h2", { id: heading(box).id, text: `Accounts of ${org.name}` }),
     el("h3", { text: "Plan" }),
     plan,
+    el("h3", { text: "Members" }),
     table(columns, users, { empty: "No accounts yet.", rowKey: (u) => u.userId }),
     resetBox,
     el("h3", { text: "New account" }),

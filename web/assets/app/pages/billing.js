@@ -98,6 +98,10 @@ function drawPlan(box, sub, checkedOut) {
 
 function drawChange(box, ctx, sub) {
   const heading = box.querySelector("h2");
+  if (sub.status === "unlimited") {
+    fill(box, heading, emptyState("This instance has no plans: there is nothing to change."));
+    return;
+  }
   if (sub.offers.length === 0) {
     fill(box, heading, emptyState("No payment processor sells plans on this instance. An instance admin assigns plans (the admin console, or sealbox admin set-plan)."));
     return;
